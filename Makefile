@@ -1,0 +1,27 @@
+# Two entry points (README): `make test` and `make ci-colab`. Both build .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# torch is pinned on its own line so pip takes the CPU build this machine keeps on local disk
+# (pip's find-links); an unpinned torch would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: venv test ci-colab clean
+
+$(VENV)/.installed: pyproject.toml notebook/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" numpy
+	$(PY) -m pip install -q -e ./notebook -e ".[test]" "$(TORCH)"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+ci-colab: venv
+	$(PY) -m harness run notebook/template.ipynb --out out/ci-colab $(HARNESS_ARGS)
+
+clean:
+	rm -rf $(VENV) out
