@@ -8,6 +8,7 @@ saying what is missing, the exact install command and "then re-run this cell". N
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
 
 from .results import TestResult
@@ -28,7 +29,10 @@ INSTALL_COMMANDS = {
 def try_import(name: str) -> ModuleType | None:
     """The module, or None when it (or something it imports) is missing."""
     try:
-        return importlib.import_module(name)
+        with warnings.catch_warnings():
+            # captum imports tqdm.auto, which warns about ipywidgets in a plain kernel: noise, not news.
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            return importlib.import_module(name)
     except ImportError:
         return None
 

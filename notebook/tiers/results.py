@@ -115,11 +115,14 @@ def publish(result: TierResult, extra_html: str = "") -> dict[str, Any]:
     payload = result.to_json()
     bundle = {MIME_TYPE: payload, "text/plain": render_text(result), "text/html": render_html(result) + extra_html}
     try:
+        from IPython import get_ipython
         from IPython.display import display
-
-        display(bundle, raw=True)
     except ImportError:
+        get_ipython = lambda: None  # noqa: E731 - plain Python: print the table
+    if get_ipython() is None:
         print(bundle["text/plain"])
+    else:
+        display(bundle, raw=True)
     return payload
 
 

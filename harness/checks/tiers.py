@@ -1,0 +1,179 @@
+"""Tiers: the notebook's own tests (the tier payloads) against the baseline.
+
+Statuses are compared strictly: a test that passed in the baseline and now warns or fails, a new
+test that fails, and a baseline test that no longer runs are failures. Without a baseline the
+notebook's own verdict stands: a test it reports as ``fail`` fails the run.
+
+Metrics are compared per metric in the direction that is "better" for it, and only warn: they
+are timings and memory figures measured on shared CI machines and Colab VMs whose load nobody
+controls, so a metric alone must not turn a run red; a status change is the notebook's own,
+deterministic judgement and does.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from harness.baseline import Baseline, BaselineTest
+from harness.checks.options import CheckOptions
+from harness.labels import cell_label
+from harness.records import Finding, RunRecord
+from harness.tier_payload import TierTest, parse_payload
+
+NAME = "tiers"
+
+Direction = Literal["lower", "higher"]
+Severity = Literal["fail", "warn", "info"]
+
+# Metric name patterns (fnmatch, matched on the lower-cased name) -> which way is better, for the
+# names the tiers publish (notebook/tiers/tier*.py: latency_ms_batch4, tokens_per_s_batch4,
+# peak_mb_small, final_loss, loss_drop, speed_ratio ...). First match wins, so the "higher" rates
+# come before "*_s" (which would claim tokens_per_s) and loss_drop before "*loss". A metric that
+# matches nothing is not compared: guessing its direction would invent regressions.
+METRIC_DIRECTIONS: tuple[tuple[str, Direction], ...] = (
+    ("*tokens_per_s*", "higher"), ("*per_s", "higher"), ("*per_sec", "higher"), ("*per_second", "higher"),
+    ("*throughput*", "higher"), ("*speedup*", "higher"), ("*speed_ratio*", "higher"),
+    ("*accuracy*", "higher"), ("*loss_drop*", "higher"),
+    ("*latency*", "lower"), ("*_ms", "lower"), ("*_ms_*", "lower"),
+    ("*_s", "lower"), ("*_sec", "lower"), ("*_seconds", "lower"),
+    ("loss", "lower"), ("*_loss", "lower"), ("*perplexity*", "lower"), ("ppl", "lower"),
+    ("*memory*", "lower"), ("*_mb", "lower"), ("*_mb_*", "lower"), ("*_gb", "lower"), ("*_bytes", "lower"),
+)
+
+
+def metric_direction(name: str) -> Direction | None:
+    """Which way is better for metric ``name``; None when the name is not in the table."""
+    lowered = name.lower()
+    return next((d for pattern, d in METRIC_DIRECTIONS if fnmatchcase(lowered, pattern)), None)
+
+
+def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
+    findings: list[Finding] = []
+    current: dict[str, tuple[TierTest, int, str]] = {}  # key -> (test, cell index, cell tag)
+    for output in record.tiers:
+        parsed = parse_payload(output.payload, output.cell_tag)
+        if parsed.problem:
+            findings.append(Finding(
+                NAME, "fail",
+                f"The tier payload of {cell_label(output.cell_index, output.cell_tag)} cannot be read: "
+                f"{parsed.problem}; the notebook and this harness disagree on the result contract.",
+                cell_index=output.cell_index, cell_tag=output.cell_tag,
+                evidence={"problem": parsed.problem, "schema_version": _schema_version(output.payload)},
+            ))
+        for test in parsed.tests:  # a tier published twice (cell re-run) counts once, last wins
+            current[test.key] = (test, output.cell_index, output.cell_tag)
+
+    if not record.tiers:
+        findings.append(Finding(NAME, "info", "No tier results were published, so no tier test was checked."))
+    if baseline is None:
+        findings += [f for test, index, tag in current.values() for f in _own_verdict(test, index, tag)]
+        if record.tiers:
+            findings.append(Finding(NAME, "info", "No baseline was given: tier statuses were judged on their "
+                                                  "own and metrics were not compared."))
+        return findings
+
+    for test, index, tag in current.values():
+        reference = baseline.tests.get(test.key)
+        if reference is None:
+            findings += _new_test(test, index, tag)
+        else:
+            findings += _status_change(test, reference, index, tag)
+            findings += _metric_changes(test, reference, index, tag, options.metric_tolerance)
+    findings += _missing(baseline, current)
+    return findings
+
+
+def _schema_version(payload: object) -> object:
+    return payload.get("schema_version") if isinstance(payload, dict) else None
+
+
+def _evidence(test: TierTest, **extra: object) -> dict[str, object]:
+    return {"tier": test.tier, "test": test.name, "status": test.status, "message": test.message, **extra}
+
+
+def _own_verdict(test: TierTest, index: int, tag: str) -> list[Finding]:
+    if test.status not in ("fail", "warn"):
+        return []
+    severity: Severity = "fail" if test.status == "fail" else "warn"
+    return [Finding(NAME, severity, f"{test.key} reported {test.status}: {test.message or '(no message)'}",
+                    cell_index=index, cell_tag=tag, evidence=_evidence(test))]
+
+
+def _new_test(test: TierTest, index: int, tag: str) -> list[Finding]:
+    if test.status == "fail":
+        return [Finding(NAME, "fail", f"{test.key} is new since the baseline and fails: "
+                                      f"{test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence=_evidence(test, baseline_status=None))]
+    if test.status == "warn":
+        return _own_verdict(test, index, tag)
+    return []
+
+
+def _status_change(test: TierTest, reference: BaselineTest, index: int, tag: str) -> list[Finding]:
+    was, now = reference["status"], test.status
+    evidence = _evidence(test, baseline_status=was)
+    if was == "pass" and now in ("warn", "fail"):
+        return [Finding(NAME, "fail", f"{test.key} regressed from pass to {now}: {test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence=evidence)]
+    if now == "fail" and was != "fail":
+        return [Finding(NAME, "fail", f"{test.key} regressed from {was} to fail: {test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence=evidence)]
+    if now == "fail":
+        # Failing in the baseline too: whoever refreshed the baseline accepted it, so it is known,
+        # not a regression; still shown so it is not forgotten.
+        return [Finding(NAME, "warn", f"{test.key} still fails, as in the baseline: {test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence=evidence)]
+    if now == "skip" and was in ("pass", "warn"):
+        return [Finding(NAME, "warn", f"{test.key} was {was} in the baseline and is now skipped: "
+                                      f"{test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence=evidence)]
+    return []
+
+
+def _metric_changes(test: TierTest, reference: BaselineTest, index: int, tag: str,
+                    tolerance: float) -> list[Finding]:
+    findings = []
+    for metric, was in reference["metrics"].items():
+        direction = metric_direction(metric)
+        if direction is None or was is None or metric not in test.metrics:
+            continue
+        now = test.metrics[metric]
+        if now is None:
+            findings.append(Finding(NAME, "warn", f"{test.key} metric {metric} was {was:g} in the baseline and "
+                                                  f"is now not a finite number.",
+                                    cell_index=index, cell_tag=tag,
+                                    evidence=_evidence(test, metric=metric, baseline=was, value=None)))
+            continue
+        if was == 0:  # no relative change from zero; a zero baseline says nothing about "worse"
+            continue
+        worse_by = (now - was) / abs(was) if direction == "lower" else (was - now) / abs(was)
+        if worse_by > tolerance:
+            better = "lower" if direction == "lower" else "higher"
+            findings.append(Finding(
+                NAME, "warn",
+                f"{test.key} metric {metric} is {now:g} against {was:g} in the baseline, {worse_by:.0%} worse "
+                f"({better} is better; tolerance {tolerance:.0%}); timings vary on shared machines, so re-run "
+                f"before acting on it.",
+                cell_index=index, cell_tag=tag,
+                evidence=_evidence(test, metric=metric, baseline=was, value=now, direction=direction,
+                                   worse_by=worse_by, tolerance=tolerance),
+            ))
+    return findings
+
+
+def _missing(baseline: Baseline, current: dict[str, tuple[TierTest, int, str]]) -> list[Finding]:
+    """Baseline tests that did not run, one finding per tier (a tier that never ran loses all its
+    tests at once, and one line saying so reads better than one per test)."""
+    by_tier: dict[str, list[str]] = {}
+    for key in baseline.tests:
+        if key not in current:
+            tier, _, name = key.partition("/")
+            by_tier.setdefault(tier, []).append(name)
+    return [Finding(
+        NAME, "fail",
+        f"{tier}: {len(names)} test{'s' if len(names) > 1 else ''} in the baseline did not run: "
+        f"{', '.join(names)}; a tier cell stopped early, was skipped, or the tests were removed "
+        f"(refresh the baseline if that was intended).",
+        evidence={"tier": tier, "missing": [f"{tier}/{n}" for n in names]},
+    ) for tier, names in by_tier.items()]

@@ -1,0 +1,185 @@
+"""``colab-ci`` / ``python -m harness``: parse, call, exit code. Nothing else lives here.
+
+Exit codes: 0 every check holds; 1 a check failed; 2 the harness could not do its job (one
+sentence on stderr, no traceback); 130 the run was interrupted (Ctrl-C or SIGTERM) after the
+executed notebook and the reports were written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
+LATER_VERBS = {
+    "matrix": "run a notebook across several environment profiles",
+    "preflight": "check a notebook's install cells against an image profile without running it",
+    "images": "list or refresh the Colab runtime image profiles",
+    "alert": "open or update the issue for a failing scheduled run",
+    "smoke": "run the notebook's smoke test in Colab itself",
+}
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value the way papermill's CLI reads it: bool, None, int, float, JSON list/object, else str."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if lowered in ("none", "null", "~"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text.strip()[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise HarnessError(f"-p {item!r} is not NAME=VALUE with NAME a Python identifier.")
+        params[name.strip()] = parse_value(value)
+    return params
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's usage errors are harness errors too: exit 2
+        self.print_usage(sys.stderr)
+        print(f"colab-ci: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_HARNESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="colab-ci", description="Run a Colab notebook headlessly and check what broke it.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    run = verbs.add_parser("run", help="execute NOTEBOOK in a disposable copy of an environment and check it",
+                           description="Execute NOTEBOOK with papermill in a disposable copy of the environment of "
+                                       "--python, observe its install cells, check the run and write reports.")
+    run.add_argument("notebook", metavar="NOTEBOOK", type=Path)
+    run.add_argument("--python", type=Path, default=None, metavar="PATH",
+                     help="interpreter whose environment the notebook runs in (default: this one); never modified")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters",
+                     help="set a parameter of the cell tagged 'parameters' (int, float, true/false, JSON, else string)")
+    run.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
+    run.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
+    run.add_argument("--update-baseline", action="store_true",
+                     help="write this run as the new baseline (to --baseline, default DIR/baseline.json)")
+    run.add_argument("--cell-timeout", type=_positive, default=None, metavar="S", help="limit for one cell")
+    run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
+    run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
+                     help="seconds all install cells together may take (default: the checks' default)")
+    run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
+    run.set_defaults(func=cmd_run)
+    for verb, text in LATER_VERBS.items():
+        later = verbs.add_parser(verb, help=f"{text} (not implemented yet)")
+        later.set_defaults(func=_not_yet, verb_name=verb)
+    return parser
+
+
+def _not_yet(args: argparse.Namespace) -> int:
+    raise HarnessError(f"the verb {args.verb_name!r} is not implemented yet; only 'run' is.")
+
+
+def _sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.execute import execute, print_progress
+
+    parameters = parse_parameters(args.parameters)
+    out_dir = args.out or Path("out") / args.notebook.stem
+    baseline = None
+    if args.baseline is not None and args.baseline.exists():
+        from harness.baseline import BaselineError, load_baseline
+
+        try:
+            baseline = load_baseline(args.baseline)
+        except BaselineError as exc:
+            raise HarnessError(str(exc)) from None
+    elif args.baseline is not None and not args.update_baseline:
+        raise HarnessError(f"--baseline {args.baseline} does not exist (pass --update-baseline to create it).")
+
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        record = execute(args.notebook, out_dir, python=args.python, parameters=parameters,
+                         cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
+                         progress=print_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    from harness.checks import CheckOptions, exit_code, run_checks
+    from harness.report import verdict_text, write_reports
+
+    options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
+    findings: list[Any] = []
+    try:
+        findings = run_checks(record, baseline, options)
+    finally:
+        (out_dir / "record.json").write_text(json.dumps(record.to_json(), indent=1))
+        write_reports(record, findings, out_dir)
+    print(verdict_text(record, findings))
+    if args.update_baseline:
+        target = args.baseline or out_dir / "baseline.json"
+        if record.outcome == "completed":
+            from harness.baseline import Baseline
+
+            Baseline.from_record(record).save(target)
+            print(f"colab-ci: baseline written to {target}", file=sys.stderr)
+        else:
+            print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
+    if record.outcome == "interrupted":
+        return EXIT_INTERRUPTED
+    return int(exit_code(findings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_HARNESS
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"colab-ci: error: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    except KeyboardInterrupt:
+        print("colab-ci: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - a bug in the harness is still "could not do its job"
+        traceback.print_exc()
+        print("colab-ci: internal error (the traceback above is a bug in colab-ci)", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

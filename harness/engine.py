@@ -1,0 +1,376 @@
+"""The papermill engine colab-ci runs notebooks with (registered as ``colab-ci``).
+
+Modelled on papermill's ``engines.py`` and kept in three parts with one concern each:
+
+* ``RunState``: what one run shares between ``harness.execute`` and the engine (progress callback,
+  kernelspec, how execution stopped, the kernel's pid for the ``--timeout`` watchdog).
+* ``HarnessExecutionManager`` (papermill's ``NotebookExecutionManager``): the lifecycle. Notebook
+  start, cell start, cell complete, notebook complete, and the **save policy**: the notebook is
+  written at notebook start, after every *source* cell completes or fails (probe cells are saved
+  with the next source cell), every 30 s during a long cell (papermill's autosave), and at
+  notebook complete, which papermill runs in a ``finally`` (so also after a kernel death, a
+  timeout or Ctrl-C). ``harness.execute`` writes it once more after annotating the outcome.
+  Progress (source index, tag, elapsed) is reported from here.
+* ``HarnessNotebookClient`` (papermill's ``PapermillNotebookClient``, an nbclient client): execution
+  mechanics only. It runs the cells and turns how execution stopped into a ``RunState`` outcome
+  instead of an exception: a cell error (``CellExecutionError``), a cell timeout (the kernel is
+  interrupted so the cell's traceback shows where it hung), a dead kernel (``DeadKernelError``,
+  with the signal that killed it). When an install cell fails, its after-probe still runs, so what
+  a failed ``pip install`` changed is observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.utils import merge_kwargs, remove_args
+
+from harness.environment import KernelSpecInfo
+from harness.probes import META_KEY, probe_role
+
+ENGINE_NAME = "colab-ci"
+PROBE_TIMEOUT_S = 60.0
+
+# nbclient's own log lines ("Kernel died while waiting for execute reply.") would duplicate the
+# outcome the harness reports; they go to this logger, silent unless someone configures it.
+logger = logging.getLogger("harness.engine")
+logger.addHandler(logging.NullHandler())
+logger.propagate = False
+
+
+@dataclass
+class ProgressEvent:
+    """One line of progress: a source cell started or finished."""
+
+    kind: Literal["start", "complete"]
+    index: int                   # index in the source notebook
+    total: int                   # number of cells in the source notebook
+    tag: str
+    status: str = "running"      # "running" | "ok" | "error"
+    elapsed_s: float = 0.0
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class RunState:
+    """Shared by ``harness.execute`` and the engine for one run."""
+
+    kernel_spec: KernelSpecInfo
+    total_source_cells: int
+    progress: Progress | None = None
+    cell_timeout: float | None = None
+    run_timeout: float | None = None
+    # how execution stopped (None: every cell ran)
+    outcome: str | None = None
+    outcome_detail: str = ""
+    kernel_pid: int | None = None
+    kernel_started: bool = False
+    kernel_dead: bool = False
+    run_timed_out: bool = False          # set by the --timeout watchdog
+    current_source_index: int | None = None
+    running: bool = False
+    nb_man: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def stop(self, outcome: str, detail: str) -> None:
+        if self.outcome is None:
+            self.outcome, self.outcome_detail = outcome, detail
+
+    def where(self) -> str:
+        return "" if self.current_source_index is None else f" in cell {self.current_source_index}"
+
+
+def _note_error(cell: Any, ename: str, evalue: str) -> None:
+    """Record on the cell an error that produced no error output (kernel death, timeout)."""
+    cell.metadata.setdefault(META_KEY, {})["error"] = {"ename": ename, "evalue": evalue}
+
+
+def _tag(cell: Any) -> str:
+    return next((t for t in cell.metadata.get("tags", []) if t not in ("raises-exception", "skip-execution")), "")
+
+
+class HarnessExecutionManager(NotebookExecutionManager):
+    """papermill's execution manager with colab-ci's save policy and progress reporting."""
+
+    def __init__(self, nb: Any, output_path: str | None = None, log_output: bool = False,
+                 autosave_cell_every: int = 30, run_state: RunState | None = None) -> None:
+        super().__init__(nb, output_path=output_path, log_output=log_output, progress_bar=False,
+                         autosave_cell_every=autosave_cell_every)
+        self.run_state = run_state
+        self._started: dict[int, float] = {}
+
+    def _progress(self, event: ProgressEvent) -> None:
+        if self.run_state is not None and self.run_state.progress is not None:
+            try:
+                self.run_state.progress(event)
+            except Exception:  # noqa: BLE001 - a broken progress printer must not stop the run
+                pass
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        cell.metadata.papermill["start_time"] = self.now().isoformat()
+        cell.metadata.papermill["status"] = self.RUNNING
+        cell.metadata.papermill["exception"] = False
+        phase, source_index = probe_role(cell)
+        if self.run_state is not None and phase is None and source_index is not None:
+            self.run_state.current_source_index = source_index
+        if phase is None and source_index is not None and cell.get("cell_type") == "code":
+            self._started[cell_index or 0] = time.monotonic()
+            self._progress(ProgressEvent("start", source_index, self._total(), _tag(cell)))
+        # No save here: the cell is saved when it completes (and by autosave while it runs).
+
+    def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        end_time = self.now()
+        pm = cell.metadata.papermill
+        pm["end_time"] = end_time.isoformat()
+        if pm.get("start_time"):
+            from dateutil import parser
+
+            pm["duration"] = (end_time - parser.parse(pm["start_time"])).total_seconds()
+        if pm["status"] != self.FAILED:
+            pm["status"] = self.COMPLETED
+        phase, source_index = probe_role(cell)
+        if phase is None:
+            self.save()
+        if phase is None and source_index is not None and cell.get("cell_type") == "code":
+            started = self._started.pop(cell_index or 0, time.monotonic())
+            failed = pm["status"] == self.FAILED or any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            self._progress(ProgressEvent("complete", source_index, self._total(), _tag(cell),
+                                         "error" if failed else "ok", time.monotonic() - started))
+
+    def _total(self) -> int:
+        return self.run_state.total_source_cells if self.run_state is not None else len(self.nb.cells)
+
+
+class HarnessNotebookClient(PapermillNotebookClient):
+    """Runs the cells; turns errors, timeouts and kernel deaths into a ``RunState`` outcome."""
+
+    def __init__(self, nb_man: Any, km: Any = None, run_state: RunState | None = None, **kw: Any) -> None:
+        super().__init__(nb_man, km=km, **kw)
+        assert run_state is not None
+        self.run_state = run_state
+        self._timed_out_cell: int | None = None
+        self._unresponsive = False
+
+    # --- kernel ---------------------------------------------------------------------------------
+    def create_kernel_manager(self) -> Any:
+        ksm = KernelSpecManager(kernel_dirs=[str(self.run_state.kernel_spec.kernels_dir)])
+        self.km = self.kernel_manager_class(kernel_name=self.run_state.kernel_spec.name,
+                                            kernel_spec_manager=ksm, config=self.config)
+        return self.km
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        await super().async_start_new_kernel(**kwargs)
+        provisioner = getattr(self.km, "provisioner", None)
+        self.run_state.kernel_pid = getattr(provisioner, "pid", None)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+        self.run_state.kernel_started = True
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _exit_signal(self) -> str:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return ""
+        if code < 0:
+            try:
+                return f" ({signal.Signals(-code).name})"
+            except ValueError:
+                return f" (signal {-code})"
+        return f" (exit status {code})"
+
+    # --- timeouts -------------------------------------------------------------------------------
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> None | dict[str, Any]:
+        # Interrupt the kernel (the cell's traceback then shows where it hung) and answer the
+        # pending execute request with an error at once instead of waiting another ``timeout``.
+        index = self.run_state.current_source_index
+        self._timed_out_cell = index
+        self.error_on_timeout = {
+            "ename": "CellTimeoutError",
+            "evalue": f"cell {index} exceeded --cell-timeout {timeout:g} s",
+            "traceback": [f"CellTimeoutError: cell {index} exceeded --cell-timeout {timeout:g} s"],
+        }
+        self.interrupt_on_timeout = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    # --- the cell loop --------------------------------------------------------------------------
+    def execute(self, **kwargs: Any) -> Any:
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            self.papermill_execute_cells()
+            if not self.run_state.kernel_dead and self.run_state.outcome != "timeout":
+                try:
+                    info_msg = self.wait_for_reply(self.kc.kernel_info())
+                    if info_msg:
+                        self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                except Exception:  # noqa: BLE001 - language_info is cosmetic
+                    pass
+            self.set_widgets_metadata()
+        return self.nb
+
+    def papermill_execute_cells(self) -> None:
+        state = self.run_state
+        cells = self.nb.cells
+        state.running = True
+        try:
+            for index, cell in enumerate(cells):
+                if state.run_timed_out:
+                    state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s"
+                               f" before cell {_next_source(cells, index)}")
+                    break
+                if not self._run_cell(index, cell):
+                    self._after_probe(index)
+                    break
+        finally:
+            state.running = False
+
+    def _run_cell(self, index: int, cell: Any) -> bool:
+        """Run one cell; False when execution must stop after it."""
+        state = self.run_state
+        self._timed_out_cell = None
+        try:
+            self.nb_man.cell_start(cell, index)
+            self.execute_cell(cell, index)
+            if state.run_timed_out and cell.get("cell_type") == "code":
+                # the watchdog's interrupt landed in a cell that tolerates errors (raises-exception)
+                state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
+                return False
+            return True
+        except CellExecutionError as ex:
+            self.nb_man.cell_exception(cell, cell_index=index, exception=ex)
+            if state.run_timed_out:
+                state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
+            elif self._timed_out_cell is not None:
+                state.stop("timeout", f"cell {self._timed_out_cell} exceeded --cell-timeout {self.timeout:g} s")
+            else:
+                state.stop("cell-error", f"cell {state.current_source_index} raised {_ename(cell)}"
+                           if probe_role(cell)[0] is None else f"a colab-ci probe cell raised {_ename(cell)}")
+            return False
+        except CellTimeoutError as ex:   # the kernel did not even answer the interrupt
+            self.nb_man.cell_exception(cell, cell_index=index, exception=ex)
+            detail = (f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}" if state.run_timed_out
+                      else f"cell {state.current_source_index} exceeded --cell-timeout {self.timeout:g} s"
+                      " and did not answer the interrupt")
+            _note_error(cell, "CellTimeoutError", detail)
+            state.stop("timeout", detail)
+            self._unresponsive = True
+            return False
+        except DeadKernelError:
+            self.nb_man.cell_exception(cell, cell_index=index)
+            state.kernel_dead = True
+            how = self._exit_signal()
+            if state.run_timed_out:
+                detail = f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}"
+                state.stop("timeout", detail)
+            else:
+                detail = f"kernel died{how}{state.where()}"
+                state.stop("kernel-died", detail)
+            _note_error(cell, "DeadKernelError", detail)
+            return False
+        except KeyboardInterrupt:
+            self.nb_man.cell_exception(cell, cell_index=index)
+            _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
+            raise
+        finally:
+            self.nb_man.cell_complete(cell, cell_index=index)
+
+    def _after_probe(self, failed_index: int) -> None:
+        """Run the after-probe of a failed install cell, if there is one and the kernel lives."""
+        state = self.run_state
+        cells = self.nb.cells
+        nxt = failed_index + 1
+        if state.kernel_dead or state.run_timed_out or self._unresponsive or nxt >= len(cells):
+            return
+        phase, source_index = probe_role(cells[nxt])
+        if phase != "after" or source_index != probe_role(cells[failed_index])[1]:
+            return
+        saved = self.timeout
+        self.timeout = int(PROBE_TIMEOUT_S)
+        try:
+            self.nb_man.cell_start(cells[nxt], nxt)
+            self.execute_cell(cells[nxt], nxt)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError):
+            pass
+        finally:
+            self.timeout = saved
+            self.nb_man.cell_complete(cells[nxt], cell_index=nxt)
+
+
+def _ename(cell: Any) -> str:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return f"{out.get('ename', 'an error')}"
+    return "an error"
+
+
+def _next_source(cells: Any, index: int) -> str:
+    for cell in cells[index:]:
+        phase, source_index = probe_role(cell)
+        if phase is None and source_index is not None:
+            return str(source_index)
+    return "(end)"
+
+
+class HarnessEngine(NBClientEngine):
+    """papermill engine: ``HarnessExecutionManager`` lifecycle + ``HarnessNotebookClient``."""
+
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None,
+                         progress_bar: bool = False, log_output: bool = False,
+                         autosave_cell_every: int = 30, run_state: RunState | None = None,
+                         **kwargs: Any) -> Any:
+        nb_man = HarnessExecutionManager(nb, output_path=output_path, log_output=log_output,
+                                         autosave_cell_every=autosave_cell_every, run_state=run_state)
+        if run_state is not None:
+            run_state.nb_man = nb_man
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, run_state=run_state, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                 stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                 execution_timeout: float | None = None, run_state: RunState | None = None,
+                                 **kwargs: Any) -> Any:
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            interrupt_on_timeout=True,
+        )
+        return HarnessNotebookClient(nb_man, run_state=run_state, **final_kwargs).execute()
+
+
+papermill_engines.register(ENGINE_NAME, HarnessEngine)
+
+__all__ = ["ENGINE_NAME", "HarnessEngine", "HarnessExecutionManager", "HarnessNotebookClient",
+           "ProgressEvent", "Progress", "RunState"]

@@ -1,0 +1,372 @@
+"""The disposable environment a run installs into, and the kernelspec that runs it.
+
+A run never modifies the environment it starts from. ``prepare_environment`` inspects the target
+interpreter (``--python``; default: the harness's own) by running it, then:
+
+* **venv target** (``sys.prefix != sys.base_prefix``): the venv is copied with hard links
+  (``cp -al``, or ``os.link`` while walking where ``cp`` is unavailable) into a temporary folder on
+  the same file system. pip never writes into an installed file: it moves the old files aside
+  (rename) and deletes them, and writes new files as new inodes, so a hard-linked copy behaves like
+  a deep copy while costing one directory entry per file (~1 s for a torch venv of ~46,000 files).
+  The few files that name the old prefix (``bin/`` script shebangs and ``activate*``,
+  ``pyvenv.cfg``) are rewritten as *new* files (write beside, then ``os.replace``), and ``*.pth``
+  files are re-created too, so nothing shared with the target is ever written in place. ``!pip``
+  and ``%pip`` in the kernel therefore install into the copy.
+* **system Python** (not a venv): a venv with ``--system-site-packages`` is laid over it. Packages
+  the notebook installs land in the overlay, but pip does not uninstall the base's copy ("Not
+  uninstalling ... outside environment"), so the kernel's already-imported modules keep loading
+  their submodules from the base: corruption of base packages cannot reproduce. That is recorded
+  as a fidelity line.
+
+The copy is deleted at the end unless ``keep`` (``--keep-env``) is set.
+
+``make_kernelspec`` writes a kernelspec for the run's interpreter into a temporary folder; the
+kernel gets ``PATH=<env>/bin:$PATH`` and ``VIRTUAL_ENV=<env>`` so a ``!pip`` (found on PATH) and a
+``%pip`` (``sys.executable -m pip``) both install into the kernel's own environment.
+
+Colab's start-up imports (numpy, PIL, psutil, google.colab) are *not* done here through
+``--IPKernelApp.exec_lines``: errors in exec_lines vanish into the kernel's log, and the version
+seen at start-up must be recorded anyway. ``harness.probes`` injects a start-up cell instead; see
+there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from harness.errors import HarnessError
+
+Log = Callable[[str], None]
+
+_INSPECT = r"""
+import importlib.util, json, platform, sys, sysconfig
+print(json.dumps({
+    "prefix": sys.prefix, "base_prefix": sys.base_prefix, "executable": sys.executable,
+    "version": platform.python_version(), "purelib": sysconfig.get_paths()["purelib"],
+    "ipykernel": importlib.util.find_spec("ipykernel") is not None,
+    "pip": importlib.util.find_spec("pip") is not None,
+}))
+"""
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What running the target interpreter told about itself."""
+
+    python: Path            # as given (symlinks not resolved: a venv's bin/python is one)
+    prefix: Path
+    base_prefix: Path
+    version: str
+    purelib: Path
+    has_ipykernel: bool
+    has_pip: bool
+
+    @property
+    def is_venv(self) -> bool:
+        return self.prefix != self.base_prefix
+
+
+def inspect_target(python: Path | str | None = None) -> TargetInfo:
+    """Run ``python`` once and describe it; ``HarnessError`` when it does not exist or cannot run."""
+    path = Path(os.path.abspath(python if python is not None else sys.executable))
+    if not path.exists():
+        raise HarnessError(f"--python {path} does not exist.")
+    if path.is_dir() or not os.access(path, os.X_OK):
+        raise HarnessError(f"--python {path} is not an executable file.")
+    try:
+        proc = subprocess.run([str(path), "-c", _INSPECT], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarnessError(f"--python {path} could not be run ({exc}).") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"--python {path} is not a working Python interpreter ({last}).")
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise HarnessError(f"--python {path} did not answer like a Python 3 interpreter.") from None
+    return TargetInfo(
+        python=path, prefix=Path(data["prefix"]), base_prefix=Path(data["base_prefix"]),
+        version=data["version"], purelib=Path(data["purelib"]),
+        has_ipykernel=bool(data["ipykernel"]), has_pip=bool(data["pip"]),
+    )
+
+
+@dataclass
+class RunEnvironment:
+    """The environment one run's kernel runs in and installs into."""
+
+    target: TargetInfo
+    root: Path                   # the copy's (or overlay's) prefix
+    python: Path                 # root/bin/<name of the target's interpreter>
+    mode: Literal["venv-copy", "overlay"]
+    copy_s: float                # seconds spent making it (copy + relocation, or overlay venv)
+    workdir: Path                # temporary folder holding root (deleted by cleanup)
+    keep: bool = False
+    fidelity: list[str] = field(default_factory=list)
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    def kernel_env(self) -> dict[str, str]:
+        """Variables a kernel needs so ``!pip`` (PATH) and ``%pip`` (sys.executable) use this env."""
+        return {"PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(self.root)}
+
+    def cleanup(self, log: Log = _stderr) -> None:
+        """Delete the copy, or say where it is kept."""
+        if self.keep:
+            log(f"colab-ci: kept the run's environment at {self.root} (--keep-env)")
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "RunEnvironment":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def prepare_environment(python: Path | str | None = None, *, keep: bool = False,
+                        log: Log = _stderr) -> RunEnvironment:
+    """Make the disposable environment for one run of ``python`` (see the module docstring)."""
+    target = inspect_target(python)
+    start = time.perf_counter()
+    if target.is_venv:
+        env = _copy_venv(target, keep)
+    else:
+        env = _overlay(target, keep)
+    env.copy_s = time.perf_counter() - start
+    try:
+        ensure_ipykernel(env, log=log)
+    except BaseException:
+        if not keep:
+            env.cleanup()
+        raise
+    return env
+
+
+# --- venv copy ------------------------------------------------------------------------------------
+
+def _workdir_near(prefix: Path) -> Path:
+    """A new temporary folder on the same file system as ``prefix`` (hard links need that)."""
+    dev = os.stat(prefix).st_dev
+    candidates = [Path(tempfile.gettempdir()), prefix.parent]
+    for parent in candidates:
+        try:
+            if os.stat(parent).st_dev != dev:
+                continue
+            return Path(tempfile.mkdtemp(prefix="colab-ci-env-", dir=parent))
+        except OSError:
+            continue
+    raise HarnessError(
+        f"cannot copy the venv {prefix}: no writable folder on its file system (tried "
+        f"{', '.join(map(str, candidates))}); pass a --python whose venv lies on a writable disk."
+    )
+
+
+def hardlink_tree(src: Path, dst: Path) -> None:
+    """Copy ``src`` to the new folder ``dst`` with hard links (symlinks are copied as symlinks)."""
+    if shutil.which("cp") and sys.platform.startswith("linux"):
+        proc = subprocess.run(["cp", "-al", "--", str(src), str(dst)], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return
+        shutil.rmtree(dst, ignore_errors=True)
+    for root, dirs, files in os.walk(src):
+        out = os.path.join(dst, os.path.relpath(root, src))
+        os.makedirs(out, exist_ok=True)
+        shutil.copystat(root, out)
+        for name in list(dirs):
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), os.path.join(out, name))
+                dirs.remove(name)
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), os.path.join(out, name))
+            else:
+                os.link(path, os.path.join(out, name))
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` as a new inode at ``path``: the hard-linked original is never written."""
+    tmp = path.with_name(f".{path.name}.colab-ci-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    shutil.copymode(path, tmp)
+    os.replace(tmp, path)
+
+
+def relocate_venv(root: Path, old_prefixes: list[str]) -> list[Path]:
+    """Point a copied venv at its new place ``root``; returns the files re-created.
+
+    Rewrites (as new files) every regular file in ``bin/`` and ``pyvenv.cfg`` that names an old
+    prefix, re-targets absolute symlinks into an old prefix, and re-creates ``*.pth`` files in
+    site-packages (pip rewrites those in place when it removes an entry).
+    """
+    new = str(root).encode()
+    olds = sorted({p.rstrip("/") for p in old_prefixes if p}, key=len, reverse=True)
+    pattern = re.compile(b"|".join(re.escape(o.encode()) for o in olds) + rb"(?=[/\"'\s:;]|$)")
+    rewritten: list[Path] = []
+
+    def rewrite(path: Path, always: bool = False) -> None:
+        data = path.read_bytes()
+        new_data = pattern.sub(lambda _m: new, data)
+        if always or new_data != data:
+            _replace_file(path, new_data)
+            rewritten.append(path)
+
+    candidates = [root / "pyvenv.cfg"]
+    bindir = root / "bin"
+    if bindir.is_dir():
+        for entry in os.scandir(bindir):
+            path = Path(entry.path)
+            if entry.is_symlink():
+                link = os.readlink(path)
+                for old in olds:
+                    if link == old or link.startswith(old + "/"):
+                        path.unlink()
+                        os.symlink(str(root) + link[len(old):], path)
+                        rewritten.append(path)
+                        break
+            elif entry.is_file() and entry.stat().st_size < 4 * 1024 * 1024:
+                candidates.append(path)
+    for path in candidates:
+        if path.is_file():
+            rewrite(path)
+    seen: set[str] = set()
+    for site in sorted(root.glob("lib/python*/site-packages")):
+        for pth in site.glob("*.pth"):
+            real = os.path.realpath(pth)
+            if real not in seen and not pth.is_symlink():
+                seen.add(real)
+                rewrite(pth, always=True)
+    return rewritten
+
+
+def _copy_venv(target: TargetInfo, keep: bool) -> RunEnvironment:
+    prefix = target.prefix
+    workdir = _workdir_near(prefix)
+    root = workdir / (prefix.name or "venv")
+    try:
+        hardlink_tree(prefix, root)
+        old = {str(prefix), os.path.realpath(prefix)}
+        relocate_venv(root, sorted(old))
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise HarnessError(f"could not copy the venv {prefix} for this run ({exc}).") from None
+    try:
+        rel = target.python.relative_to(prefix)
+    except ValueError:
+        rel = Path("bin") / target.python.name
+    python = root / rel
+    if not python.exists():
+        python = root / "bin" / "python"
+    return RunEnvironment(target=target, root=root, python=python, mode="venv-copy",
+                          copy_s=0.0, workdir=workdir, keep=keep)
+
+
+# --- overlay over a system Python ----------------------------------------------------------------
+
+OVERLAY_FIDELITY = (
+    "{python} is not a venv, so the run used a --system-site-packages overlay venv: pip installs "
+    "beside the base's packages instead of replacing them (\"Not uninstalling ... outside "
+    "environment\"), so corruption of packages installed in the base cannot reproduce."
+)
+
+
+def _overlay(target: TargetInfo, keep: bool) -> RunEnvironment:
+    workdir = Path(tempfile.mkdtemp(prefix="colab-ci-env-"))
+    root = workdir / "overlay"
+    cmd = [str(target.python), "-m", "venv", "--system-site-packages", str(root)]
+    if target.has_pip:
+        cmd.insert(-1, "--without-pip")  # the base's pip is importable; shims below put it on PATH
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"could not create an overlay venv over {target.python} ({last}).")
+    if target.has_pip:
+        major_minor = ".".join(target.version.split(".")[:2])
+        for name in ("pip", "pip3", f"pip{major_minor}"):
+            shim = root / "bin" / name
+            shim.write_text(f'#!/bin/sh\nexec "{root}/bin/python" -m pip "$@"\n')
+            shim.chmod(0o755)
+    env = RunEnvironment(target=target, root=root, python=root / "bin" / "python", mode="overlay",
+                         copy_s=0.0, workdir=workdir, keep=keep)
+    env.fidelity.append(OVERLAY_FIDELITY.format(python=target.python))
+    return env
+
+
+# --- ipykernel -----------------------------------------------------------------------------------
+
+_SUCCESS = re.compile(r"^Successfully installed .*$", re.M)
+
+
+def ensure_ipykernel(env: RunEnvironment, log: Log = _stderr) -> None:
+    """Install ipykernel into the run's environment (never the target) when it lacks one."""
+    if env.target.has_ipykernel:
+        return
+    log(f"colab-ci: installing ipykernel into {env.root} (needed to run a kernel)")
+    proc = subprocess.run([str(env.python), "-m", "pip", "install", "--disable-pip-version-check",
+                           "ipykernel"], capture_output=True, text=True, env=_pip_env(env))
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"could not install ipykernel into the run's copy of {env.target.prefix} ({last}).")
+    done = _SUCCESS.search(proc.stdout)
+    env.fidelity.append(
+        f"{env.target.prefix} has no ipykernel: the run's copy got one before the notebook started"
+        + (f" ({done.group(0)})." if done else ".")
+    )
+
+
+def _pip_env(env: RunEnvironment) -> dict[str, str]:
+    out = dict(os.environ)
+    out.update(env.kernel_env())
+    out.pop("PYTHONHOME", None)
+    return out
+
+
+# --- kernelspec ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KernelSpecInfo:
+    name: str
+    kernels_dir: Path        # give to jupyter_client's KernelSpecManager(kernel_dirs=[...])
+    argv: list[str]
+    env: dict[str, str]
+
+
+def make_kernelspec(env: RunEnvironment, directory: Path, extra_env: dict[str, str] | None = None,
+                    name: str | None = None) -> KernelSpecInfo:
+    """Write ``directory/kernels/<name>/kernel.json`` for the run's interpreter."""
+    name = name or f"colab-ci-{uuid.uuid4().hex[:10]}"
+    argv = [str(env.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kenv = env.kernel_env()
+    kenv.update(extra_env or {})
+    spec = {
+        "argv": argv,
+        "display_name": f"colab-ci ({env.target.prefix.name or env.target.python})",
+        "language": "python",
+        "env": kenv,
+        "metadata": {"debugger": False},
+    }
+    kdir = directory / "kernels" / name
+    kdir.mkdir(parents=True, exist_ok=True)
+    (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return KernelSpecInfo(name=name, kernels_dir=directory / "kernels", argv=argv, env=kenv)

@@ -1,0 +1,230 @@
+"""A throwaway JupyterLab server for the browser smoke test (``harness smoke``).
+
+The server runs from the harness's own interpreter (``sys.executable``); its ``python3`` kernel
+runs the *target* environment's interpreter, through a kernelspec written into a private
+``JUPYTER_PATH`` that shadows the built-in one. Everything Jupyter would normally read or write in
+the home directory (config, data, runtime files, IPython profile, Lab settings and workspaces)
+lives in a temporary directory, so a run neither depends on nor changes the machine's setup.
+
+It listens on 127.0.0.1 only, on a free port, with a random token. Its log goes to a file; the
+token is replaced by ``***`` before the log is shown or kept (Jupyter prints login URLs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import HarnessError
+
+DEFAULT_START_TIMEOUT_S = 60.0
+LOG_TAIL_LINES = 40
+
+# JupyterLab user settings that keep the page quiet and complete for a robot: no news or update
+# toasts over the notebook, and every cell kept in the DOM (JupyterLab 4 otherwise renders only
+# the cells in view, and the smoke test reads outputs of cells scrolled far away).
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_kernelspec(jupyter_path: Path, python: str, name: str = "python3") -> Path:
+    """A kernelspec named ``name`` that starts ipykernel in ``python``; returns its directory."""
+    spec_dir = jupyter_path / "kernels" / name
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python 3 ({python})",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    return spec_dir
+
+
+def check_kernel_python(python: str) -> None:
+    """Raise HarnessError unless ``python`` runs and can import ipykernel."""
+    if shutil.which(python) is None and not Path(python).is_file():
+        raise HarnessError(f"the kernel interpreter {python} does not exist")
+    probe = subprocess.run([python, "-c", "import ipykernel"], capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        raise HarnessError(f"the kernel interpreter {python} cannot import ipykernel: install it there "
+                           f"({python} -m pip install ipykernel)")
+
+
+@dataclass
+class JupyterServer:
+    """``with JupyterServer(root, python) as server:`` starts JupyterLab and waits until it answers."""
+
+    root_dir: Path
+    kernel_python: str
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    server_python: str = sys.executable
+    log_path: Path | None = None        # default: inside the private directory (gone after exit)
+
+    def __post_init__(self) -> None:
+        self.token = secrets.token_hex(24)
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._private: tempfile.TemporaryDirectory[str] | None = None
+        self._log_file = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        """``path`` on the server, with the token as a query parameter (how the browser logs in)."""
+        sep = "&" if "?" in path else "?"
+        return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.token, "***") if self.token else text
+
+    def log_text(self) -> str:
+        """The server's log so far, token removed."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.redact(self.log_path.read_text(encoding="utf-8", errors="replace"))
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> "JupyterServer":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _environment(self, private: Path) -> dict[str, str]:
+        jupyter_path = private / "jupyter-path"
+        write_kernelspec(jupyter_path, self.kernel_python)
+        settings = private / "lab-settings"
+        for rel, values in LAB_SETTINGS.items():
+            target = settings / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(values) + "\n", encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+        env.update({
+            "JUPYTER_PATH": str(jupyter_path),
+            "JUPYTER_CONFIG_DIR": str(private / "config"),
+            "JUPYTER_DATA_DIR": str(private / "data"),
+            "JUPYTER_RUNTIME_DIR": str(private / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "JUPYTERLAB_WORKSPACES_DIR": str(private / "workspaces"),
+            "IPYTHONDIR": str(private / "ipython"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def command(self) -> list[str]:
+        # Root is refused unless allowed: CI containers and this project's machines run as root.
+        allow_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        return [
+            self.server_python, "-m", "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--port-retries=0",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--IdentityProvider.token=" + self.token,
+            "--ServerApp.password=",
+            "--ServerApp.allow_remote_access=False",
+            "--ServerApp.terminals_enabled=False",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.news_url=None",
+            "--LabApp.extension_manager=readonly",
+            *allow_root,
+        ]
+
+    def start(self) -> None:
+        self._private = tempfile.TemporaryDirectory(prefix="colab-ci-jupyter-")
+        private = Path(self._private.name)
+        if self.log_path is None:
+            self.log_path = private / "jupyter.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        env = self._environment(private)
+        self._log_file = self.log_path.open("wb")
+        try:
+            self._proc = subprocess.Popen(self.command(), cwd=self.root_dir, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=self._log_file, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+        except OSError as exc:
+            self.stop()
+            raise HarnessError(f"could not start JupyterLab with {self.server_python}: {exc}") from exc
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        request = urllib.request.Request(f"{self.base_url}/api/status",
+                                         headers={"Authorization": f"token {self.token}"})
+        while True:
+            assert self._proc is not None
+            code = self._proc.poll()
+            if code is not None:
+                raise HarnessError(f"JupyterLab exited with status {code} before it answered; its log:\n"
+                                   f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise HarnessError(f"JupyterLab did not answer on {self.base_url} within "
+                                   f"{self.start_timeout_s:g} s; its log:\n{self.log_tail()}")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self.log_path is not None and self._private is not None and self.log_path.exists() \
+                and not self.log_path.is_relative_to(self._private.name):
+            # A kept log (in --out) must not hold the token.
+            self.log_path.write_text(self.log_text(), encoding="utf-8")
+        if self._private is not None:
+            self._private.cleanup()
+            self._private = None

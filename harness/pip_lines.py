@@ -1,0 +1,126 @@
+"""Read what pip printed in an install cell: what it installed, removed, and which requirements broke.
+
+The probe keeps pip's summary lines (``InstallObservation.pip_lines``). This module turns them into
+facts a finding can cite. It only reports what the lines say: when pip did not print who pulled a
+package in, the answer is "unknown", never a guess.
+
+Lines understood (pip >= 23; leading whitespace and ANSI colour codes are ignored)::
+
+    Collecting numpy<2.0 (from captum==0.8.0)          # who pulled a requirement (pip >= 23.1)
+    Attempting uninstall: numpy
+    Found existing installation: numpy 2.1.3
+    Successfully installed captum-0.8.0 numpy-1.26.4
+    opencv-python 4.12.0.88 requires numpy<2.3.0,>=2, but you have numpy 1.26.4 which is incompatible.
+    thinc 8.3.6 requires blis<1.4.0,>=1.3.0, which is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SUCCESS = re.compile(r"^Successfully installed (?P<items>.+)$")
+_ATTEMPT = re.compile(r"^Attempting uninstall: (?P<name>\S+)$")
+_FOUND = re.compile(r"^Found existing installation: (?P<name>\S+) (?P<version>\S+)$")
+_COLLECTING = re.compile(r"^Collecting (?P<req>.+?)(?: \(from (?P<parent>[^)]+)\))?$")
+# pip's resolver conflict report (pip/_internal/commands/install.py, _warn_about_conflicts).
+_CONFLICT = re.compile(
+    r"^(?P<dependent>[A-Za-z0-9][A-Za-z0-9._-]*) (?P<dependent_version>\S+) requires (?P<req>.+?), "
+    r"but you have (?P<name>\S+) (?P<installed>\S+) which is incompatible\.?$"
+)
+_MISSING = re.compile(
+    r"^(?P<dependent>[A-Za-z0-9][A-Za-z0-9._-]*) (?P<dependent_version>\S+) requires (?P<req>.+?), "
+    r"which is not installed\.?$"
+)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One requirement pip left unsatisfied (it installs anyway and only prints this)."""
+
+    dependent: str               # canonical name of the package whose requirement is broken
+    dependent_version: str
+    requirement: str             # as pip printed it, e.g. 'numpy<2.3.0,>=2; python_version >= "3.9"'
+    name: str                    # canonical name of the required distribution
+    specifier: str               # the version range the dependent wants ("" when unparseable)
+    installed: str | None        # version pip left on disk; None for "which is not installed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dependent": self.dependent, "dependent_version": self.dependent_version,
+                "requirement": self.requirement, "name": self.name, "specifier": self.specifier,
+                "installed": self.installed}
+
+
+@dataclass(frozen=True)
+class Pull:
+    """A requirement pip collected, and the requirement that pulled it (None: named by the user)."""
+
+    requirement: str
+    parent: str | None
+
+
+@dataclass
+class PipSummary:
+    installed: dict[str, str] = field(default_factory=dict)           # name -> version installed
+    uninstalled: dict[str, str | None] = field(default_factory=dict)  # name -> version removed (None: not printed)
+    collected: dict[str, list[Pull]] = field(default_factory=dict)    # name -> how it was collected
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    def conflicts_on(self, name: str) -> list[Conflict]:
+        """Conflicts whose *required* distribution is ``name`` (who wanted another version of it)."""
+        return [c for c in self.conflicts if c.name == canonicalize_name(name)]
+
+
+def parse(lines: Iterable[str]) -> PipSummary:
+    summary = PipSummary()
+    for raw in lines:
+        line = _ANSI.sub("", raw).strip()
+        if m := _SUCCESS.match(line):
+            for item in m["items"].split():
+                name, _, version = item.rpartition("-")
+                if name:
+                    summary.installed[canonicalize_name(name)] = version
+        elif m := _ATTEMPT.match(line):
+            summary.uninstalled.setdefault(canonicalize_name(m["name"]), None)
+        elif m := _FOUND.match(line):
+            summary.uninstalled[canonicalize_name(m["name"])] = m["version"]
+        elif m := _COLLECTING.match(line):
+            requirement = m["req"].strip()
+            name = _requirement_name(requirement)
+            if name:
+                summary.collected.setdefault(name, []).append(Pull(requirement, m["parent"]))
+        elif (m := _CONFLICT.match(line)) or (m := _MISSING.match(line)):
+            summary.conflicts.append(_conflict(m))
+    return summary
+
+
+def _conflict(m: re.Match[str]) -> Conflict:
+    groups = m.groupdict()
+    requirement = groups["req"].strip()
+    try:
+        parsed: Requirement | None = Requirement(requirement)
+    except InvalidRequirement:
+        parsed = None
+    name = groups.get("name") or (parsed.name if parsed else requirement.split()[0])
+    return Conflict(
+        dependent=canonicalize_name(groups["dependent"]),
+        dependent_version=groups["dependent_version"],
+        requirement=requirement,
+        name=canonicalize_name(name),
+        specifier=str(parsed.specifier) if parsed else "",
+        installed=groups.get("installed"),
+    )
+
+
+def _requirement_name(requirement: str) -> str | None:
+    """Canonical name of a requirement pip printed; None for what is not a PEP 508 string (paths, URLs)."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None

@@ -1,0 +1,121 @@
+"""report.md: the report for people (also the GitHub step summary).
+
+Top-down in the order a reader needs it: the verdict, what failed (findings by check), then the
+evidence behind it (tier tables, install cells and what they changed, environment fidelity).
+It renders the record and findings as given; every judgement was made by the checks.
+"""
+
+from __future__ import annotations
+
+from harness.checks import CHECKS, exit_code
+from harness.labels import cell_label
+from harness.records import Finding, InstallObservation, RunRecord
+from harness.tier_payload import parse_payload
+
+_ICON = {"fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
+
+
+def render(record: RunRecord, findings: list[Finding]) -> str:
+    sections = [
+        _headline(record, findings),
+        _findings(findings),
+        _notes(findings),
+        _tiers(record),
+        _installs(record),
+        _environment(record),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def cell(text: object) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def _headline(record: RunRecord, findings: list[Finding]) -> str:
+    failed = sum(1 for f in findings if f.severity == "fail")
+    warned = sum(1 for f in findings if f.severity == "warn")
+    verdict = "FAIL" if exit_code(findings) else "PASS"
+    icon = _ICON["fail" if verdict == "FAIL" else "pass"]
+    counts = f"{failed} failure{'s' if failed != 1 else ''}, {warned} warning{'s' if warned != 1 else ''}"
+    python = record.environment.get("python", record.python)
+    return (
+        f"# {icon} colab-ci: {verdict} ({counts})\n\n"
+        f"`{record.notebook}` · outcome **{record.outcome}**"
+        + (f" ({record.outcome_detail})" if record.outcome_detail else "")
+        + f" · {record.duration_s:.1f} s · python {python} · started {record.started_at}"
+    )
+
+
+def _findings(findings: list[Finding]) -> str:
+    shown = [f for f in findings if f.severity != "info"]
+    if not shown:
+        return "## Findings\n\nNo check failed or warned."
+    order = list(CHECKS) + sorted({f.check for f in shown} - set(CHECKS))
+    rows = ["| | check | cell | finding |", "|---|---|---|---|"]
+    for check in order:
+        for f in (f for f in shown if f.check == check):
+            where = cell_label(f.cell_index, f.cell_tag) if f.cell_index is not None else ""
+            rows.append(f"| {_ICON[f.severity]} {f.severity} | {check} | {cell(where)} | {cell(f.message)} |")
+    return "## Findings\n\n" + "\n".join(rows)
+
+
+def _notes(findings: list[Finding]) -> str:
+    notes = [f for f in findings if f.severity == "info"]
+    if not notes:
+        return ""
+    return "<details><summary>Notes (" + str(len(notes)) + ")</summary>\n\n" + "\n".join(
+        f"- **{f.check}**: {f.message}" for f in notes) + "\n\n</details>"
+
+
+def _tiers(record: RunRecord) -> str:
+    if not record.tiers:
+        return ""
+    parts = ["## Tiers"]
+    for output in record.tiers:
+        parsed = parse_payload(output.payload, output.cell_tag)
+        title = f"### {parsed.tier or output.cell_tag} ({cell_label(output.cell_index, output.cell_tag)})"
+        if parsed.problem:
+            parts.append(f"{title}\n\nUnreadable payload: {parsed.problem}")
+            continue
+        rows = [f"{title}: {_ICON.get(parsed.status, '')} {parsed.status.upper()}", "",
+                "| status | test | time | message | metrics |", "|---|---|---|---|---|"]
+        for t in parsed.tests:
+            metrics = ", ".join(f"{k}={'n/a' if v is None else f'{v:g}'}" for k, v in t.metrics.items())
+            rows.append(f"| {_ICON[t.status]} {t.status} | {cell(t.name)} | {t.duration_s:.2f} s | "
+                        f"{cell(t.message)} | {cell(metrics)} |")
+        parts.append("\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def _installs(record: RunRecord) -> str:
+    if not record.installs:
+        return ""
+    parts = ["## Install cells"]
+    for obs in record.installs:
+        parts.append(_install(obs))
+    return "\n\n".join(parts)
+
+
+def _install(obs: InstallObservation) -> str:
+    head = f"### {cell_label(obs.cell_index, obs.cell_tag)}: {obs.duration_s:.1f} s"
+    changed = obs.changed()
+    if not changed:
+        return f"{head}\n\nNo distribution changed."
+    rows = [head, "", "| package | before | after | imported by the kernel |", "|---|---|---|---|"]
+    for name, (before, after) in changed.items():
+        imported = obs.imported.get(name)
+        loaded = f"yes, {imported.version_in_memory}" if imported else "no"
+        rows.append(f"| {cell(name)} | {before or '(absent)'} | {after or '(removed)'} | {loaded} |")
+    return "\n".join(rows)
+
+
+def _environment(record: RunRecord) -> str:
+    parts = []
+    if record.environment:
+        parts.append("## Environment\n\n" + ", ".join(f"{k} {v}" for k, v in record.environment.items()))
+    if record.fidelity:
+        parts.append("## Fidelity deviations\n\nWhere this environment differs from the Colab image it "
+                     "mirrors (a result may differ on Colab because of these):\n\n"
+                     + "\n".join(f"- {d}" for d in record.fidelity))
+    return "\n\n".join(parts)

@@ -1,0 +1,66 @@
+"""Recorded runs (tests/harness/recorded/*.json) and small builders for variants of them.
+
+The JSON files are RunRecords as the execution side writes them, for three situations seen on
+Colab: numpy downgraded under the kernel (captum's numpy<2.0), numpy upgraded under the kernel
+(the `_center` ImportError), and a clean run with tier payloads. Tests change one thing at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.records import CellError, CellRecord, ImportedDistribution, InstallObservation, RunRecord, TierOutput
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def load_record(name: str) -> RunRecord:
+    return RunRecord.from_json(json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def minimal_record(**changes: Any) -> RunRecord:
+    record = RunRecord(notebook="notebook/template.ipynb", output_notebook="out/x.ipynb", python="python3",
+                       parameters={}, started_at="2026-03-01T00:00:00+00:00", duration_s=1.0, outcome="completed")
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return record
+
+
+def code_cell(index: int, tag: str = "", status: str = "ok", error: CellError | None = None,
+              extra_tags: tuple[str, ...] = ()) -> CellRecord:
+    tags = ([tag] if tag else []) + list(extra_tags)
+    return CellRecord(index=index, cell_type="code", tags=tags, source_head=f"# cell {index}",
+                      status=status, duration_s=0.1 if status != "not-run" else None, error=error)  # type: ignore[arg-type]
+
+
+def install(index: int = 3, tag: str = "install", duration_s: float = 10.0,
+            before: dict[str, str] | None = None, after: dict[str, str] | None = None,
+            imported: dict[str, str] | None = None, pip_lines: list[str] | None = None) -> InstallObservation:
+    return InstallObservation(
+        cell_index=index, cell_tag=tag, duration_s=duration_s,
+        before=dict(before or {}), after=dict(after or {}),
+        imported={n: ImportedDistribution(v, [n.replace("-", "_")]) for n, v in (imported or {}).items()},
+        pip_lines=list(pip_lines or []),
+    )
+
+
+def tier_payload(tier: str, tests: list[tuple[str, str]] | list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
+    """A schema-valid payload; tests as (name, status) pairs or full test dicts."""
+    full = [t if isinstance(t, dict) else {"name": t[0], "status": t[1], "message": f"{t[0]} {t[1]}",
+                                           "metrics": {}, "duration_s": 0.1} for t in tests]
+    order = {"pass": 0, "skip": 1, "warn": 2, "fail": 3}
+    payload = {"schema_version": 1, "tier": tier,
+               "status": max((t["status"] for t in full), key=order.__getitem__, default="skip"),
+               "tests": full, "environment": {"python": "3.12.11", "torch": "2.8.0", "numpy": "2.1.3", "device": "cpu"}}
+    payload.update(overrides)
+    return payload
+
+
+def with_tiers(record: RunRecord, *payloads: dict[str, Any]) -> RunRecord:
+    record = copy.deepcopy(record)
+    record.tiers = [TierOutput(cell_index=10 + i, cell_tag=p.get("tier", "tier1"), payload=p)
+                    for i, p in enumerate(payloads)]
+    return record

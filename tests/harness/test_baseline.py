@@ -1,0 +1,96 @@
+"""Baseline: built from a run, saved, loaded back equal; unusable files fail with one clear sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.baseline import BASELINE_SCHEMA_VERSION, Baseline, BaselineError, install_key, load_baseline
+from tests.harness.recorded_runs import load_record
+
+
+def test_from_record_collects_tests_and_installs() -> None:
+    baseline = Baseline.from_record(load_record("clean_run"), created_at="2026-03-01T18:42:00+00:00")
+    assert baseline.schema_version == BASELINE_SCHEMA_VERSION
+    assert baseline.notebook == "notebook/template.ipynb"
+    assert baseline.installs == {"3:install": 12.4, "6:tier2-install": 20.5}
+    assert baseline.tests["tier2/inference_speed"] == {
+        "status": "pass", "metrics": {"latency_ms": 12.5, "tokens_per_s": 10240.0, "peak_memory_mb": 310.0}}
+    assert baseline.tests["tier2/attribution"]["status"] == "warn"
+    assert set(baseline.tests) == {"tier1/shape_robustness", "tier1/gradient_flow", "tier1/output_determinism",
+                                   "tier2/inference_speed", "tier2/attribution"}
+    assert install_key(3, "install") == "3:install"
+
+
+@pytest.mark.parametrize("name", ["clean_run", "numpy_upgrade_center", "numpy_downgrade"])
+def test_round_trip(tmp_path: Path, name: str) -> None:
+    baseline = Baseline.from_record(load_record(name))
+    path = baseline.save(tmp_path / "baselines" / "local.json")
+    assert load_baseline(path) == baseline
+    assert [p.name for p in path.parent.iterdir()] == ["local.json"]  # no temp file left behind
+    assert path.stat().st_mode & 0o777 == 0o644
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("}\n") and json.loads(text)["schema_version"] == 1
+
+
+def _write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "b.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _valid() -> dict:
+    return Baseline.from_record(load_record("clean_run"), created_at="2026-03-01T00:00:00+00:00").to_json()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.json"
+    with pytest.raises(BaselineError, match=r"Baseline file .*nope\.json does not exist; create it with `python -m "
+                                            r"harness run notebook/template\.ipynb --update-baseline --baseline"):
+        load_baseline(path)
+
+
+def test_invalid_json_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, '{\n  "schema_version": 1,\n  "tests": {,}\n}')
+    with pytest.raises(BaselineError) as info:
+        load_baseline(path)
+    assert str(info.value).startswith(f"Baseline file {path} is not valid JSON: ")
+    assert "line 3" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema_version": 2}, "field 'schema_version' is 2, but this harness reads schema_version 1"),
+    ({"schema_version": None}, "field 'schema_version' is None"),
+    ({"created_at": 5}, "field 'created_at' must be a string"),
+    ({"tests": []}, "field 'tests' must be an object"),
+    ({"tests": {"tier1/x": {"status": "ok", "metrics": {}}}},
+     "field 'tests.tier1/x.status' must be one of pass, warn, fail, skip, not 'ok'"),
+    ({"tests": {"tier1/x": {"status": "pass", "metrics": {"latency_ms": "fast"}}}},
+     "field 'tests.tier1/x.metrics.latency_ms' must be a number or null, not 'fast'"),
+    ({"installs": {"3:install": -1}}, "field 'installs.3:install' must be a non-negative number of seconds"),
+    ({"environment": {"numpy": 2}}, "field 'environment' must be an object of strings"),
+])
+def test_invalid_fields_are_named(tmp_path: Path, change: dict, message: str) -> None:
+    path = _write(tmp_path, {**_valid(), **change})
+    with pytest.raises(BaselineError) as info:
+        load_baseline(path)
+    assert str(info.value).startswith(f"Baseline file {path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_schema_version_and_non_object(tmp_path: Path) -> None:
+    data = _valid()
+    del data["schema_version"]
+    with pytest.raises(BaselineError, match="field 'schema_version' is missing"):
+        load_baseline(_write(tmp_path, data))
+    with pytest.raises(BaselineError, match="must hold a JSON object, not list"):
+        load_baseline(_write(tmp_path, "[]"))
+
+
+def test_environment_is_optional(tmp_path: Path) -> None:
+    data = _valid()
+    del data["environment"]
+    assert load_baseline(_write(tmp_path, data)).environment == {}

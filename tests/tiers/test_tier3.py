@@ -1,0 +1,168 @@
+"""Tier 3: training, the optuna search and the benchmark on the example and purpose-built models.
+
+Real optuna throughout (no mocks); the missing-optuna fallback is in test_optional.py.
+No timing is asserted anywhere: the benchmark is only checked for sane, finite numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jsonschema
+import pytest
+import torch
+from torch import nn
+
+from tiers import tier3
+from tiers.models import TinyDecoder, example_model, parameter_count
+
+try:  # tests/tiers is a package in some layouts and a plain rootdir-inserted folder in others
+    from . import broken_models as bm
+except ImportError:
+    import broken_models as bm  # type: ignore[no-redef]
+
+
+class InputIgnoringLM(nn.Module):
+    """Trainable parameters that never reach the loss: the optimiser can change nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.randn(bm.VOCAB, bm.VOCAB, generator=torch.Generator().manual_seed(0)))
+        self.unused = nn.Parameter(torch.ones(4))
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.table[input_ids] + 0.0 * self.unused.sum()
+
+
+@pytest.fixture(scope="module")
+def example_result():
+    model, config = example_model()
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    result = tier3.run(model, config)
+    return result, model, state
+
+
+# ---- the example model passes everything; the payload follows the contract ------------------------
+
+def test_example_model_passes_every_tier3_test(example_result, tier_schema: dict) -> None:
+    result, _, _ = example_result
+    assert [t.name for t in result.tests] == list(tier3.TESTS)
+    assert {t.name: t.status for t in result.tests} == {name: "pass" for name in tier3.TESTS}, result.tests
+    payload = result.to_json()
+    jsonschema.validate(payload, tier_schema)
+    assert payload["tier"] == "tier3" and payload["status"] == "pass"
+
+
+def test_the_users_model_is_left_untouched(example_result) -> None:
+    _, model, state = example_result
+    assert all(torch.equal(state[name], tensor) for name, tensor in model.state_dict().items())
+    assert not model.training  # still in the eval mode example_model() returned it in
+    assert all(p.grad is None for p in model.parameters())
+
+
+# ---- training_loop ------------------------------------------------------------------------------
+
+def test_training_loss_falls(example_result) -> None:
+    result, _, _ = example_result
+    metrics = next(t for t in result.tests if t.name == "training_loop").metrics
+    assert metrics["steps"] == tier3.TRAIN_STEPS
+    assert metrics["final_loss"] < (1 - tier3.MIN_LOSS_DROP) * metrics["initial_loss"]
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["final_loss"]))
+    assert metrics["initial_loss"] == pytest.approx(math.log(256), rel=0.05)  # untrained: about log(vocab)
+
+
+def test_loss_curve_is_kept_for_the_plot() -> None:
+    result = tier3.training_loop(bm.TinyLM(), bm.config())
+    assert tier3.loss_curve[0] == result.metrics["initial_loss"] and len(tier3.loss_curve) == tier3.TRAIN_STEPS
+    assert tier3.loss_curve_html().startswith('<img alt="training loss curve" src="data:image/png;base64,')
+
+
+def test_training_fails_when_the_loss_cannot_fall() -> None:
+    result = tier3.training_loop(InputIgnoringLM(), bm.config())
+    assert result.status == "fail" and "did not fall" in result.message
+
+
+def test_training_fails_on_nan_loss() -> None:
+    result = tier3.training_loop(bm.NaNOutputModel(), bm.config())
+    assert result.status == "fail" and "NaN" in result.message
+    assert result.metrics["steps"] == 1  # stops at the first non-finite loss
+
+
+def test_training_uses_the_configured_learning_rate() -> None:
+    result = tier3.training_loop(bm.TinyLM(), bm.config(learning_rate=1e-2))
+    assert result.status == "pass", result.message
+    assert result.metrics["lr"] == 1e-2
+
+
+@pytest.mark.parametrize("model_class", [bm.TupleOutputModel, bm.DictOutputModel, bm.LogitsObjectModel])
+def test_output_styles_train(model_class: type[nn.Module]) -> None:
+    result = tier3.training_loop(model_class(), bm.config())
+    assert result.status == "pass", result.message
+
+
+def test_cycle_task_has_one_successor_per_token() -> None:
+    model, config = example_model()
+    inputs, targets = tier3.cycle_task(model, config, batch=4, seq=20)
+    successor: dict[int, int] = {}
+    for token, following in zip(inputs.flatten().tolist(), targets.flatten().tolist()):
+        assert successor.setdefault(token, following) == following
+    assert len(successor) == tier3.CYCLE_TOKENS
+
+
+# ---- hyperparameter_search ----------------------------------------------------------------------
+
+def test_optuna_finds_a_trial(example_result) -> None:
+    result, _, _ = example_result
+    search = next(t for t in result.tests if t.name == "hyperparameter_search")
+    assert search.metrics["trials"] == tier3.SEARCH_TRIALS
+    assert search.metrics["completed_trials"] >= 1
+    assert tier3.LR_RANGE[0] <= search.metrics["best_lr"] <= tier3.LR_RANGE[1]
+    assert tier3.WEIGHT_DECAY_RANGE[0] <= search.metrics["best_weight_decay"] <= tier3.WEIGHT_DECAY_RANGE[1]
+    assert search.metrics["best_loss"] < search.metrics["initial_loss"]
+
+
+def test_optuna_search_is_deterministic_and_restores_its_logging() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    model, config = bm.TinyLM(), bm.config()
+    first = tier3.hyperparameter_search(model, config)
+    second = tier3.hyperparameter_search(model, config)
+    assert first.metrics["best_lr"] == second.metrics["best_lr"]
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO
+
+
+def test_search_fails_when_every_trial_diverges() -> None:
+    result = tier3.hyperparameter_search(bm.NaNOutputModel(), bm.config())
+    assert result.status == "fail" and result.metrics["completed_trials"] == 0
+
+
+# ---- benchmark ----------------------------------------------------------------------------------
+
+def test_benchmark_compares_with_a_same_size_reference(example_result) -> None:
+    result, model, _ = example_result
+    metrics = next(t for t in result.tests if t.name == "benchmark").metrics
+    assert metrics["tokens_per_s_forward"] > 0 and metrics["reference_tokens_per_s_forward"] > 0
+    assert metrics["speed_ratio"] == pytest.approx(
+        metrics["tokens_per_s_forward"] / metrics["reference_tokens_per_s_forward"])
+    assert 0.5 < metrics["reference_parameters"] / parameter_count(model) < 2
+
+
+@pytest.mark.parametrize("vocab,d_model,layers", [(1000, 32, 6), (50257, 768, 12), (64, 8, 1)])
+def test_reference_model_matches_the_parameter_count(vocab: int, d_model: int, layers: int) -> None:
+    with torch.device("meta"):  # shapes only: a GPT-2-sized model costs nothing here
+        model = TinyDecoder(vocab, d_model, 4 if d_model % 4 == 0 else 1, layers, 1024)
+    config = {"vocab_size": vocab, "max_seq_len": 1024, "n_layers": layers}
+    with torch.device("meta"):
+        reference = tier3.reference_model(model, config)
+    assert reference.token_embedding.num_embeddings == vocab
+    assert len(reference.blocks) == layers
+    if d_model > 16:
+        assert 0.8 < parameter_count(reference) / parameter_count(model) < 1.25
+    else:  # smaller than the smallest reference: the reference takes the minimum width
+        assert reference.token_embedding.embedding_dim == 4 * tier3.REFERENCE_HEADS
+
+
+def test_benchmark_never_fails_on_speed() -> None:
+    result = tier3.benchmark(bm.TinyLM(), bm.config())
+    assert result.status in {"pass", "warn"}, result.message
