@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # (pip's find-links); an unpinned torch would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv test ci-colab clean
+.PHONY: venv browser test ci-colab clean
 
 $(VENV)/.installed: pyproject.toml notebook/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ $(VENV)/.installed: pyproject.toml notebook/pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: venv
+# The smoke test drives a real browser: Debian's chromium (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing chromium (apt-get) for the browser smoke test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ci-colab: venv

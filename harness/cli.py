@@ -18,13 +18,7 @@ from typing import Any, Sequence
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
-LATER_VERBS = {
-    "matrix": "run a notebook across several environment profiles",
-    "preflight": "check a notebook's install cells against an image profile without running it",
-    "images": "list or refresh the Colab runtime image profiles",
-    "alert": "open or update the issue for a failing scheduled run",
-    "smoke": "run the notebook's smoke test in Colab itself",
-}
+LATER_VERBS: dict[str, str] = {}
 
 
 def parse_value(text: str) -> Any:
@@ -98,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds all install cells together may take (default: the checks' default)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
     run.set_defaults(func=cmd_run)
+    from harness.cli_images import add_commands  # images, preflight, matrix
+
+    add_commands(verbs)
+    from harness import aggregate, alert, smoke  # each module adds its own verb
+
+    for module in (aggregate, alert, smoke):
+        module.register(verbs)
     for verb, text in LATER_VERBS.items():
         later = verbs.add_parser(verb, help=f"{text} (not implemented yet)")
         later.set_defaults(func=_not_yet, verb_name=verb)
@@ -144,7 +145,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         findings = run_checks(record, baseline, options)
     finally:
-        (out_dir / "record.json").write_text(json.dumps(record.to_json(), indent=1))
         write_reports(record, findings, out_dir)
     print(verdict_text(record, findings))
     if args.update_baseline:

@@ -70,6 +70,7 @@ class RunState:
     kernel_spec: KernelSpecInfo
     total_source_cells: int
     progress: Progress | None = None
+    ready: Callable[[], None] | None = None   # called before the first cell (the copy must be complete)
     cell_timeout: float | None = None
     run_timeout: float | None = None
     # how execution stopped (None: every cell ran)
@@ -166,8 +167,12 @@ class HarnessNotebookClient(PapermillNotebookClient):
     # --- kernel ---------------------------------------------------------------------------------
     def create_kernel_manager(self) -> Any:
         ksm = KernelSpecManager(kernel_dirs=[str(self.run_state.kernel_spec.kernels_dir)])
+        # IPC transport: no TCP ports, and no "running over TCP without encryption" warning; the
+        # sockets live beside the kernelspec (not in the kernel's working directory).
+        ipc = self.run_state.kernel_spec.kernels_dir.parent / "kernel-ipc"
         self.km = self.kernel_manager_class(kernel_name=self.run_state.kernel_spec.name,
-                                            kernel_spec_manager=ksm, config=self.config)
+                                            kernel_spec_manager=ksm, config=self.config,
+                                            transport="ipc", ip=str(ipc))
         return self.km
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
@@ -229,6 +234,8 @@ class HarnessNotebookClient(PapermillNotebookClient):
     def papermill_execute_cells(self) -> None:
         state = self.run_state
         cells = self.nb.cells
+        if state.ready is not None:
+            state.ready()
         state.running = True
         try:
             for index, cell in enumerate(cells):
@@ -257,9 +264,13 @@ class HarnessNotebookClient(PapermillNotebookClient):
         except CellExecutionError as ex:
             self.nb_man.cell_exception(cell, cell_index=index, exception=ex)
             if state.run_timed_out:
-                state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
+                detail = f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}"
+                state.stop("timeout", detail)
+                _note_error(cell, "RunTimeoutError", detail)
             elif self._timed_out_cell is not None:
-                state.stop("timeout", f"cell {self._timed_out_cell} exceeded --cell-timeout {self.timeout:g} s")
+                detail = f"cell {self._timed_out_cell} exceeded --cell-timeout {self.timeout:g} s"
+                state.stop("timeout", detail)
+                _note_error(cell, "CellTimeoutError", detail)
             else:
                 state.stop("cell-error", f"cell {state.current_source_index} raised {_ename(cell)}"
                            if probe_role(cell)[0] is None else f"a colab-ci probe cell raised {_ename(cell)}")
@@ -287,7 +298,10 @@ class HarnessNotebookClient(PapermillNotebookClient):
             return False
         except KeyboardInterrupt:
             self.nb_man.cell_exception(cell, cell_index=index)
-            _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
+            if state.run_timed_out:
+                _note_error(cell, "RunTimeoutError", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
+            else:
+                _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
             raise
         finally:
             self.nb_man.cell_complete(cell, cell_index=index)

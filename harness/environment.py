@@ -18,7 +18,8 @@ interpreter (``--python``; default: the harness's own) by running it, then:
   their submodules from the base: corruption of base packages cannot reproduce. That is recorded
   as a fidelity line.
 
-The copy is deleted at the end unless ``keep`` (``--keep-env``) is set.
+The copy is deleted at the end (by a detached ``rm -rf`` when the caller does not wait) unless
+``keep`` (``--keep-env``) is set.
 
 ``make_kernelspec`` writes a kernelspec for the run's interpreter into a temporary folder; the
 kernel gets ``PATH=<env>/bin:$PATH`` and ``VIRTUAL_ENV=<env>`` so a ``!pip`` (found on PATH) and a
@@ -39,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -118,6 +120,10 @@ class RunEnvironment:
     workdir: Path                # temporary folder holding root (deleted by cleanup)
     keep: bool = False
     fidelity: list[str] = field(default_factory=list)
+    deferred_s: float = 0.0      # seconds the deferred part of the copy took (overlapping kernel start)
+    _copier: threading.Thread | None = field(default=None, repr=False)
+    _copy_error: list[str] = field(default_factory=list, repr=False)
+    _hook_files: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def bin(self) -> Path:
@@ -127,11 +133,44 @@ class RunEnvironment:
         """Variables a kernel needs so ``!pip`` (PATH) and ``%pip`` (sys.executable) use this env."""
         return {"PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(self.root)}
 
-    def cleanup(self, log: Log = _stderr) -> None:
-        """Delete the copy, or say where it is kept."""
+    def wait_ready(self) -> None:
+        """Wait for the deferred part of the copy, then remove the start-up hook from the copy.
+
+        Call before the first cell runs (``harness.execute`` does, through the engine).
+        """
+        if self._copier is not None:
+            self._copier.join()
+            self._copier = None
+        for path in self._hook_files:
+            for leftover in [path, *path.parent.glob(f"__pycache__/{path.stem}.*.pyc")]:
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
+        self._hook_files = []
+        if self._copy_error:
+            raise HarnessError(f"could not copy the venv {self.target.prefix} for this run ({self._copy_error[0]}).")
+
+    def cleanup(self, log: Log = _stderr, wait: bool = True) -> None:
+        """Delete the copy, or say where it is kept.
+
+        ``wait=False`` hands the deletion to a detached ``rm -rf`` (deleting ~46,000 hard links
+        takes 1-2 s, which the person waiting for the verdict need not wait for);
+        ``wait_for_deletions`` waits for those.
+        """
+        if self._copier is not None:
+            self._copier.join()
         if self.keep:
             log(f"colab-ci: kept the run's environment at {self.root} (--keep-env)")
             return
+        if not wait and shutil.which("rm"):
+            try:
+                _PENDING_DELETIONS.append(subprocess.Popen(
+                    ["rm", "-rf", "--", str(self.workdir)], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+                return
+            except OSError:
+                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "RunEnvironment":
@@ -141,13 +180,26 @@ class RunEnvironment:
         self.cleanup()
 
 
-def prepare_environment(python: Path | str | None = None, *, keep: bool = False,
+_PENDING_DELETIONS: list[subprocess.Popen[bytes]] = []
+
+
+def wait_for_deletions() -> None:
+    """Wait until every copy handed to ``cleanup(wait=False)`` is gone."""
+    while _PENDING_DELETIONS:
+        _PENDING_DELETIONS.pop().wait()
+
+
+def prepare_environment(python: Path | str | None = None, *, keep: bool = False, defer: bool = False,
                         log: Log = _stderr) -> RunEnvironment:
-    """Make the disposable environment for one run of ``python`` (see the module docstring)."""
+    """Make the disposable environment for one run of ``python`` (see the module docstring).
+
+    ``defer=True``: return once what a kernel needs to start is copied; the rest is copied in
+    the background, and ``RunEnvironment.wait_ready`` must be called before the first cell.
+    """
     target = inspect_target(python)
     start = time.perf_counter()
     if target.is_venv:
-        env = _copy_venv(target, keep)
+        env = _copy_venv(target, keep, defer=defer and target.has_ipykernel)
     else:
         env = _overlay(target, keep)
     env.copy_s = time.perf_counter() - start
@@ -259,26 +311,172 @@ def relocate_venv(root: Path, old_prefixes: list[str]) -> list[Path]:
     return rewritten
 
 
-def _copy_venv(target: TargetInfo, keep: bool) -> RunEnvironment:
+def _link_into(paths: list[str], dst_dir: Path) -> None:
+    """Hard-link copy each of ``paths`` (files, folders, symlinks) into the folder ``dst_dir``."""
+    if not paths:
+        return
+    if shutil.which("cp") and sys.platform.startswith("linux"):
+        for i in range(0, len(paths), 1000):
+            proc = subprocess.run(["cp", "-al", "--", *paths[i:i + 1000], str(dst_dir)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise OSError((proc.stderr.strip().splitlines() or ["cp failed"])[-1])
+        return
+    for path in paths:
+        dst = dst_dir / os.path.basename(path)
+        if os.path.islink(path):
+            os.symlink(os.readlink(path), dst)
+        elif os.path.isdir(path):
+            hardlink_tree(Path(path), dst)
+        else:
+            os.link(path, dst)
+
+
+_NORM = re.compile(r"[-_.]+")
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _canon(name: str) -> str:
+    return _NORM.sub("-", name).lower()
+
+
+def kernel_top_levels(site: Path) -> set[str] | None:
+    """Top-level names installed by ipykernel and its dependencies (Requires-Dist, extras
+    skipped) in ``site``; None when ipykernel's metadata is not there."""
+    metas: dict[str, Path] = {}
+    for entry in os.scandir(site):
+        if entry.name.endswith(".dist-info"):
+            metas.setdefault(_canon(entry.name[:-10].rpartition("-")[0]), Path(entry.path))
+    if "ipykernel" not in metas:
+        return None
+    todo, seen = ["ipykernel"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in metas:
+            continue
+        seen.add(name)
+        try:
+            text = (metas[name] / "METADATA").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.split("\n\n", 1)[0].splitlines():
+            if line.startswith("Requires-Dist:") and "extra ==" not in line:
+                m = _REQ_NAME.match(line[14:])
+                if m:
+                    todo.append(_canon(m.group(1)))
+    tops: set[str] = set()
+    for name in seen:
+        meta = metas[name]
+        try:
+            tops.update(x.strip() for x in (meta / "top_level.txt").read_text().splitlines() if x.strip())
+            continue
+        except OSError:
+            pass
+        try:
+            for line in (meta / "RECORD").read_text(encoding="utf-8", errors="replace").splitlines():
+                first = line.split(",", 1)[0].split("/", 1)[0]
+                tops.add(first[:-3] if first.endswith(".py") else first.split(".", 1)[0])
+        except OSError:
+            pass
+    return tops
+
+
+# Installed in the copy only while the deferred part is copied: a kernel that imports a package
+# not copied yet waits for it. Removed (files, finder, module) before the first cell runs.
+_DEFER_HOOK = '''"""colab-ci: the kernel waits for packages still being copied (removed before the first cell)."""
+import importlib, os, sys, time
+
+
+class DeferredCopyFinder:
+    colab_ci_deferred = True
+
+    def __init__(self, marker, names):
+        self.marker, self.names = marker, frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.names:
+            deadline = time.monotonic() + 600
+            while not os.path.exists(self.marker) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self.names = frozenset()
+            importlib.invalidate_caches()
+        return None
+
+
+def install(marker, names):
+    sys.meta_path.insert(0, DeferredCopyFinder(marker, names))
+'''
+DEFER_HOOK_MODULE = "_colab_ci_defer"
+DEFER_HOOK_PTH = "00-colab-ci-defer.pth"
+
+
+def _copy_venv(target: TargetInfo, keep: bool, defer: bool = False) -> RunEnvironment:
     prefix = target.prefix
     workdir = _workdir_near(prefix)
     root = workdir / (prefix.name or "venv")
+    env = RunEnvironment(target=target, root=root, python=root / "bin" / "python", mode="venv-copy",
+                         copy_s=0.0, workdir=workdir, keep=keep)
+    old = sorted({str(prefix), os.path.realpath(prefix)})
     try:
-        hardlink_tree(prefix, root)
-        old = {str(prefix), os.path.realpath(prefix)}
-        relocate_venv(root, sorted(old))
+        site = target.purelib
+        deferred: list[str] = []
+        if defer and site.is_dir() and prefix in site.parents:
+            tops = kernel_top_levels(site)
+            if tops is not None:
+                deferred = sorted(e.name for e in os.scandir(site)
+                                  if e.is_dir(follow_symlinks=False) and e.name.isidentifier()
+                                  and not e.name.startswith("_") and e.name not in tops)
+        if not deferred:
+            hardlink_tree(prefix, root)
+            relocate_venv(root, old)
+        else:
+            _copy_all_but(prefix, root, site, set(deferred))
+            copy_site = root / site.relative_to(prefix)
+            marker = workdir / "deferred-copy-done"
+            hook = copy_site / f"{DEFER_HOOK_MODULE}.py"
+            hook.write_text(_DEFER_HOOK)
+            pth = copy_site / DEFER_HOOK_PTH
+            pth.write_text(f"import {DEFER_HOOK_MODULE}; {DEFER_HOOK_MODULE}.install({str(marker)!r}, {deferred!r})\n")
+            env._hook_files = [pth, hook]
+            relocate_venv(root, old)
+
+            def copy_rest() -> None:
+                start = time.perf_counter()
+                try:
+                    _link_into([str(site / name) for name in deferred], copy_site)
+                except OSError as exc:
+                    env._copy_error.append(str(exc))
+                finally:
+                    marker.touch()
+                    env.deferred_s = time.perf_counter() - start
+
+            env._copier = threading.Thread(target=copy_rest, name="colab-ci-copy", daemon=True)
+            env._copier.start()
     except OSError as exc:
+        if env._copier is not None:
+            env._copier.join()
         shutil.rmtree(workdir, ignore_errors=True)
         raise HarnessError(f"could not copy the venv {prefix} for this run ({exc}).") from None
     try:
         rel = target.python.relative_to(prefix)
     except ValueError:
         rel = Path("bin") / target.python.name
-    python = root / rel
-    if not python.exists():
-        python = root / "bin" / "python"
-    return RunEnvironment(target=target, root=root, python=python, mode="venv-copy",
-                          copy_s=0.0, workdir=workdir, keep=keep)
+    if (root / rel).exists():
+        env.python = root / rel
+    return env
+
+
+def _copy_all_but(prefix: Path, root: Path, site: Path, deferred: set[str]) -> None:
+    """Hard-link copy ``prefix`` to ``root`` except the ``deferred`` entries of ``site``."""
+    src, dst = prefix, root
+    dst.mkdir()
+    for part in site.relative_to(prefix).parts:
+        _link_into([e.path for e in os.scandir(src) if e.name != part], dst)
+        shutil.copystat(src, dst)
+        src, dst = src / part, dst / part
+        dst.mkdir()
+    _link_into([e.path for e in os.scandir(src) if e.name not in deferred], dst)
+    shutil.copystat(src, dst)
 
 
 # --- overlay over a system Python ----------------------------------------------------------------

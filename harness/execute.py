@@ -101,7 +101,10 @@ def known_parameters(nb: nbformat.NotebookNode) -> list[str] | None:
     """Names the cell tagged ``parameters`` assigns, or None when no cell has that tag."""
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         return None
-    return [p.name for p in _infer_parameters(nb, name="python3", language="python")]
+    probe = nbformat.from_dict({"cells": [{"metadata": {"tags": c.get("metadata", {}).get("tags", [])},
+                                           "source": c.get("source", "")} for c in nb.cells],
+                                "metadata": {}})
+    return [p.name for p in _infer_parameters(probe, name="python3", language="python")]
 
 
 def check_parameters(nb: nbformat.NotebookNode, parameters: dict[str, Any], path: Path) -> None:
@@ -229,9 +232,10 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
     final_installed: dict[str, str] | None = None
     try:
         try:
-            env = prepare_environment(python, keep=keep_env, log=log)
+            env = prepare_environment(python, keep=keep_env, defer=True, log=log)
             how = "hard-link copy of" if env.mode == "venv-copy" else "--system-site-packages overlay over"
-            log(f"colab-ci: environment: {how} {env.target.prefix} in {env.copy_s:.2f} s ({env.root})")
+            log(f"colab-ci: environment: {how} {env.target.prefix} in {env.copy_s:.2f} s"
+                f"{' (the rest copies while the kernel starts)' if env._copier else ''} ({env.root})")
             workdir = Path(tempfile.mkdtemp(prefix="colab-ci-run-"))
             content = workdir / "content"
             content.mkdir()
@@ -240,7 +244,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             input_path = workdir / "input.ipynb"
             nbformat.write(instrumented, str(input_path))
             state = RunState(kernel_spec=spec, total_source_cells=len(source.cells), progress=progress,
-                             cell_timeout=cell_timeout, run_timeout=run_timeout)
+                             ready=env.wait_ready, cell_timeout=cell_timeout, run_timeout=run_timeout)
             watchdog = Watchdog(state, run_timeout) if run_timeout else None
             try:
                 papermill.execute_notebook(
@@ -281,7 +285,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         if env is not None or outcome == "interrupted":  # a run began: its notebook is always saved
             _save(final_nb, output, notebook, outcome, detail, env, parameters, python, log)
         if env is not None:
-            env.cleanup(log=log)
+            env.cleanup(log=log, wait=False)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -303,8 +307,8 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
     nb.metadata[META_KEY] = {
         "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
         "python": str(env.target.python) if env else str(python or sys.executable),
-        "environment": ({"mode": env.mode, "copy_s": round(env.copy_s, 3), "target": str(env.target.prefix)}
-                        if env else {}),
+        "environment": ({"mode": env.mode, "copy_s": round(env.copy_s, 3), "deferred_copy_s": round(env.deferred_s, 3),
+                         "target": str(env.target.prefix)} if env else {}),
         "parameters": parameters,
     }
     try:

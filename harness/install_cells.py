@@ -63,6 +63,8 @@ class InstallSpec:
 
     @property
     def label(self) -> str:
+        if self.cell_index < 0:          # not from a cell: a requirements file given on the command line
+            return self.text
         tag = f" [{self.cell_tag}]" if self.cell_tag else ""
         return f"cell {self.cell_index}{tag} {self.form}"
 

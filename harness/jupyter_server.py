@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from harness.errors import HarnessError
 
@@ -43,6 +45,16 @@ LAB_SETTINGS: dict[str, dict[str, object]] = {
 }
 
 
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -50,28 +62,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_kernelspec(jupyter_path: Path, python: str, name: str = "python3") -> Path:
-    """A kernelspec named ``name`` that starts ipykernel in ``python``; returns its directory."""
+def write_kernelspec(jupyter_path: Path, python: str, name: str = "python3",
+                     env: Mapping[str, str] | None = None) -> Path:
+    """A kernelspec named ``name`` that starts ipykernel in ``python`` (with ``env`` added to its
+    environment); returns its directory."""
     spec_dir = jupyter_path / "kernels" / name
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {
+    spec: dict[str, object] = {
         "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": f"Python 3 ({python})",
         "language": "python",
         "metadata": {"debugger": False},
     }
+    if env:
+        spec["env"] = dict(env)
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
     return spec_dir
-
-
-def check_kernel_python(python: str) -> None:
-    """Raise HarnessError unless ``python`` runs and can import ipykernel."""
-    if shutil.which(python) is None and not Path(python).is_file():
-        raise HarnessError(f"the kernel interpreter {python} does not exist")
-    probe = subprocess.run([python, "-c", "import ipykernel"], capture_output=True, text=True, timeout=120)
-    if probe.returncode != 0:
-        raise HarnessError(f"the kernel interpreter {python} cannot import ipykernel: install it there "
-                           f"({python} -m pip install ipykernel)")
 
 
 @dataclass
@@ -80,7 +86,8 @@ class JupyterServer:
 
     root_dir: Path
     kernel_python: str
-    extra_env: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)      # for the server (and so its kernels)
+    kernel_env: Mapping[str, str] = field(default_factory=dict)     # for the kernel only (its kernelspec)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     server_python: str = sys.executable
     log_path: Path | None = None        # default: inside the private directory (gone after exit)
@@ -90,7 +97,7 @@ class JupyterServer:
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._private: tempfile.TemporaryDirectory[str] | None = None
-        self._log_file = None
+        self._log_file: BinaryIO | None = None
 
     @property
     def base_url(self) -> str:
@@ -125,7 +132,7 @@ class JupyterServer:
 
     def _environment(self, private: Path) -> dict[str, str]:
         jupyter_path = private / "jupyter-path"
-        write_kernelspec(jupyter_path, self.kernel_python)
+        write_kernelspec(jupyter_path, self.kernel_python, env=self.kernel_env)
         settings = private / "lab-settings"
         for rel, values in LAB_SETTINGS.items():
             target = settings / rel
@@ -212,11 +219,13 @@ class JupyterServer:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.terminate()
+            # The server leads its own process group (start_new_session): signal the group, so
+            # whatever it started in that group goes too. It shuts its kernels down on SIGTERM.
+            _signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=15)
         if self._log_file is not None:
             self._log_file.close()

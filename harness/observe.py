@@ -24,11 +24,12 @@ TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MI
 TRACEBACK_HEAD_LINES = 12
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# pip's result, uninstall, resolver-conflict and "who pulled it" lines (harness.pip_lines reads them).
 _PIP_LINE = re.compile(
     r"^\s*(?:Successfully installed |Successfully uninstalled |Attempting uninstall: |"
-    r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |"
-    r"ERROR: |WARNING: The following packages were previously imported|"
-    r"WARNING: Skipping |.*\brequires\b.*\bbut you have\b.*\bwhich is incompatible)"
+    r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |Collecting |"
+    r"ERROR: |WARNING: The following packages were previously imported|WARNING: Skipping |"
+    r".*\brequires\b.*(?:\bbut you have\b.*\bwhich is incompatible|which is not installed))"
 )
 _NBCLIENT_TAGS = ("raises-exception", "skip-execution")
 
@@ -57,16 +58,20 @@ class Observed:
 
 
 def cell_error(cell: dict[str, Any]) -> CellError | None:
-    """The first error output of a cell, or the error the harness noted (kernel death, timeout)."""
+    """The cell's error: the one the harness noted (timeout, kernel death, interrupt) or its first
+    error output; the traceback comes from the error output when there is one (for a timed-out
+    cell that is the interrupt's traceback: where the cell hung)."""
+    noted = (cell.get("metadata", {}).get(META_KEY) or {}).get("error")
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             lines: list[str] = []
             for chunk in out.get("traceback", []) or []:
                 lines.extend(line.rstrip() for line in strip_ansi(chunk).splitlines())
             head = [line for line in lines if line.strip()][:TRACEBACK_HEAD_LINES]
+            if noted:
+                return CellError(ename=noted.get("ename", ""), evalue=noted.get("evalue", ""), traceback_head=head)
             return CellError(ename=out.get("ename", ""), evalue=strip_ansi(out.get("evalue", "")),
                              traceback_head=head)
-    noted = (cell.get("metadata", {}).get(META_KEY) or {}).get("error")
     if noted:
         return CellError(ename=noted.get("ename", ""), evalue=noted.get("evalue", ""))
     return None

@@ -243,7 +243,11 @@ def startup_source(imports: tuple[str, ...] = STARTUP_IMPORTS) -> str:
     return (
         "# colab-ci start-up: what Colab's kernel imports at start-up, then the first probe.\n"
         "def _colab_ci_startup(source, imports):\n"
-        "    import sys, types\n"
+        "    import importlib, sys, types\n"
+        "    # the deferred-copy hook (harness.environment) has done its job: leave no trace of it\n"
+        "    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, 'colab_ci_deferred', False)]\n"
+        "    sys.modules.pop('_colab_ci_defer', None)\n"
+        "    importlib.invalidate_caches()\n"
         "    module = types.ModuleType('_colab_ci_probe')\n"
         "    exec(compile(source, '<colab-ci probe>', 'exec'), module.__dict__)\n"
         "    sys.modules['_colab_ci_probe'] = module\n"

@@ -1,0 +1,255 @@
+"""The verbs about Colab images: ``images`` (import, list, sync, build), ``preflight`` and ``matrix``.
+
+``add_commands(verbs)`` adds them to the harness's subparsers (``harness/cli.py``); each sets
+``func`` to a handler returning the exit status. ``main`` runs them on their own
+(``python -m harness.cli_images ...``) with the same exit statuses: 0 fine, 1 a finding (drift,
+corruption predicted, a failed matrix run), 2 the harness could not do its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
+
+
+def add_commands(verbs) -> None:
+    """Add ``images``, ``preflight`` and ``matrix`` to an argparse subparsers object."""
+    images = verbs.add_parser("images", help="import, list, sync or build the Colab image profiles",
+                              description="Colab runtime image profiles (harness/profiles/*.json).")
+    sub = images.add_subparsers(dest="images_verb", metavar="ACTION")
+    images.set_defaults(func=lambda args: _usage(images))
+
+    imp = sub.add_parser("import", help="derive a profile from a Colab pip freeze",
+                         description="Read a `pip freeze` of a Colab image (googlecolab/backend-info), compute the "
+                                     "dependency closure that matters, and write harness/profiles/NAME.json.")
+    imp.add_argument("freeze", type=Path, metavar="FREEZE")
+    imp.add_argument("--os-info", type=Path, default=None, metavar="FILE",
+                     help="the image's os-info.txt (default: os-info.txt beside FREEZE)")
+    imp.add_argument("--name", required=True, help="profile name, e.g. 2026-08-19-a724079-cpu")
+    imp.add_argument("--commit", default="", metavar="SHA", help="googlecolab/backend-info commit of the snapshot")
+    imp.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="snapshot date (default: from NAME)")
+    imp.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu")
+    imp.add_argument("--with", dest="with_", nargs="+", default=[], metavar="PKG",
+                     help="more roots for the closure (requirements, e.g. transformers)")
+    imp.add_argument("--notebook", type=Path, default=None, help="notebook whose install cells add roots "
+                                                                 "(default: notebook/template.ipynb)")
+    _profiles_dir(imp)
+    imp.set_defaults(func=cmd_import)
+
+    lst = sub.add_parser("list", help="list the profiles, newest first")
+    lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _profiles_dir(lst)
+    lst.set_defaults(func=cmd_list)
+
+    syn = sub.add_parser("sync", help="compare the newest Colab snapshot on GitHub with the newest profile",
+                         description="Exit status 0 no drift, 1 drift, 2 GitHub unreachable.")
+    syn.add_argument("--json", action="store_true")
+    syn.add_argument("--base", default=None, metavar="URL",
+                     help="where pip-freeze.txt and os-info.txt are (default: googlecolab/backend-info on GitHub)")
+    _profiles_dir(syn)
+    syn.set_defaults(func=cmd_sync)
+
+    bld = sub.add_parser("build", help="build the environment mirroring each named profile",
+                         description="Create (or find up to date) a uv venv per profile under the cache folder, "
+                                     "and print its fidelity report.")
+    bld.add_argument("names", nargs="*", metavar="NAME", help="profiles to build (default: all)")
+    _build_options(bld)
+    _profiles_dir(bld)
+    bld.set_defaults(func=cmd_build)
+
+    pre = verbs.add_parser("preflight", help="predict what each install cell would change in each image",
+                           description="Without running the notebook: ask the resolver what every pip install in "
+                                       "its install cells (and --requirements files) would change in each image's "
+                                       "environment. Exit status 1 when an install would replace a distribution "
+                                       "the kernel imported (or would fail).")
+    pre.add_argument("--notebook", type=Path, default=None,
+                     help="notebook to read (default: notebook/template.ipynb, unless --requirements is given)")
+    pre.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
+                     help="requirements files to evaluate as well (as `pip install -r FILE`)")
+    pre.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
+    pre.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
+                     help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
+    pre.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the verdicts as JSON")
+    pre.add_argument("--repo", type=Path, default=None, help="repository root for requirements files "
+                                                             "(default: the notebook's repository)")
+    _build_options(pre)
+    _profiles_dir(pre)
+    pre.set_defaults(func=cmd_preflight)
+
+    mat = verbs.add_parser("matrix", help="run the notebook in every image's environment, in parallel",
+                           description="`run` the notebook against each profile's environment (built if needed), "
+                                       "in parallel, then write one aggregate report (Markdown, JSON, JUnit).")
+    mat.add_argument("notebook", type=Path, nargs="?", default=None, metavar="NOTEBOOK",
+                     help="default: notebook/template.ipynb")
+    mat.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
+    mat.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")
+    mat.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores)")
+    mat.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters")
+    mat.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")
+    _build_options(mat)
+    _profiles_dir(mat)
+    mat.set_defaults(func=cmd_matrix)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness")
+    add_commands(parser.add_subparsers(dest="verb", metavar="VERB"))
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_HARNESS
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"colab-ci: error: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+# ------------------------------------------------------------------------------------ handlers
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from harness.profiles import TEMPLATE, import_profile, save_profile
+
+    profile = import_profile(args.freeze, name=args.name, os_info=args.os_info, commit=args.commit,
+                             date=args.date, runtime=args.runtime, with_=args.with_,
+                             notebook=args.notebook or TEMPLATE)
+    path = save_profile(profile, _dir(args))
+    print(f"{profile.name}: Python {profile.python}, {len(profile.pins)} pins of {len(profile.image)} "
+          f"distributions (numpy {profile.version('numpy')}, torch {profile.version('torch')}) -> {path}")
+    for item in profile.dropped:
+        needed = f" (needed by {', '.join(item['needed_by'])})" if item["needed_by"] else ""
+        print(f"  dropped line {item['line_no']}: {item['name']}{needed}: {item['reason']}")
+    if profile.gpu_only:
+        count = len(profile.gpu_only)
+        print(f"  {count} CUDA-only distribution{'s' if count != 1 else ''} of torch kept aside (gpu_only)")
+    if profile.outside_image:
+        print("  not in the image (the notebook's installs would add them): "
+              + ", ".join(f"{n} {v['version']}" for n, v in sorted(profile.outside_image.items())))
+    for note in profile.notes:
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.profiles import available_profiles
+
+    rows = [{"name": p.name, "date": p.date, "runtime": p.runtime, "python": p.python,
+             "numpy": p.version("numpy") or "", "torch": p.version("torch") or "", "commit": p.commit,
+             "pins": len(p.pins)} for p in available_profiles(_dir(args))]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    if not rows:
+        print(f"no profiles in {_dir(args)}")
+        return EXIT_OK
+    columns = ["name", "date", "runtime", "python", "numpy", "torch", "commit"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from harness.imagesync import Unreachable, compare, fetch_upstream, render
+    from harness.profiles import select_profiles
+
+    newest = select_profiles([], _dir(args))[0]
+    try:
+        upstream = fetch_upstream(args.base)
+    except Unreachable as exc:
+        print(f"colab-ci: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    drift = compare(newest, upstream)
+    print(json.dumps(drift.to_json(), indent=1) if args.json else render(drift))
+    return EXIT_FAIL if drift.drifted else EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from harness.envbuild import build_env
+    from harness.profiles import select_profiles
+
+    for profile in select_profiles(args.names, _dir(args)):
+        env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force)
+        print(f"{profile.name}: {env.python} ({'skipped' if env.skipped else 'built'} in {env.seconds:.1f} s)")
+        print(f"  fidelity ({len(env.fidelity)} deviations from the image):")
+        for line in env.fidelity:
+            print(f"    - {line}")
+    return EXIT_OK
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from harness.install_cells import InstallSpec, find_installs
+    from harness.preflight import exit_code, preflight, render_text
+    from harness.profiles import REPO_ROOT, TEMPLATE, select_profiles
+
+    profiles = select_profiles(args.images, _dir(args))
+    specs = []
+    notebook = args.notebook or (None if args.requirements else TEMPLATE)
+    if notebook is not None:
+        repo = args.repo or _repository_of(notebook) or REPO_ROOT
+        specs += find_installs(notebook, repo)
+    for path in args.requirements:
+        if not path.is_file():
+            raise HarnessError(f"--requirements {path} does not exist")
+        specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[path.resolve()]))
+    verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, resolver=args.resolver,
+                         log=lambda line: print(line, file=sys.stderr))
+    print(render_text(verdicts))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([v.to_json() for v in verdicts], indent=1) + "\n", encoding="utf-8")
+    return exit_code(verdicts)
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from harness.matrix import run_matrix
+
+    return run_matrix(args)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _profiles_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
+                        help="exact: the image's Python and torch release (needs the network); local: this "
+                             "interpreter and the CPU torch in pip's find-links; auto: exact where possible")
+    parser.add_argument("--python", default=None, metavar="PATH", help="interpreter for --mode local "
+                                                                       "(default: this one)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="where environments and build logs go (default: $COLAB_CI_CACHE or ./.colab-ci)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the profile is unchanged")
+
+
+def _dir(args: argparse.Namespace) -> Path:
+    from harness.profiles import PROFILES_DIR
+
+    return args.profiles_dir or Path(os.environ.get("COLAB_CI_PROFILES") or PROFILES_DIR)
+
+
+def _repository_of(notebook: Path) -> Path | None:
+    for folder in Path(notebook).resolve().parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""How far a built environment is from the Colab image it mirrors: one line per deviation.
+
+``deviations`` compares what is installed with the profile's pins, Python and OS, and explains each
+difference with the reason the build recorded (``reasons``: name -> why it was substituted). A
+difference the build did not plan is still listed ("not planned"), so the list is complete by
+construction rather than by bookkeeping. The lines are printed with each run and stored in reports
+(``RunRecord.fidelity``).
+"""
+
+from __future__ import annotations
+
+from harness.profiles import Profile
+
+# Installed only to run the kernel or the resolver, when the image itself lacks them.
+RUNNER_NEEDS = ("pip", "ipykernel")
+
+
+def deviations(profile: Profile, *, python: str, installed: dict[str, str], reasons: dict[str, str],
+               os_name: str = "", gpu: bool = False) -> list[str]:
+    """Every way the environment (``python``, ``installed``: canonical name -> version) differs from ``profile``."""
+    lines: list[str] = []
+    if python != profile.python:
+        lines.append(f"python {profile.python} -> {python}: {reasons.get('python', 'not planned')}")
+    if profile.runtime == "gpu" and not gpu:
+        lines.append("runtime GPU -> CPU: no GPU here; CUDA code paths are not exercised")
+    if profile.gpu_only and not gpu:
+        names = sorted(profile.gpu_only)
+        lines.append(f"{_count(names, 'CUDA-only distribution')} of the image not installed ({_sample(names)}): "
+                     "the environment's torch is a CPU build")
+    pinned = {p.name for p in profile.pins}
+    for pin in profile.pins:
+        got = installed.get(pin.name)
+        if got != pin.version:
+            lines.append(f"{pin.name} {pin.version} -> {got or 'missing'}: {reasons.get(pin.name, 'not planned')}")
+    for name in sorted(set(installed) - pinned):
+        where = f"the image has {profile.image[name]}, outside the closure" if profile.image.get(name) \
+            else "not in the image"
+        lines.append(f"{name} {installed[name]} added ({where}): {reasons.get(name, 'not planned')}")
+    if os_name and profile.os and os_name != profile.os:
+        lines.append(f"os {profile.os} -> {os_name}: system libraries differ; "
+                     "Python wheels are the same manylinux builds")
+    return lines
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _sample(names: list[str], limit: int = 4) -> str:
+    return ", ".join(names[:limit]) + (f", ... {len(names) - limit} more" if len(names) > limit else "")

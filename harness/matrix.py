@@ -1,0 +1,187 @@
+"""``harness matrix``: the notebook run in every image's environment, in parallel, one aggregate verdict.
+
+For each profile: its environment is built (or found up to date: ``harness.envbuild``), then
+``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
+most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
+folder; this module only reads their ``report.json`` and lays the outcome out as one images x checks
+table (``matrix.md``, ``matrix.json``, ``junit.xml`` in OUT), with each image's fidelity report.
+
+Exit status: 0 every image passes; 1 a check failed in some image; 2 a build or a run could not be
+done (the other images still run and are reported).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.checks import CHECKS
+from harness.envbuild import BuildError, build_env
+from harness.errors import HarnessError
+from harness.profiles import TEMPLATE, Profile, select_profiles
+
+EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
+
+
+@dataclass
+class ImageRun:
+    image: str
+    python: str                     # the image's
+    numpy: str
+    torch: str
+    env_python: str = ""            # the environment's interpreter version
+    verdict: str = "error"          # "pass" | "fail" | "error"
+    exit_code: int = EXIT_HARNESS
+    checks: dict[str, str] = field(default_factory=dict)     # check -> "pass" | "warn" | "fail"
+    failures: list[str] = field(default_factory=list)        # "check: message" of each failing finding
+    error: str = ""                 # why there is no verdict (build failed, run exited 2)
+    fidelity: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    out: str = ""
+    log: str = ""
+
+
+def run_matrix(args) -> int:
+    """The ``matrix`` verb (arguments from ``harness.cli_images``)."""
+    from harness.cli_images import _dir
+
+    profiles = select_profiles(args.images, _dir(args))
+    notebook = Path(args.notebook or TEMPLATE)
+    if not notebook.is_file():
+        raise HarnessError(f"notebook {notebook} does not exist")
+    out = Path(args.out)
+    runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=args.parameters, timeout=args.timeout,
+                  cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force)
+    paths = write_reports(runs, notebook, out)
+    print(render_markdown(runs, notebook, details=False))
+    print(f"\nreports: {', '.join(str(p) for p in paths)}")
+    return exit_code(runs)
+
+
+def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
+           parameters: list[str] = (), timeout: float | None = None, cache_dir: Path | None = None,
+           mode: str = "auto", python: str | None = None, force: bool = False) -> list[ImageRun]:
+    runs: dict[str, ImageRun] = {}
+    ready = []
+    for profile in profiles:
+        run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "")
+        runs[profile.name] = run
+        try:
+            env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force,
+                            log=lambda line: print(line, file=sys.stderr, flush=True))
+        except BuildError as exc:
+            run.error = f"environment build failed: {exc}"
+            continue
+        run.env_python, run.fidelity = env.python_version, list(env.fidelity)
+        ready.append((run, env.python))
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(ready) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda item: _run_one(item[0], item[1], notebook, out, parameters, timeout), ready))
+    return [runs[p.name] for p in profiles]
+
+
+def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout) -> None:
+    folder = out / run.image
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder)]
+    for parameter in parameters:
+        command += ["-p", parameter]
+    if timeout:
+        command += ["--timeout", str(timeout)]
+    log = folder / "harness.log"
+    start = time.perf_counter()
+    print(f"{run.image}: running {notebook.name} (Python {run.env_python})", file=sys.stderr, flush=True)
+    with open(log, "w", encoding="utf-8") as handle:
+        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+    run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), done.returncode
+    _read_report(run, folder / "report.json", log)
+    print(f"{run.image}: {run.verdict} in {run.seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _read_report(run: ImageRun, path: Path, log: Path) -> None:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        run.verdict, run.error = "error", f"the run wrote no report (exit {run.exit_code}): {' '.join(tail)}"
+        return
+    findings = report.get("findings", [])
+    for name in CHECKS:
+        severities = {f["severity"] for f in findings if f.get("check") == name}
+        run.checks[name] = "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
+    run.failures = [f"{f['check']}: {f['message']}" for f in findings if f.get("severity") == "fail"]
+    run.verdict = "error" if run.exit_code == EXIT_HARNESS else ("fail" if run.exit_code else "pass")
+    if run.exit_code == EXIT_HARNESS:
+        run.error = f"the run could not be done (exit 2); see {log}"
+
+
+def exit_code(runs: list[ImageRun]) -> int:
+    if any(r.verdict == "error" for r in runs):
+        return EXIT_HARNESS
+    return EXIT_FAIL if any(r.verdict == "fail" for r in runs) else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ reports
+
+def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    verdict = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}[exit_code(runs)]
+    paths = [out / "matrix.md", out / "matrix.json", out / "junit.xml"]
+    paths[0].write_text(render_markdown(runs, notebook) + "\n", encoding="utf-8")
+    paths[1].write_text(json.dumps({"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
+                                    "images": [asdict(r) for r in runs]}, indent=1) + "\n", encoding="utf-8")
+    paths[2].write_bytes(render_junit(runs))
+    return paths
+
+
+def render_markdown(runs: list[ImageRun], notebook: Path, details: bool = True) -> str:
+    lines = [f"## colab-ci matrix: {notebook.name}: {['PASS', 'FAIL', 'ERROR'][exit_code(runs)]}", "",
+             "| image | Python (image -> env) | numpy | torch | " + " | ".join(CHECKS) + " | verdict | time |",
+             "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
+    for run in runs:
+        checks = " | ".join(run.checks.get(name, "-") for name in CHECKS)
+        lines.append(f"| {run.image} | {run.python} -> {run.env_python or '-'} | {run.numpy} | {run.torch} | "
+                     f"{checks} | **{run.verdict}** | {run.seconds:.0f} s |")
+    for run in runs:
+        if run.error or run.failures:
+            lines += ["", f"**{run.image}**: " + (run.error or "; ".join(run.failures))]
+    if details:
+        for run in runs:
+            lines += ["", f"<details><summary>{run.image}: {len(run.fidelity)} deviations of its environment "
+                          "from the image</summary>", ""]
+            lines += [f"- {line}" for line in run.fidelity] + ["", "</details>"]
+    return "\n".join(lines)
+
+
+def render_junit(runs: list[ImageRun]) -> bytes:
+    suite = ET.Element("testsuite", name="colab-ci matrix")
+    counts = {"tests": 0, "failures": 0, "errors": 0}
+    for run in runs:
+        if run.verdict == "error" and not run.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"matrix.{run.image}", name="run",
+                                 time=f"{run.seconds:.3f}")
+            ET.SubElement(case, "error", message=run.error)
+            counts["tests"] += 1
+            counts["errors"] += 1
+            continue
+        for name in CHECKS:
+            case = ET.SubElement(suite, "testcase", classname=f"matrix.{run.image}", name=name)
+            counts["tests"] += 1
+            if run.checks.get(name) == "fail":
+                messages = [f.split(": ", 1)[1] for f in run.failures if f.startswith(f"{name}: ")]
+                ET.SubElement(case, "failure", message=messages[0] if messages else "failed").text = "\n".join(messages)
+                counts["failures"] += 1
+        if run.fidelity:
+            ET.SubElement(suite, "system-out").text = f"{run.image} fidelity:\n" + "\n".join(run.fidelity)
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    suites = ET.Element("testsuites", name="colab-ci matrix", **{k: str(v) for k, v in counts.items()})
+    suites.append(suite)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)

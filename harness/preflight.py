@@ -1,0 +1,468 @@
+"""Predict, without running the notebook, what each install would change in each Colab image.
+
+For every ``pip install`` in the notebook's install cells (``harness.install_cells``) and every
+extra requirements file, against the environment built for each image (``harness.envbuild``):
+
+1. ask the resolver what it would install there. pip's report is the authority
+   (``<env python> -m pip install --dry-run --quiet --report -``, the image's own pip); uv screens
+   first (``uv pip install --dry-run``, about ten times faster): when uv would replace nothing the
+   answer stands, otherwise pip is asked. ``--resolver pip`` always asks pip;
+2. sort the outcome into additions and replacements. Replacing a distribution that Colab's kernel
+   imports at start-up or the notebook imports (the profile's ``imported_distributions``: numpy,
+   torch, pillow, psutil, pandas, ...) corrupts the live kernel: the verdict is ``corrupts``;
+3. explain each replacement with the dependency chain that pulls it, from the requirements in pip's
+   report and the installed metadata (``captum==0.8.0 -> numpy<2.0 -> numpy 1.26.4``);
+4. suggest a fix: the newest release of the requested package whose requirements accept what the
+   kernel imported (the resolver answers with those pinned), or ``--no-deps`` when the package's
+   other requirements are already installed.
+
+The requirements are evaluated raw: what pip would do without the notebook's guard. The guard
+(``tiers.install``: every installed distribution pinned as a constraint) is then evaluated too for
+guarded installs, and its effect noted: it turns a replacement into a failed install cell.
+
+An install with ``--no-deps`` is judged without a resolver: it installs exactly what it names.
+Installs are evaluated one at a time against the image as built, not after the earlier cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from harness.envbuild import BuiltEnv, Mode, build_env
+from harness.errors import HarnessError
+from harness.install_cells import InstallSpec
+from harness.profiles import Profile
+from harness.uvtool import find_links_args, run_uv
+
+Resolver = Literal["auto", "pip", "uv"]
+Log = Callable[[str], None]
+
+_STATE = r"""
+import importlib.metadata as m, json, re
+found = {}
+for d in m.distributions():
+    name = d.metadata["Name"]
+    if name:
+        found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), {"version": d.version, "requires": d.requires or []})
+print(json.dumps(found))
+"""
+
+
+@dataclass
+class Change:
+    name: str
+    before: str | None               # None: not installed before (an addition)
+    after: str
+    imported: str = ""               # who imported it ("Colab's kernel at start-up", "the notebook"), or ""
+    chain: str = ""                  # the requirements that pull it
+
+    def describe(self) -> str:
+        if self.before is None:
+            return f"adds {self.name} {self.after}"
+        return f"replaces {self.name} {self.before} -> {self.after}"
+
+
+@dataclass
+class InstallVerdict:
+    install: str                     # label: "cell 7 [tier2-install] install()" or "requirements FILE"
+    text: str
+    requirements: list[str]
+    changes: list[Change] = field(default_factory=list)
+    resolver: str = ""               # "pip", "uv" or "static"
+    error: str = ""                  # the resolver's refusal: the install would fail
+    guard: str = ""                  # what the notebook's guard does about it
+    fixes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def replaced(self) -> list[Change]:
+        return [c for c in self.changes if c.before is not None]
+
+    @property
+    def corrupting(self) -> list[Change]:
+        return [c for c in self.replaced if c.imported]
+
+    @property
+    def status(self) -> str:
+        if self.corrupting:
+            return "corrupts"
+        if self.error:
+            return "fails"
+        return "replaces" if self.replaced else "ok"
+
+
+@dataclass
+class ImageVerdict:
+    image: str
+    python: str                      # the image's
+    env_python: str                  # the environment's
+    fidelity: list[str]
+    installs: list[InstallVerdict]
+    seconds: float                   # preflight alone (the build is not counted)
+    build_seconds: float = 0.0
+    build_skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        statuses = {i.status for i in self.installs}
+        return next((s for s in ("corrupts", "fails", "replaces") if s in statuses), "ok")
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["status"] = self.status
+        for item, verdict in zip(data["installs"], self.installs):
+            item["status"] = verdict.status
+        return data
+
+
+def exit_code(verdicts: list[ImageVerdict]) -> int:
+    """1 when an install corrupts the kernel or would fail in some image, else 0."""
+    return 1 if any(v.status in ("corrupts", "fails") for v in verdicts) else 0
+
+
+def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
+              mode: Mode = "auto", resolver: Resolver = "auto", log: Log = print) -> list[ImageVerdict]:
+    """Evaluate every install in ``specs`` against each profile's environment (built if needed)."""
+    if not specs:
+        raise HarnessError("nothing to preflight: no pip install found in the install cells, and no --requirements")
+    verdicts = []
+    for profile in profiles:
+        env = build_env(profile, cache_dir=cache_dir, mode=mode, log=log)
+        verdict = preflight_image(specs, profile, env, resolver)
+        verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
+        verdicts.append(verdict)
+    return verdicts
+
+
+def preflight_image(specs: list[InstallSpec], profile: Profile, env: BuiltEnv,
+                    resolver: Resolver = "auto") -> ImageVerdict:
+    start = time.perf_counter()
+    state = environment_state(env.python)
+    imported = _imported(profile)
+    installs = [evaluate_install(spec, env.python, state, imported, resolver) for spec in specs]
+    return ImageVerdict(profile.name, profile.python, env.python_version, list(env.fidelity), installs,
+                        time.perf_counter() - start)
+
+
+def environment_state(python: Path) -> dict[str, dict]:
+    """``{canonical name: {"version", "requires"}}`` of what ``python`` has installed."""
+    done = subprocess.run([str(python), "-I", "-c", _STATE], capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise HarnessError(f"cannot list what {python} has installed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
+
+
+# ------------------------------------------------------------------------------------ one install
+
+def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], imported: dict[str, str],
+                     resolver: Resolver = "auto") -> InstallVerdict:
+    start = time.perf_counter()
+    verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes))
+    installed = {name: info["version"] for name, info in state.items()}
+    if spec.no_deps:
+        verdict.resolver = "static"
+        verdict.changes = _no_deps_changes(spec, installed, imported)
+        verdict.notes.append("--no-deps: installs exactly what it names, so no resolver is asked")
+    else:
+        args = _pip_args(spec)
+        screened = _uv_dry_run(python, args) if resolver in ("auto", "uv") else None
+        if screened is not None and (resolver == "uv" or not any(b for _n, (b, _a) in screened.items())):
+            verdict.resolver = "uv"
+            verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "") for n, (b, a) in screened.items()]
+        else:
+            report, error = _pip_dry_run(python, args)
+            verdict.resolver = "pip"
+            if error:
+                verdict.error = error
+            else:
+                verdict.changes = _changes_from_report(report, spec, state, imported)
+        if verdict.corrupting:
+            verdict.fixes = _fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
+        if spec.guarded:
+            verdict.guard = _guard(python, args, installed, verdict)
+    if not spec.guarded and verdict.replaced:
+        verdict.notes.append(f"unguarded {spec.form}: nothing stops pip from replacing pre-installed packages")
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def _pip_args(spec: InstallSpec) -> list[str]:
+    args = ["--no-deps"] if spec.no_deps else []
+    args += ["--upgrade"] if spec.upgrade else []
+    for path in spec.constraint_files:
+        args += ["-c", str(path)]
+    for path in spec.requirement_files:
+        if not Path(path).is_file():
+            raise HarnessError(f"{spec.label}: requirements file {path} does not exist")
+        args += ["-r", str(path)]
+    return args + list(spec.requirements)
+
+
+def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
+    """pip's report of what ``pip install ARGS`` would install, or ("", error) when pip refuses."""
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
+    done = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", *args],
+                          capture_output=True, text=True, timeout=900, env=env, check=False)
+    if done.returncode != 0:
+        return {}, _pip_error(done.stderr)
+    try:
+        return json.loads(done.stdout), ""
+    except json.JSONDecodeError:
+        raise HarnessError(f"pip printed no report for {' '.join(args)}: {done.stdout[:300]!r}") from None
+
+
+def _uv_dry_run(python: Path, args: list[str]) -> dict[str, tuple[str | None, str]] | None:
+    """uv's answer: {name: (version before or None, version after)}, or None when uv cannot say."""
+    result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args])
+    if not result.ok:
+        return None
+    removed, added = {}, {}
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.match(r"^ ([+-]) ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        if match:
+            (added if match.group(1) == "+" else removed)[canonicalize_name(match.group(2))] = match.group(3)
+    return {name: (removed.get(name), version) for name, version in sorted(added.items())}
+
+
+def _no_deps_changes(spec: InstallSpec, installed: dict[str, str], imported: dict[str, str]) -> list[Change]:
+    changes = []
+    for text in spec.all_requirements():
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        name = canonicalize_name(req.name)
+        pinned = [s.version for s in req.specifier if s.operator == "=="]
+        after = pinned[0] if pinned else ("from " + req.url.split("@")[0] if req.url else "newest")
+        if name in installed and (not pinned or installed[name] != pinned[0]):
+            changes.append(Change(name, installed[name], after, imported.get(name, "")))
+        elif name not in installed:
+            changes.append(Change(name, None, after))
+    return changes
+
+
+def _changes_from_report(report: dict, spec: InstallSpec, state: dict[str, dict],
+                         imported: dict[str, str]) -> list[Change]:
+    items = {canonicalize_name(i["metadata"]["name"]): i for i in report.get("install", [])}
+    marker_env = report.get("environment") or default_environment()
+    requested = _requested(spec, items)
+    changes = []
+    for name, item in sorted(items.items()):
+        before = state.get(name, {}).get("version")
+        after = item["metadata"]["version"]
+        change = Change(name, before, after, imported.get(name, "") if before else "")
+        if before is not None:
+            change.chain = dependency_chain(name, requested, items, state, marker_env)
+        changes.append(change)
+    return changes
+
+
+def _requested(spec: InstallSpec, items: dict[str, dict]) -> dict[str, str]:
+    """Requested distribution -> the requirement as the user wrote it (``captum==0.8.0``)."""
+    written = {}
+    for text in spec.all_requirements():
+        try:
+            written[canonicalize_name(Requirement(text).name)] = text
+        except InvalidRequirement:
+            continue
+    return {name: written.get(name, f"{name}=={item['metadata']['version']}")
+            for name, item in items.items() if item.get("requested")} | \
+        {name: text for name, text in written.items() if name not in items}
+
+
+def dependency_chain(target: str, requested: dict[str, str], items: dict[str, dict], state: dict[str, dict],
+                     marker_env: dict[str, str]) -> str:
+    """The shortest chain of requirements from a requested package to ``target``, in words."""
+    def version(name: str) -> str:
+        return items[name]["metadata"]["version"] if name in items else state.get(name, {}).get("version", "?")
+
+    def requires(name: str) -> list[str]:
+        if name in items:
+            return items[name]["metadata"].get("requires_dist") or []
+        return state.get(name, {}).get("requires", [])
+
+    if target in requested:
+        return f"{requested[target]} (requested)"
+    parents: dict[str, tuple[str, str]] = {}
+    queue = deque(requested)
+    seen = set(requested)
+    while queue:
+        name = queue.popleft()
+        for text in requires(name):
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({**marker_env, "extra": ""}):
+                continue
+            child = canonicalize_name(req.name)
+            if child in seen or (child not in items and child not in state):
+                continue
+            seen.add(child)
+            parents[child] = (name, f"{req.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}"
+                                    f"{req.specifier}")
+            if child == target:
+                hops = []
+                node = child
+                while node in parents:
+                    parent, edge = parents[node]
+                    hops.append(f"{edge} -> {node} {version(node)}")
+                    node = parent
+                return " -> ".join([requested[node], *reversed(hops)])
+            queue.append(child)
+    return "pulled in by a requirement pip did not report"
+
+
+def _fixes(verdict: InstallVerdict, spec: InstallSpec, python: Path, installed: dict[str, str],
+           imported: dict[str, str], resolver: Resolver, report_state: dict[str, dict]) -> list[str]:
+    """For each requested package that moves an imported distribution: a release that does not, or --no-deps."""
+    moved = {c.name: c for c in verdict.corrupting}
+    keep = ", ".join(f"{n} {installed[n]}" for n in moved)
+    fixes = []
+    culprits = dict.fromkeys(c.chain.split(" -> ")[0].replace(" (requested)", "") for c in moved.values())
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="colab-ci-imported-", delete=False) as handle:
+        handle.write("".join(f"{n}=={installed[n]}\n" for n in sorted(imported) if n in installed))
+        pinned = handle.name
+    try:
+        for text in culprits:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            name = canonicalize_name(req.name)
+            unpinned = req.name + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
+            release = _resolved_version(python, ["-c", pinned, unpinned], name, resolver)
+            if release:
+                fixes.append(f"{req.name}=={release}: the newest release whose requirements accept {keep}")
+            else:
+                fixes.append(f"no release of {req.name} accepts {keep} here")
+            other = _other_requirements_met(text, moved, python, installed, report_state)
+            if other:
+                fixes.append(f"pip install --no-deps {text}: {other}")
+    finally:
+        os.unlink(pinned)
+    return fixes
+
+
+def _resolved_version(python: Path, args: list[str], name: str, resolver: Resolver) -> str:
+    if resolver in ("auto", "uv"):
+        screened = _uv_dry_run(python, args)
+        if screened is not None:
+            return screened.get(name, (None, ""))[1]
+        if resolver == "uv":
+            return ""
+    report, error = _pip_dry_run(python, args)
+    if error:
+        return ""
+    items = {canonicalize_name(i["metadata"]["name"]): i for i in report.get("install", [])}
+    return items.get(name, {}).get("metadata", {}).get("version", "")
+
+
+def _other_requirements_met(text: str, moved: dict[str, Change], python: Path, installed: dict[str, str],
+                            state: dict[str, dict]) -> str:
+    """Why ``--no-deps`` would do, or "" when the package needs something that is not installed."""
+    report, error = _pip_dry_run(python, ["--no-deps", text])
+    if error or not report.get("install"):
+        return ""
+    item = report["install"][0]
+    marker_env = {**(report.get("environment") or default_environment()), "extra": ""}
+    declared = []
+    for requirement in item["metadata"].get("requires_dist") or []:
+        try:
+            req = Requirement(requirement)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate(marker_env):
+            continue
+        name = canonicalize_name(req.name)
+        if name in moved:
+            declared.append(f"{req.name}{req.specifier}")
+            continue
+        if name not in installed or not req.specifier.contains(installed[name], prereleases=True):
+            return ""
+    if not declared:
+        return ""
+    return (f"its other requirements are already installed; it declares {', '.join(declared)}, so check that it "
+            f"works with {', '.join(f'{n} {installed[n]}' for n in moved)} before relying on it")
+
+
+def _guard(python: Path, args: list[str], installed: dict[str, str], verdict: InstallVerdict) -> str:
+    """What the notebook's guard (every installed distribution pinned as a constraint) does to this install."""
+    if verdict.error:
+        return "guarded; the install fails with or without the guard"
+    if not verdict.replaced:
+        return "guarded; nothing pre-installed moves, so the guard changes nothing"
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="colab-ci-installed-", delete=False) as handle:
+        handle.write("".join(f"{n}=={v}\n" for n, v in sorted(installed.items())
+                             if re.fullmatch(r"[0-9][0-9A-Za-z.+!_-]*", v)))
+        constraints = handle.name
+    try:
+        _report, error = _pip_dry_run(python, ["-c", constraints, *args])
+    finally:
+        os.unlink(constraints)
+    if error:
+        return f"guarded: with every installed distribution pinned, pip refuses ({error}); the cell fails loudly " \
+               "instead of corrupting the kernel"
+    return "guarded, yet pip would still install it with every installed distribution pinned (unexpected)"
+
+
+def _imported(profile: Profile) -> dict[str, str]:
+    startup = set(profile.roots.get("kernel_startup", []))
+    return {name: ("Colab's kernel imports it at start-up" if name in startup else "the notebook imports it")
+            for name in profile.imported_distributions()}
+
+
+def _pip_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("WARNING:")]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    useful = [line for line in lines if "conflict is caused by" in line or "depends on" in line or
+              line.startswith("The user requested")]
+    text = " ".join((errors[:1] + useful[:4]) or lines[-3:])
+    return text[:800] or "pip failed without a message"
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+def render_text(verdicts: list[ImageVerdict]) -> str:
+    out = []
+    for verdict in verdicts:
+        build = "skipped" if verdict.build_skipped else f"{verdict.build_seconds:.1f} s"
+        out.append(f"{verdict.image}: {verdict.status.upper()}  (image Python {verdict.python}, environment "
+                   f"Python {verdict.env_python}; preflight {verdict.seconds:.1f} s, build {build})")
+        for install in verdict.installs:
+            wanted = ", ".join(install.requirements) or "(nothing)"
+            summary = "; ".join(c.describe() for c in install.changes) or "nothing to install"
+            out.append(f"  {install.install}: {wanted}")
+            out.append(f"    {install.status}: " + (f"would fail: {install.error}" if install.error else summary)
+                       + f"  [{install.resolver}, {install.seconds:.1f} s]")
+            for change in install.replaced:
+                flag = f"CORRUPTS: {change.imported}" if change.imported else "pre-installed, not imported before"
+                out.append(f"    {change.name} {change.before} -> {change.after} ({flag})")
+                if change.chain:
+                    out.append(f"      chain: {change.chain}")
+            for fix in install.fixes:
+                out.append(f"    fix: {fix}")
+            if install.guard:
+                out.append(f"    {install.guard}")
+            for note in install.notes:
+                out.append(f"    note: {note}")
+        if verdict.fidelity:
+            out.append(f"  fidelity ({len(verdict.fidelity)} deviations of this environment from the image):")
+            out += [f"    - {line}" for line in verdict.fidelity]
+    return "\n".join(out)

@@ -1,0 +1,106 @@
+"""The GitHub Actions job matrix, from ``harness images list --json`` and the triggering event.
+
+``.github/workflows/colab-ci.yml``'s setup job runs
+
+    python -m harness images list --json > images.json
+    python -m harness.workflow_matrix --images-json images.json --event "$EVENT" \\
+        --images "$IMAGES" --tiers "$TIERS" >> "$GITHUB_OUTPUT"
+
+and the matrix job reads ``strategy.matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``: one
+runner per image, each entry carrying the image's fields (name, date, runtime, python, numpy,
+torch, commit). Which images and tiers:
+
+* ``pull_request``: the newest image, Tier 1 only (fast feedback);
+* ``workflow_dispatch``: the ``images`` input (names separated by commas or spaces; empty = all)
+  and the ``tiers`` input ("1,2,3", "1,2", ...: Tier 1 always runs);
+* ``schedule`` and ``push``: every image, every tier.
+
+Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``newest`` (its name),
+``newest_python``, ``parameters`` (``NAME=VALUE`` words for ``harness run -p``, may be empty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")
+ALL_TIERS = ("1", "2", "3")
+TIER_SWITCHES = {"2": "ENABLE_TIER2", "3": "ENABLE_TIER3"}   # Tier 1 has none: it always runs
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s,]+", text.strip()) if w]
+
+
+def newest(images: list[dict[str, Any]]) -> dict[str, Any]:
+    if not images:
+        raise HarnessError("harness images list --json listed no image profiles")
+    return max(images, key=lambda image: (str(image.get("date", "")), str(image.get("name", ""))))
+
+
+def select_images(images: list[dict[str, Any]], event: str, requested: str = "") -> list[dict[str, Any]]:
+    if event == "pull_request":
+        return [newest(images)]
+    names = _words(requested) if event == "workflow_dispatch" else []
+    if not names:
+        return list(images)
+    known = {str(image["name"]): image for image in images}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise HarnessError(f"unknown image {unknown[0]!r}: the profiles are {', '.join(known)}")
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def tier_parameters(event: str, tiers: str = "") -> list[str]:
+    """``NAME=VALUE`` parameters that switch off the tiers not asked for."""
+    wanted = {"1"} if event == "pull_request" else set(_words(tiers) if event == "workflow_dispatch" else []) or set(ALL_TIERS)
+    wanted = {t.lower().removeprefix("tier") for t in wanted}
+    unknown = sorted(wanted - set(ALL_TIERS))
+    if unknown:
+        raise HarnessError(f"unknown tier {unknown[0]!r}: use some of {', '.join(ALL_TIERS)}")
+    return [f"{switch}={'True' if tier in wanted else 'False'}" for tier, switch in TIER_SWITCHES.items()]
+
+
+def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers: str = "") -> dict[str, str]:
+    selected = select_images(images, event, requested)
+    include = [{k: str(image.get(k, "")) for k in FIELDS} for image in selected]
+    latest = newest(images)
+    return {
+        "matrix": json.dumps({"include": include}, separators=(",", ":")),
+        "newest": str(latest["name"]),
+        "newest_python": str(latest.get("python", "")),
+        "parameters": " ".join(tier_parameters(event, tiers)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.workflow_matrix", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images-json", type=Path, required=True, help="output of harness images list --json")
+    parser.add_argument("--event", required=True, help="github.event_name")
+    parser.add_argument("--images", default="", help="workflow_dispatch input: image names (empty = all)")
+    parser.add_argument("--tiers", default="", help="workflow_dispatch input: tiers, e.g. 1,2,3")
+    args = parser.parse_args(argv)
+    try:
+        images = json.loads(args.images_json.read_text(encoding="utf-8"))
+        if not isinstance(images, list):
+            raise HarnessError(f"{args.images_json} is not a JSON list of images")
+        for key, value in outputs(images, args.event, args.images, args.tiers).items():
+            print(f"{key}={value}")
+    except (OSError, ValueError) as exc:
+        print(f"workflow_matrix: cannot read {args.images_json}: {exc}", file=sys.stderr)
+        return 2
+    except HarnessError as exc:
+        print(f"workflow_matrix: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Fixtures for the execution tests: a real target venv, fixture notebooks, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+# The target venv: numpy 2.0.2 (what Colab shipped when the '_center' reports came in), ipykernel,
+# and tabulate, which no kernel imports (the "changed but never imported" case).
+TARGET_NUMPY = "2.0.2"
+UPGRADE_NUMPY = "2.1.3"     # 2.0.2 in memory + 2.1.3 on disk: np.char -> cannot import name '_center'
+DOWNGRADE_NUMPY = "1.26.4"  # 2.0.2 in memory + 1.26.4 on disk: numpy.random -> dtype size changed
+TARGET_TABULATE = "0.8.10"
+OTHER_TABULATE = "0.10.0"
+
+
+def base_python() -> Path:
+    """The interpreter the test venv was made from (not a venv itself)."""
+    out = subprocess.run([sys.executable, "-c", "import sys; print(sys._base_executable)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return Path(out)
+
+
+@pytest.fixture(scope="session")
+def target_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain venv with numpy==2.0.2, ipykernel and tabulate==0.8.10; returns its python."""
+    root = tmp_path_factory.mktemp("target") / "venv"
+    subprocess.run([str(base_python()), "-m", "venv", str(root)], check=True)
+    python = root / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    f"numpy=={TARGET_NUMPY}", "ipykernel", f"tabulate=={TARGET_TABULATE}"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return python
+
+
+def version_in(python: Path, module: str) -> str:
+    """``module.__version__`` as the interpreter ``python`` itself sees it (or 'absent')."""
+    code = (f"try:\n import {module} as m; print(m.__version__)\n"
+            "except ImportError:\n print('absent')")
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def make_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> Path:
+    """Write a notebook of code cells ``(source, tags)``."""
+    nb = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m harness ARGS`` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO_ROOT)
+
+
+def stream_text(cell: dict) -> str:
+    """A cell's stdout/stderr as one string (on disk, nbformat stores it as a list of lines)."""
+    texts = (o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    return "".join("".join(t) if isinstance(t, list) else t for t in texts)
