@@ -113,19 +113,35 @@ def _read_one(path: Path, image: str) -> ImageReport:
     return ImageReport(image, path, verdict, record, findings)
 
 
-def load_reports(path: Path) -> list[ImageReport]:
+def missing_report(image: str, root: Path) -> ImageReport:
+    """A failing entry for an image whose run left no report.json (its job died before the end):
+    an absent report must never read as a pass, or the alert would close its issue."""
+    detail = "no report.json: the run ended before writing one (see its job's log)"
+    record = RunRecord(notebook="", output_notebook="", python="", parameters={}, started_at="",
+                       duration_s=0.0, outcome="interrupted", outcome_detail=detail)
+    finding = Finding("report", "fail", f"{image} has {detail}.", evidence={"expected_under": str(root)})
+    return ImageReport(image, root / image / REPORT_NAME, "fail", record, [finding])
+
+
+def load_reports(path: Path, expect: list[str] | tuple[str, ...] = ()) -> list[ImageReport]:
     """The reports at ``path``: a report.json, a directory holding one, or a directory of
-    per-image directories (each image named by its directory, relative to ``path``)."""
+    per-image directories (each image named by its directory, relative to ``path``). Each name in
+    ``expect`` without a report is added as a failing ``missing_report``."""
     if path.is_file():
-        return [_read_one(path, path.parent.name or "this run")]
-    if not path.is_dir():
-        raise HarnessError(f"{path} does not exist: pass a report.json or a directory of them")
-    if (path / REPORT_NAME).is_file():
-        return [_read_one(path / REPORT_NAME, path.resolve().name)]
-    found = sorted(p for p in path.rglob(REPORT_NAME) if p.is_file())
-    if not found:
-        raise HarnessError(f"no {REPORT_NAME} under {path}: did the runs upload their reports?")
-    return [_read_one(p, p.parent.relative_to(path).as_posix()) for p in found]
+        reports = [_read_one(path, path.parent.name or "this run")]
+    elif not path.is_dir():
+        if not expect:
+            raise HarnessError(f"{path} does not exist: pass a report.json or a directory of them")
+        reports = []
+    elif (path / REPORT_NAME).is_file():
+        reports = [_read_one(path / REPORT_NAME, path.resolve().name)]
+    else:
+        found = sorted(p for p in path.rglob(REPORT_NAME) if p.is_file())
+        if not found and not expect:
+            raise HarnessError(f"no {REPORT_NAME} under {path}: did the runs upload their reports?")
+        reports = [_read_one(p, p.parent.relative_to(path).as_posix()) for p in found]
+    seen = {r.image for r in reports}
+    return reports + [missing_report(name, path) for name in dict.fromkeys(expect) if name not in seen]
 
 
 # -- markdown -------------------------------------------------------------------------------------
@@ -221,6 +237,8 @@ def run_url_from_env(env: dict[str, str] | None = None) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, required=True, metavar="DIR",
                         help="a report.json, or a directory of per-image directories holding one each")
+    parser.add_argument("--expect", nargs="*", default=[], metavar="IMAGE",
+                        help="images that must have a report; one without counts as failing")
     parser.add_argument("--run-url", default=None, help="link to the CI run (default: from GITHUB_* variables)")
     parser.add_argument("--summary", type=Path, default=None,
                         help="append the markdown here (default: $GITHUB_STEP_SUMMARY when set)")
@@ -229,7 +247,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """The ``aggregate`` verb: 0 every image passes, 1 one fails, 2 no usable report."""
     try:
-        reports = load_reports(args.report)
+        reports = load_reports(args.report, args.expect)
     except HarnessError as exc:
         print(f"aggregate: {exc}", file=sys.stderr)
         return 2

@@ -140,6 +140,9 @@ def webhook_text(outcome: AlertOutcome, run_url: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, required=True, metavar="DIR",
                         help="a report.json, or a directory of per-image directories holding one each")
+    parser.add_argument("--expect", nargs="*", default=[], metavar="IMAGE",
+                        help="images that must have a report; one without counts as failing (so a run "
+                             "that died never closes the issue)")
     parser.add_argument("--repo", default=None, metavar="OWNER/NAME",
                         help="repository whose issue is kept (default: $GITHUB_REPOSITORY)")
     parser.add_argument("--run-url", default=None,
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     run_url = args.run_url if args.run_url is not None else run_url_from_env(dict(env))
     webhook = args.webhook or env.get(WEBHOOK_ENV, "")
     try:
-        reports = load_reports(args.report)
+        reports = load_reports(args.report, args.expect)
         if not repo:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)

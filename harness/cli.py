@@ -114,8 +114,6 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.execute import execute, print_progress
-
     parameters = parse_parameters(args.parameters)
     out_dir = args.out or Path("out") / args.notebook.stem
     baseline = None
@@ -129,13 +127,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.baseline is not None and not args.update_baseline:
         raise HarnessError(f"--baseline {args.baseline} does not exist (pass --update-baseline to create it).")
 
+    if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
+        raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")
+
+    from harness.environment import EnvironmentInBackground
+
     previous = signal.signal(signal.SIGTERM, _sigterm)
+    # The environment copy (~1-2 s for a torch venv) runs while papermill and nbclient import (~1 s).
+    environment = EnvironmentInBackground(args.python, keep=args.keep_env, defer=True)
     try:
+        from harness.execute import execute, print_progress
+
         record = execute(args.notebook, out_dir, python=args.python, parameters=parameters,
                          cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=print_progress)
+                         progress=print_progress, environment=environment)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        environment.discard()
 
     from harness.checks import CheckOptions, exit_code, run_checks
     from harness.report import verdict_text, write_reports

@@ -150,6 +150,17 @@ class HarnessExecutionManager(NotebookExecutionManager):
             self._progress(ProgressEvent("complete", source_index, self._total(), _tag(cell),
                                          "error" if failed else "ok", time.monotonic() - started))
 
+    def notebook_complete(self, **kwargs: Any) -> None:
+        """End time and a final save. Unlike papermill's, cells that never ran stay "pending"
+        (papermill marks pending cells before the first failure "completed", which would turn a
+        run stopped between cells, e.g. by --timeout, into cells that seem to have run)."""
+        self.end_time = self.now()
+        self.nb.metadata.papermill["end_time"] = self.end_time.isoformat()
+        if self.nb.metadata.papermill.get("start_time"):
+            self.nb.metadata.papermill["duration"] = (self.end_time - self.start_time).total_seconds()
+        self.cleanup_pbar()
+        self.save()
+
     def _total(self) -> int:
         return self.run_state.total_source_cells if self.run_state is not None else len(self.nb.cells)
 
@@ -170,9 +181,9 @@ class HarnessNotebookClient(PapermillNotebookClient):
         # IPC transport: no TCP ports, and no "running over TCP without encryption" warning; the
         # sockets live beside the kernelspec (not in the kernel's working directory).
         ipc = self.run_state.kernel_spec.kernels_dir.parent / "kernel-ipc"
+        transport = {"transport": "ipc", "ip": str(ipc)} if len(str(ipc)) < 90 else {}  # socket path limit
         self.km = self.kernel_manager_class(kernel_name=self.run_state.kernel_spec.name,
-                                            kernel_spec_manager=ksm, config=self.config,
-                                            transport="ipc", ip=str(ipc))
+                                            kernel_spec_manager=ksm, config=self.config, **transport)
         return self.km
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:

@@ -7,11 +7,22 @@ interpreter (``--python``; default: the harness's own) by running it, then:
   (``cp -al``, or ``os.link`` while walking where ``cp`` is unavailable) into a temporary folder on
   the same file system. pip never writes into an installed file: it moves the old files aside
   (rename) and deletes them, and writes new files as new inodes, so a hard-linked copy behaves like
-  a deep copy while costing one directory entry per file (~1 s for a torch venv of ~46,000 files).
+  a deep copy while costing one directory entry and one inode update per file: 1-1.5 s for the
+  torch venv of this repository (~46,000 entries) on an idle disk, up to ~4 s while other jobs
+  write to it (deleting it costs as much again, so that is left to a detached ``rm -rf``).
   The few files that name the old prefix (``bin/`` script shebangs and ``activate*``,
   ``pyvenv.cfg``) are rewritten as *new* files (write beside, then ``os.replace``), and ``*.pth``
   files are re-created too, so nothing shared with the target is ever written in place. ``!pip``
   and ``%pip`` in the kernel therefore install into the copy.
+
+  With ``defer=True`` (what ``harness.execute`` uses) the copy is made in two parts so that most
+  of it overlaps the kernel's start: first everything but the site-packages folders that
+  ipykernel and its dependencies (Requires-Dist, read from the dist-info folders) do not install,
+  then, in a background thread, those folders (numpy, torch, pip, ...). Until the second part
+  is done, a one-line ``00-colab-ci-defer.pth`` in the copy installs a ``sys.meta_path`` finder
+  that makes an import of a not-yet-copied package wait for it. ``RunEnvironment.wait_ready``
+  (called before the first cell runs, so no cell and no pip ever sees a partial copy) joins the
+  thread and deletes the .pth; the start-up cell removes the finder from the kernel.
 * **system Python** (not a venv): a venv with ``--system-site-packages`` is laid over it. Packages
   the notebook installs land in the overlay, but pip does not uninstall the base's copy ("Not
   uninstalling ... outside environment"), so the kernel's already-imported modules keep loading
@@ -121,6 +132,7 @@ class RunEnvironment:
     keep: bool = False
     fidelity: list[str] = field(default_factory=list)
     deferred_s: float = 0.0      # seconds the deferred part of the copy took (overlapping kernel start)
+    wait_s: float = 0.0          # seconds wait_ready blocked: the part of the copy the kernel start did not hide
     _copier: threading.Thread | None = field(default=None, repr=False)
     _copy_error: list[str] = field(default_factory=list, repr=False)
     _hook_files: list[Path] = field(default_factory=list, repr=False)
@@ -139,14 +151,15 @@ class RunEnvironment:
         Call before the first cell runs (``harness.execute`` does, through the engine).
         """
         if self._copier is not None:
+            start = time.perf_counter()
             self._copier.join()
             self._copier = None
+            self.wait_s = time.perf_counter() - start
         for path in self._hook_files:
-            for leftover in [path, *path.parent.glob(f"__pycache__/{path.stem}.*.pyc")]:
-                try:
-                    leftover.unlink()
-                except FileNotFoundError:
-                    pass
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
         self._hook_files = []
         if self._copy_error:
             raise HarnessError(f"could not copy the venv {self.target.prefix} for this run ({self._copy_error[0]}).")
@@ -203,6 +216,9 @@ def prepare_environment(python: Path | str | None = None, *, keep: bool = False,
     else:
         env = _overlay(target, keep)
     env.copy_s = time.perf_counter() - start
+    if target.is_venv and not target.has_pip:
+        env.fidelity.append(f"{target.prefix} has no pip (Colab's runtime has it): the notebook's %pip and "
+                            "!pip cells cannot install anything here.")
     try:
         ensure_ipykernel(env, log=log)
     except BaseException:
@@ -210,6 +226,41 @@ def prepare_environment(python: Path | str | None = None, *, keep: bool = False,
             env.cleanup()
         raise
     return env
+
+
+class EnvironmentInBackground:
+    """``prepare_environment`` started in a thread; calling the object waits for it.
+
+    The CLI starts the copy before it imports papermill and nbclient (~1 s), so the two overlap.
+    ``discard`` deletes an environment that was made but never taken (the run stopped earlier).
+    """
+
+    def __init__(self, python: Path | str | None = None, **kwargs: object) -> None:
+        self._env: RunEnvironment | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._prepare, args=(python,), kwargs=kwargs,
+                                        name="colab-ci-environment", daemon=True)
+        self._thread.start()
+
+    def _prepare(self, python: Path | str | None, **kwargs: object) -> None:
+        try:
+            self._env = prepare_environment(python, **kwargs)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+
+    def __call__(self) -> RunEnvironment:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._env is not None
+        self._taken = True
+        return self._env
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._env is not None and not self._taken:
+            self._env.cleanup(wait=False)
 
 
 # --- venv copy ------------------------------------------------------------------------------------
@@ -382,11 +433,10 @@ def kernel_top_levels(site: Path) -> set[str] | None:
 
 
 # Installed in the copy only while the deferred part is copied: a kernel that imports a package
-# not copied yet waits for it. Removed (files, finder, module) before the first cell runs.
-_DEFER_HOOK = '''"""colab-ci: the kernel waits for packages still being copied (removed before the first cell)."""
-import importlib, os, sys, time
-
-
+# not copied yet waits for it. It is one line of a .pth file (run by ``site`` at interpreter
+# start, first in name order), so no module and no .pyc is left behind; the file is removed
+# before the first cell, and the start-up cell removes the finder from ``sys.meta_path``.
+_DEFER_HOOK = """
 class DeferredCopyFinder:
     colab_ci_deferred = True
 
@@ -395,18 +445,16 @@ class DeferredCopyFinder:
 
     def find_spec(self, name, path=None, target=None):
         if name in self.names:
+            os, time = __import__("os"), __import__("time")
             deadline = time.monotonic() + 600
             while not os.path.exists(self.marker) and time.monotonic() < deadline:
                 time.sleep(0.005)
             self.names = frozenset()
-            importlib.invalidate_caches()
+            __import__("importlib").invalidate_caches()
         return None
 
-
-def install(marker, names):
-    sys.meta_path.insert(0, DeferredCopyFinder(marker, names))
-'''
-DEFER_HOOK_MODULE = "_colab_ci_defer"
+__import__("sys").meta_path.insert(0, DeferredCopyFinder(MARKER, NAMES))
+"""
 DEFER_HOOK_PTH = "00-colab-ci-defer.pth"
 
 
@@ -433,11 +481,10 @@ def _copy_venv(target: TargetInfo, keep: bool, defer: bool = False) -> RunEnviro
             _copy_all_but(prefix, root, site, set(deferred))
             copy_site = root / site.relative_to(prefix)
             marker = workdir / "deferred-copy-done"
-            hook = copy_site / f"{DEFER_HOOK_MODULE}.py"
-            hook.write_text(_DEFER_HOOK)
+            code = _DEFER_HOOK.replace("MARKER", repr(str(marker))).replace("NAMES", repr(deferred))
             pth = copy_site / DEFER_HOOK_PTH
-            pth.write_text(f"import {DEFER_HOOK_MODULE}; {DEFER_HOOK_MODULE}.install({str(marker)!r}, {deferred!r})\n")
-            env._hook_files = [pth, hook]
+            pth.write_text(f"import sys; exec({code!r})\n")
+            env._hook_files = [pth]
             relocate_venv(root, old)
 
             def copy_rest() -> None:

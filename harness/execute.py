@@ -180,12 +180,13 @@ def _kill_kernel_group(state: RunState | None) -> None:
         pass
 
 
-def _installed_on_disk(env: RunEnvironment) -> dict[str, str] | None:
-    """The run environment's distributions, read after the kernel stopped (stand-in after-probe)."""
+def _installed_on_disk(env: RunEnvironment, cwd: Path) -> dict[str, str] | None:
+    """The run environment's distributions, read after the kernel stopped (stand-in after-probe),
+    from the kernel's working directory so ``sys.path`` is the kernel's."""
     code = PROBE_MODULE_SOURCE + "\nimport json\nprint(json.dumps(installed()[0]))\n"
     try:
         proc = subprocess.run([str(env.python), "-c", code], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, **env.kernel_env()})
+                              env={**os.environ, **env.kernel_env()}, cwd=str(cwd))
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return None
@@ -208,8 +209,14 @@ def _startup_fidelity(observed_probes: list[dict[str, Any]], target: str) -> lis
 def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             parameters: dict[str, Any] | None = None, cell_timeout: float | None = None,
             run_timeout: float | None = None, keep_env: bool = False,
-            progress: Progress | None = None, log: Log = _stderr) -> RunRecord:
-    """Run ``notebook`` headlessly; write ``out_dir/executed.ipynb``; return what was observed."""
+            progress: Progress | None = None, log: Log = _stderr,
+            environment: Callable[[], RunEnvironment] | None = None) -> RunRecord:
+    """Run ``notebook`` headlessly; write ``out_dir/executed.ipynb``; return what was observed.
+
+    ``environment``: where the run's disposable environment comes from once the inputs are valid
+    (default: ``prepare_environment(python, keep=keep_env, defer=True)``; the CLI passes an
+    ``EnvironmentInBackground`` started before it imported this module).
+    """
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     notebook = Path(notebook)
@@ -232,7 +239,8 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
     final_installed: dict[str, str] | None = None
     try:
         try:
-            env = prepare_environment(python, keep=keep_env, defer=True, log=log)
+            env = (environment() if environment is not None
+                   else prepare_environment(python, keep=keep_env, defer=True, log=log))
             how = "hard-link copy of" if env.mode == "venv-copy" else "--system-site-packages overlay over"
             log(f"colab-ci: environment: {how} {env.target.prefix} in {env.copy_s:.2f} s"
                 f"{' (the rest copies while the kernel starts)' if env._copier else ''} ({env.root})")
@@ -277,8 +285,8 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         if state is not None and state.outcome is not None:
             outcome, detail = state.outcome, state.outcome_detail
         final_nb = state.nb_man.nb if state is not None and state.nb_man is not None else None
-        if final_nb is not None and env is not None and _needs_final_installed(final_nb):
-            final_installed = _installed_on_disk(env)
+        if final_nb is not None and env is not None and workdir is not None and _needs_final_installed(final_nb):
+            final_installed = _installed_on_disk(env, workdir / "content")
     finally:
         if final_nb is None:
             final_nb = instrumented
@@ -307,8 +315,9 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
     nb.metadata[META_KEY] = {
         "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
         "python": str(env.target.python) if env else str(python or sys.executable),
-        "environment": ({"mode": env.mode, "copy_s": round(env.copy_s, 3), "deferred_copy_s": round(env.deferred_s, 3),
-                         "target": str(env.target.prefix)} if env else {}),
+        "environment": ({"mode": env.mode, "target": str(env.target.prefix), "copy_s": round(env.copy_s, 3),
+                         "deferred_copy_s": round(env.deferred_s, 3), "copy_wait_s": round(env.wait_s, 3)}
+                        if env else {}),
         "parameters": parameters,
     }
     try:

@@ -21,7 +21,7 @@ Probe cells are tagged ``colab-ci-probe`` and carry ``metadata.colab_ci = {"prob
     {"schema_version": 1, "phase": "startup"|"before"|"after", "source_index": int|null,
      "installed": {canonical name: version on disk},
      "imported": {canonical name: {"version_in_memory": str, "modules": [top-level modules]}},
-     "environment": {"python", "numpy", "torch", "executable"},   # startup only
+     "environment": {"python", "numpy", "torch"}, "executable": sys.executable,   # startup only
      "probe_ms": float}
 
 "version in memory" is the version on disk when the probe first saw the distribution's modules in
@@ -207,9 +207,10 @@ def snapshot(phase, source_index=None):
                "installed": found, "imported": imported(found, where, sites)}
     if phase == "startup":
         import platform
-        payload["environment"] = {"python": platform.python_version(), "executable": sys.executable,
+        payload["environment"] = {"python": platform.python_version(),
                                   "numpy": found.get("numpy", "absent"),
                                   "torch": found.get("torch", "absent")}
+        payload["executable"] = sys.executable
     payload["probe_ms"] = round((time.perf_counter() - start) * 1000, 2)
     return payload
 
@@ -246,7 +247,6 @@ def startup_source(imports: tuple[str, ...] = STARTUP_IMPORTS) -> str:
         "    import importlib, sys, types\n"
         "    # the deferred-copy hook (harness.environment) has done its job: leave no trace of it\n"
         "    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, 'colab_ci_deferred', False)]\n"
-        "    sys.modules.pop('_colab_ci_defer', None)\n"
         "    importlib.invalidate_caches()\n"
         "    module = types.ModuleType('_colab_ci_probe')\n"
         "    exec(compile(source, '<colab-ci probe>', 'exec'), module.__dict__)\n"

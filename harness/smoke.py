@@ -380,48 +380,46 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
         root.mkdir()
         copy = prepare_notebook(notebook, root, parameters or {})
         tags = [cell_tag(c) for c in json.loads(copy.read_text(encoding="utf-8"))["cells"]]
-        # Like `harness run`, never install into the environment under test: the kernel runs in a
-        # disposable copy of it (harness/environment.py), deleted afterwards.
-        with prepare_environment(python) as env:
-            result = _run_in_browser(sync_playwright, browser, Path(tmp), copy, tags, env, out, checkout,
-                                     timeout_s, start_timeout_s, shots)
+        with sync_playwright() as playwright:
+            context = _launch(playwright, browser, Path(tmp) / "chromium-profile")  # no browser: fail first
+            try:
+                # Like `harness run`, never install into the environment under test: the kernel
+                # runs in a disposable copy of it (harness/environment.py), deleted afterwards.
+                with prepare_environment(python) as env:
+                    server = JupyterServer(root, str(env.python), extra_env={"COLAB_CI_CHECKOUT": str(checkout)},
+                                           kernel_env=env.kernel_env(), start_timeout_s=start_timeout_s,
+                                           log_path=out / "jupyter.log")
+                    with server:
+                        result = _run_all_cells(context.new_page(), server, copy, tags, out, timeout_s,
+                                                start_timeout_s, shots)
+            finally:
+                context.close()
     result.duration_s = round(time.monotonic() - started, 1)
     result.screenshots = shots
     return result
 
 
-def _run_in_browser(sync_playwright: Any, browser: str | None, tmp: Path, copy: Path, tags: list[str],
-                    env: Any, out: Path, checkout: Path, timeout_s: float, start_timeout_s: float,
-                    shots: list[str]) -> SmokeResult:
-    """JupyterLab over ``copy``'s folder with ``env``'s kernel; Chromium runs all and reads the page."""
-    server = JupyterServer(copy.parent, str(env.python), extra_env={"COLAB_CI_CHECKOUT": str(checkout)},
-                           kernel_env=env.kernel_env(), start_timeout_s=start_timeout_s,
-                           log_path=out / "jupyter.log")
-    with sync_playwright() as playwright:
-        context = _launch(playwright, browser, tmp / "chromium-profile")
-        try:
-            with server:
-                page = context.new_page()
-                page.set_default_timeout(60_000)
-                page.goto(server.url(f"lab/tree/{copy.name}"))
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-                _wait_for_kernel(page, timeout_s=start_timeout_s + 60)
-                _run_all(page)
-                result = _watch(page, tags, timeout_s)
-                if result.problems:
-                    _scroll_to_cell(page, result.problems[0].cell_index)
-                    _screenshot(page, out / "smoke-local-failure.png", shots)
-                if TIER1_TAG in tags:
-                    _scroll_to_cell(page, tags.index(TIER1_TAG))
-                _screenshot(page, out / "smoke-local.png", shots)
-                try:
-                    _save(page)
-                    shutil.copyfile(copy, out / "smoke-executed.ipynb")
-                    result.executed_notebook = str(out / "smoke-executed.ipynb")
-                except Exception:  # the saved notebook is a convenience, not the verdict
-                    pass
-        finally:
-            context.close()
+def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str], out: Path, timeout_s: float,
+                   start_timeout_s: float, shots: list[str]) -> SmokeResult:
+    """Open ``copy`` in JupyterLab, Run All, read the page, take the screenshots, save the notebook."""
+    page.set_default_timeout(60_000)
+    page.goto(server.url(f"lab/tree/{copy.name}"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    _wait_for_kernel(page, timeout_s=start_timeout_s + 60)
+    _run_all(page)
+    result = _watch(page, tags, timeout_s)
+    if result.problems:
+        _scroll_to_cell(page, result.problems[0].cell_index)
+        _screenshot(page, out / "smoke-local-failure.png", shots)
+    if TIER1_TAG in tags:
+        _scroll_to_cell(page, tags.index(TIER1_TAG))
+    _screenshot(page, out / "smoke-local.png", shots)
+    try:
+        _save(page)
+        shutil.copyfile(copy, out / "smoke-executed.ipynb")
+        result.executed_notebook = str(out / "smoke-executed.ipynb")
+    except Exception:  # the saved notebook is a convenience, not the verdict
+        pass
     return result
 
 

@@ -15,8 +15,9 @@ torch, commit). Which images and tiers:
   and the ``tiers`` input ("1,2,3", "1,2", ...: Tier 1 always runs);
 * ``schedule`` and ``push``: every image, every tier.
 
-Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``newest`` (its name),
-``newest_python``, ``parameters`` (``NAME=VALUE`` words for ``harness run -p``, may be empty).
+Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``names`` (the selected
+images, space-separated: the reports the alert expects), ``newest`` (its name), ``newest_python``,
+``parameters`` (``NAME=VALUE`` words for ``harness run -p``, may be empty).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers
         "newest": str(latest["name"]),
         "newest_python": str(latest.get("python", "")),
         "parameters": " ".join(tier_parameters(event, tiers)),
+        "names": " ".join(i["name"] for i in include),
     }
 
 

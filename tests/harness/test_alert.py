@@ -127,6 +127,20 @@ def test_first_failure_opens_second_comments_green_closes(reports):
         assert TOKEN not in done.stdout + done.stderr
 
 
+def test_an_image_without_a_report_keeps_the_issue_open(reports):
+    # A green run in which one image's job died before writing its report must not close the issue.
+    with FakeGitHub(TOKEN, REPO) as github:
+        issue = github.add_issue(ALERT_TITLE, [ALERT_LABEL])
+        done = alert(reports["green"], _env(github), "--expect", "colab-2025-07", "colab-2025-10", "colab-runtime")
+        assert done.returncode == 0, done.stderr
+        assert f"commented on issue #{issue['number']}" in done.stdout and "(colab-runtime)" in done.stdout
+        assert github.issues[issue["number"]]["state"] == "open"
+        comment = github.comments[issue["number"]][0]["body"]
+        assert "| colab-runtime | ❌ fail |" in comment and "no report.json" in comment
+        done = alert(reports["green"], _env(github), "--expect", "colab-2025-07", "colab-2025-10")
+        assert "closed issue" in done.stdout
+
+
 def test_one_report_json_and_a_single_run_directory(reports):
     single = reports["failing"] / "colab-2025-10" / "report.json"
     with FakeGitHub(TOKEN, REPO) as github:

@@ -48,7 +48,7 @@ def test_copy_is_hard_linked_and_pip_in_it_leaves_the_target_pristine(target_ven
         assert str(env.root) in (env.root / "pyvenv.cfg").read_text()
         # `!pip` (the copy's bin/pip on PATH) replaces tabulate in the copy only
         proc = subprocess.run([str(pip_script), "install", "-q", "--disable-pip-version-check",
-                               f"tabulate=={OTHER_TABULATE}", f"numpy==1.26.4"],
+                               f"tabulate=={OTHER_TABULATE}", "numpy==1.26.4"],
                               capture_output=True, text=True, env={**os.environ, **env.kernel_env()})
         assert proc.returncode == 0, proc.stderr
         assert version_in(env.python, "tabulate") == OTHER_TABULATE
@@ -118,16 +118,17 @@ def test_deferred_copy_waits_for_imports_completes_and_leaves_no_trace(target_ve
     try:
         assert env._copier is not None  # numpy, pip, tabulate ... are copied while a kernel would start
         # A process started now (as the kernel is) that imports a package still being copied waits for it.
-        code = "import numpy, tabulate; print(numpy.__version__, tabulate.__version__)"
+        code = ("import sys; hooked = [type(f).__name__ for f in sys.meta_path][0]\n"
+                "import numpy, tabulate; print(hooked, numpy.__version__, tabulate.__version__)")
         proc = subprocess.run([str(env.python), "-c", code], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split() == [TARGET_NUMPY, TARGET_TABULATE]
+        assert proc.stdout.split() == ["DeferredCopyFinder", TARGET_NUMPY, TARGET_TABULATE]
         env.wait_ready()
         copy_site = env.root / target.purelib.relative_to(target.prefix)
         assert sorted(os.listdir(copy_site)) == sorted(n for n in os.listdir(target.purelib))
         assert not list(copy_site.glob("*colab_ci*")) and not list(copy_site.glob("*colab-ci*"))
-        check = subprocess.run([str(env.python), "-c", "import sys; import _colab_ci_defer"],
-                               capture_output=True, text=True)
-        assert "No module named '_colab_ci_defer'" in check.stderr
+        check = subprocess.run([str(env.python), "-c", "import sys; print([type(f).__name__ for f in sys.meta_path])"],
+                               capture_output=True, text=True, check=True)
+        assert "DeferredCopyFinder" not in check.stdout
     finally:
         env.cleanup()

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from harness.execute import execute
@@ -165,7 +164,9 @@ def test_whole_run_timeout_stops_a_kernel_that_ignores_interrupts(target_venv: P
     assert record.cells[1].status == "error" and record.cells[1].error.ename == "RunTimeoutError"
 
 
-def test_ctrl_c_saves_the_notebook_and_reports_then_exits_130(target_venv: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_saves_the_notebook_and_reports_then_exits_130(target_venv: Path, tmp_path: Path,
+                                                                 signum: int) -> None:
     nb = make_notebook(tmp_path / "slow.ipynb", [
         ("print('before', flush=True)", []), ("import time\ntime.sleep(600)", []),
     ])
@@ -177,7 +178,7 @@ def test_ctrl_c_saves_the_notebook_and_reports_then_exits_130(target_venv: Path,
         if "cell 1/1 running" in line:
             break
     time.sleep(1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     proc.stderr.read()
     assert proc.wait(timeout=120) == 130
     record = json.loads((out / "report.json").read_text())["record"]
@@ -208,7 +209,8 @@ def test_parameters_win_over_the_form_and_the_checkout_is_passed_to_the_kernel(t
 
 def test_bang_pip_and_percent_pip_install_into_the_kernels_copy(target_venv: Path, tmp_path: Path) -> None:
     nb = make_notebook(tmp_path / "pips.ipynb", [
-        ("import sys, shutil\nprint(sys.prefix)\nprint(shutil.which('pip'))", []),
+        ("import sys, shutil\nprint(sys.prefix)\nprint(shutil.which('pip'))\n"
+         "assert not [f for f in sys.meta_path if 'colab' in repr(type(f)).lower()]", []),
         (f"!pip install -q tabulate=={OTHER_TABULATE}", []),               # untagged: still observed
         (f"%pip install -q tabulate=={TARGET_TABULATE}", ["install"]),
     ])
@@ -246,3 +248,46 @@ def test_bad_inputs_exit_2_with_one_sentence(target_venv: Path, tmp_path: Path) 
         assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert lines[0].startswith("colab-ci: error: " + expected), (lines[0], expected)
     assert not (tmp_path / "out" / "executed.ipynb").exists()
+
+
+def test_install_cell_that_fails_or_dies_is_still_observed(target_venv: Path, tmp_path: Path) -> None:
+    raises = make_notebook(tmp_path / "raises.ipynb", [
+        ("import numpy", []),
+        (f"%pip install -q tabulate=={OTHER_TABULATE}\nraise RuntimeError('after pip')", ["install"]),
+    ])
+    record = execute(raises, tmp_path / "out1", python=target_venv)
+    assert record.outcome == "cell-error" and record.cells[1].error.ename == "RuntimeError"
+    (obs,) = record.installs  # the after-probe ran although the cell raised
+    assert obs.changed() == {"tabulate": (TARGET_TABULATE, OTHER_TABULATE)}
+
+    dies = make_notebook(tmp_path / "dies.ipynb", [
+        ("import numpy", []),
+        (f"%pip install -q tabulate=={OTHER_TABULATE}\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+         ["install"]),
+    ])
+    record = execute(dies, tmp_path / "out2", python=target_venv)
+    assert record.outcome == "kernel-died"
+    (obs,) = record.installs  # no after-probe: the environment was read from disk after the run
+    assert obs.changed() == {"tabulate": (TARGET_TABULATE, OTHER_TABULATE)}
+
+
+def test_update_baseline_then_compare(target_venv: Path, tmp_path: Path) -> None:
+    nb = make_notebook(tmp_path / "ok.ipynb", [("print(1 + 1)", [])])
+    baseline = tmp_path / "baseline.json"
+    first = run_cli("run", str(nb), "--python", str(target_venv), "--out", str(tmp_path / "o1"),
+                    "--baseline", str(baseline), "--update-baseline")
+    assert first.returncode == 0, first.stderr
+    assert baseline.is_file() and f"baseline written to {baseline}" in first.stderr
+    second = run_cli("run", str(nb), "--python", str(target_venv), "--out", str(tmp_path / "o2"),
+                     "--baseline", str(baseline))
+    assert second.returncode == 0, second.stderr
+    assert "colab-ci" in second.stdout  # the verdict
+
+
+def test_run_timeout_before_any_cell_leaves_every_cell_not_run(target_venv: Path, tmp_path: Path) -> None:
+    nb = make_notebook(tmp_path / "quick.ipynb", [("print('a')", []), ("print('b')", [])])
+    record = execute(nb, tmp_path / "out", python=target_venv, run_timeout=0.2)
+    assert record.outcome == "timeout"
+    assert record.outcome_detail == "the run exceeded --timeout 0.2 s before cell 0"
+    assert [c.status for c in record.cells] == ["not-run", "not-run"]
+    assert (tmp_path / "out" / "executed.ipynb").is_file()

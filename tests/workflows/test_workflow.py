@@ -124,7 +124,8 @@ def test_the_matrix_helper_as_the_workflow_calls_it(tmp_path: Path):
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines())
-    assert set(lines) == {"matrix", "newest", "newest_python", "parameters"}
+    assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
+    assert lines["names"].split() == [i["name"] for i in images_list()]
     assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
     bad = subprocess.run([sys.executable, "-m", "harness.workflow_matrix", "--images-json", str(images),
                           "--event", "workflow_dispatch", "--images", "no-such-image"],
@@ -147,7 +148,7 @@ def test_alert_only_on_schedule_and_dispatch(workflow):
     assert "github.event_name == 'workflow_dispatch'" in alert["if"]
     assert "pull_request" not in alert["if"] and "push" not in alert["if"]
     text = steps_text(alert)
-    assert "harness alert --report reports" in text
+    assert "harness alert --report reports --expect" in text
     step = next(s for s in alert["steps"] if "harness alert" in str(s.get("run", "")))
     assert step["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
 
@@ -173,6 +174,8 @@ def test_artifacts_uploaded_and_aggregated(workflow):
     for name in ("aggregate", "alert"):
         download = next(s for s in jobs[name]["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
         assert download["with"] == {"pattern": "colab-ci-*", "merge-multiple": True, "path": "reports"}
-    assert "harness aggregate --report reports" in steps_text(jobs["aggregate"])
+    assert "harness aggregate --report reports --expect" in steps_text(jobs["aggregate"])
+    for name in ("aggregate", "alert"):   # an image whose job died without a report counts as failing
+        assert "needs.setup.outputs.names" in jobs[name]["env"]["EXPECT"]
     assert "--out out/smoke" in steps_text(jobs["smoke"]) and "playwright install --with-deps chromium" in steps_text(jobs["smoke"])
 
