@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_harness_vs_papermill.py [--notebook NB] [--python PY] [--repeat N] [-p NAME=VALUE]
 
-A = ``harness.execute.execute`` (what ``colab-ci run`` does before checks and reports: disposable
+A = ``harness.execution.execute.execute`` (what ``colab-ci run`` does before checks and reports: disposable
 hard-link copy of the environment, start-up cell, probes around install cells, observe, delete
 the copy; the part of the copy a kernel does not need to start is made while it starts, and the
 copy is deleted by a detached ``rm`` after the run, which the bench waits for untimed). B =
@@ -43,8 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.cli import parse_parameters  # noqa: E402
-from harness.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
-from harness.execute import execute, find_checkout  # noqa: E402
+from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
+from harness.execution.execute import execute, find_checkout  # noqa: E402
 
 
 def fixture_notebook(folder: Path) -> Path:

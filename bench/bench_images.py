@@ -24,10 +24,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness.envbuild import build_env  # noqa: E402
+from harness.images.build import build_env  # noqa: E402
 from harness.install_cells import find_installs  # noqa: E402
 from harness.preflight import preflight_image  # noqa: E402
-from harness.profiles import select_profiles  # noqa: E402
+from harness.images.profiles import select_profiles  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 

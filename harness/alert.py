@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.aggregate import ImageReport, load_reports, render_markdown, run_url_from_env
+from harness.report.aggregate import ImageReport, load_reports, render_markdown, run_url_from_env
 from harness.errors import HarnessError
 from harness.github_issues import GitHubError, GitHubIssues, Issue
 

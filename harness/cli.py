@@ -18,7 +18,6 @@ from typing import Any, Sequence
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
-LATER_VERBS: dict[str, str] = {}
 
 
 def parse_value(text: str) -> Any:
@@ -92,21 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds all install cells together may take (default: the checks' default)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
     run.set_defaults(func=cmd_run)
-    from harness.cli_images import add_commands  # images, preflight, matrix
+    from harness.images.cli import add_commands  # images, preflight, matrix
 
     add_commands(verbs)
-    from harness import aggregate, alert, smoke  # each module adds its own verb
+    from harness import alert
+    from harness.report import aggregate
+    from harness.smoke import smoke
 
-    for module in (aggregate, alert, smoke):
+    for module in (aggregate, alert, smoke):  # each module adds its own verb
         module.register(verbs)
-    for verb, text in LATER_VERBS.items():
-        later = verbs.add_parser(verb, help=f"{text} (not implemented yet)")
-        later.set_defaults(func=_not_yet, verb_name=verb)
     return parser
-
-
-def _not_yet(args: argparse.Namespace) -> int:
-    raise HarnessError(f"the verb {args.verb_name!r} is not implemented yet; only 'run' is.")
 
 
 def _sigterm(_signum: int, _frame: Any) -> None:
@@ -118,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("out") / args.notebook.stem
     baseline = None
     if args.baseline is not None and args.baseline.exists():
-        from harness.baseline import BaselineError, load_baseline
+        from harness.checks.baseline import BaselineError, load_baseline
 
         try:
             baseline = load_baseline(args.baseline)
@@ -130,13 +124,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
         raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")
 
-    from harness.environment import EnvironmentInBackground
+    from harness.execution.environment import EnvironmentInBackground
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     # The environment copy (~1-2 s for a torch venv) runs while papermill and nbclient import (~1 s).
     environment = EnvironmentInBackground(args.python, keep=args.keep_env, defer=True)
     try:
-        from harness.execute import execute, print_progress
+        from harness.execution.execute import execute, print_progress
 
         record = execute(args.notebook, out_dir, python=args.python, parameters=parameters,
                          cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
@@ -158,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.update_baseline:
         target = args.baseline or out_dir / "baseline.json"
         if record.outcome == "completed":
-            from harness.baseline import Baseline
+            from harness.checks.baseline import Baseline
 
             Baseline.from_record(record).save(target)
             print(f"colab-ci: baseline written to {target}", file=sys.stderr)

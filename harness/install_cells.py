@@ -1,6 +1,6 @@
 """Find every ``pip install`` a notebook's install cells would run, without running them.
 
-Install cells are the ones the probes watch (``harness.probes``): tagged ``install``, a tag ending
+Install cells are the ones the probes watch (``harness.execution.probes``): tagged ``install``, a tag ending
 in ``-install``, ``restart-recovery``, or an untagged code cell whose source runs ``pip install``.
 In them, these forms are read:
 

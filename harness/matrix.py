@@ -1,6 +1,6 @@
 """``harness matrix``: the notebook run in every image's environment, in parallel, one aggregate verdict.
 
-For each profile: its environment is built (or found up to date: ``harness.envbuild``), then
+For each profile: its environment is built (or found up to date: ``harness.images.build``), then
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
 most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
 folder; this module only reads their ``report.json`` and lays the outcome out as one images x checks
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.checks import CHECKS
-from harness.envbuild import BuildError, build_env
+from harness.images.build import BuildError, build_env
 from harness.errors import HarnessError
-from harness.profiles import TEMPLATE, Profile, select_profiles
+from harness.images.profiles import TEMPLATE, Profile, select_profiles
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
 
@@ -49,8 +49,8 @@ class ImageRun:
 
 
 def run_matrix(args) -> int:
-    """The ``matrix`` verb (arguments from ``harness.cli_images``)."""
-    from harness.cli_images import _dir
+    """The ``matrix`` verb (arguments from ``harness.images.cli``)."""
+    from harness.images.cli import _dir
 
     profiles = select_profiles(args.images, _dir(args))
     notebook = Path(args.notebook or TEMPLATE)

@@ -1,7 +1,7 @@
 """Predict, without running the notebook, what each install would change in each Colab image.
 
 For every ``pip install`` in the notebook's install cells (``harness.install_cells``) and every
-extra requirements file, against the environment built for each image (``harness.envbuild``):
+extra requirements file, against the environment built for each image (``harness.images.build``):
 
 1. ask the resolver what it would install there. pip's report is the authority
    (``<env python> -m pip install --dry-run --quiet --report -``, the image's own pip); uv screens
@@ -41,11 +41,11 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.envbuild import BuiltEnv, Mode, build_env
+from harness.images.build import BuiltEnv, Mode, build_env
 from harness.errors import HarnessError
 from harness.install_cells import InstallSpec
-from harness.profiles import Profile
-from harness.uvtool import find_links_args, run_uv
+from harness.images.profiles import Profile
+from harness.images.uvtool import find_links_args, run_uv
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]

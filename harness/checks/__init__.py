@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from harness.baseline import Baseline
+from harness.checks.baseline import Baseline
 from harness.checks import cells, corruption, install_time, tiers
 from harness.checks.options import CheckOptions
 from harness.records import Finding, RunRecord

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from harness.baseline import Baseline
+from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
 from harness.records import CellRecord, Finding, RunRecord

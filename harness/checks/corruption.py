@@ -13,12 +13,14 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from harness import pip_lines, signatures
-from harness.baseline import Baseline
+from harness.observations import pip_lines
+
+from harness.checks import signatures
+from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
 from harness.records import Finding, InstallObservation, RunRecord
-from harness.tier_payload import parse_payload
+from harness.observations.tier_payload import parse_payload
 
 NAME = "corruption"
 

@@ -7,7 +7,7 @@ shows up here first. Installs are keyed by cell index and tag (``baseline.instal
 
 from __future__ import annotations
 
-from harness.baseline import Baseline, install_key
+from harness.checks.baseline import Baseline, install_key
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
 from harness.records import Finding, InstallObservation, RunRecord

@@ -15,11 +15,11 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from harness.baseline import Baseline, BaselineTest
+from harness.checks.baseline import Baseline, BaselineTest
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
 from harness.records import Finding, RunRecord
-from harness.tier_payload import TierTest, parse_payload
+from harness.observations.tier_payload import TierTest, parse_payload
 
 NAME = "tiers"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseline import BASELINE_SCHEMA_VERSION, Baseline, BaselineError, install_key, load_baseline
+from harness.checks.baseline import BASELINE_SCHEMA_VERSION, Baseline, BaselineError, install_key, load_baseline
 from tests.harness.recorded_runs import load_record
 
 

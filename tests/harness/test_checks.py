@@ -7,8 +7,10 @@ import copy
 import jsonschema
 import pytest
 
-from harness import pip_lines, signatures
-from harness.baseline import Baseline
+from harness.observations import pip_lines
+
+from harness.checks import signatures
+from harness.checks.baseline import Baseline
 from harness.checks import CHECKS, CheckOptions, cells, corruption, exit_code, install_time, run_checks, tiers
 from harness.records import CellError, Finding, RunRecord
 from tests.harness.recorded_runs import code_cell, install, load_record, minimal_record, tier_payload, with_tiers

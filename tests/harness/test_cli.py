@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cli import EXIT_HARNESS, LATER_VERBS, build_parser, main, parse_parameters, parse_value
+from harness.cli import EXIT_HARNESS, build_parser, main, parse_parameters, parse_value
 from harness.errors import HarnessError
 
 
@@ -26,15 +26,13 @@ def test_parameters_need_name_equals_value() -> None:
         parse_parameters(["1X=2"])
 
 
-def test_run_options_and_room_for_later_verbs() -> None:
+def test_run_options() -> None:
     args = build_parser().parse_args(["run", "nb.ipynb", "--python", "/p", "-p", "X=1", "--out", "o",
                                       "--baseline", "b.json", "--update-baseline", "--cell-timeout", "60",
                                       "--timeout", "600", "--install-budget", "120", "--keep-env"])
     assert (args.python.name, args.parameters, args.cell_timeout, args.timeout, args.install_budget) == \
         ("p", ["X=1"], 60.0, 600.0, 120.0)
     assert args.keep_env and args.update_baseline
-    for verb in LATER_VERBS:
-        assert main([verb]) == EXIT_HARNESS
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.environment import inspect_target, make_kernelspec, prepare_environment
+from harness.execution.environment import inspect_target, make_kernelspec, prepare_environment
 from harness.errors import HarnessError
 from tests.harness.conftest import OTHER_TABULATE, TARGET_NUMPY, TARGET_TABULATE, base_python, version_in
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli_images import main
-from harness.closure import Pin
-from harness.envbuild import (BUILD_FILE, FIDELITY_FILE, BuildError, _pytorch_index_unreachable, build_env,
+from harness.images.cli import main
+from harness.images.closure import Pin
+from harness.images.build import (BUILD_FILE, FIDELITY_FILE, BuildError, _pytorch_index_unreachable, build_env,
                               read_fidelity)
 from harness.install_cells import InstallSpec
 from harness.preflight import evaluate_install, environment_state, preflight_image
-from harness.profiles import Profile, available_profiles, get_profile
-from harness.uvtool import local_wheels
+from harness.images.profiles import Profile, available_profiles, get_profile
+from harness.images.uvtool import local_wheels
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli_images import main
-from harness.profiles import available_profiles
+from harness.images.cli import main
+from harness.images.profiles import available_profiles
 
 
 def _snapshot(folder: Path, python: str, versions: dict[str, str]) -> str:

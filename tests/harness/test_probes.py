@@ -12,7 +12,7 @@ import types
 
 import nbformat
 
-from harness.probes import (PROBE_MIME, PROBE_MODULE_SOURCE, PROBE_TAG, instrument, is_install_cell,
+from harness.execution.probes import (PROBE_MIME, PROBE_MODULE_SOURCE, PROBE_TAG, instrument, is_install_cell,
                             probe_role, startup_source)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli_images import main
-from harness.profiles import load_profile
+from harness.images.cli import main
+from harness.images.profiles import load_profile
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.cli_images import main
+from harness.images.cli import main
 from harness.errors import HarnessError
-from harness.fidelity import deviations
-from harness.profiles import available_profiles, get_profile
+from harness.images.fidelity import deviations
+from harness.images.profiles import available_profiles, get_profile
 
 SHIPPED = {  # name: (date, Python, numpy, torch, commit)
     "2026-08-19-a724079-cpu":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import __version__
-from harness.baseline import Baseline
+from harness.checks.baseline import Baseline
 from harness.checks import CheckOptions, run_checks
 from harness.records import CellError, Finding, RunRecord
 from harness.report import github, json_report, markdown, redact, verdict_text, write_reports

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import workflow_matrix
+from harness.images import workflow_matrix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "colab-ci.yml"
@@ -87,7 +87,7 @@ def test_matrix_comes_from_the_images_list(workflow):
     assert setup["outputs"]["matrix"] == "${{ steps.images.outputs.matrix }}"
     step = next(s for s in setup["steps"] if s.get("id") == "images")
     assert "harness images list --json > images.json" in step["run"]
-    assert "harness.workflow_matrix --images-json images.json" in step["run"]
+    assert "harness.images.workflow_matrix --images-json images.json" in step["run"]
     assert '>> "$GITHUB_OUTPUT"' in step["run"]
     # One runner per image, on the image's own Python, running the harness against the built env.
     text = steps_text(matrix)
@@ -119,7 +119,7 @@ def test_the_setup_step_really_produces_the_matrix():
 def test_the_matrix_helper_as_the_workflow_calls_it(tmp_path: Path):
     images = tmp_path / "images.json"
     images.write_text(json.dumps(images_list()))
-    done = subprocess.run([sys.executable, "-m", "harness.workflow_matrix", "--images-json", str(images),
+    done = subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
                            "--event", "workflow_dispatch", "--images", "", "--tiers", "1"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -127,7 +127,7 @@ def test_the_matrix_helper_as_the_workflow_calls_it(tmp_path: Path):
     assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
     assert lines["names"].split() == [i["name"] for i in images_list()]
     assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
-    bad = subprocess.run([sys.executable, "-m", "harness.workflow_matrix", "--images-json", str(images),
+    bad = subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
                           "--event", "workflow_dispatch", "--images", "no-such-image"],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown image 'no-such-image'" in bad.stderr

@@ -1,7 +1,7 @@
 """Executed notebook (nbformat) -> the parts of a ``RunRecord``.
 
 Reads only what execution left in the notebook: papermill's per-cell metadata (status, start/end),
-outputs, the probes' ``application/vnd.colab-ci.probe+json`` displays (``harness.probes``) and the
+outputs, the probes' ``application/vnd.colab-ci.probe+json`` displays (``harness.execution.probes``) and the
 tier cells' ``application/vnd.colab-ci.tier+json`` displays. Text is never scraped for results;
 the only text read is pip's own result lines in install cells' stream outputs, kept as evidence.
 
@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from harness.probes import META_KEY, PROBE_MIME, cell_tags, probe_role
+from harness.execution.probes import META_KEY, PROBE_MIME, cell_tags, probe_role
 from harness.records import CellError, CellRecord, ImportedDistribution, InstallObservation, TierOutput
 
 TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MIME_TYPE
 TRACEBACK_HEAD_LINES = 12
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
-# pip's result, uninstall, resolver-conflict and "who pulled it" lines (harness.pip_lines reads them).
+# pip's result, uninstall, resolver-conflict and "who pulled it" lines (harness.observations.pip_lines reads them).
 _PIP_LINE = re.compile(
     r"^\s*(?:Successfully installed |Successfully uninstalled |Attempting uninstall: |"
     r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |Collecting |"

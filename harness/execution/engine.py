@@ -2,14 +2,14 @@
 
 Modelled on papermill's ``engines.py`` and kept in three parts with one concern each:
 
-* ``RunState``: what one run shares between ``harness.execute`` and the engine (progress callback,
+* ``RunState``: what one run shares between ``harness.execution.execute`` and the engine (progress callback,
   kernelspec, how execution stopped, the kernel's pid for the ``--timeout`` watchdog).
 * ``HarnessExecutionManager`` (papermill's ``NotebookExecutionManager``): the lifecycle. Notebook
   start, cell start, cell complete, notebook complete, and the **save policy**: the notebook is
   written at notebook start, after every *source* cell completes or fails (probe cells are saved
   with the next source cell), every 30 s during a long cell (papermill's autosave), and at
   notebook complete, which papermill runs in a ``finally`` (so also after a kernel death, a
-  timeout or Ctrl-C). ``harness.execute`` writes it once more after annotating the outcome.
+  timeout or Ctrl-C). ``harness.execution.execute`` writes it once more after annotating the outcome.
   Progress (source index, tag, elapsed) is reported from here.
 * ``HarnessNotebookClient`` (papermill's ``PapermillNotebookClient``, an nbclient client): execution
   mechanics only. It runs the cells and turns how execution stopped into a ``RunState`` outcome
@@ -35,15 +35,15 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
-from harness.environment import KernelSpecInfo
-from harness.probes import META_KEY, probe_role
+from harness.execution.environment import KernelSpecInfo
+from harness.execution.probes import META_KEY, probe_role
 
 ENGINE_NAME = "colab-ci"
 PROBE_TIMEOUT_S = 60.0
 
 # nbclient's own log lines ("Kernel died while waiting for execute reply.") would duplicate the
 # outcome the harness reports; they go to this logger, silent unless someone configures it.
-logger = logging.getLogger("harness.engine")
+logger = logging.getLogger("harness.execution.engine")
 logger.addHandler(logging.NullHandler())
 logger.propagate = False
 
@@ -65,7 +65,7 @@ Progress = Callable[[ProgressEvent], None]
 
 @dataclass
 class RunState:
-    """Shared by ``harness.execute`` and the engine for one run."""
+    """Shared by ``harness.execution.execute`` and the engine for one run."""
 
     kernel_spec: KernelSpecInfo
     total_source_cells: int

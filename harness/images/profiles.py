@@ -1,13 +1,13 @@
 """Colab image profiles: one runtime snapshot of Colab, and the distributions of it that matter.
 
 A profile is derived once from Colab's published ``pip freeze`` (googlecolab/backend-info) by
-``import_profile`` and committed as data (``harness/profiles/<name>.json``); nothing reads the
-snapshot at run time. It pins the dependency closure (``harness.closure``), at the image's
+``import_profile`` and committed as data (``harness/images/profiles/<name>.json``); nothing reads the
+snapshot at run time. It pins the dependency closure (``harness.images.closure``), at the image's
 versions, of its roots:
 
 * what the notebook imports (``NOTEBOOK_IMPORTS``: torch and numpy, the optional pandas,
   matplotlib, scipy, psutil, and the kernel itself) and what Colab's kernel imports at start-up
-  (``harness.probes.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab); each only if the image has it;
+  (``harness.execution.probes.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab); each only if the image has it;
 * what the notebook's install cells install (``harness.install_cells``: requirements-colab.txt,
   captum, optuna), though those are not in the image: their dependencies that the image has are;
 * ``pip``, which the notebook's ``%pip`` runs; and whatever ``--with`` names.
@@ -29,15 +29,15 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.closure import COLAB_PLATFORM, Pin, compute_closure
+from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.errors import HarnessError
-from harness.freeze import python_from_wheel_tags, read_freeze, read_os_info
+from harness.images.freeze import python_from_wheel_tags, read_freeze, read_os_info
 from harness.install_cells import find_installs
-from harness.uvtool import uv_version
+from harness.images.uvtool import uv_version
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 SOURCE_REPOSITORY = "googlecolab/backend-info"
 
@@ -54,7 +54,7 @@ def distribution_of(module: str) -> str:
 
 
 def kernel_startup_distributions() -> list[str]:
-    from harness.probes import STARTUP_IMPORTS
+    from harness.execution.probes import STARTUP_IMPORTS
 
     return [distribution_of(m) for m in STARTUP_IMPORTS]
 

@@ -15,7 +15,7 @@ interpreter (``--python``; default: the harness's own) by running it, then:
   files are re-created too, so nothing shared with the target is ever written in place. ``!pip``
   and ``%pip`` in the kernel therefore install into the copy.
 
-  With ``defer=True`` (what ``harness.execute`` uses) the copy is made in two parts so that most
+  With ``defer=True`` (what ``harness.execution.execute`` uses) the copy is made in two parts so that most
   of it overlaps the kernel's start: first everything but the site-packages folders that
   ipykernel and its dependencies (Requires-Dist, read from the dist-info folders) do not install,
   then, in a background thread, those folders (numpy, torch, pip, ...). Until the second part
@@ -38,7 +38,7 @@ kernel gets ``PATH=<env>/bin:$PATH`` and ``VIRTUAL_ENV=<env>`` so a ``!pip`` (fo
 
 Colab's start-up imports (numpy, PIL, psutil, google.colab) are *not* done here through
 ``--IPKernelApp.exec_lines``: errors in exec_lines vanish into the kernel's log, and the version
-seen at start-up must be recorded anyway. ``harness.probes`` injects a start-up cell instead; see
+seen at start-up must be recorded anyway. ``harness.execution.probes`` injects a start-up cell instead; see
 there.
 """
 
@@ -148,7 +148,7 @@ class RunEnvironment:
     def wait_ready(self) -> None:
         """Wait for the deferred part of the copy, then remove the start-up hook from the copy.
 
-        Call before the first cell runs (``harness.execute`` does, through the engine).
+        Call before the first cell runs (``harness.execution.execute`` does, through the engine).
         """
         if self._copier is not None:
             start = time.perf_counter()

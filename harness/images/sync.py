@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
-from harness.profiles import Profile
+from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
+from harness.images.profiles import Profile
 
 RAW_BASE = "https://raw.githubusercontent.com/googlecolab/backend-info/main"
 API_COMMITS = "https://api.github.com/repos/googlecolab/backend-info/commits?path=pip-freeze.txt&per_page=1"

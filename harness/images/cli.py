@@ -2,7 +2,7 @@
 
 ``add_commands(verbs)`` adds them to the harness's subparsers (``harness/cli.py``); each sets
 ``func`` to a handler returning the exit status. ``main`` runs them on their own
-(``python -m harness.cli_images ...``) with the same exit statuses: 0 fine, 1 a finding (drift,
+(``python -m harness.images.cli ...``) with the same exit statuses: 0 fine, 1 a finding (drift,
 corruption predicted, a failed matrix run), 2 the harness could not do its job.
 """
 
@@ -23,13 +23,13 @@ EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
 def add_commands(verbs) -> None:
     """Add ``images``, ``preflight`` and ``matrix`` to an argparse subparsers object."""
     images = verbs.add_parser("images", help="import, list, sync or build the Colab image profiles",
-                              description="Colab runtime image profiles (harness/profiles/*.json).")
+                              description="Colab runtime image profiles (harness/images/profiles/*.json).")
     sub = images.add_subparsers(dest="images_verb", metavar="ACTION")
     images.set_defaults(func=lambda args: _usage(images))
 
     imp = sub.add_parser("import", help="derive a profile from a Colab pip freeze",
                          description="Read a `pip freeze` of a Colab image (googlecolab/backend-info), compute the "
-                                     "dependency closure that matters, and write harness/profiles/NAME.json.")
+                                     "dependency closure that matters, and write harness/images/profiles/NAME.json.")
     imp.add_argument("freeze", type=Path, metavar="FREEZE")
     imp.add_argument("--os-info", type=Path, default=None, metavar="FILE",
                      help="the image's os-info.txt (default: os-info.txt beside FREEZE)")
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------ handlers
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from harness.profiles import TEMPLATE, import_profile, save_profile
+    from harness.images.profiles import TEMPLATE, import_profile, save_profile
 
     profile = import_profile(args.freeze, name=args.name, os_info=args.os_info, commit=args.commit,
                              date=args.date, runtime=args.runtime, with_=args.with_,
@@ -139,7 +139,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.profiles import available_profiles
+    from harness.images.profiles import available_profiles
 
     rows = [{"name": p.name, "date": p.date, "runtime": p.runtime, "python": p.python,
              "numpy": p.version("numpy") or "", "torch": p.version("torch") or "", "commit": p.commit,
@@ -159,8 +159,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from harness.imagesync import Unreachable, compare, fetch_upstream, render
-    from harness.profiles import select_profiles
+    from harness.images.sync import Unreachable, compare, fetch_upstream, render
+    from harness.images.profiles import select_profiles
 
     newest = select_profiles([], _dir(args))[0]
     try:
@@ -174,8 +174,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from harness.envbuild import build_env
-    from harness.profiles import select_profiles
+    from harness.images.build import build_env
+    from harness.images.profiles import select_profiles
 
     for profile in select_profiles(args.names, _dir(args)):
         env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force)
@@ -189,7 +189,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     from harness.install_cells import InstallSpec, find_installs
     from harness.preflight import exit_code, preflight, render_text
-    from harness.profiles import REPO_ROOT, TEMPLATE, select_profiles
+    from harness.images.profiles import REPO_ROOT, TEMPLATE, select_profiles
 
     profiles = select_profiles(args.images, _dir(args))
     specs = []
@@ -234,7 +234,7 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _dir(args: argparse.Namespace) -> Path:
-    from harness.profiles import PROFILES_DIR
+    from harness.images.profiles import PROFILES_DIR
 
     return args.profiles_dir or Path(os.environ.get("COLAB_CI_PROFILES") or PROFILES_DIR)
 

@@ -39,8 +39,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
-from harness.freeze import Freeze
-from harness.uvtool import run_uv
+from harness.images.freeze import Freeze
+from harness.images.uvtool import run_uv
 
 COLAB_PLATFORM = "x86_64-manylinux_2_35"     # Ubuntu 22.04 (glibc 2.35) on x86-64
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton|pytorch-triton.*)$")

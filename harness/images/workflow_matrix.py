@@ -3,7 +3,7 @@
 ``.github/workflows/colab-ci.yml``'s setup job runs
 
     python -m harness images list --json > images.json
-    python -m harness.workflow_matrix --images-json images.json --event "$EVENT" \\
+    python -m harness.images.workflow_matrix --images-json images.json --event "$EVENT" \\
         --images "$IMAGES" --tiers "$TIERS" >> "$GITHUB_OUTPUT"
 
 and the matrix job reads ``strategy.matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``: one
@@ -83,7 +83,7 @@ def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.workflow_matrix", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.images.workflow_matrix", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images-json", type=Path, required=True, help="output of harness images list --json")
     parser.add_argument("--event", required=True, help="github.event_name")
     parser.add_argument("--images", default="", help="workflow_dispatch input: image names (empty = all)")

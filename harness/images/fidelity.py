@@ -9,7 +9,7 @@ construction rather than by bookkeeping. The lines are printed with each run and
 
 from __future__ import annotations
 
-from harness.profiles import Profile
+from harness.images.profiles import Profile
 
 # Installed only to run the kernel or the resolver, when the image itself lacks them.
 RUNNER_NEEDS = ("pip", "ipykernel")

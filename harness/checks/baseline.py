@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from harness.records import RunRecord
-from harness.tier_payload import STATUSES, parse_payload
+from harness.observations.tier_payload import STATUSES, parse_payload
 
 BASELINE_SCHEMA_VERSION = 1
 _REFRESH = "python -m harness run notebook/template.ipynb --update-baseline --baseline {path}"

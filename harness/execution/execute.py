@@ -3,11 +3,11 @@
 ``execute`` is the execution stage of the pipeline (docs/architecture.md)::
 
     load + validate notebook and parameters   (HarnessError: exit 2)
-    disposable environment + kernelspec       (harness.environment)
-    instrument: start-up cell, probes         (harness.probes; the source notebook is not touched)
-    papermill.execute_notebook(engine "colab-ci")   (harness.engine)
+    disposable environment + kernelspec       (harness.execution.environment)
+    instrument: start-up cell, probes         (harness.execution.probes; the source notebook is not touched)
+    papermill.execute_notebook(engine "colab-ci")   (harness.execution.engine)
     save out_dir/executed.ipynb               (in every outcome)
-    observe -> RunRecord                      (harness.observe)
+    observe -> RunRecord                      (harness.observations.observe)
 
 Outcomes (``RunRecord.outcome``): ``completed``, ``cell-error``, ``kernel-died`` (SIGKILL, SIGSEGV,
 os._exit, out of memory: ``outcome_detail`` names the signal and the cell), ``timeout``
@@ -51,11 +51,11 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 from papermill.inspection import _infer_parameters
 
-from harness.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
-from harness.environment import RunEnvironment, make_kernelspec, prepare_environment
+from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
+from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
 from harness.errors import HarnessError
-from harness.observe import observe
-from harness.probes import META_KEY, PROBE_MODULE_SOURCE, instrument, probe_role
+from harness.observations.observe import observe
+from harness.execution.probes import META_KEY, PROBE_MODULE_SOURCE, instrument, probe_role
 from harness.records import RunRecord
 
 OUTPUT_NAME = "executed.ipynb"

@@ -245,7 +245,7 @@ def startup_source(imports: tuple[str, ...] = STARTUP_IMPORTS) -> str:
         "# colab-ci start-up: what Colab's kernel imports at start-up, then the first probe.\n"
         "def _colab_ci_startup(source, imports):\n"
         "    import importlib, sys, types\n"
-        "    # the deferred-copy hook (harness.environment) has done its job: leave no trace of it\n"
+        "    # the deferred-copy hook (harness.execution.environment) has done its job: leave no trace of it\n"
         "    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, 'colab_ci_deferred', False)]\n"
         "    importlib.invalidate_caches()\n"
         "    module = types.ModuleType('_colab_ci_probe')\n"

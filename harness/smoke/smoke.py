@@ -9,9 +9,9 @@ Local path (the default, no network needed):
 1. the notebook is copied into a temporary root directory and its ``parameters`` cell is edited
    in place (``-p NAME=VALUE`` replaces the value of ``NAME = ...``; the ``#@param`` comments stay),
    so cell numbers are those of the source notebook;
-2. JupyterLab starts on 127.0.0.1 (harness/jupyter_server.py) with ``COLAB_CI_CHECKOUT=<repository
+2. JupyterLab starts on 127.0.0.1 (harness/smoke/jupyter_server.py) with ``COLAB_CI_CHECKOUT=<repository
    root>``, so the notebook imports the ``tiers`` library of this checkout; its kernel runs in a
-   disposable copy of ``--python``'s environment (harness/environment.py, as ``harness run`` does),
+   disposable copy of ``--python``'s environment (harness/execution/environment.py, as ``harness run`` does),
    so the install cells never change the environment under test;
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
@@ -21,7 +21,7 @@ Local path (the default, no network needed):
    notebook (saved from the page) and ``smoke.json`` into ``--out``.
 
 Colab path (``--colab``, needs the network): opens the repository's "Open in Colab" URL
-(harness/colab.py) and checks that the notebook renders (title, first cells) with no error
+(harness/smoke/colab.py) and checks that the notebook renders (title, first cells) with no error
 banner; screenshot. Offline it is skipped with the reason.
 
 Exit codes as everywhere: 0 the page showed a working notebook, 1 it did not, 2 the smoke test
@@ -45,12 +45,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
+from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.errors import HarnessError
-from harness.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer
+from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer
 from harness.labels import cell_label
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = REPO_ROOT / NOTEBOOK_PATH
 DEFAULT_OUT = Path("out") / "smoke"
 DEFAULT_TIMEOUT_S = 900.0
@@ -368,7 +368,7 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
               checkout: Path = REPO_ROOT, timeout_s: float = DEFAULT_TIMEOUT_S,
               start_timeout_s: float = DEFAULT_START_TIMEOUT_S) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
-    from harness.environment import prepare_environment
+    from harness.execution.environment import prepare_environment
 
     sync_playwright = _import_playwright()
     browser = find_browser(browser)
@@ -384,7 +384,7 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
             context = _launch(playwright, browser, Path(tmp) / "chromium-profile")  # no browser: fail first
             try:
                 # Like `harness run`, never install into the environment under test: the kernel
-                # runs in a disposable copy of it (harness/environment.py), deleted afterwards.
+                # runs in a disposable copy of it (harness/execution/environment.py), deleted afterwards.
                 with prepare_environment(python) as env:
                     server = JupyterServer(root, str(env.python), extra_env={"COLAB_CI_CHECKOUT": str(checkout)},
                                            kernel_env=env.kernel_env(), start_timeout_s=start_timeout_s,

@@ -27,7 +27,7 @@ provide the image's exact Python, else ``local``):
   the newest release before it that has one.
 
 Every deviation is explicit: ``fidelity.json`` beside the environment lists them
-(``harness.fidelity``), and so does ``colab-ci-build.json``, the build record (read back by
+(``harness.images.fidelity``), and so does ``colab-ci-build.json``, the build record (read back by
 ``read_fidelity`` for each run). A failed build keeps its log (``.colab-ci/logs``) and names the pin
 that failed.
 """
@@ -57,9 +57,9 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from harness.errors import HarnessError
-from harness.fidelity import RUNNER_NEEDS, deviations
-from harness.profiles import Profile
-from harness.uvtool import LocalWheel, find_links_args, local_wheels, run_uv, uv_version
+from harness.images.fidelity import RUNNER_NEEDS, deviations
+from harness.images.profiles import Profile
+from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv, uv_version
 
 BUILD_RECIPE = 1                         # bump when the way environments are built changes
 BUILD_FILE = "colab-ci-build.json"

@@ -1,0 +1,1 @@
+"""From an executed notebook to what was observed: cells, install probes, tier payloads, pip output."""

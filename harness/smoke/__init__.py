@@ -1,0 +1,1 @@
+"""The launch path in a real browser: JupyterLab locally, Colab where the network allows."""
