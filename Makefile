@@ -29,8 +29,23 @@ browser:
 test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The whole job, as the monthly workflow runs it: preflight (resolver dry-run per image), the matrix
+# (the notebook under the harness in every image's mirror environment, in parallel), the browser smoke
+# test. Leave parts out with PREFLIGHT=0, MATRIX=0 or SMOKE=0; IMAGES="name ..." narrows the images.
+# Every part runs even when an earlier one failed; the exit status is the worst of them.
+PREFLIGHT ?= 1
+MATRIX    ?= 1
+SMOKE     ?= 1
+IMAGES    ?=
+IMAGES_ARG = $(if $(strip $(IMAGES)),--images $(IMAGES))
+
 ci-colab: venv
-	$(PY) -m harness run notebook/template.ipynb --out out/ci-colab $(HARNESS_ARGS)
+	@status=0; \
+	step() { "$$@"; rc=$$?; [ $$rc -gt $$status ] && status=$$rc; return 0; }; \
+	if [ "$(PREFLIGHT)" != 0 ]; then step $(PY) -m harness preflight $(IMAGES_ARG); fi; \
+	if [ "$(MATRIX)" != 0 ]; then step $(PY) -m harness matrix $(IMAGES_ARG) --out out/matrix $(HARNESS_ARGS); fi; \
+	if [ "$(SMOKE)" != 0 ]; then step $(PY) -m harness smoke --out out/smoke; fi; \
+	echo "ci-colab: exit $$status (reports under out/)"; exit $$status
 
 clean:
 	rm -rf $(VENV) out

@@ -8,7 +8,9 @@
 * warm: the environment exists for an unchanged profile: the build is skipped (target <= 5 s);
 * preflight: the notebook's install cells against the built environment, uv screening and pip
   answering where something would be replaced (target <= 5 s per image), and with pip for every
-  install (``--resolver pip``). Medians of N runs.
+  install (``--resolver pip``). Medians of N runs;
+* matrix: the template run in every image, one at a time (the sum of single runs) against in
+  parallel (``harness matrix``, one job per core), interleaved (target speed-up >= 1.6 on 2 cores).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.images.build import build_env  # noqa: E402
+from harness.matrix import matrix  # noqa: E402
 from harness.install_cells import find_installs  # noqa: E402
 from harness.preflight import preflight_image  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--images", nargs="*", default=[])
     parser.add_argument("--no-cold", action="store_true", help="skip the cold build (it downloads every wheel)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the warm build and of preflight")
+    parser.add_argument("--matrix-repeat", type=int, default=1, help="runs of the matrix, each way (0: skip it)")
     args = parser.parse_args()
     specs = find_installs(TEMPLATE, REPO_ROOT)
     rows = []
@@ -67,12 +71,30 @@ def main() -> None:
             rows.append((profile.name, cold, cached, warm, auto, pip))
             print(f"{profile.name}: cold {_s(cold)}, cached {cached:.1f} s, warm {warm:.2f} s, preflight "
                   f"{auto:.2f} s (auto) / {pip:.2f} s (pip)", flush=True)
+        if args.matrix_repeat:  # inside the temporary folder: the matrix reuses the environments built above
+            bench_matrix(select_profiles(args.images), Path(tmp), args.matrix_repeat)
     print()
     print(f"{'image':<24} {'cold build':>10} {'cached':>8} {'warm':>7} {'preflight':>10} {'(pip only)':>10}")
     for name, cold, cached, warm, auto, pip in rows:
         print(f"{name:<24} {_s(cold):>10} {cached:>6.1f} s {warm:>5.2f} s {auto:>8.2f} s {pip:>8.2f} s")
     print(f"{len(specs)} installs in {TEMPLATE.name}; targets: warm build <= 5 s, preflight <= 5 s per image; "
           f"{os.cpu_count()} cores")
+
+
+def bench_matrix(profiles, tmp: Path, repeat: int) -> None:
+    """Sequential (jobs=1: the sum of single runs) against parallel, interleaved."""
+    serial, parallel = [], []
+    for i in range(repeat):
+        for jobs, times in ((1, serial), (None, parallel)):
+            start = time.perf_counter()
+            runs = matrix(profiles, TEMPLATE, tmp / f"matrix-{i}-{jobs}", jobs=jobs, cache_dir=tmp / "cached",
+                          mode="local")
+            times.append(time.perf_counter() - start)
+            verdicts = ", ".join(f"{r.image} {r.verdict}" for r in runs)
+            print(f"matrix jobs={jobs or os.cpu_count()}: {times[-1]:.1f} s ({verdicts})", flush=True)
+    one_by_one, together = statistics.median(serial), statistics.median(parallel)
+    print(f"matrix of {len(profiles)} images: one at a time {one_by_one:.1f} s, in parallel {together:.1f} s: "
+          f"speed-up {one_by_one / together:.2f}x (target >= 1.6 on 2 cores)")
 
 
 def _s(value: float | None) -> str:

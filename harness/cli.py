@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cell-timeout", type=_positive, default=None, metavar="S", help="limit for one cell")
     run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
     run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
-                     help="seconds all install cells together may take (default: the checks' default)")
+                     help="seconds each install cell may take (default: 300)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
     run.set_defaults(func=cmd_run)
     from harness.images.cli import add_commands  # images, preflight, matrix

@@ -58,7 +58,8 @@ def run_matrix(args) -> int:
         raise HarnessError(f"notebook {notebook} does not exist")
     out = Path(args.out)
     runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=args.parameters, timeout=args.timeout,
-                  cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force)
+                  cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
+                  baselines=args.baselines, update_baselines=args.update_baselines)
     paths = write_reports(runs, notebook, out)
     print(render_markdown(runs, notebook, details=False))
     print(f"\nreports: {', '.join(str(p) for p in paths)}")
@@ -67,7 +68,8 @@ def run_matrix(args) -> int:
 
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
            parameters: list[str] = (), timeout: float | None = None, cache_dir: Path | None = None,
-           mode: str = "auto", python: str | None = None, force: bool = False) -> list[ImageRun]:
+           mode: str = "auto", python: str | None = None, force: bool = False,
+           baselines: Path | None = None, update_baselines: bool = False) -> list[ImageRun]:
     runs: dict[str, ImageRun] = {}
     ready = []
     for profile in profiles:
@@ -83,11 +85,23 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         ready.append((run, env.python))
     workers = max(1, min(jobs or os.cpu_count() or 1, len(ready) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda item: _run_one(item[0], item[1], notebook, out, parameters, timeout), ready))
+        list(pool.map(lambda item: _run_one(item[0], item[1], notebook, out, parameters, timeout,
+                                            _baseline_args(item[0].image, baselines, update_baselines)), ready))
     return [runs[p.name] for p in profiles]
 
 
-def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout) -> None:
+def _baseline_args(image: str, baselines: Path | None, update: bool) -> list[str]:
+    """Each image is compared with its own baseline: durations and metrics differ between images."""
+    if baselines is None:
+        return []
+    path = baselines / f"{image}.json"
+    if update:
+        return ["--baseline", str(path), "--update-baseline"]
+    return ["--baseline", str(path)] if path.is_file() else []
+
+
+def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
+             baseline_args: list[str]) -> None:
     folder = out / run.image
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder)]
@@ -95,6 +109,7 @@ def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters,
         command += ["-p", parameter]
     if timeout:
         command += ["--timeout", str(timeout)]
+    command += baseline_args
     log = folder / "harness.log"
     start = time.perf_counter()
     print(f"{run.image}: running {notebook.name} (Python {run.env_python})", file=sys.stderr, flush=True)

@@ -94,6 +94,10 @@ def add_commands(verbs) -> None:
     mat.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores)")
     mat.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters")
     mat.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")
+    mat.add_argument("--baselines", type=Path, default=Path("baselines"), metavar="DIR",
+                     help="compare each image's run with DIR/<image>.json where it exists (default: baselines)")
+    mat.add_argument("--update-baselines", action="store_true",
+                     help="write each image's run as DIR/<image>.json (see docs/baselines.md)")
     _build_options(mat)
     _profiles_dir(mat)
     mat.set_defaults(func=cmd_matrix)
