@@ -27,10 +27,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.images.build import build_env  # noqa: E402
-from harness.matrix import matrix  # noqa: E402
-from harness.install_cells import find_installs  # noqa: E402
-from harness.preflight import preflight_image  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
+from harness.install_cells import find_installs  # noqa: E402
+from harness.matrix import default_jobs, matrix  # noqa: E402
+from harness.preflight import preflight_image  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 
@@ -51,7 +51,13 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold build (it downloads every wheel)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the warm build and of preflight")
     parser.add_argument("--matrix-repeat", type=int, default=1, help="runs of the matrix, each way (0: skip it)")
+    parser.add_argument("--matrix-only", action="store_true",
+                        help="only the matrix, in the default environment cache (built there if needed)")
     args = parser.parse_args()
+    if args.matrix_only:
+        with tempfile.TemporaryDirectory(prefix="colab-ci-bench-") as tmp:
+            bench_matrix(select_profiles(args.images), Path(tmp), max(1, args.matrix_repeat), cache_dir=None)
+        return
     specs = find_installs(TEMPLATE, REPO_ROOT)
     rows = []
     with tempfile.TemporaryDirectory(prefix="colab-ci-bench-") as tmp:
@@ -72,7 +78,7 @@ def main() -> None:
             print(f"{profile.name}: cold {_s(cold)}, cached {cached:.1f} s, warm {warm:.2f} s, preflight "
                   f"{auto:.2f} s (auto) / {pip:.2f} s (pip)", flush=True)
         if args.matrix_repeat:  # inside the temporary folder: the matrix reuses the environments built above
-            bench_matrix(select_profiles(args.images), Path(tmp), args.matrix_repeat)
+            bench_matrix(select_profiles(args.images), Path(tmp), args.matrix_repeat, cache_dir=Path(tmp) / "cached")
     print()
     print(f"{'image':<24} {'cold build':>10} {'cached':>8} {'warm':>7} {'preflight':>10} {'(pip only)':>10}")
     for name, cold, cached, warm, auto, pip in rows:
@@ -81,17 +87,18 @@ def main() -> None:
           f"{os.cpu_count()} cores")
 
 
-def bench_matrix(profiles, tmp: Path, repeat: int) -> None:
+def bench_matrix(profiles, tmp: Path, repeat: int, cache_dir: Path | None) -> None:
     """Sequential (jobs=1: the sum of single runs) against parallel, interleaved."""
+    for profile in profiles:  # built (or found unchanged) before the clock starts: runs only are compared
+        build_env(profile, cache_dir=cache_dir, mode="local", log=quiet)
     serial, parallel = [], []
     for i in range(repeat):
         for jobs, times in ((1, serial), (None, parallel)):
             start = time.perf_counter()
-            runs = matrix(profiles, TEMPLATE, tmp / f"matrix-{i}-{jobs}", jobs=jobs, cache_dir=tmp / "cached",
-                          mode="local")
+            runs = matrix(profiles, TEMPLATE, tmp / f"matrix-{i}-{jobs}", jobs=jobs, cache_dir=cache_dir, mode="local")
             times.append(time.perf_counter() - start)
             verdicts = ", ".join(f"{r.image} {r.verdict}" for r in runs)
-            print(f"matrix jobs={jobs or os.cpu_count()}: {times[-1]:.1f} s ({verdicts})", flush=True)
+            print(f"matrix jobs={jobs or default_jobs(os.cpu_count() or 1)}: {times[-1]:.1f} s ({verdicts})", flush=True)
     one_by_one, together = statistics.median(serial), statistics.median(parallel)
     print(f"matrix of {len(profiles)} images: one at a time {one_by_one:.1f} s, in parallel {together:.1f} s: "
           f"speed-up {one_by_one / together:.2f}x (target >= 1.6 on 2 cores)")

@@ -28,7 +28,6 @@ def main() -> int:
 
     start = time.perf_counter()
     import torch
-
     from tiers import tier1
     from tiers.models import example_model
 

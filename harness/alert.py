@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report.aggregate import ImageReport, load_reports, render_markdown, run_url_from_env
 from harness.errors import HarnessError
 from harness.github_issues import GitHubError, GitHubIssues, Issue
+from harness.report.aggregate import ImageReport, load_reports, render_markdown, run_url_from_env
 
 ALERT_TITLE = "colab-ci: notebook checks failing"
 ALERT_LABEL = "colab-ci-alert"
@@ -184,13 +184,3 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="harness alert", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -41,11 +41,11 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.images.build import BuiltEnv, Mode, build_env
 from harness.errors import HarnessError
-from harness.install_cells import InstallSpec
+from harness.images.build import BuiltEnv, Mode, build_env
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
+from harness.install_cells import InstallSpec
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]

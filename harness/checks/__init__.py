@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from harness.checks.baseline import Baseline
 from harness.checks import cells, corruption, install_time, tiers
+from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.records import Finding, RunRecord
 

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
 
-from harness.records import RunRecord
 from harness.observations.tier_payload import STATUSES, parse_payload
+from harness.records import RunRecord
 
 BASELINE_SCHEMA_VERSION = 1
 _REFRESH = "python -m harness run notebook/template.ipynb --update-baseline --baseline {path}"

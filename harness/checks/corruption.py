@@ -13,14 +13,13 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from harness.observations import pip_lines
-
 from harness.checks import signatures
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.observations import pip_lines
 from harness.observations.tier_payload import parse_payload
+from harness.records import Finding, InstallObservation, RunRecord
 
 NAME = "corruption"
 

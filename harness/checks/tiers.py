@@ -18,8 +18,8 @@ from typing import Literal
 from harness.checks.baseline import Baseline, BaselineTest
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
-from harness.records import Finding, RunRecord
 from harness.observations.tier_payload import TierTest, parse_payload
+from harness.records import Finding, RunRecord
 
 NAME = "tiers"
 

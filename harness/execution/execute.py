@@ -51,11 +51,11 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 from papermill.inspection import _infer_parameters
 
+from harness.errors import HarnessError
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
-from harness.errors import HarnessError
-from harness.observations.observe import observe
 from harness.execution.probes import META_KEY, PROBE_MODULE_SOURCE, instrument, probe_role
+from harness.observations.observe import observe
 from harness.records import RunRecord
 
 OUTPUT_NAME = "executed.ipynb"

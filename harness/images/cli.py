@@ -1,9 +1,8 @@
 """The verbs about Colab images: ``images`` (import, list, sync, build), ``preflight`` and ``matrix``.
 
 ``add_commands(verbs)`` adds them to the harness's subparsers (``harness/cli.py``); each sets
-``func`` to a handler returning the exit status. ``main`` runs them on their own
-(``python -m harness.images.cli ...``) with the same exit statuses: 0 fine, 1 a finding (drift,
-corruption predicted, a failed matrix run), 2 the harness could not do its job.
+``func`` to a handler returning the exit status: 0 fine, 1 a finding (drift, corruption predicted,
+a failed matrix run), 2 the harness could not do its job.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
 
 from harness.errors import HarnessError
 
@@ -91,7 +89,7 @@ def add_commands(verbs) -> None:
                      help="default: notebook/template.ipynb")
     mat.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     mat.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")
-    mat.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores)")
+    mat.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores + 1)")
     mat.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters")
     mat.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")
     mat.add_argument("--baselines", type=Path, default=Path("baselines"), metavar="DIR",
@@ -101,20 +99,6 @@ def add_commands(verbs) -> None:
     _build_options(mat)
     _profiles_dir(mat)
     mat.set_defaults(func=cmd_matrix)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="harness")
-    add_commands(parser.add_subparsers(dest="verb", metavar="VERB"))
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
-        return EXIT_HARNESS
-    try:
-        return args.func(args)
-    except HarnessError as exc:
-        print(f"colab-ci: error: {exc}", file=sys.stderr)
-        return EXIT_HARNESS
 
 
 # ------------------------------------------------------------------------------------ handlers
@@ -163,8 +147,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from harness.images.sync import Unreachable, compare, fetch_upstream, render
     from harness.images.profiles import select_profiles
+    from harness.images.sync import Unreachable, compare, fetch_upstream, render
 
     newest = select_profiles([], _dir(args))[0]
     try:
@@ -191,9 +175,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    from harness.images.profiles import REPO_ROOT, TEMPLATE, select_profiles
     from harness.install_cells import InstallSpec, find_installs
     from harness.preflight import exit_code, preflight, render_text
-    from harness.images.profiles import REPO_ROOT, TEMPLATE, select_profiles
 
     profiles = select_profiles(args.images, _dir(args))
     specs = []
@@ -253,7 +237,3 @@ def _repository_of(notebook: Path) -> Path | None:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_HARNESS
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,11 +29,11 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.errors import HarnessError
+from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.images.freeze import python_from_wheel_tags, read_freeze, read_os_info
-from harness.install_cells import find_installs
 from harness.images.uvtool import uv_version
+from harness.install_cells import find_installs
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"

@@ -12,8 +12,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from harness.labels import cell_label
-from harness.records import Finding, RunRecord
 from harness.observations.tier_payload import parse_payload
+from harness.records import Finding, RunRecord
 
 # Characters XML 1.0 forbids (tracebacks carry ANSI escapes: \x1b would make the file unparseable).
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from harness.checks import CHECKS, exit_code
 from harness.labels import cell_label
-from harness.records import Finding, InstallObservation, RunRecord
 from harness.observations.tier_payload import parse_payload
+from harness.records import Finding, InstallObservation, RunRecord
 
 _ICON = {"fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
 

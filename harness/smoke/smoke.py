@@ -38,17 +38,17 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.errors import HarnessError
-from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer
 from harness.labels import cell_label
+from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
+from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = REPO_ROOT / NOTEBOOK_PATH
@@ -581,12 +581,6 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness smoke", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return parser
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``smoke`` verb to harness/cli.py's subparsers; ``args.func(args)`` runs it."""
     parser = subparsers.add_parser("smoke", help="run the notebook through JupyterLab (or Colab) in headless Chromium",
@@ -594,11 +588,3 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

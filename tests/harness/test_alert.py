@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.aggregate import load_reports, render_markdown
 from harness.alert import ALERT_LABEL, ALERT_TITLE, sync_issue
 from harness.github_issues import GitHubError, GitHubIssues
+from harness.report.aggregate import load_reports, render_markdown
 from tests.harness.fake_github import FORBIDDEN, RATE_LIMITED, SECONDARY_LIMIT, FakeGitHub, Webhook
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def _env(fake: FakeGitHub | None, token: str | None = TOKEN, **extra: str) -> di
 
 
 def alert(reports: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.alert", "--report", str(reports), *args],
+    return subprocess.run([sys.executable, "-m", "harness", "alert", "--report", str(reports), *args],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -273,14 +273,14 @@ def test_body_is_cut_under_githubs_limit(reports):
 def test_aggregate_verb_writes_the_step_summary(reports, tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    done = subprocess.run([sys.executable, "-m", "harness.report.aggregate", "--report", str(reports["failing"])],
+    done = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--report", str(reports["failing"])],
                           cwd=REPO_ROOT, env=_env(None, GITHUB_STEP_SUMMARY=str(summary)),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     text = summary.read_text()
     assert text.startswith("earlier step\n## colab-ci: 1 of 2 image(s) failing")
     assert done.stdout in text
-    green = subprocess.run([sys.executable, "-m", "harness.report.aggregate", "--report", str(reports["green"])],
+    green = subprocess.run([sys.executable, "-m", "harness", "aggregate", "--report", str(reports["green"])],
                            cwd=REPO_ROOT, env=_env(None), capture_output=True, text=True, timeout=60)
     assert green.returncode == 0 and "all 2 image(s) pass" in green.stdout
     assert render_markdown(load_reports(reports["green"])).count("✅ pass") == 2

@@ -7,11 +7,19 @@ import copy
 import jsonschema
 import pytest
 
-from harness.observations import pip_lines
-
-from harness.checks import signatures
+from harness.checks import (
+    CHECKS,
+    CheckOptions,
+    cells,
+    corruption,
+    exit_code,
+    install_time,
+    run_checks,
+    signatures,
+    tiers,
+)
 from harness.checks.baseline import Baseline
-from harness.checks import CHECKS, CheckOptions, cells, corruption, exit_code, install_time, run_checks, tiers
+from harness.observations import pip_lines
 from harness.records import CellError, Finding, RunRecord
 from tests.harness.recorded_runs import code_cell, install, load_record, minimal_record, tier_payload, with_tiers
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.execution.environment import inspect_target, make_kernelspec, prepare_environment
 from harness.errors import HarnessError
+from harness.execution.environment import inspect_target, make_kernelspec, prepare_environment
 from tests.harness.conftest import OTHER_TABULATE, TARGET_NUMPY, TARGET_TABULATE, base_python, version_in
 
 pytestmark = pytest.mark.slow

@@ -21,9 +21,19 @@ from pathlib import Path
 import pytest
 
 from harness.execution.execute import execute
-from tests.harness.conftest import (DOWNGRADE_NUMPY, NOTEBOOKS, OTHER_TABULATE, REPO_ROOT, TARGET_NUMPY,
-                                    TARGET_TABULATE, UPGRADE_NUMPY, make_notebook, run_cli, stream_text,
-                                    version_in)
+from tests.harness.conftest import (
+    DOWNGRADE_NUMPY,
+    NOTEBOOKS,
+    OTHER_TABULATE,
+    REPO_ROOT,
+    TARGET_NUMPY,
+    TARGET_TABULATE,
+    UPGRADE_NUMPY,
+    make_notebook,
+    run_cli,
+    stream_text,
+    version_in,
+)
 
 pytestmark = pytest.mark.slow
 

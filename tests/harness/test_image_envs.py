@@ -12,14 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.cli import main
+from harness.cli import main
+from harness.images.build import (
+    BUILD_FILE,
+    FIDELITY_FILE,
+    BuildError,
+    _pytorch_index_unreachable,
+    build_env,
+    read_fidelity,
+)
 from harness.images.closure import Pin
-from harness.images.build import (BUILD_FILE, FIDELITY_FILE, BuildError, _pytorch_index_unreachable, build_env,
-                              read_fidelity)
-from harness.install_cells import InstallSpec
-from harness.preflight import evaluate_install, environment_state, preflight_image
 from harness.images.profiles import Profile, available_profiles, get_profile
 from harness.images.uvtool import local_wheels
+from harness.install_cells import InstallSpec
+from harness.preflight import environment_state, evaluate_install, preflight_image
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

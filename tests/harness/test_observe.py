@@ -6,8 +6,8 @@ from typing import Any
 
 import nbformat
 
-from harness.observations.observe import TIER_MIME, observe, pip_lines
 from harness.execution.probes import PROBE_MIME, instrument
+from harness.observations.observe import TIER_MIME, observe, pip_lines
 
 
 def _source() -> nbformat.NotebookNode:

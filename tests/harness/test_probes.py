@@ -12,8 +12,15 @@ import types
 
 import nbformat
 
-from harness.execution.probes import (PROBE_MIME, PROBE_MODULE_SOURCE, PROBE_TAG, instrument, is_install_cell,
-                            probe_role, startup_source)
+from harness.execution.probes import (
+    PROBE_MIME,
+    PROBE_MODULE_SOURCE,
+    PROBE_TAG,
+    instrument,
+    is_install_cell,
+    probe_role,
+    startup_source,
+)
 
 
 def _nb(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.images.cli import main
+from harness.cli import main
 from harness.errors import HarnessError
 from harness.images.fidelity import deviations
 from harness.images.profiles import available_profiles, get_profile

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.smoke import smoke
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
-from harness.errors import HarnessError
 from harness.smoke.jupyter_server import JupyterServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def run_smoke(out: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.smoke.smoke", "--out", str(out), *QUICK, *args],
+    return subprocess.run([sys.executable, "-m", "harness", "smoke", "--out", str(out), *QUICK, *args],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tiers import install as install_mod
 
 NOTEBOOK_DIR = Path(install_mod.__file__).resolve().parents[1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from tiers import optional, tier1, tier2, tier3
 from tiers.models import example_model
 

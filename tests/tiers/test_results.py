@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import jsonschema
-
 from tiers.results import MIME_TYPE, TestResult, TierResult, publish, run_tier, timed
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from tiers import modelio, tier1
 from tiers.models import example_model
 from tiers.results import TierResult, timed

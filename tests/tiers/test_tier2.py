@@ -11,11 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from tiers import tier2
 from tiers.models import example_model
+from torch import nn
+from torch.nn import functional as F
 
 try:  # tests/tiers is a package in some layouts and a plain rootdir-inserted folder in others
     from . import broken_models as bm

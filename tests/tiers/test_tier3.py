@@ -11,10 +11,9 @@ import math
 import jsonschema
 import pytest
 import torch
-from torch import nn
-
 from tiers import tier3
 from tiers.models import TinyDecoder, example_model, parameter_count
+from torch import nn
 
 try:  # tests/tiers is a package in some layouts and a plain rootdir-inserted folder in others
     from . import broken_models as bm
