@@ -294,6 +294,37 @@ def test_update_baseline_then_compare(target_venv: Path, tmp_path: Path) -> None
     assert "colab-ci" in second.stdout  # the verdict
 
 
+# A tier cell as the notebook's contract has it (docs/result-contract.md), with its status a parameter.
+TIER_CELL = """
+from IPython.display import display
+payload = {"schema_version": 1, "tier": "tier1", "status": STATUS, "environment": {
+               "python": "3", "torch": "absent", "numpy": "absent", "device": "cpu"},
+           "tests": [{"name": "gradient_flow", "status": STATUS, "metrics": {}, "message": "", "duration_s": 0.1},
+                     {"name": "shape_robustness", "status": "pass", "metrics": {}, "message": "", "duration_s": 0.1}]}
+display({"application/vnd.colab-ci.tier+json": payload, "text/plain": STATUS}, raw=True)
+"""
+
+
+@pytest.mark.slow
+def test_tier_regression_against_the_baseline_exits_1_naming_the_test(target_venv: Path, tmp_path: Path) -> None:
+    nb = make_notebook(tmp_path / "tiers.ipynb", [('STATUS = "pass"', ["parameters"]), (TIER_CELL, ["tier1"])])
+    baseline = tmp_path / "baselines" / "local.json"
+    good = run_cli("run", str(nb), "--python", str(target_venv), "--out", str(tmp_path / "good"),
+                   "--baseline", str(baseline), "--update-baseline")
+    assert good.returncode == 0, good.stdout + good.stderr
+    written = json.loads(baseline.read_text())
+    assert written["tests"]["tier1/gradient_flow"]["status"] == "pass"
+
+    bad = run_cli("run", str(nb), "--python", str(target_venv), "--out", str(tmp_path / "bad"),
+                  "--baseline", str(baseline), "-p", "STATUS=fail")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "gradient_flow" in bad.stdout and "shape_robustness" not in bad.stdout.split("FAIL", 1)[1]
+    report = json.loads((tmp_path / "bad" / "report.json").read_text())
+    failing = [f for f in report["findings"] if f["severity"] == "fail"]
+    assert [f["check"] for f in failing] == ["tiers"]
+    assert "gradient_flow" in failing[0]["message"]
+
+
 def test_run_timeout_before_any_cell_leaves_every_cell_not_run(target_venv: Path, tmp_path: Path) -> None:
     nb = make_notebook(tmp_path / "quick.ipynb", [("print('a')", []), ("print('b')", [])])
     record = execute(nb, tmp_path / "out", python=target_venv, run_timeout=0.2)
