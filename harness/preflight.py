@@ -42,23 +42,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
-from harness.images.build import BuiltEnv, Mode, build_env
+from harness.images.build import BuiltEnv, Mode, build_env, inspect_env
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
 from harness.install_cells import InstallSpec
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]
-
-_STATE = r"""
-import importlib.metadata as m, json, re
-found = {}
-for d in m.distributions():
-    name = d.metadata["Name"]
-    if name:
-        found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), {"version": d.version, "requires": d.requires or []})
-print(json.dumps(found))
-"""
 
 
 @dataclass
@@ -162,10 +152,7 @@ def preflight_image(specs: list[InstallSpec], profile: Profile, env: BuiltEnv,
 
 def environment_state(python: Path) -> dict[str, dict]:
     """``{canonical name: {"version", "requires"}}`` of what ``python`` has installed."""
-    done = subprocess.run([str(python), "-I", "-c", _STATE], capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise HarnessError(f"cannot list what {python} has installed: {done.stderr.strip()[-300:]}")
-    return json.loads(done.stdout)
+    return inspect_env(python)[0]
 
 
 # ------------------------------------------------------------------------------------ one install

@@ -74,7 +74,7 @@ found = {}
 for d in m.distributions():
     name = d.metadata["Name"]
     if name:
-        found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), d.version)
+        found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), {"version": d.version, "requires": d.requires or []})
 print(json.dumps({"python": platform.python_version(), "installed": found}))
 """
 
@@ -408,14 +408,20 @@ def _python_incompatible(stderr: str) -> bool:
                           r"Python (ABI|implementation|version) tag|requires-python", stderr))
 
 
-def _inspect(env: Path) -> tuple[dict[str, str], str]:
+def inspect_env(python: Path) -> tuple[dict[str, dict], str]:
+    """What ``python`` has installed, ``{canonical name: {"version", "requires"}}``, and its version."""
     # -I: the working directory (a checkout with an .egg-info) must not count as installed
-    done = subprocess.run([str(env / "bin" / "python"), "-I", "-c", _INSPECT], capture_output=True, text=True,
+    done = subprocess.run([str(python), "-I", "-c", _INSPECT], capture_output=True, text=True,
                           timeout=120, check=False)
     if done.returncode != 0:
-        raise BuildError(f"the built environment's Python does not run: {done.stderr.strip()[-500:]}")
+        raise BuildError(f"{python} does not run: {done.stderr.strip()[-500:]}")
     data = json.loads(done.stdout)
     return data["installed"], data["python"]
+
+
+def _inspect(env: Path) -> tuple[dict[str, str], str]:
+    installed, python_version = inspect_env(env / "bin" / "python")
+    return {name: dist["version"] for name, dist in installed.items()}, python_version
 
 
 def _step(args: list[str], journal, what: str, plan: BuildPlan) -> None:
