@@ -29,7 +29,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError
 from harness.github_issues import GitHubError, GitHubIssues, Issue
@@ -176,11 +175,3 @@ def run(args: argparse.Namespace) -> int:
         print(_redact(f"alert: {exc}"), file=sys.stderr)
         return 2
     return 0
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("alert", help="open, update or close the GitHub issue for failing runs",
-                                   description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser

@@ -98,8 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.report import aggregate
     from harness.smoke import smoke
 
-    for module in (aggregate, alert, smoke):  # each module adds its own verb
-        module.register(verbs)
+    # Each of these modules offers add_arguments(parser) and run(args) -> exit status.
+    for name, module, help_text in (
+        ("aggregate", aggregate, "one markdown report (images x cells) from several runs"),
+        ("alert", alert, "open, update or close the GitHub issue for failing runs"),
+        ("smoke", smoke, "run the notebook through JupyterLab (or Colab) in headless Chromium"),
+    ):
+        verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])
+        module.add_arguments(verb)
+        verb.set_defaults(func=module.run)
     return parser
 
 

@@ -20,7 +20,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError
 from harness.labels import cell_label
@@ -260,11 +259,3 @@ def run(args: argparse.Namespace) -> int:
         with target.open("a", encoding="utf-8") as handle:
             handle.write(text)
     return 1 if any(r.failing for r in reports) else 0
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("aggregate", help="one markdown report (images x cells) from several runs",
-                                   description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser

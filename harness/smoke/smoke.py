@@ -579,12 +579,3 @@ def run(args: argparse.Namespace) -> int:
         for shot in result.screenshots:
             print(f"  screenshot: {shot}")
     return 0 if all(r.ok for r in results) else 1
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``smoke`` verb to harness/cli.py's subparsers; ``args.func(args)`` runs it."""
-    parser = subparsers.add_parser("smoke", help="run the notebook through JupyterLab (or Colab) in headless Chromium",
-                                   description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
