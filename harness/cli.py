@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import traceback
@@ -18,6 +19,9 @@ from typing import Any, Sequence
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
+# A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a
+# CPU) takes about a minute, a Colab install cell a few. Raise it with --cell-timeout.
+DEFAULT_CELL_TIMEOUT_S = 1800.0
 
 
 def parse_value(text: str) -> Any:
@@ -85,8 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
     run.add_argument("--update-baseline", action="store_true",
                      help="write this run as the new baseline (to --baseline, default DIR/baseline.json)")
-    run.add_argument("--cell-timeout", type=_positive, default=None, metavar="S", help="limit for one cell")
+    run.add_argument("--cell-timeout", type=_positive, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
+                     help="limit for one cell (default: %(default)g)")
     run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
+    run.add_argument("--secret", action="append", default=[], metavar="NAME",
+                     help="pass the environment variable NAME to the kernel (variables named like secrets, "
+                          "*TOKEN*, *SECRET*, *PASSWORD*, ..., are withheld otherwise); its value is redacted "
+                          "from everything written")
     run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
                      help="seconds each install cell may take (default: 300)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
@@ -117,57 +126,73 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     parameters = parse_parameters(args.parameters)
     out_dir = args.out or Path("out") / args.notebook.stem
-    baseline = None
-    if args.baseline is not None and args.baseline.exists():
-        from harness.checks.baseline import BaselineError, load_baseline
-
-        try:
-            baseline = load_baseline(args.baseline)
-        except BaselineError as exc:
-            raise HarnessError(str(exc)) from None
-    elif args.baseline is not None and not args.update_baseline:
-        raise HarnessError(f"--baseline {args.baseline} does not exist (pass --update-baseline to create it).")
-
+    baseline = _read_baseline(args.baseline, args.update_baseline)
     if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
         raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")
 
     from harness.execution.environment import EnvironmentInBackground
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
-    # The environment copy (~1-2 s for a torch venv) runs while papermill and nbclient import (~1 s).
+    # The environment is made while papermill and nbclient import (~1 s).
     environment = EnvironmentInBackground(args.python, keep=args.keep_env, defer=True)
     try:
-        from harness.execution.execute import execute, print_progress
+        from harness.execution.execute import abandoned_runs, execute, print_progress
 
         record = execute(args.notebook, out_dir, python=args.python, parameters=parameters,
                          cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=print_progress, environment=environment)
+                         progress=print_progress, environment=environment, secrets=tuple(args.secret))
     finally:
         signal.signal(signal.SIGTERM, previous)
         environment.discard()
 
-    from harness.checks import CheckOptions, exit_code, run_checks
+    from harness.checks import CheckOptions, crashed, exit_code, run_checks
     from harness.report import verdict_text, write_reports
 
     options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
-    findings: list[Any] = []
     try:
         findings = run_checks(record, baseline, options)
-    finally:
-        write_reports(record, findings, out_dir)
-    print(verdict_text(record, findings))
+    except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
+        findings = [crashed("checks", exc)]
+    paths = write_reports(record, findings, out_dir)
+    print(verdict_text(record, findings, paths))
     if args.update_baseline:
-        target = args.baseline or out_dir / "baseline.json"
-        if record.outcome == "completed":
-            from harness.checks.baseline import Baseline
+        _update_baseline(record, args.baseline or out_dir / "baseline.json")
+    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else int(exit_code(findings))
+    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
-            Baseline.from_record(record).save(target)
-            print(f"colab-ci: baseline written to {target}", file=sys.stderr)
-        else:
-            print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
-    if record.outcome == "interrupted":
-        return EXIT_INTERRUPTED
-    return int(exit_code(findings))
+
+def _read_baseline(path: Path | None, updating: bool):  # -> Baseline | None
+    """The baseline to compare with. With --update-baseline, an unreadable or outdated baseline is
+    not an error: it is about to be replaced (docs/baselines.md)."""
+    if path is None:
+        return None
+    from harness.checks.baseline import BaselineError, load_baseline
+
+    if not path.exists():
+        if updating:
+            return None
+        raise HarnessError(f"--baseline {path} does not exist (pass --update-baseline to create it).")
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        if updating:
+            print(f"colab-ci: {exc} It will be replaced by this run (--update-baseline).", file=sys.stderr)
+            return None
+        raise HarnessError(str(exc)) from None
+
+
+def _update_baseline(record, target: Path) -> None:
+    if record.outcome != "completed":
+        print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
+        return
+    from harness.checks.baseline import Baseline
+
+    Baseline.from_record(record).save(target)
+    print(f"colab-ci: baseline written to {target}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

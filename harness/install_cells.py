@@ -1,20 +1,29 @@
-"""Find every ``pip install`` a notebook's install cells would run, without running them.
+"""The one rule for what an install is, shared by ``run`` (observations) and ``preflight``.
 
-Install cells are the ones the probes watch (``harness.execution.probes``): tagged ``install``, a tag ending
-in ``-install``, ``restart-recovery``, or an untagged code cell whose source runs ``pip install``.
-In them, these forms are read:
+A code cell is an **install cell** when a tag says so (``install``, a tag ending in ``-install``,
+``restart-recovery``) or when its source runs ``pip install`` in any of these forms:
 
-* ``%pip install ARGS`` / ``!pip install ARGS`` / ``!python -m pip install ARGS`` (one line, with
-  ``\\`` continuations): requirements, ``-r FILE``, ``-c FILE``, ``--no-deps``, ``-U``;
-* ``install([...], requirement_files=[...], no_deps=...)``: the notebook's guarded helper
-  (``notebook/tiers/install.py``), which pins every installed distribution as a constraint;
-* ``restart_recovery()``: the same helper with the repository's ``requirements-colab.txt``;
-* ``subprocess.run([sys.executable, "-m", "pip", "install", ...])`` and ``check_call`` alike.
+* IPython: ``%pip install``, ``!pip install``, ``!pip3 install``, ``!python -m pip install``,
+  ``!{sys.executable} -m pip install``, ``!uv pip install`` (also indented, e.g. under an ``if``);
+* cell magics whose body is shell: ``%%bash``, ``%%sh``, ``%%shell`` (Colab), ``%%script bash|sh``;
+* Python calls: ``get_ipython().system("pip install ...")`` (what IPython turns ``!`` into),
+  ``get_ipython().run_line_magic("pip", "install ...")``, ``os.system("pip install ...")``,
+  ``subprocess.run|call|check_call|check_output|Popen`` with an argument list
+  (``[sys.executable, "-m", "pip", "install", ...]``) or a command string;
+* the template's guarded helper ``install([...], requirement_files=[...])`` and
+  ``restart_recovery()`` (``notebook/tiers/install.py``: every installed distribution is pinned as a
+  constraint, so pip cannot replace what the runtime has).
 
-Arguments are evaluated from literals: strings, f-strings and ``os.path.join`` over names assigned a
-literal in this or an earlier cell (an unknown name stays ``{NAME}``). A requirements file named
-through a variable (the template's ``REQUIREMENTS``, a checkout path or a raw GitHub URL) is found
-by its file name relative to the repository: headless runs install from the checkout under test.
+A shell command line is split at ``&&``, ``||``, ``;`` and ``|``; leading ``VAR=value`` assignments
+and ``sudo`` are skipped. Arguments are evaluated from literals: strings, f-strings and
+``os.path.join`` over names assigned a literal in this or an earlier cell (an unknown name stays
+``{NAME}``). A requirements file named through a variable (the template's ``REQUIREMENTS``, a
+checkout path or a raw GitHub URL) is found by its file name relative to the repository.
+
+``run`` does not depend on this rule to see an install: a probe runs after every cell and
+attributes each change to the cell that made it. The rule names the form in findings and reports
+("cell 3 [install] %pip"), says when a cell installed without being recognised, and is what
+``preflight`` evaluates.
 """
 
 from __future__ import annotations
@@ -35,13 +44,20 @@ INSTALL_TAGS = ("install", "restart-recovery")
 # tiers.install.restart_recovery() installs this file of the repository (REQUIREMENTS_COLAB there).
 RESTART_RECOVERY_REQUIREMENTS = "requirements-colab.txt"
 
-_MAGIC = re.compile(r"^\s*[%!]\s*(?:python3?\s+-m\s+)?pip3?\s+install\s+(?P<args>.*)$")
-_PIP_ANYWHERE = re.compile(r"^\s*(?:[%!]\s*pip3?\s+install\b|.*-m\s+pip\s+install\b)", re.M)
+_SHELL_MAGICS = ("bash", "sh", "shell")
+_CELL_MAGIC = re.compile(r"^\s*%%(?P<name>\w+)(?P<args>[^\n]*)")
+_LINE_SHELL = re.compile(r"^\s*!(?P<command>.*)$")
+_LINE_PIP_MAGIC = re.compile(r"^\s*%(?P<tool>pip|uv)\s+(?P<args>.*)$")
+_SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
+_SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|]")
+_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_PYTHON_WORD = re.compile(r"^(?:.*/)?python(?:\d+(?:\.\d+)?)?$|^\{.*\}$|^\$\{?\w+\}?$")
 _VALUE_OPTIONS = {"-r": "requirement_files", "--requirement": "requirement_files",
                   "-c": "constraint_files", "--constraint": "constraint_files",
                   "-i": None, "--index-url": None, "--extra-index-url": None, "-f": None, "--find-links": None,
                   "-t": None, "--target": None, "--prefix": None, "--root": None, "--python-version": None,
-                  "--platform": None, "--upgrade-strategy": None, "-e": "requirements", "--editable": "requirements"}
+                  "--platform": None, "--upgrade-strategy": None, "-e": "requirements", "--editable": "requirements",
+                  "--python": None, "-p": None}
 
 
 @dataclass
@@ -50,7 +66,7 @@ class InstallSpec:
 
     cell_index: int
     cell_tag: str
-    form: str                        # "%pip", "!pip", "install()", "restart_recovery()", "subprocess"
+    form: str                        # "%pip", "!pip", "!uv pip", "%%bash", "os.system", "subprocess", ...
     text: str                        # the line or call as written (first line)
     requirements: list[str] = field(default_factory=list)
     requirement_files: list[Path] = field(default_factory=list)
@@ -85,13 +101,28 @@ class InstallSpec:
         return names
 
 
+# ------------------------------------------------------------------------------------ the rule
+
+def is_install_tag(tag: str) -> bool:
+    return tag in INSTALL_TAGS or tag.endswith("-install")
+
+
+def install_tag(tags: list[str]) -> str:
+    """The tag that names a cell in findings: its install tag, else its first tag, else ''."""
+    return next((t for t in tags if is_install_tag(t)), tags[0] if tags else "")
+
+
 def is_install_cell(cell: dict) -> bool:
+    """Tagged as an install, or running ``pip install`` in any form this module reads."""
     if cell.get("cell_type") != "code":
         return False
     tags = cell.get("metadata", {}).get("tags", []) or []
-    if any(t in INSTALL_TAGS or t.endswith("-install") for t in tags):
-        return True
-    return not tags and bool(_PIP_ANYWHERE.search(_source(cell)))
+    return any(is_install_tag(t) for t in tags) or bool(install_forms(_source(cell)))
+
+
+def install_forms(source: str) -> list[str]:
+    """The forms of ``pip install`` a cell's source runs, in order (``[]``: none)."""
+    return [spec.form for spec in _cell_installs(source, 0, "", Path("."), {}, strict=False)]
 
 
 def find_installs(notebook: str | Path, repo_root: str | Path) -> list[InstallSpec]:
@@ -111,14 +142,8 @@ def find_installs(notebook: str | Path, repo_root: str | Path) -> list[InstallSp
         tree = _parse(source)
         if tree is not None:
             _collect_assignments(tree, names)
-        if not is_install_cell(cell):
-            continue
-        tags = cell.get("metadata", {}).get("tags", []) or []
-        tag = next((t for t in tags if t in INSTALL_TAGS or t.endswith("-install")), tags[0] if tags else "")
-        found = _magic_installs(source, index, tag, root)
-        if tree is not None:
-            found += _call_installs(tree, source, index, tag, root, names)
-        specs += sorted(found, key=lambda spec: spec.line)
+        tag = install_tag(cell.get("metadata", {}).get("tags", []) or [])
+        specs += _cell_installs(source, index, tag, root, names, strict=True)
     return specs
 
 
@@ -135,27 +160,76 @@ def read_requirements_file(path: Path) -> list[str]:
     return found
 
 
+def _cell_installs(source: str, index: int, tag: str, root: Path, names: dict[str, list[ast.expr]],
+                   strict: bool) -> list[InstallSpec]:
+    magic = _CELL_MAGIC.match(source)
+    if magic:
+        name, args = magic.group("name"), magic.group("args").split()
+        if name in _SHELL_MAGICS or (name == "script" and args and args[0] in _SHELL_MAGICS):
+            body = source[magic.end():]
+            return [_spec(args, index, tag, f"%%{name}", text, root, line)
+                    for line, text, args in _shell_installs(body, first_line=2)]
+        # another cell magic (%%capture, %%time, ...): its body is Python, read as usual below
+    found = _line_installs(source, index, tag, root)
+    tree = _parse(source)
+    if tree is not None:
+        found += _call_installs(tree, source, index, tag, root, names, strict)
+    return sorted(found, key=lambda spec: spec.line)
+
+
 # ------------------------------------------------------------------------------------ the forms
 
-def _magic_installs(source: str, index: int, tag: str, root: Path) -> list[InstallSpec]:
+def _shell_installs(text: str, first_line: int = 1) -> list[tuple[int, str, list[str]]]:
+    """``(line, command as written, pip arguments)`` for each ``pip install`` in shell text."""
+    found = []
+    for line_no, line in enumerate(text.replace("\\\n", " ").splitlines(), start=first_line):
+        for command in _SHELL_SEPARATORS.split(line.split(" #", 1)[0]):
+            args = _pip_install_args(command)
+            if args is not None:
+                found.append((line_no, line.strip(), args))
+    return found
+
+
+def _pip_install_args(command: str) -> list[str] | None:
+    """The arguments after ``install`` when ``command`` runs pip (or uv pip) install, else None."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    while words and (_ENV_ASSIGNMENT.match(words[0]) or words[0] in ("sudo", "exec", "time")):
+        words = words[1:]
+    if len(words) >= 2 and re.fullmatch(r"(?:.*/)?pip(?:\d+(?:\.\d+)?)?", words[0]) and words[1] == "install":
+        return words[2:]
+    if len(words) >= 3 and words[0].endswith("uv") and words[1:3] == ["pip", "install"]:
+        return words[3:]
+    if len(words) >= 4 and _PYTHON_WORD.match(words[0]) and words[1] == "-m":
+        if words[2] == "pip" and words[3] == "install":
+            return words[4:]
+        if words[2] == "uv" and words[3:5] == ["pip", "install"]:
+            return words[5:]
+    return None
+
+
+def _line_installs(source: str, index: int, tag: str, root: Path) -> list[InstallSpec]:
     specs = []
     for line_no, line in enumerate(source.replace("\\\n", " ").splitlines(), start=1):
-        match = _MAGIC.match(line)
-        if not match:
-            continue
-        form = "%pip" if line.lstrip().startswith("%") else "!pip"
-        try:
-            args = shlex.split(match.group("args"), comments=True)
-        except ValueError as exc:
-            raise HarnessError(f"cell {index}: cannot split {line.strip()!r} ({exc})") from None
-        spec = _from_pip_args(args, index, tag, form, line.strip(), root)
-        spec.line = line_no
-        specs.append(spec)
+        shell, magic = _LINE_SHELL.match(line), _LINE_PIP_MAGIC.match(line)
+        if shell:
+            for _line, text, args in _shell_installs(shell.group("command")):
+                form = "!uv pip" if text.startswith("uv ") or " uv pip" in text else "!pip"
+                specs.append(_spec(args, index, tag, form, line.strip(), root, line_no))
+        elif magic:
+            words = _split(magic.group("args"), index, line)
+            tool = magic.group("tool")
+            if tool == "pip" and words[:1] == ["install"]:
+                specs.append(_spec(words[1:], index, tag, "%pip", line.strip(), root, line_no))
+            elif tool == "uv" and words[:2] == ["pip", "install"]:
+                specs.append(_spec(words[2:], index, tag, "%uv pip", line.strip(), root, line_no))
     return specs
 
 
 def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Path,
-                   names: dict[str, list[ast.expr]]) -> list[InstallSpec]:
+                   names: dict[str, list[ast.expr]], strict: bool) -> list[InstallSpec]:
     specs = []
     conditions = _conditions(tree)
     for node in ast.walk(tree):
@@ -163,22 +237,36 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Pa
             continue
         before = len(specs)
         func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        qualified = ast.unparse(node.func)
         text = (ast.get_source_segment(source, node) or func).splitlines()[0]
         if func == "install":
-            specs.append(_from_install_call(node, index, tag, text, root, names))
+            spec = _from_install_call(node, index, tag, text, root, names, strict)
+            if spec is not None:
+                specs.append(spec)
         elif func == "restart_recovery":
             spec = InstallSpec(index, tag, "restart_recovery()", text, guarded=True,
                                requirement_files=[root / RESTART_RECOVERY_REQUIREMENTS])
             spec.notes.append("runs only after a runtime restart, when torchinfo is missing")
             specs.append(spec)
-        elif func in ("run", "call", "check_call", "check_output", "Popen") and node.args:
+        elif qualified.endswith("get_ipython().run_line_magic") and len(node.args) >= 2:
+            magic, line = (_evaluate(a, names) or "" for a in node.args[:2])
+            if magic == "pip" and line.split()[:1] == ["install"]:
+                specs.append(_spec(_split(line, index, text)[1:], index, tag, "%pip", text, root))
+        elif func in ("system", "getoutput") and qualified.startswith(("get_ipython()", "os.")) and node.args:
+            command = _evaluate(node.args[0], names) or ""
+            form = "os.system" if qualified.startswith("os.") else "get_ipython().system"
+            specs += [_spec(args, index, tag, form, text, root) for _l, _t, args in _shell_installs(command)]
+        elif func in _SUBPROCESS_CALLS and node.args:
             argv = node.args[0]
             if isinstance(argv, (ast.List, ast.Tuple)):
-                words = [_evaluate(e, names) for e in argv.elts]
-                strings = [w or "" for w in words]
-                if "pip" in strings and "install" in strings[strings.index("pip"):]:
-                    args = strings[strings.index("install", strings.index("pip")) + 1:]
-                    specs.append(_from_pip_args(args, index, tag, "subprocess", text, root))
+                words = [w or "" for w in (_evaluate(e, names) for e in argv.elts)]
+                args = _pip_install_args(shlex.join(words))
+                if args is not None:
+                    specs.append(_spec(args, index, tag, "subprocess", text, root))
+            else:
+                command = _evaluate(argv, names) or ""
+                specs += [_spec(args, index, tag, "subprocess", text, root)
+                          for _l, _t, args in _shell_installs(command)]
         for spec in specs[before:]:
             spec.line = node.lineno
             if node in conditions:
@@ -200,25 +288,29 @@ def _conditions(tree: ast.Module) -> dict[ast.AST, str]:
 
 
 def _from_install_call(node: ast.Call, index: int, tag: str, text: str, root: Path,
-                       names: dict[str, list[ast.expr]]) -> InstallSpec:
+                       names: dict[str, list[ast.expr]], strict: bool) -> InstallSpec | None:
     spec = InstallSpec(index, tag, "install()", text, guarded=True)
     keywords = {k.arg: k.value for k in node.keywords if k.arg}
     requirements = node.args[0] if node.args else keywords.get("requirements")
     files = node.args[1] if len(node.args) > 1 else keywords.get("requirement_files")
-    for element in _elements(requirements):
-        value = _evaluate(element, names)
-        if value is None:
-            raise HarnessError(f"cell {index}: cannot read the requirement {ast.unparse(element)!r} in {text!r}")
-        spec.requirements.append(value)
-    for element in _elements(files):
-        spec.requirement_files.append(_requirements_path(element, names, root, index, text))
+    try:
+        for element in _elements(requirements):
+            value = _evaluate(element, names)
+            if value is None:
+                raise HarnessError(f"cell {index}: cannot read the requirement {ast.unparse(element)!r} in {text!r}")
+            spec.requirements.append(value)
+        for element in _elements(files):
+            spec.requirement_files.append(_requirements_path(element, names, root, index, text))
+    except HarnessError:
+        if strict:
+            raise
     no_deps = keywords.get("no_deps")
     spec.no_deps = isinstance(no_deps, ast.Constant) and bool(no_deps.value)
     return spec
 
 
-def _from_pip_args(args: list[str], index: int, tag: str, form: str, text: str, root: Path) -> InstallSpec:
-    spec = InstallSpec(index, tag, form, text)
+def _spec(args: list[str], index: int, tag: str, form: str, text: str, root: Path, line: int = 0) -> InstallSpec:
+    spec = InstallSpec(index, tag, form, text, line=line)
     i = 0
     while i < len(args):
         arg = args[i]
@@ -251,8 +343,17 @@ def _source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+def _split(text: str, index: int, line: str) -> list[str]:
+    try:
+        return shlex.split(text, comments=True)
+    except ValueError as exc:
+        raise HarnessError(f"cell {index}: cannot split {line.strip()!r} ({exc})") from None
+
+
 def _parse(source: str) -> ast.Module | None:
     """The cell as Python, with IPython's ``%``/``!`` lines blanked (None if it still does not parse)."""
+    if _CELL_MAGIC.match(source):
+        source = source.split("\n", 1)[1] if "\n" in source else ""
     cleaned = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
     try:
         return ast.parse(cleaned)

@@ -7,18 +7,26 @@ folder; this module only reads their ``report.json`` and lays the outcome out as
 table (``matrix.md``, ``matrix.json``, ``junit.xml`` in OUT), with each image's fidelity report.
 
 Exit status: 0 every image passes; 1 a check failed in some image; 2 a build or a run could not be
-done (the other images still run and are reported).
+done, or a run could not tell (the other images still run and are reported).
+
+Each run's folder is emptied of earlier reports before it starts, and a report older than the
+run's start is never read: a run that dies before writing reads as "no report", never as the
+previous month's verdict. Ctrl-C or SIGTERM to the matrix is passed on to every run as SIGTERM
+(each writes its notebook and reports, then exits 130); a run that does not end in
+``STOP_GRACE_S`` is killed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +36,8 @@ from harness.images.build import BuildError, build_env
 from harness.images.profiles import TEMPLATE, Profile, select_profiles
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
+STOP_GRACE_S = 30.0
+RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "executed.ipynb", "kernel.log", "harness.log")
 
 
 @dataclass
@@ -57,19 +67,30 @@ def run_matrix(args) -> int:
     if not notebook.is_file():
         raise HarnessError(f"notebook {notebook} does not exist")
     out = Path(args.out)
-    runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=args.parameters, timeout=args.timeout,
-                  cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
-                  baselines=args.baselines, update_baselines=args.update_baselines)
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=args.parameters, timeout=args.timeout,
+                      cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
+                      baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     paths = write_reports(runs, notebook, out)
     print(render_markdown(runs, notebook, details=False))
     print(f"\nreports: {', '.join(str(p) for p in paths)}")
-    return exit_code(runs)
+    return 130 if interrupted.is_set() else exit_code(runs)
+
+
+def _sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
            parameters: list[str] = (), timeout: float | None = None, cache_dir: Path | None = None,
            mode: str = "auto", python: str | None = None, force: bool = False,
-           baselines: Path | None = None, update_baselines: bool = False) -> list[ImageRun]:
+           baselines: Path | None = None, update_baselines: bool = False,
+           interrupted: threading.Event | None = None) -> list[ImageRun]:
+    interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
     runs: dict[str, ImageRun] = {}
     ready = []
     for profile in profiles:
@@ -86,11 +107,52 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
     cores = os.cpu_count() or 1
     workers = max(1, min(jobs or default_jobs(cores), len(ready) or 1))
     env = _thread_share(cores, workers)
+    children = _Children()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda item: _run_one(item[0], item[1], notebook, out, parameters, timeout,
-                                            _baseline_args(item[0].image, baselines, update_baselines), env),
-                      ready))
+        futures = [pool.submit(_run_one, run, python, notebook, out, parameters, timeout,
+                               _baseline_args(run.image, baselines, update_baselines), env, children)
+                   for run, python in ready]
+        try:
+            for future in futures:
+                while not future.done():   # short waits: Ctrl-C and SIGTERM reach this thread at once
+                    wait([future], timeout=0.5)
+        except KeyboardInterrupt:
+            children.stop()   # each run writes its notebook and reports; their threads then read them
+            interrupted.set()
     return [runs[p.name] for p in profiles]
+
+
+class _Children:
+    """The runs' processes, so that an interrupted matrix ends each of them cleanly."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.stopping = False
+
+    def start(self, command: list[str], **kwargs: object) -> subprocess.Popen[bytes] | None:
+        with self.lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(command, **kwargs)  # type: ignore[call-overload]
+            self.procs.append(proc)
+            return proc
+
+    def stop(self) -> None:
+        """SIGTERM to every run (each saves its notebook and reports), SIGKILL after the grace period."""
+        with self.lock:
+            self.stopping = True
+            procs = list(self.procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def default_jobs(cores: int) -> int:
@@ -128,9 +190,11 @@ def _baseline_args(image: str, baselines: Path | None, update: bool) -> list[str
 
 
 def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
-             baseline_args: list[str], env: dict[str, str]) -> None:
+             baseline_args: list[str], env: dict[str, str], children: _Children) -> None:
     folder = out / run.image
     folder.mkdir(parents=True, exist_ok=True)
+    for name in RUN_OUTPUTS:   # never let a run that dies early leave the previous run's verdict behind
+        (folder / name).unlink(missing_ok=True)
     command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder)]
     for parameter in parameters:
         command += ["-p", parameter]
@@ -139,17 +203,20 @@ def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters,
     command += baseline_args
     log = folder / "harness.log"
     start = time.perf_counter()
+    started_at = time.time()
     print(f"{run.image}: running {notebook.name} (Python {run.env_python})", file=sys.stderr, flush=True)
     with open(log, "w", encoding="utf-8") as handle:
-        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False,
-                              env=env)
-    run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), done.returncode
-    _read_report(run, folder / "report.json", log)
+        proc = children.start(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        code = proc.wait() if proc is not None else EXIT_HARNESS
+    run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), code
+    _read_report(run, folder / "report.json", log, started_at)
     print(f"{run.image}: {run.verdict} in {run.seconds:.0f} s", file=sys.stderr, flush=True)
 
 
-def _read_report(run: ImageRun, path: Path, log: Path) -> None:
+def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None:
     try:
+        if path.stat().st_mtime < started_at:
+            raise OSError(f"{path} is older than this run")
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.exists() else []
@@ -158,11 +225,16 @@ def _read_report(run: ImageRun, path: Path, log: Path) -> None:
     findings = report.get("findings", [])
     for name in CHECKS:
         severities = {f["severity"] for f in findings if f.get("check") == name}
-        run.checks[name] = "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
-    run.failures = [f"{f['check']}: {f['message']}" for f in findings if f.get("severity") == "fail"]
-    run.verdict = "error" if run.exit_code == EXIT_HARNESS else ("fail" if run.exit_code else "pass")
-    if run.exit_code == EXIT_HARNESS:
-        run.error = f"the run could not be done (exit 2); see {log}"
+        run.checks[name] = next((s for s in ("error", "fail", "warn") if s in severities), "pass")
+    run.failures = [f"{f['check']}: {f['message']}" for f in findings if f.get("severity") in ("error", "fail")]
+    run.fidelity = list(report.get("record", {}).get("fidelity") or run.fidelity)
+    verdict = report.get("verdict")
+    run.verdict = verdict if verdict in ("pass", "fail", "error") else "error"
+    if run.exit_code == EXIT_HARNESS or verdict == "error":
+        run.verdict = "error"
+        run.error = f"the run could not tell (exit {run.exit_code}); see {log}"
+    elif run.exit_code == 130:
+        run.verdict, run.error = "error", "the run was interrupted"
 
 
 def exit_code(runs: list[ImageRun]) -> int:

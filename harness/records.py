@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-RECORD_SCHEMA_VERSION = 1
+RECORD_SCHEMA_VERSION = 2
+SUMMARY_TIER = "summary"   # the notebook's summary cell publishes every tier's tests again under this tier
 
 # How the run as a whole ended.
 Outcome = Literal[
@@ -47,30 +48,52 @@ class CellRecord:
 
 
 @dataclass
-class ImportedDistribution:
-    """A distribution whose modules the kernel had imported before an install cell."""
-
-    version_in_memory: str     # the version on disk when its modules were first imported
-    modules: list[str]         # top-level modules in sys.modules that belong to it
-
-
-@dataclass
 class InstallObservation:
-    """The probe's view of one ``install``-tagged cell (or any cell running pip)."""
+    """A cell that installed: recognised as an install (``harness.install_cells``), or one after
+    which the probe saw distributions change on disk."""
 
     cell_index: int
     cell_tag: str
     duration_s: float
-    before: dict[str, str]     # canonical distribution name -> version on disk before the cell
-    after: dict[str, str]      # ... and after it
-    imported: dict[str, ImportedDistribution]  # canonical name -> what the kernel had loaded
+    changed: dict[str, list[str | None]]   # canonical name -> [version before, version after]; None: absent
+    recognised: list[str] = field(default_factory=list)  # install forms the rule found ("%pip", ...); []: none
+    loaded: dict[str, str | None] = field(default_factory=dict)  # changed distributions the kernel had loaded -> version loaded
     pip_lines: list[str] = field(default_factory=list)  # "Successfully installed", uninstall, conflict lines
 
-    def changed(self) -> dict[str, tuple[str | None, str | None]]:
-        """Distributions added, removed or changed: name -> (before, after); None means absent."""
-        names = set(self.before) | set(self.after)
-        return {n: (self.before.get(n), self.after.get(n)) for n in sorted(names)
-                if self.before.get(n) != self.after.get(n)}
+    def changed_pairs(self) -> dict[str, tuple[str | None, str | None]]:
+        return {name: (pair[0], pair[1]) for name, pair in sorted(self.changed.items())}
+
+
+@dataclass
+class ReplacedDistribution:
+    """Files of modules the kernel had loaded, replaced or removed on disk (seen by the probe after a cell)."""
+
+    cell_index: int                # the cell after which the change was first seen
+    cell_tag: str
+    distribution: str | None       # canonical name; None when no installed metadata claims the files
+    version_loaded: str | None     # the version on disk when the modules were loaded (None: unknown)
+    version_on_disk: str | None    # the version installed now (None: removed, or unknown)
+    modules: list[str]             # top-level names of the loaded modules whose files changed
+    module_count: int              # how many loaded modules' files changed
+    path: str                      # one of the files (an extension module where there is one) ...
+    module: str                    # ... and the module loaded from it
+    identity_loaded: dict[str, int] | None   # device, inode, size, mtime_ns when loaded
+    identity_now: dict[str, int] | None      # ... now; None: the file is gone
+    loaded_in_cell: int | None     # source cell during which the modules were loaded; None: at start-up
+    evidence: str = "files"        # "files": identities compared; "versions": the kernel died before the
+                                   # probe could compare files, so versions on disk are all there is
+
+
+@dataclass
+class ProbeStats:
+    """How the probes went: the verdict is only as good as they are."""
+
+    cells_probed: int = 0
+    median_ms: float = 0.0
+    max_ms: float = 0.0
+    tracked_files: int = 0
+    missing: list[int] = field(default_factory=list)   # cells that ran but have no probe output
+    errors: list[str] = field(default_factory=list)    # "cell N: the probe failed: ..."
 
 
 @dataclass
@@ -94,10 +117,17 @@ class RunRecord:
     outcome_detail: str = ""             # e.g. "cell 7 exceeded 60 s", "kernel died (SIGKILL)"
     cells: list[CellRecord] = field(default_factory=list)
     installs: list[InstallObservation] = field(default_factory=list)
+    replaced: list[ReplacedDistribution] = field(default_factory=list)
+    probes: ProbeStats = field(default_factory=ProbeStats)
     tiers: list[TierOutput] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)  # kernel's python/numpy/torch at start
     fidelity: list[str] = field(default_factory=list)          # deviations of this env from the image
     schema_version: int = RECORD_SCHEMA_VERSION
+
+    def tier_outputs(self) -> list[TierOutput]:
+        """The tier cells' outputs without the summary cell's, which repeats every tier's tests: what
+        is compared and reported, once."""
+        return [t for t in self.tiers if not (isinstance(t.payload, dict) and t.payload.get("tier") == SUMMARY_TIER)]
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,7 +142,7 @@ class Finding:
     """One thing a check found. Every report renders the same list of findings."""
 
     check: str                           # "corruption" | "install-time" | "tiers" | "cells" | ...
-    severity: Literal["fail", "warn", "info"]
+    severity: Literal["error", "fail", "warn", "info"]   # error: the harness could not tell (exit 2)
     message: str                         # one sentence a person can act on
     cell_index: int | None = None
     cell_tag: str = ""
@@ -134,9 +164,10 @@ def _build(cls: type[T], data: dict[str, Any]) -> T:
     nested = {
         "cells": lambda items: [_build(CellRecord, c) for c in items],
         "installs": lambda items: [_build(InstallObservation, i) for i in items],
+        "replaced": lambda items: [_build(ReplacedDistribution, r) for r in items],
+        "probes": lambda p: _build(ProbeStats, p),
         "tiers": lambda items: [TierOutput(**t) for t in items],
         "error": lambda e: None if e is None else CellError(**e),
-        "imported": lambda m: {k: ImportedDistribution(**v) for k, v in m.items()},
     }
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs = {k: nested[k](v) if k in nested else v for k, v in data.items() if k in names}

@@ -58,7 +58,7 @@ class Baseline:
         """The baseline a run would set. Later payloads of the same tier replace earlier ones
         (a tier cell run twice reports its last result)."""
         tests: dict[str, BaselineTest] = {}
-        for output in record.tiers:
+        for output in record.tier_outputs():
             # An unusable payload sets nothing: the tiers check reports it on the same run.
             for test in parse_payload(output.payload, output.cell_tag).tests:
                 tests[test.key] = {"status": test.status, "metrics": dict(test.metrics)}

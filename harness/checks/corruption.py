@@ -1,10 +1,20 @@
-"""Corruption: an install cell replaced a package the kernel had already imported.
+"""Corruption: a cell replaced files of modules the kernel had already loaded.
 
 pip rewrites files on disk; it cannot touch modules already in the kernel's memory. When the two
 disagree, nothing fails at once: a later import loads new Python files against old C extensions
-and raises something like ``cannot import name '_center' from 'numpy._core.umath'``. This check
-reports the cause (the install cell and the package it replaced) and classifies the symptom (a
-later error matching a known signature), so the user learns both halves.
+and raises something like ``cannot import name '_center' from 'numpy._core.umath'``. The probe
+(harness/execution/kernel_probe.py) records the identity of every loaded module's file when it
+loads and compares it after every cell, so this check reports the cause (the cell that replaced
+the files, whatever its tags, and the package) and classifies the symptom (a later error matching
+a known signature), so the user learns both halves.
+
+* loaded files replaced by a **different version** (or removed): fail;
+* loaded files replaced by the **same version** (``--force-reinstall``): warn;
+* loaded files that no installed metadata claims: warn (nothing says which version was loaded);
+* a pre-installed distribution that changed on disk but whose modules were never loaded: warn;
+* a probe that failed, or a cell that ran without one: error ("could not tell", exit 2).
+
+Version strings are evidence here, not the test: the test is the file identity.
 """
 
 from __future__ import annotations
@@ -16,58 +26,125 @@ from packaging.version import InvalidVersion, Version
 from harness.checks import signatures
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
+from harness.install_cells import is_install_tag
 from harness.labels import cell_label
 from harness.observations import pip_lines
 from harness.observations.tier_payload import parse_payload
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.records import Finding, InstallObservation, ReplacedDistribution, RunRecord
 
 NAME = "corruption"
+_STOPPED = ("kernel-died", "timeout", "interrupted")
 
 
 def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
-    findings = _replaced_under_kernel(record.installs)
+    findings = _probe_health(record)
+    findings += _replaced_under_kernel(record)
     findings += _signatures_in_errors(record)
     return findings
 
 
-# --- cause: a package replaced under the live kernel -------------------------------------------
+# --- could the probes see? -----------------------------------------------------------------------
 
-def _replaced_under_kernel(installs: list[InstallObservation]) -> list[Finding]:
-    if not installs:
-        return [Finding(NAME, "info", "No install cells were observed, so no package could be "
-                                      "replaced under the kernel.")]
-    findings: list[Finding] = []
-    # A mismatch left by an earlier cell is still visible to later install cells' probes; report
-    # each (package, in-memory, on-disk) state once, at the cell that created it.
-    reported: set[tuple[str, str, str | None]] = set()
-    for obs in installs:
-        pip = pip_lines.parse(obs.pip_lines)
-        for name, dist in sorted(obs.imported.items()):
-            on_disk = obs.after.get(name)
-            state = (name, dist.version_in_memory, on_disk)
-            if on_disk == dist.version_in_memory or state in reported:
-                continue
-            reported.add(state)
-            findings.append(_replaced_finding(obs, name, dist.version_in_memory, on_disk, dist.modules, pip))
-        untouched = _changed_not_imported(obs)
-        if untouched:
-            findings.append(_not_imported_finding(obs, untouched))
+def _probe_health(record: RunRecord) -> list[Finding]:
+    stats = record.probes
+    findings = [Finding(NAME, "error", f"{problem}; whether a loaded module was replaced cannot be told.",
+                        evidence={"problem": problem}) for problem in stats.errors]
+    stopped = _stopping_cell(record)
+    unprobed = [i for i in stats.missing if not (record.outcome in _STOPPED and i == stopped)]
+    if unprobed:
+        findings.append(Finding(
+            NAME, "error",
+            f"{'Cells' if len(unprobed) > 1 else 'Cell'} {', '.join(map(str, unprobed))} ran without a probe "
+            "after them (was the probe's post_run_cell hook removed?); whether they replaced a loaded "
+            "module cannot be told.", evidence={"cells": unprobed}))
     return findings
 
 
-def _replaced_finding(obs: InstallObservation, name: str, in_memory: str, on_disk: str | None,
-                      modules: list[str], pip: pip_lines.PipSummary) -> Finding:
-    change = _direction(in_memory, on_disk)
+def _stopping_cell(record: RunRecord) -> int | None:
+    ran = [c.index for c in record.cells if c.cell_type == "code" and c.status != "not-run"]
+    return ran[-1] if ran else None
+
+
+# --- cause: files of loaded modules replaced -----------------------------------------------------
+
+def _replaced_under_kernel(record: RunRecord) -> list[Finding]:
+    installs = {obs.cell_index: obs for obs in record.installs}
+    findings = [_replaced_finding(item, installs.get(item.cell_index)) for item in record.replaced]
+    covered = {(r.cell_index, r.distribution) for r in record.replaced}
+    for obs in record.installs:
+        untouched = {name: pair for name, pair in obs.changed_pairs().items()
+                     if pair[0] is not None and (obs.cell_index, name) not in covered}
+        if untouched:
+            findings.append(_not_loaded_finding(obs, untouched))
+    if not findings:
+        findings.append(Finding(NAME, "info", f"No cell replaced a file of a loaded module "
+                                              f"({record.probes.cells_probed} cells probed, "
+                                              f"{record.probes.tracked_files} loaded files tracked)."))
+    return findings
+
+
+def _who(index: int, tag: str, obs: InstallObservation | None) -> str:
+    """``cell 3 [install]``, or ``cell 3 (not recognised as an install cell)`` when no rule saw it install."""
+    label = cell_label(index, tag)
+    if not is_install_tag(tag) and (obs is None or not obs.recognised):
+        what = "an untagged cell" if not tag else "a cell"
+        return f"{label} ({what} that no install rule recognised)"
+    return label
+
+
+def _replaced_finding(item: ReplacedDistribution, obs: InstallObservation | None) -> Finding:
+    who = _who(item.cell_index, item.cell_tag, obs)
+    name = item.distribution
+    modules = _modules(item)
+    when = "at start-up" if item.loaded_in_cell is None else f"in cell {item.loaded_in_cell}"
     evidence: dict[str, Any] = {
-        "cell_index": obs.cell_index,
-        "cell_tag": obs.cell_tag,
-        "package": name,
-        "version_in_memory": in_memory,
-        "version_on_disk": on_disk,
-        "change": change,
-        "modules": modules,
+        "cell_index": item.cell_index, "cell_tag": item.cell_tag, "package": name,
+        "version_in_memory": item.version_loaded, "version_on_disk": item.version_on_disk,
+        "change": _direction(item.version_loaded, item.version_on_disk), "modules": item.modules,
+        "module_count": item.module_count, "module": item.module, "file": item.path, "identity_loaded": item.identity_loaded,
+        "identity_now": item.identity_now, "loaded_in_cell": item.loaded_in_cell, "evidence": item.evidence,
+        "recognised_as_install": bool(obs and obs.recognised),
     }
-    # Only what pip printed: each key is present when the lines say so, absent otherwise.
+    if obs is not None:
+        evidence.update(_pip_evidence(name or "", obs))
+    if name is None:
+        return Finding(NAME, "warn", f"{who} replaced {item.path}, a file of the loaded module(s) {modules}, "
+                                     "which no installed distribution claims; the kernel now mixes the old and the "
+                                     "new file. Restart the runtime after that cell.",
+                       cell_index=item.cell_index, cell_tag=item.cell_tag, evidence=evidence)
+    if item.version_loaded is not None and item.version_loaded == item.version_on_disk:
+        return Finding(NAME, "warn", f"{who} reinstalled {name} {item.version_loaded} over the files the kernel "
+                                     f"had loaded {when} ({modules}); same version, so usually harmless, but the "
+                                     "reinstall is wasted time: drop it or pin what is installed.",
+                       cell_index=item.cell_index, cell_tag=item.cell_tag, evidence=evidence)
+    loaded = item.version_loaded or "(unknown version)"
+    what = (f"removed {name} {loaded}" if item.version_on_disk is None
+            else f"{evidence['change']} {name} {loaded} -> {item.version_on_disk}")
+    how = ("" if item.evidence == "files" else
+           " (the kernel died in that cell before the probe could compare files: judged from versions on disk)")
+    pulls = pip_lines.parse(obs.pip_lines).collected.get(name, []) if obs else []
+    alongside = {n: v for n, v in pip_lines.parse(obs.pip_lines).installed.items() if n != name} if obs else {}
+    return Finding(
+        NAME, "fail",
+        f"{who} {what} on disk while the kernel had {name} {loaded} loaded {when} ({modules}){how}"
+        f"{_cause(pulls, alongside)}; later imports will mix the two versions, so pin {name}=={loaded} "
+        f"in that install or restart the runtime right after it.",
+        cell_index=item.cell_index, cell_tag=item.cell_tag, evidence=evidence,
+    )
+
+
+def _modules(item: ReplacedDistribution) -> str:
+    """``92 modules of numpy, e.g. numpy._core._multiarray_umath`` (or what the kernel-died case knows)."""
+    if not item.module_count:
+        return "its modules"
+    count = f"{item.module_count} module{'s' if item.module_count != 1 else ''}"
+    return f"{count} of {', '.join(item.modules)}, e.g. {item.module}" if item.module else f"{count} of {', '.join(item.modules)}"
+
+
+def _pip_evidence(name: str, obs: InstallObservation) -> dict[str, Any]:
+    """Only what pip printed: each key is present when the lines say so, absent otherwise."""
+    pip = pip_lines.parse(obs.pip_lines)
+    evidence: dict[str, Any] = {}
     if name in pip.installed:
         evidence["pip_installed"] = pip.installed[name]
     if name in pip.uninstalled:
@@ -81,15 +158,7 @@ def _replaced_finding(obs: InstallObservation, name: str, in_memory: str, on_dis
     conflicts = pip.conflicts_on(name)
     if conflicts:
         evidence["conflicts"] = [c.to_json() for c in conflicts]
-
-    what = f"removed {name} {in_memory}" if on_disk is None else f"{change} {name} {in_memory} -> {on_disk}"
-    return Finding(
-        NAME, "fail",
-        f"{cell_label(obs.cell_index, obs.cell_tag)} {what} on disk while the kernel had {name} "
-        f"{in_memory} imported{_cause(pulls, alongside)}; later imports will mix the two versions, "
-        f"so pin {name}=={in_memory} in that cell's install or restart the runtime right after it.",
-        cell_index=obs.cell_index, cell_tag=obs.cell_tag, evidence=evidence,
-    )
+    return evidence
 
 
 def _cause(pulls: list[pip_lines.Pull], alongside: dict[str, str]) -> str:
@@ -104,30 +173,28 @@ def _cause(pulls: list[pip_lines.Pull], alongside: dict[str, str]) -> str:
     return ""
 
 
-def _direction(before: str, after: str | None) -> str:
+def _direction(before: str | None, after: str | None) -> str:
     if after is None:
         return "removed"
+    if before is None:
+        return "replaced"
     try:
-        return "upgraded" if Version(after) > Version(before) else "downgraded"
+        return "upgraded" if Version(after) > Version(before) else "downgraded" if Version(after) < Version(before) \
+            else "reinstalled"
     except InvalidVersion:
         return "changed"
 
 
-def _changed_not_imported(obs: InstallObservation) -> dict[str, tuple[str, str | None]]:
-    """Pre-installed distributions this cell changed that the kernel had not imported."""
-    return {name: (before, after) for name, (before, after) in obs.changed().items()
-            if before is not None and name not in obs.imported}
-
-
-def _not_imported_finding(obs: InstallObservation, changed: dict[str, tuple[str, str | None]]) -> Finding:
+def _not_loaded_finding(obs: InstallObservation, changed: dict[str, tuple[str | None, str | None]]) -> Finding:
     # One finding per cell, not per package: an install that pulls torch can change dozens of
     # pre-installed distributions, and one line listing them is more readable than dozens.
     listed = ", ".join(f"{n} {b} -> {a or 'removed'}" for n, (b, a) in changed.items())
+    them = "it" if len(changed) == 1 else "them"
     return Finding(
         NAME, "warn",
-        f"{cell_label(obs.cell_index, obs.cell_tag)} changed pre-installed {listed}; the kernel had not "
-        f"imported {'it' if len(changed) == 1 else 'them'} yet, so this run is unaffected, but a session "
-        f"that imports {'it' if len(changed) == 1 else 'them'} before this cell would mix versions.",
+        f"{_who(obs.cell_index, obs.cell_tag, obs)} changed pre-installed {listed}; the kernel had not loaded "
+        f"{them}, so this run is unaffected, but a session that imports {them} before this cell would mix "
+        "versions.",
         cell_index=obs.cell_index, cell_tag=obs.cell_tag,
         evidence={"cell_index": obs.cell_index, "cell_tag": obs.cell_tag,
                   "packages": {n: {"before": b, "after": a} for n, (b, a) in changed.items()}},
@@ -148,7 +215,7 @@ def _signatures_in_errors(record: RunRecord) -> list[Finding]:
     # Tier cells catch each test's exception and publish it as a failed test (tiers.results.timed),
     # so the cell itself never errors: look in the failed tests' messages too.
     failed_tests = 0
-    for output in record.tiers:
+    for output in record.tier_outputs():
         for test in parse_payload(output.payload, output.cell_tag).tests:
             if test.status != "fail":
                 continue
@@ -166,7 +233,7 @@ def _signatures_in_errors(record: RunRecord) -> list[Finding]:
 
 def _signature_finding(sig: signatures.Signature, index: int, tag: str, error: str, record: RunRecord,
                        source: str, what: str) -> Finding:
-    causes = _earlier_replacements(record.installs, index)
+    causes = _earlier_replacements(record, index)
     evidence: dict[str, Any] = {
         "signature": sig.id, "meaning": sig.meaning, "trigger": sig.trigger, "source": source,
         "cell_index": index, "cell_tag": tag, "error": error,
@@ -182,11 +249,10 @@ def _signature_finding(sig: signatures.Signature, index: int, tag: str, error: s
     )
 
 
-def _earlier_replacements(installs: list[InstallObservation], before_index: int) -> list[dict[str, Any]]:
-    """Imported packages replaced by install cells that ran before ``before_index``: the likely cause."""
+def _earlier_replacements(record: RunRecord, before_index: int) -> list[dict[str, Any]]:
+    """Loaded distributions replaced by cells that ran before ``before_index``: the likely cause."""
     return [
-        {"cell": cell_label(o.cell_index, o.cell_tag), "package": name,
-         "version_in_memory": d.version_in_memory, "version_on_disk": o.after.get(name)}
-        for o in installs if o.cell_index <= before_index
-        for name, d in sorted(o.imported.items()) if o.after.get(name) != d.version_in_memory
+        {"cell": cell_label(r.cell_index, r.cell_tag), "package": r.distribution or r.path,
+         "version_in_memory": r.version_loaded, "version_on_disk": r.version_on_disk}
+        for r in record.replaced if r.cell_index <= before_index and r.version_loaded != r.version_on_disk
     ]

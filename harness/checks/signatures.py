@@ -24,9 +24,12 @@ class Signature:
     regex: bool = False
 
     def found_in(self, text: str) -> bool:
+        """Whether the pattern occurs in ``text``, whitespace normalised on both sides: tracebacks
+        wrap long messages over lines (numpy's "compiled using NumPy 1.x cannot be run in NumPy 2")."""
+        text = " ".join(text.split())
         if self.regex:
             return re.search(self.pattern, text) is not None
-        return self.pattern in text
+        return " ".join(self.pattern.split()) in text
 
 
 _RESTART = "restart the runtime after the install cell, or pin the version the kernel already imported"

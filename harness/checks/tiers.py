@@ -4,10 +4,13 @@ Statuses are compared strictly: a test that passed in the baseline and now warns
 test that fails, and a baseline test that no longer runs are failures. Without a baseline the
 notebook's own verdict stands: a test it reports as ``fail`` fails the run.
 
-Metrics are compared per metric in the direction that is "better" for it, and only warn: they
-are timings and memory figures measured on shared CI machines and Colab VMs whose load nobody
-controls, so a metric alone must not turn a run red; a status change is the notebook's own,
-deterministic judgement and does.
+Metrics are compared per metric in the direction that is "better" for it, and only warn. Absolute
+timings (latencies, tokens per second, seconds) are never compared: a baseline recorded on another
+machine (or the same machine under another load) says nothing about this run, and warnings that
+are always there teach people to ignore them. Timing is judged by ratios measured side by side in
+one run instead (Tier 3's ``speed_ratio``: the model against a reference model timed beside it),
+and absolute timings stay in the reports as information. The summary cell's payload repeats every
+tier's tests and is not compared a second time (``RunRecord.tier_outputs``).
 """
 
 from __future__ import annotations
@@ -26,24 +29,25 @@ NAME = "tiers"
 Direction = Literal["lower", "higher"]
 Severity = Literal["fail", "warn", "info"]
 
-# Metric name patterns (fnmatch, matched on the lower-cased name) -> which way is better, for the
-# names the tiers publish (notebook/tiers/tier*.py: latency_ms_batch4, tokens_per_s_batch4,
-# peak_mb_small, final_loss, loss_drop, speed_ratio ...). First match wins, so the "higher" rates
-# come before "*_s" (which would claim tokens_per_s) and loss_drop before "*loss". A metric that
-# matches nothing is not compared: guessing its direction would invent regressions.
-METRIC_DIRECTIONS: tuple[tuple[str, Direction], ...] = (
-    ("*tokens_per_s*", "higher"), ("*per_s", "higher"), ("*per_sec", "higher"), ("*per_second", "higher"),
-    ("*throughput*", "higher"), ("*speedup*", "higher"), ("*speed_ratio*", "higher"),
+# Metric name patterns (fnmatch, matched on the lower-cased name) -> which way is better, or None
+# for "not compared". First match wins: same-run ratios first, then absolute timings (None), then
+# the rest. A metric that matches nothing is not compared: guessing its direction would invent
+# regressions.
+METRIC_DIRECTIONS: tuple[tuple[str, Direction | None], ...] = (
+    ("*speed_ratio*", "higher"), ("*speedup*", "higher"),
+    # absolute timings: information only
+    ("*tokens_per_s*", None), ("*per_s", None), ("*per_sec", None), ("*per_second", None),
+    ("*throughput*", None), ("*latency*", None), ("*_ms", None), ("*_ms_*", None),
+    ("*_s", None), ("*_sec", None), ("*_seconds", None), ("process_*", None),
     ("*accuracy*", "higher"), ("*loss_drop*", "higher"),
-    ("*latency*", "lower"), ("*_ms", "lower"), ("*_ms_*", "lower"),
-    ("*_s", "lower"), ("*_sec", "lower"), ("*_seconds", "lower"),
     ("loss", "lower"), ("*_loss", "lower"), ("*perplexity*", "lower"), ("ppl", "lower"),
     ("*memory*", "lower"), ("*_mb", "lower"), ("*_mb_*", "lower"), ("*_gb", "lower"), ("*_bytes", "lower"),
 )
 
 
 def metric_direction(name: str) -> Direction | None:
-    """Which way is better for metric ``name``; None when the name is not in the table."""
+    """Which way is better for metric ``name``; None when it is not compared (an absolute timing, or
+    a name not in the table)."""
     lowered = name.lower()
     return next((d for pattern, d in METRIC_DIRECTIONS if fnmatchcase(lowered, pattern)), None)
 
@@ -51,7 +55,7 @@ def metric_direction(name: str) -> Direction | None:
 def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
     findings: list[Finding] = []
     current: dict[str, tuple[TierTest, int, str]] = {}  # key -> (test, cell index, cell tag)
-    for output in record.tiers:
+    for output in record.tier_outputs():
         parsed = parse_payload(output.payload, output.cell_tag)
         if parsed.problem:
             findings.append(Finding(
@@ -64,11 +68,11 @@ def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -
         for test in parsed.tests:  # a tier published twice (cell re-run) counts once, last wins
             current[test.key] = (test, output.cell_index, output.cell_tag)
 
-    if not record.tiers:
+    if not record.tier_outputs():
         findings.append(Finding(NAME, "info", "No tier results were published, so no tier test was checked."))
     if baseline is None:
         findings += [f for test, index, tag in current.values() for f in _own_verdict(test, index, tag)]
-        if record.tiers:
+        if record.tier_outputs():
             findings.append(Finding(NAME, "info", "No baseline was given: tier statuses were judged on their "
                                                   "own and metrics were not compared."))
         return findings

@@ -2,8 +2,9 @@
 
 Modelled on papermill's ``engines.py`` and kept in three parts with one concern each:
 
-* ``RunState``: what one run shares between ``harness.execution.execute`` and the engine (progress callback,
-  kernelspec, how execution stopped, the kernel's pid for the ``--timeout`` watchdog).
+* ``RunState``: what one run shares between ``harness.execution.execute`` (with its supervisor,
+  ``harness.execution.supervisor``) and the engine: progress callback, kernelspec, how execution
+  stopped, the kernel's process for the supervisor.
 * ``HarnessExecutionManager`` (papermill's ``NotebookExecutionManager``): the lifecycle. Notebook
   start, cell start, cell complete, notebook complete, and the **save policy**: the notebook is
   written at notebook start, after every *source* cell completes or fails (probe cells are saved
@@ -15,17 +16,17 @@ Modelled on papermill's ``engines.py`` and kept in three parts with one concern 
   mechanics only. It runs the cells and turns how execution stopped into a ``RunState`` outcome
   instead of an exception: a cell error (``CellExecutionError``), a cell timeout (the kernel is
   interrupted so the cell's traceback shows where it hung), a dead kernel (``DeadKernelError``,
-  with the signal that killed it). When an install cell fails, its after-probe still runs, so what
-  a failed ``pip install`` changed is observed.
+  with the signal that killed it), or a stop the supervisor asked for (Ctrl-C, ``--timeout``),
+  which it names on the cell that was running. It runs in a worker thread; it never handles
+  signals itself.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -39,7 +40,6 @@ from harness.execution.environment import KernelSpecInfo
 from harness.execution.probes import META_KEY, probe_role
 
 ENGINE_NAME = "colab-ci"
-PROBE_TIMEOUT_S = 60.0
 
 # nbclient's own log lines ("Kernel died while waiting for execute reply.") would duplicate the
 # outcome the harness reports; they go to this logger, silent unless someone configures it.
@@ -65,37 +65,61 @@ Progress = Callable[[ProgressEvent], None]
 
 @dataclass
 class RunState:
-    """Shared by ``harness.execution.execute`` and the engine for one run."""
+    """Shared by ``harness.execution.execute`` (and its supervisor, in the main thread) and the
+    engine (in the worker thread) for one run."""
 
     kernel_spec: KernelSpecInfo
     total_source_cells: int
     progress: Progress | None = None
     ready: Callable[[], None] | None = None   # called before the first cell (the copy must be complete)
     cell_timeout: float | None = None
-    run_timeout: float | None = None
-    # how execution stopped (None: every cell ran)
+    kernel_stdio: Any = None                  # file the kernel's stdout/stderr go to (never the harness's)
+    kernel_env: dict[str, str] | None = None  # the kernel's environment (the kernelspec's env is added)
+    # how execution stopped (None: every cell ran), as the engine saw it
     outcome: str | None = None
     outcome_detail: str = ""
-    kernel_pid: int | None = None
+    # set by the supervisor (harness.execution.supervisor) before it interrupts or kills the kernel
+    stopping: tuple[str, str] | None = None   # (outcome, detail): "interrupted" | "timeout"
+    abandoned: bool = False
+    kernel_process: Any = None                # the kernel's subprocess.Popen
     kernel_started: bool = False
     kernel_dead: bool = False
-    run_timed_out: bool = False          # set by the --timeout watchdog
     current_source_index: int | None = None
-    running: bool = False
+    next_source_index: int | None = 0         # the source cell that runs next (before the first: 0)
+    cell_started: float | None = None         # time.monotonic() when the running cell started
+    all_cells_ran: bool = False
     nb_man: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def stop(self, outcome: str, detail: str) -> None:
         if self.outcome is None:
             self.outcome, self.outcome_detail = outcome, detail
 
     def where(self) -> str:
-        return "" if self.current_source_index is None else f" in cell {self.current_source_index}"
+        if self.cell_started is not None and self.current_source_index is not None:
+            return f" in cell {self.current_source_index}"
+        return "" if self.next_source_index is None else f" before cell {self.next_source_index}"
+
+    def final_outcome(self) -> tuple[str, str]:
+        """How the run ended: the supervisor's reason wins, unless every cell had already run."""
+        if self.stopping is not None and not self.all_cells_ran:
+            return self.stopping
+        if self.outcome is not None:
+            return self.outcome, self.outcome_detail
+        return "completed", ""
 
 
 def _note_error(cell: Any, ename: str, evalue: str) -> None:
     """Record on the cell an error that produced no error output (kernel death, timeout)."""
     cell.metadata.setdefault(META_KEY, {})["error"] = {"ename": ename, "evalue": evalue}
+
+
+def _note_stop(cell: Any, state: RunState) -> None:
+    """Name the error of the cell the supervisor stopped: a timeout or an interruption."""
+    outcome, detail = state.stopping or ("interrupted", "")
+    if outcome == "timeout":
+        _note_error(cell, "RunTimeoutError" if detail.startswith("the run") else "CellTimeoutError", detail)
+    else:
+        _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
 
 
 def _tag(cell: Any) -> str:
@@ -173,7 +197,6 @@ class HarnessNotebookClient(PapermillNotebookClient):
         assert run_state is not None
         self.run_state = run_state
         self._timed_out_cell: int | None = None
-        self._unresponsive = False
 
     # --- kernel ---------------------------------------------------------------------------------
     def create_kernel_manager(self) -> Any:
@@ -187,9 +210,16 @@ class HarnessNotebookClient(PapermillNotebookClient):
         return self.km
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        # The kernel's own stdout/stderr go to a log file: inherited, they would keep a caller's
+        # pipe open as long as any process the kernel forked lives.
+        if self.run_state.kernel_stdio is not None:
+            kwargs.setdefault("stdout", self.run_state.kernel_stdio)
+            kwargs.setdefault("stderr", self.run_state.kernel_stdio)
+        if self.run_state.kernel_env is not None:
+            kwargs.setdefault("env", dict(self.run_state.kernel_env))
         await super().async_start_new_kernel(**kwargs)
         provisioner = getattr(self.km, "provisioner", None)
-        self.run_state.kernel_pid = getattr(provisioner, "pid", None)
+        self.run_state.kernel_process = getattr(provisioner, "process", None)
 
     start_new_kernel = run_sync(async_start_new_kernel)
 
@@ -232,7 +262,7 @@ class HarnessNotebookClient(PapermillNotebookClient):
         with self.setup_kernel(**kwargs):
             self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
             self.papermill_execute_cells()
-            if not self.run_state.kernel_dead and self.run_state.outcome != "timeout":
+            if not self.run_state.kernel_dead and self.run_state.outcome != "timeout" and not self.run_state.stopping:
                 try:
                     info_msg = self.wait_for_reply(self.kc.kernel_info())
                     if info_msg:
@@ -247,18 +277,11 @@ class HarnessNotebookClient(PapermillNotebookClient):
         cells = self.nb.cells
         if state.ready is not None:
             state.ready()
-        state.running = True
-        try:
-            for index, cell in enumerate(cells):
-                if state.run_timed_out:
-                    state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s"
-                               f" before cell {_next_source(cells, index)}")
-                    break
-                if not self._run_cell(index, cell):
-                    self._after_probe(index)
-                    break
-        finally:
-            state.running = False
+        for index, cell in enumerate(cells):
+            state.next_source_index = _next_source(cells, index)
+            if state.stopping is not None or not self._run_cell(index, cell):
+                return
+        state.all_cells_ran = True
 
     def _run_cell(self, index: int, cell: Any) -> bool:
         """Run one cell; False when execution must stop after it."""
@@ -266,77 +289,45 @@ class HarnessNotebookClient(PapermillNotebookClient):
         self._timed_out_cell = None
         try:
             self.nb_man.cell_start(cell, index)
+            state.cell_started = time.monotonic()
             self.execute_cell(cell, index)
-            if state.run_timed_out and cell.get("cell_type") == "code":
-                # the watchdog's interrupt landed in a cell that tolerates errors (raises-exception)
-                state.stop("timeout", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
+            # a cell that tolerates errors (raises-exception) swallows an interrupt: ask the supervisor
+            if state.stopping is not None and cell.get("cell_type") == "code":
+                _note_stop(cell, state)
                 return False
             return True
         except CellExecutionError as ex:
             self.nb_man.cell_exception(cell, cell_index=index, exception=ex)
-            if state.run_timed_out:
-                detail = f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}"
-                state.stop("timeout", detail)
-                _note_error(cell, "RunTimeoutError", detail)
+            if state.stopping is not None:
+                _note_stop(cell, state)
             elif self._timed_out_cell is not None:
                 detail = f"cell {self._timed_out_cell} exceeded --cell-timeout {self.timeout:g} s"
                 state.stop("timeout", detail)
                 _note_error(cell, "CellTimeoutError", detail)
             else:
                 state.stop("cell-error", f"cell {state.current_source_index} raised {_ename(cell)}"
-                           if probe_role(cell)[0] is None else f"a colab-ci probe cell raised {_ename(cell)}")
+                           if probe_role(cell)[0] is None else f"the colab-ci start-up cell raised {_ename(cell)}")
             return False
         except CellTimeoutError as ex:   # the kernel did not even answer the interrupt
             self.nb_man.cell_exception(cell, cell_index=index, exception=ex)
-            detail = (f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}" if state.run_timed_out
-                      else f"cell {state.current_source_index} exceeded --cell-timeout {self.timeout:g} s"
+            detail = (f"cell {state.current_source_index} exceeded --cell-timeout {self.timeout:g} s"
                       " and did not answer the interrupt")
             _note_error(cell, "CellTimeoutError", detail)
             state.stop("timeout", detail)
-            self._unresponsive = True
             return False
         except DeadKernelError:
             self.nb_man.cell_exception(cell, cell_index=index)
             state.kernel_dead = True
-            how = self._exit_signal()
-            if state.run_timed_out:
-                detail = f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}"
-                state.stop("timeout", detail)
+            if state.stopping is not None:
+                _note_stop(cell, state)
             else:
-                detail = f"kernel died{how}{state.where()}"
+                detail = f"kernel died{self._exit_signal()}{state.where()}"
                 state.stop("kernel-died", detail)
-            _note_error(cell, "DeadKernelError", detail)
+                _note_error(cell, "DeadKernelError", detail)
             return False
-        except KeyboardInterrupt:
-            self.nb_man.cell_exception(cell, cell_index=index)
-            if state.run_timed_out:
-                _note_error(cell, "RunTimeoutError", f"the run exceeded --timeout {state.run_timeout:g} s{state.where()}")
-            else:
-                _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
-            raise
         finally:
+            state.cell_started = None
             self.nb_man.cell_complete(cell, cell_index=index)
-
-    def _after_probe(self, failed_index: int) -> None:
-        """Run the after-probe of a failed install cell, if there is one and the kernel lives."""
-        state = self.run_state
-        cells = self.nb.cells
-        nxt = failed_index + 1
-        if state.kernel_dead or state.run_timed_out or self._unresponsive or nxt >= len(cells):
-            return
-        phase, source_index = probe_role(cells[nxt])
-        if phase != "after" or source_index != probe_role(cells[failed_index])[1]:
-            return
-        saved = self.timeout
-        self.timeout = int(PROBE_TIMEOUT_S)
-        try:
-            self.nb_man.cell_start(cells[nxt], nxt)
-            self.execute_cell(cells[nxt], nxt)
-        except (CellExecutionError, CellTimeoutError, DeadKernelError):
-            pass
-        finally:
-            self.timeout = saved
-            self.nb_man.cell_complete(cells[nxt], cell_index=nxt)
 
 
 def _ename(cell: Any) -> str:
@@ -346,12 +337,12 @@ def _ename(cell: Any) -> str:
     return "an error"
 
 
-def _next_source(cells: Any, index: int) -> str:
+def _next_source(cells: Any, index: int) -> int | None:
     for cell in cells[index:]:
         phase, source_index = probe_role(cell)
         if phase is None and source_index is not None:
-            return str(source_index)
-    return "(end)"
+            return int(source_index)
+    return None
 
 
 class HarnessEngine(NBClientEngine):

@@ -12,13 +12,20 @@
 Outcomes (``RunRecord.outcome``): ``completed``, ``cell-error``, ``kernel-died`` (SIGKILL, SIGSEGV,
 os._exit, out of memory: ``outcome_detail`` names the signal and the cell), ``timeout``
 (``--cell-timeout``: the hanging cell is interrupted so its traceback shows where it hung;
-``--timeout``: a watchdog interrupts the kernel, and the harness itself if the kernel does not
-give up), ``interrupted`` (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI).
+``--timeout``), ``interrupted`` (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI).
 
-Ctrl-C: ``execute`` does **not** re-raise ``KeyboardInterrupt``. It stops the kernel, saves the
-executed notebook and returns the record with outcome ``interrupted``, so the caller writes
-reports as for any other run (the CLI then exits 130). A second Ctrl-C during that clean-up is
-not caught.
+papermill runs in a worker thread; the calling (main) thread supervises it
+(``harness.execution.supervisor``), so Ctrl-C, SIGTERM and both timeouts end the run within a
+bounded time whatever the kernel does: ``execute`` does **not** re-raise ``KeyboardInterrupt``,
+it returns the record with outcome ``interrupted`` after the executed notebook is saved, so the
+caller writes reports as for any other run (the CLI then exits 130). When the worker could not be
+unwound, ``record`` is still returned and ``abandoned_runs()`` says so (the CLI then leaves with
+``os._exit``).
+
+The kernel's environment is the harness's minus variables named like secrets (``*TOKEN*``,
+``*SECRET*``, ``*PASSWORD*``, ...): a fresh Colab runtime has none of them either. ``secrets``
+names the ones to pass through; their values are redacted from the executed notebook as from
+every report. The kernel's own stdout/stderr (not the cells' outputs) go to ``kernel.log``.
 
 Parameters are injected by papermill in an ``injected-parameters`` cell right after the cell
 tagged ``parameters``, so they win over that cell's ``#@param`` assignments. A parameter the
@@ -32,11 +39,9 @@ The kernel's working directory is an empty scratch folder, like Colab's ``/conte
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -54,14 +59,23 @@ from papermill.inspection import _infer_parameters
 from harness.errors import HarnessError
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
-from harness.execution.probes import META_KEY, PROBE_MODULE_SOURCE, instrument, probe_role
+from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
+from harness.execution.supervisor import end_kernel_group, supervise
+from harness.images.fidelity import read_fidelity
 from harness.observations.observe import observe
 from harness.records import RunRecord
+from harness.secrets import kernel_environment, redact_data
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
-WATCHDOG_GRACE_S = 10.0
+KERNEL_LOG = "kernel.log"
 Log = Callable[[str], None]
+_ABANDONED: list[threading.Thread] = []
+
+
+def abandoned_runs() -> int:
+    """How many runs' worker threads could not be unwound (the process should end with os._exit)."""
+    return sum(1 for worker in _ABANDONED if worker.is_alive())
 
 
 def _stderr(message: str) -> None:
@@ -129,63 +143,12 @@ def find_checkout(notebook: Path) -> Path | None:
     return None
 
 
-# --- the --timeout watchdog ---------------------------------------------------------------------
-
-class Watchdog:
-    """After ``timeout`` s: interrupt the kernel; after a grace period, interrupt the harness."""
-
-    def __init__(self, state: RunState, timeout: float, grace: float = WATCHDOG_GRACE_S) -> None:
-        self.state, self.grace = state, grace
-        self._lock = threading.Lock()
-        self._active = True
-        self._timers = [threading.Timer(timeout, self._fire)]
-        self._timers[0].daemon = True
-        self._timers[0].start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._active:
-                return
-            self.state.run_timed_out = True
-            pid = self.state.kernel_pid
-            if pid and self.state.running:
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except OSError:
-                    pass
-            force = threading.Timer(self.grace, self._force)
-            force.daemon = True
-            self._timers.append(force)
-            force.start()
-
-    def _force(self) -> None:
-        with self._lock:
-            if self._active:
-                _thread.interrupt_main()
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._active = False
-        for timer in self._timers:
-            timer.cancel()
-
-
-def _kill_kernel_group(state: RunState | None) -> None:
-    """SIGKILL what is left of the kernel's process group (it runs in its own session)."""
-    if state is None or not state.kernel_pid:
-        return
-    try:
-        os.killpg(state.kernel_pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
 def _installed_on_disk(env: RunEnvironment, cwd: Path) -> dict[str, str] | None:
     """The run environment's distributions, read after the kernel stopped (stand-in after-probe),
     from the kernel's working directory so ``sys.path`` is the kernel's."""
-    code = PROBE_MODULE_SOURCE + "\nimport json\nprint(json.dumps(installed()[0]))\n"
+    code = KERNEL_PROBE_SOURCE + "\nimport json\nprint(json.dumps(PROBE.refresh_installed()[0]))\n"
     try:
-        proc = subprocess.run([str(env.python), "-c", code], capture_output=True, text=True, timeout=60,
+        proc = subprocess.run(env.argv([str(env.python), "-B", "-c", code]), capture_output=True, text=True, timeout=60,
                               env={**os.environ, **env.kernel_env()}, cwd=str(cwd))
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
@@ -210,7 +173,8 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             parameters: dict[str, Any] | None = None, cell_timeout: float | None = None,
             run_timeout: float | None = None, keep_env: bool = False,
             progress: Progress | None = None, log: Log = _stderr,
-            environment: Callable[[], RunEnvironment] | None = None) -> RunRecord:
+            environment: Callable[[], RunEnvironment] | None = None,
+            secrets: tuple[str, ...] = ()) -> RunRecord:
     """Run ``notebook`` headlessly; write ``out_dir/executed.ipynb``; return what was observed.
 
     ``environment``: where the run's disposable environment comes from once the inputs are valid
@@ -241,9 +205,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         try:
             env = (environment() if environment is not None
                    else prepare_environment(python, keep=keep_env, defer=True, log=log))
-            how = "hard-link copy of" if env.mode == "venv-copy" else "--system-site-packages overlay over"
-            log(f"colab-ci: environment: {how} {env.target.prefix} in {env.copy_s:.2f} s"
-                f"{' (the rest copies while the kernel starts)' if env._copier else ''} ({env.root})")
+            log(f"colab-ci: environment: {env.describe()}")
             workdir = Path(tempfile.mkdtemp(prefix="colab-ci-run-"))
             content = workdir / "content"
             content.mkdir()
@@ -251,62 +213,90 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             spec = make_kernelspec(env, workdir, {"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {})
             input_path = workdir / "input.ipynb"
             nbformat.write(instrumented, str(input_path))
+            kernel_log = open(workdir / KERNEL_LOG, "wb")  # noqa: SIM115 - closed in the finally below
             state = RunState(kernel_spec=spec, total_source_cells=len(source.cells), progress=progress,
-                             ready=env.wait_ready, cell_timeout=cell_timeout, run_timeout=run_timeout)
-            watchdog = Watchdog(state, run_timeout) if run_timeout else None
+                             ready=env.wait_ready, cell_timeout=cell_timeout, kernel_stdio=kernel_log,
+                             kernel_env=kernel_environment(secrets))
+            run = _papermill_in_a_thread(state, dict(
+                input_path=str(input_path), output_path=str(output), parameters=parameters or None,
+                engine_name=ENGINE_NAME, kernel_name=spec.name, language="python", progress_bar=False,
+                cwd=str(content), start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
+                run_state=state))
             try:
-                papermill.execute_notebook(
-                    str(input_path), str(output), parameters=parameters or None, engine_name=ENGINE_NAME,
-                    kernel_name=spec.name, language="python", progress_bar=False, cwd=str(content),
-                    start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout, run_state=state,
-                )
-            except PapermillExecutionError:
-                pass  # a cell raised: the state says whether execution stopped there
+                supervise(run.thread, state, run_timeout, cell_timeout, log)
             finally:
-                if watchdog is not None:
-                    watchdog.cancel()
-                _kill_kernel_group(state)
-        except KeyboardInterrupt:
-            _kill_kernel_group(state)
-            if state is not None and state.run_timed_out:
-                state.stop("timeout", f"the run exceeded --timeout {run_timeout:g} s{state.where()}")
-            elif state is not None:
-                state.stop("interrupted", f"interrupted{state.where()}")
-            else:
-                outcome, detail = "interrupted", "interrupted before the kernel started"
+                end_kernel_group(state.kernel_process)
+                kernel_log.close()
+            if state.abandoned:
+                _ABANDONED.append(run.thread)
+            elif run.error is not None:
+                _raise_start_failure(run.error, state, env)
         except HarnessError:
             raise
-        except Exception as exc:  # noqa: BLE001
-            if state is not None and not state.kernel_started:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise HarnessError(f"the kernel for {env.python if env else python} did not start "
-                                   f"({type(exc).__name__}: {first}).") from None
-            raise
-        if state is not None and state.outcome is not None:
-            outcome, detail = state.outcome, state.outcome_detail
+        except KeyboardInterrupt:   # before the kernel started (the supervisor takes them after)
+            outcome, detail = "interrupted", "interrupted before the kernel started"
+        if state is not None:
+            if state.stopping is None and state.outcome is None and not state.all_cells_ran and env is not None:
+                state.stop("cell-error", "execution stopped before every cell ran")
+            outcome, detail = state.final_outcome()
         final_nb = state.nb_man.nb if state is not None and state.nb_man is not None else None
-        if final_nb is not None and env is not None and workdir is not None and _needs_final_installed(final_nb):
+        if final_nb is not None and env is not None and workdir is not None and _last_cell_unprobed(final_nb):
             final_installed = _installed_on_disk(env, workdir / "content")
     finally:
         if final_nb is None:
             final_nb = instrumented
         if env is not None or outcome == "interrupted":  # a run began: its notebook is always saved
             _save(final_nb, output, notebook, outcome, detail, env, parameters, python, log)
+        if workdir is not None and (workdir / KERNEL_LOG).is_file():
+            _keep_kernel_log(workdir / KERNEL_LOG, out_dir / KERNEL_LOG)
         if env is not None:
             env.cleanup(log=log, wait=False)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     seen = observe(final_nb, final_installed=final_installed)
-    fidelity = list(env.fidelity if env else []) + _startup_fidelity(seen.probes, str(env.target.prefix) if env else "")
+    image = (read_fidelity(env.target.python) or []) if env else []   # a mirror built by `images build`
+    fidelity = image + list(env.fidelity if env else []) + _startup_fidelity(seen.probes,
+                                                                             str(env.target.prefix) if env else "")
     return RunRecord(
         notebook=str(notebook), output_notebook=str(output),
         python=str(env.target.python) if env else str(python or sys.executable),
         parameters=parameters, started_at=started_at, duration_s=round(time.monotonic() - t0, 3),
         outcome=outcome, outcome_detail=detail,  # type: ignore[arg-type]
-        cells=seen.cells, installs=seen.installs, tiers=seen.tiers, environment=seen.environment,
-        fidelity=fidelity,
+        cells=seen.cells, installs=seen.installs, replaced=seen.replaced, probes=seen.stats,
+        tiers=seen.tiers, environment=seen.environment, fidelity=fidelity,
     )
+
+
+class _PapermillRun:
+    """papermill.execute_notebook in a daemon thread; ``error`` is what it raised, if anything."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.thread: threading.Thread
+
+
+def _papermill_in_a_thread(state: RunState, kwargs: dict[str, Any]) -> _PapermillRun:
+    run = _PapermillRun()
+
+    def target() -> None:
+        try:
+            papermill.execute_notebook(**kwargs)
+        except PapermillExecutionError:
+            pass  # a cell raised: the state says whether execution stopped there
+        except BaseException as exc:  # noqa: BLE001 - re-raised (or reported) by the main thread
+            run.error = exc
+
+    run.thread = threading.Thread(target=target, name="colab-ci-papermill", daemon=True)
+    run.thread.start()
+    return run
+
+
+def _raise_start_failure(error: BaseException, state: RunState, env: RunEnvironment) -> None:
+    if not state.kernel_started:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise HarnessError(f"the kernel for {env.python} did not start ({type(error).__name__}: {first}).")
+    raise error
 
 
 def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env: RunEnvironment | None,
@@ -315,25 +305,33 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
     nb.metadata[META_KEY] = {
         "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
         "python": str(env.target.python) if env else str(python or sys.executable),
-        "environment": ({"mode": env.mode, "target": str(env.target.prefix), "copy_s": round(env.copy_s, 3),
-                         "deferred_copy_s": round(env.deferred_s, 3), "copy_wait_s": round(env.wait_s, 3)}
-                        if env else {}),
+        "environment": env.metadata() if env else {},
         "parameters": parameters,
     }
     try:
-        nbformat.write(nb, str(output))
+        nbformat.write(nbformat.from_dict(redact_data(nb)), str(output))
     except OSError as exc:
         log(f"colab-ci: could not write {output} ({exc.strerror})")
 
 
-def _needs_final_installed(nb: Any) -> bool:
-    """True when an install cell's before-probe ran but its after-probe did not."""
-    phases: dict[int, set[str]] = {}
-    for cell in nb.cells:
-        phase, index = probe_role(cell)
-        if phase in ("before", "after") and index is not None and cell.get("outputs"):
-            phases.setdefault(index, set()).add(phase)
-    return any(p == {"before"} for p in phases.values())
+def _keep_kernel_log(source: Path, target: Path) -> None:
+    from harness.secrets import redact
+
+    try:
+        text = source.read_text(encoding="utf-8", errors="replace")
+        if text.strip():
+            target.write_text(redact(text), encoding="utf-8")
+    except OSError:
+        pass
+
+
+def _last_cell_unprobed(nb: Any) -> bool:
+    """True when the last code cell that was sent to the kernel has no probe output (it died there)."""
+    ran = [c for c in nb.cells if c.get("cell_type") == "code" and probe_role(c)[0] is None
+           and (c.get("metadata", {}).get("papermill") or {}).get("status") in ("running", "completed", "failed")]
+    if not ran:
+        return False
+    return not any(PROBE_MIME in (o.get("data") or {}) for o in ran[-1].get("outputs", []))
 
 
 def print_progress(event: ProgressEvent) -> None:

@@ -57,13 +57,11 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from harness.errors import HarnessError
-from harness.images.fidelity import RUNNER_NEEDS, deviations
+from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, RUNNER_NEEDS, deviations
 from harness.images.profiles import Profile
 from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv, uv_version
 
 BUILD_RECIPE = 1                         # bump when the way environments are built changes
-BUILD_FILE = "colab-ci-build.json"
-FIDELITY_FILE = "fidelity.json"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 Mode = Literal["auto", "exact", "local"]
 Log = Callable[[str], None]
@@ -313,19 +311,6 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     (env / BUILD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
-
-
-def read_fidelity(python: str | Path) -> list[str] | None:
-    """The fidelity lines of the environment that ``python`` belongs to, or None if colab-ci did not build it."""
-    path = Path(python).absolute()
-    for folder in (path.parent.parent, path.parent):
-        record = folder / BUILD_FILE
-        if record.is_file():
-            try:
-                return list(json.loads(record.read_text(encoding="utf-8"))["fidelity"])
-            except (OSError, ValueError, KeyError):
-                return None
-    return None
 
 
 def _load_built(env: Path, key: str) -> BuiltEnv | None:

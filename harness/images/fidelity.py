@@ -9,13 +9,33 @@ construction rather than by bookkeeping. The lines are printed with each run and
 
 from __future__ import annotations
 
-from harness.images.profiles import Profile
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.images.profiles import Profile
 
 # Installed only to run the kernel or the resolver, when the image itself lacks them.
 RUNNER_NEEDS = ("pip", "ipykernel")
+BUILD_FILE = "colab-ci-build.json"      # the build record, in the environment's folder
+FIDELITY_FILE = "fidelity.json"
 
 
-def deviations(profile: Profile, *, python: str, installed: dict[str, str], reasons: dict[str, str],
+def read_fidelity(python: str | Path) -> list[str] | None:
+    """The fidelity lines of the environment that ``python`` belongs to, or None if colab-ci did not build it."""
+    path = Path(python).absolute()
+    for folder in (path.parent.parent, path.parent):
+        record = folder / BUILD_FILE
+        if record.is_file():
+            try:
+                return list(json.loads(record.read_text(encoding="utf-8"))["fidelity"])
+            except (OSError, ValueError, KeyError):
+                return None
+    return None
+
+
+def deviations(profile: "Profile", *, python: str, installed: dict[str, str], reasons: dict[str, str],
                os_name: str = "", gpu: bool = False) -> list[str]:
     """Every way the environment (``python``, ``installed``: canonical name -> version) differs from ``profile``."""
     lines: list[str] = []

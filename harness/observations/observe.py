@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from harness.execution.probes import META_KEY, PROBE_MIME, cell_tags, probe_role
-from harness.records import CellError, CellRecord, ImportedDistribution, InstallObservation, TierOutput
+from harness.install_cells import install_forms, is_install_tag
+from harness.records import CellError, CellRecord, InstallObservation, ProbeStats, ReplacedDistribution, TierOutput
 
 TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MIME_TYPE
 TRACEBACK_HEAD_LINES = 12
@@ -27,7 +29,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 # pip's result, uninstall, resolver-conflict and "who pulled it" lines (harness.observations.pip_lines reads them).
 _PIP_LINE = re.compile(
     r"^\s*(?:Successfully installed |Successfully uninstalled |Attempting uninstall: |"
-    r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |Collecting |"
+    r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |Collecting |Processing |"
     r"ERROR: |WARNING: The following packages were previously imported|WARNING: Skipping |"
     r".*\brequires\b.*(?:\bbut you have\b.*\bwhich is incompatible|which is not installed))"
 )
@@ -52,9 +54,11 @@ class Observed:
 
     cells: list[CellRecord] = field(default_factory=list)
     installs: list[InstallObservation] = field(default_factory=list)
+    replaced: list[ReplacedDistribution] = field(default_factory=list)
     tiers: list[TierOutput] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     probes: list[dict[str, Any]] = field(default_factory=list)   # every probe payload, in order
+    stats: ProbeStats = field(default_factory=ProbeStats)
 
 
 def cell_error(cell: dict[str, Any]) -> CellError | None:
@@ -126,35 +130,58 @@ def pip_lines(cell: dict[str, Any]) -> list[str]:
     return found
 
 
+def _ran(cell: dict[str, Any]) -> bool:
+    """The cell was sent to the kernel (papermill marked it running, completed or failed)."""
+    state = (cell.get("metadata", {}).get("papermill") or {}).get("status")
+    return state in ("running", "completed", "failed") and "skip-execution" not in cell_tags(cell)
+
+
 def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -> Observed:
     """Read an executed, instrumented notebook.
 
     ``final_installed`` (the run's environment read from disk after the kernel stopped) stands in
-    for the "after" snapshot of an install cell whose after-probe never ran (kernel died in it).
+    for the probe of the last cell that ran when that cell has none (the kernel died in it, or was
+    killed): what changed is then known from versions on disk only.
     """
-    seen: Observed = Observed()
-    before: dict[int, dict[str, Any]] = {}
-    after: dict[int, dict[str, Any]] = {}
+    seen = Observed()
     source_cells: dict[int, dict[str, Any]] = {}
+    payloads: dict[int, list[dict[str, Any]]] = {}      # source index -> probe payloads in that cell
+    count_to_index: dict[int, int] = {}                 # execution_count -> source index
     injected_error: CellError | None = None
+    parameters_index = next((i for i, c in enumerate(_source_cells(nb)) if "parameters" in cell_tags(c)), None)
 
     for cell in nb.get("cells", []):
         phase, index = probe_role(cell)
-        if phase is not None:
+        if phase == "startup":
             for payload in _outputs_with(cell, PROBE_MIME):
                 seen.probes.append(payload)
-                if phase == "startup":
-                    seen.environment = {k: str(v) for k, v in (payload.get("environment") or {}).items()}
-                elif phase == "before" and index is not None:
-                    before[index] = payload
-                elif phase == "after" and index is not None:
-                    after[index] = payload
+                seen.environment = {k: str(v) for k, v in (payload.get("environment") or {}).items()}
+            continue
+        if index is None and "injected-parameters" in cell_tags(cell):
+            injected_error = cell_error(cell)
+            index = parameters_index   # papermill's injected values belong to the parameters cell
+            if index is None:
+                continue
+            payloads.setdefault(index, []).extend(_outputs_with(cell, PROBE_MIME))
             continue
         if index is None:
-            if "injected-parameters" in cell_tags(cell):
-                injected_error = cell_error(cell)
             continue
         source_cells[index] = cell
+        payloads.setdefault(index, []).extend(_outputs_with(cell, PROBE_MIME))
+        if isinstance(cell.get("execution_count"), int):
+            count_to_index[cell["execution_count"]] = index
+
+    startup = next((p for p in seen.probes if p.get("phase") == "startup"), None)
+    installed: dict[str, str] = dict((startup or {}).get("installed") or {})
+    loaded: dict[str, str | None] = dict((startup or {}).get("loaded_new") or {})
+    stats = seen.stats
+    if startup is None:
+        stats.errors.append("the start-up probe published nothing: nothing the kernel loaded could be watched")
+    elif "error" in startup:
+        stats.errors.append(f"the start-up probe failed: {_first_line(startup['error'])}")
+    timings: list[float] = []
+    ran = [i for i in sorted(source_cells) if source_cells[i].get("cell_type") == "code" and _ran(source_cells[i])]
+    last_ran = ran[-1] if ran else None
 
     for index in sorted(source_cells):
         cell = source_cells[index]
@@ -170,19 +197,69 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
         seen.cells.append(record)
         for payload in _outputs_with(cell, TIER_MIME):
             seen.tiers.append(TierOutput(cell_index=index, cell_tag=_role_tag(tags), payload=payload))
-        if index in before:
-            b = before[index]
-            a = after.get(index)
-            a_installed = a["installed"] if a else (final_installed if final_installed is not None
-                                                    else b["installed"])
-            imported_raw = dict(b.get("imported") or {})
-            imported_raw.update((a or {}).get("imported") or {})
+        if cell.get("cell_type") != "code":
+            continue
+
+        changed: dict[str, list[str | None]] = {}
+        cell_probes = [p for p in payloads.get(index, []) if p.get("phase") == "cell"]
+        for payload in cell_probes:
+            seen.probes.append(payload)
+            if "error" in payload:
+                stats.errors.append(f"cell {index}: the probe failed: {_first_line(payload['error'])}")
+                continue
+            timings.append(float(payload.get("probe_ms") or 0.0))
+            stats.tracked_files = max(stats.tracked_files, int(payload.get("tracked_files") or 0))
+            for name, (before, after) in (payload.get("installed_changed") or {}).items():
+                changed[name] = [changed[name][0] if name in changed else before, after]
+                if after is None:
+                    installed.pop(name, None)
+                else:
+                    installed[name] = after
+            for item in payload.get("replaced") or []:
+                at = item.get("loaded_at")
+                seen.replaced.append(ReplacedDistribution(
+                    cell_index=index, cell_tag=_role_tag(tags), distribution=item.get("distribution"),
+                    version_loaded=item.get("version_loaded"), version_on_disk=item.get("version_on_disk"),
+                    modules=list(item.get("modules") or []), module_count=int(item.get("module_count") or 0),
+                    path=str(item.get("path") or ""), module=str(item.get("module") or ""),
+                    identity_loaded=item.get("identity_loaded"),
+                    identity_now=item.get("identity_now"),
+                    loaded_in_cell=count_to_index.get(at) if isinstance(at, int) else None))
+            for name, version in (payload.get("loaded_new") or {}).items():
+                loaded.setdefault(name, version)
+        if _ran(cell) and not cell_probes:
+            if index == last_ran and final_installed is not None:
+                # the kernel died (or was killed) in this cell: what is on disk now is all there is
+                changed = _diff(installed, final_installed)
+                seen.replaced += [ReplacedDistribution(
+                    cell_index=index, cell_tag=_role_tag(tags), distribution=name, version_loaded=loaded[name],
+                    version_on_disk=after, modules=[], module_count=0, path="", module="", identity_loaded=None,
+                    identity_now=None, loaded_in_cell=None, evidence="versions")
+                    for name, (before, after) in changed.items() if name in loaded and before is not None]
+            stats.missing.append(index)
+        recognised = install_forms(_text(cell.get("source", "")))
+        if changed or recognised or any(is_install_tag(t) for t in tags):
             seen.installs.append(InstallObservation(
                 cell_index=index, cell_tag=_role_tag(tags), duration_s=float(duration or 0.0),
-                before=dict(b["installed"]), after=dict(a_installed),
-                imported={name: ImportedDistribution(version_in_memory=str(v["version_in_memory"]),
-                                                     modules=list(v["modules"]))
-                          for name, v in sorted(imported_raw.items())},
+                changed=changed, recognised=recognised,
+                loaded={name: loaded[name] for name in changed if name in loaded},
                 pip_lines=pip_lines(cell),
             ))
+    stats.cells_probed = len(timings)
+    if timings:
+        stats.median_ms = round(statistics.median(timings), 3)
+        stats.max_ms = round(max(timings), 3)
     return seen
+
+
+def _diff(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str | None]]:
+    return {name: [before.get(name), after.get(name)] for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)}
+
+
+def _source_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in nb.get("cells", []) if probe_role(c)[1] is not None]
+
+
+def _first_line(text: str) -> str:
+    return (str(text).strip().splitlines() or [""])[0]

@@ -7,6 +7,7 @@ package in, the answer is "unknown", never a guess.
 Lines understood (pip >= 23; leading whitespace and ANSI colour codes are ignored)::
 
     Collecting numpy<2.0 (from captum==0.8.0)          # who pulled a requirement (pip >= 23.1)
+    Processing ./numpy-1.26.4-cp311-...whl (from scipy==1.11.1)   # the same, from a local file or find-links
     Attempting uninstall: numpy
     Found existing installation: numpy 2.1.3
     Successfully installed captum-0.8.0 numpy-1.26.4
@@ -22,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SUCCESS = re.compile(r"^Successfully installed (?P<items>.+)$")
 _ATTEMPT = re.compile(r"^Attempting uninstall: (?P<name>\S+)$")
 _FOUND = re.compile(r"^Found existing installation: (?P<name>\S+) (?P<version>\S+)$")
 _COLLECTING = re.compile(r"^Collecting (?P<req>.+?)(?: \(from (?P<parent>[^)]+)\))?$")
+_PROCESSING = re.compile(r"^Processing (?P<path>\S+?\.whl)(?: \(from (?P<parent>[^)]+)\))?$")
 # pip's resolver conflict report (pip/_internal/commands/install.py, _warn_about_conflicts).
 _CONFLICT = re.compile(
     r"^(?P<dependent>[A-Za-z0-9][A-Za-z0-9._-]*) (?P<dependent_version>\S+) requires (?P<req>.+?), "
@@ -95,6 +97,10 @@ def parse(lines: Iterable[str]) -> PipSummary:
             name = _requirement_name(requirement)
             if name:
                 summary.collected.setdefault(name, []).append(Pull(requirement, m["parent"]))
+        elif m := _PROCESSING.match(line):
+            pull = _wheel_pull(m["path"], m["parent"])
+            if pull is not None:
+                summary.collected.setdefault(pull[0], []).append(pull[1])
         elif (m := _CONFLICT.match(line)) or (m := _MISSING.match(line)):
             summary.conflicts.append(_conflict(m))
     return summary
@@ -116,6 +122,15 @@ def _conflict(m: re.Match[str]) -> Conflict:
         specifier=str(parsed.specifier) if parsed else "",
         installed=groups.get("installed"),
     )
+
+
+def _wheel_pull(path: str, parent: str | None) -> tuple[str, Pull] | None:
+    """``numpy-1.26.4-cp311-...whl`` as the pull of ``numpy==1.26.4`` (pip names local files by path)."""
+    try:
+        name, version, _build, _tags = parse_wheel_filename(path.rsplit("/", 1)[-1])
+    except InvalidWheelFilename:
+        return None
+    return name, Pull(f"{name}=={version}", parent)
 
 
 def _requirement_name(requirement: str) -> str | None:

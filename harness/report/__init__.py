@@ -14,55 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.checks import exit_code
+from harness.checks import verdict
 from harness.records import Finding, RunRecord
 from harness.report import github, json_report, junit, markdown
+from harness.secrets import redact, redact_data, secret_values
 
-__all__ = ["REPORT_FILES", "redact", "redact_data", "verdict_text", "write_reports"]
+__all__ = ["REPORT_FILES", "redact", "redact_data", "secret_values", "verdict_text", "write_reports"]
 
 REPORT_FILES = {"json": "report.json", "markdown": "report.md", "junit": "junit.xml"}
-
-SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD")
-# Shorter values are not redacted: replacing every "1" or "true" in a report would destroy it,
-# and a 3-character secret is not protected by hiding it anyway.
-MIN_SECRET_LENGTH = 4
-REDACTED = "***"
-
-
-def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose name marks them secret, longest first (so a secret
-    containing another is replaced whole)."""
-    env = os.environ if env is None else env
-    values = {v for k, v in env.items() if any(p in k.upper() for p in SECRET_NAME_PARTS)
-              and len(v) >= MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
-
-
-def redact(text: str, env: Mapping[str, str] | None = None) -> str:
-    for value in secret_values(env):
-        text = text.replace(value, REDACTED)
-    return text
-
-
-def redact_data(data: Any, env: Mapping[str, str] | None = None) -> Any:
-    """``data`` (JSON-like) with every string, keys included, redacted. Done before serialising,
-    because JSON and XML escaping can split a secret (quotes, ampersands) so the text no longer
-    contains it verbatim."""
-    secrets = secret_values(env)
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {walk(k): walk(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(data) if secrets else data
-
 
 def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
                   env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> dict[str, Path]:
@@ -96,12 +55,12 @@ _MAX_LINES = 15  # one screen: the full list is in report.md
 
 def verdict_text(record: RunRecord, findings: list[Finding], paths: Mapping[str, Path] | None = None) -> str:
     """The terminal verdict: headline, one line per failure, warnings counted, where the reports are."""
-    failed = [f for f in findings if f.severity == "fail"]
+    failed = [f for f in findings if f.severity in ("error", "fail")]
     warned = sum(1 for f in findings if f.severity == "warn")
-    headline = "FAIL" if exit_code(findings) else "PASS"
+    headline = verdict(findings).upper()
     lines = [f"colab-ci {headline}: {record.notebook} (outcome {record.outcome}, {record.duration_s:.1f} s)"]
     for f in failed[:_MAX_LINES]:  # messages name their cell themselves
-        lines.append(f"  FAIL {f.check}: {_one_line(f.message)}")
+        lines.append(f"  {f.severity.upper()} {f.check}: {_one_line(f.message)}")
     if len(failed) > _MAX_LINES:
         lines.append(f"  ... and {len(failed) - _MAX_LINES} more failures")
     lines.append(f"  {warned} warning{'s' if warned != 1 else ''}" + (" (see report.md)" if warned else ""))

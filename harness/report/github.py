@@ -19,7 +19,7 @@ from typing import TextIO
 from harness.labels import cell_label
 from harness.records import Finding
 
-_COMMAND = {"fail": "error", "warn": "warning"}
+_COMMAND = {"error": "error", "fail": "error", "warn": "warning"}
 
 
 def escape_data(text: str) -> str:

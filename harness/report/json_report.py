@@ -10,20 +10,20 @@ import json
 from typing import Any
 
 from harness import __version__
-from harness.checks import exit_code
+from harness.checks import exit_code, verdict
 from harness.records import Finding, RunRecord
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2   # 2: record schema 2 (probe after every cell), verdict "error"
 
 
 def render(record: RunRecord, findings: list[Finding]) -> dict[str, Any]:
-    code = exit_code(findings)
+    code = 130 if record.outcome == "interrupted" else exit_code(findings)   # the CLI's exit status
     return {
         "report_schema_version": REPORT_SCHEMA_VERSION,
         "harness_version": __version__,
-        "verdict": "fail" if code else "pass",
+        "verdict": verdict(findings),
         "exit_code": code,
-        "counts": {s: sum(1 for f in findings if f.severity == s) for s in ("fail", "warn", "info")},
+        "counts": {s: sum(1 for f in findings if f.severity == s) for s in ("error", "fail", "warn", "info")},
         "record": record.to_json(),
         "findings": [f.to_json() for f in findings],
     }

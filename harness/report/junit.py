@@ -32,7 +32,7 @@ def render(record: RunRecord, findings: list[Finding]) -> str:
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-    suite.set("errors", "0")
+    suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
     suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     root = ET.Element("testsuites")
     root.append(suite)
@@ -63,7 +63,7 @@ def _cells(suite: ET.Element, record: RunRecord) -> None:
 
 
 def _tiers(suite: ET.Element, record: RunRecord) -> None:
-    for output in record.tiers:
+    for output in record.tier_outputs():
         for t in parse_payload(output.payload, output.cell_tag).tests:
             case = _case(suite, t.tier, t.name, t.duration_s)
             if t.status == "fail":
@@ -76,8 +76,12 @@ def _tiers(suite: ET.Element, record: RunRecord) -> None:
 
 def _checks(suite: ET.Element, findings: list[Finding]) -> None:
     for f in findings:
-        if f.severity != "fail":
+        if f.severity not in ("fail", "error"):
             continue
         where = f" {cell_label(f.cell_index, f.cell_tag)}" if f.cell_index is not None else ""
         case = _case(suite, "checks", f"{f.check}{where}: {f.message[:120]}")
-        _failure(case, f.message, f.check, json.dumps(f.evidence, indent=2, default=str))
+        if f.severity == "error":   # JUnit's "error": the test could not be judged
+            error = ET.SubElement(case, "error", message=xml_text(f.message), type=xml_text(f.check))
+            error.text = xml_text(json.dumps(f.evidence, indent=2, default=str))
+        else:
+            _failure(case, f.message, f.check, json.dumps(f.evidence, indent=2, default=str))

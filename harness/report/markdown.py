@@ -7,12 +7,12 @@ It renders the record and findings as given; every judgement was made by the che
 
 from __future__ import annotations
 
-from harness.checks import CHECKS, exit_code
+from harness.checks import CHECKS, verdict
 from harness.labels import cell_label
 from harness.observations.tier_payload import parse_payload
 from harness.records import Finding, InstallObservation, RunRecord
 
-_ICON = {"fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
+_ICON = {"error": "⛔", "fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
 
 
 def render(record: RunRecord, findings: list[Finding]) -> str:
@@ -35,12 +35,14 @@ def cell(text: object) -> str:
 def _headline(record: RunRecord, findings: list[Finding]) -> str:
     failed = sum(1 for f in findings if f.severity == "fail")
     warned = sum(1 for f in findings if f.severity == "warn")
-    verdict = "FAIL" if exit_code(findings) else "PASS"
-    icon = _ICON["fail" if verdict == "FAIL" else "pass"]
-    counts = f"{failed} failure{'s' if failed != 1 else ''}, {warned} warning{'s' if warned != 1 else ''}"
+    word = verdict(findings)
+    icon = _ICON[word]
+    errors = sum(1 for f in findings if f.severity == "error")
+    counts = (f"{errors} error{'s' if errors != 1 else ''} (could not tell), " if errors else "") + \
+        f"{failed} failure{'s' if failed != 1 else ''}, {warned} warning{'s' if warned != 1 else ''}"
     python = record.environment.get("python", record.python)
     return (
-        f"# {icon} colab-ci: {verdict} ({counts})\n\n"
+        f"# {icon} colab-ci: {word.upper()} ({counts})\n\n"
         f"`{record.notebook}` · outcome **{record.outcome}**"
         + (f" ({record.outcome_detail})" if record.outcome_detail else "")
         + f" · {record.duration_s:.1f} s · python {python} · started {record.started_at}"
@@ -57,7 +59,10 @@ def _findings(findings: list[Finding]) -> str:
         for f in (f for f in shown if f.check == check):
             where = cell_label(f.cell_index, f.cell_tag) if f.cell_index is not None else ""
             rows.append(f"| {_ICON[f.severity]} {f.severity} | {check} | {cell(where)} | {cell(f.message)} |")
-    return "## Findings\n\n" + "\n".join(rows)
+    crashes = [f for f in shown if f.severity == "error" and f.evidence.get("traceback")]
+    tracebacks = "".join(f"\n\n<details><summary>{f.check}: traceback</summary>\n\n```text\n"
+                         f"{''.join(f.evidence['traceback']).rstrip()}\n```\n\n</details>" for f in crashes)
+    return "## Findings\n\n" + "\n".join(rows) + tracebacks
 
 
 def _notes(findings: list[Finding]) -> str:
@@ -69,10 +74,10 @@ def _notes(findings: list[Finding]) -> str:
 
 
 def _tiers(record: RunRecord) -> str:
-    if not record.tiers:
+    if not record.tier_outputs():
         return ""
     parts = ["## Tiers"]
-    for output in record.tiers:
+    for output in record.tier_outputs():
         parsed = parse_payload(output.payload, output.cell_tag)
         title = f"### {parsed.tier or output.cell_tag} ({cell_label(output.cell_index, output.cell_tag)})"
         if parsed.problem:
@@ -98,14 +103,14 @@ def _installs(record: RunRecord) -> str:
 
 
 def _install(obs: InstallObservation) -> str:
-    head = f"### {cell_label(obs.cell_index, obs.cell_tag)}: {obs.duration_s:.1f} s"
-    changed = obs.changed()
+    forms = ", ".join(obs.recognised) if obs.recognised else "not recognised as an install by any rule"
+    head = f"### {cell_label(obs.cell_index, obs.cell_tag)}: {obs.duration_s:.1f} s ({forms})"
+    changed = obs.changed_pairs()
     if not changed:
         return f"{head}\n\nNo distribution changed."
-    rows = [head, "", "| package | before | after | imported by the kernel |", "|---|---|---|---|"]
+    rows = [head, "", "| package | before | after | loaded by the kernel |", "|---|---|---|---|"]
     for name, (before, after) in changed.items():
-        imported = obs.imported.get(name)
-        loaded = f"yes, {imported.version_in_memory}" if imported else "no"
+        loaded = f"yes, {obs.loaded[name] or '?'}" if name in obs.loaded else "no"
         rows.append(f"| {cell(name)} | {before or '(absent)'} | {after or '(removed)'} | {loaded} |")
     return "\n".join(rows)
 

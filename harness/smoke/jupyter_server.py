@@ -54,6 +54,23 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
             pass
 
 
+def kill_kernels_of(runtime_dir: Path) -> list[int]:
+    """SIGKILL the process groups of kernels whose connection file lies in ``runtime_dir`` (read
+    from /proc: their command line names it); returns their pids."""
+    marker = str(runtime_dir).encode()
+    killed = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker not in (entry / "cmdline").read_bytes():
+                continue
+            pid = int(entry.name)
+            os.killpg(os.getpgid(pid), signal.SIGKILL)   # alive (we just read it): its group id is its own
+            killed.append(pid)
+        except (OSError, ValueError):
+            continue
+    return killed
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -61,14 +78,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_kernelspec(jupyter_path: Path, python: str, name: str = "python3",
-                     env: Mapping[str, str] | None = None) -> Path:
-    """A kernelspec named ``name`` that starts ipykernel in ``python`` (with ``env`` added to its
+def kernel_argv(python: str) -> list[str]:
+    """ipykernel started by ``python`` (what a kernelspec's argv holds)."""
+    return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def write_kernelspec(jupyter_path: Path, argv: list[str], name: str = "python3",
+                     env: Mapping[str, str] | None = None, python: str = "") -> Path:
+    """A kernelspec named ``name`` that starts a kernel with ``argv`` (with ``env`` added to its
     environment); returns its directory."""
     spec_dir = jupyter_path / "kernels" / name
     spec_dir.mkdir(parents=True, exist_ok=True)
+    python = python or argv[0]
     spec: dict[str, object] = {
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": list(argv),
         "display_name": f"Python 3 ({python})",
         "language": "python",
         "metadata": {"debugger": False},
@@ -86,6 +109,7 @@ class JupyterServer:
     root_dir: Path
     kernel_python: str
     extra_env: Mapping[str, str] = field(default_factory=dict)      # for the server (and so its kernels)
+    kernel_command: list[str] = field(default_factory=list)         # the kernel's argv (default: kernel_argv(kernel_python))
     kernel_env: Mapping[str, str] = field(default_factory=dict)     # for the kernel only (its kernelspec)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     server_python: str = sys.executable
@@ -131,7 +155,8 @@ class JupyterServer:
 
     def _environment(self, private: Path) -> dict[str, str]:
         jupyter_path = private / "jupyter-path"
-        write_kernelspec(jupyter_path, self.kernel_python, env=self.kernel_env)
+        write_kernelspec(jupyter_path, self.kernel_command or kernel_argv(self.kernel_python), env=self.kernel_env,
+                         python=self.kernel_python)
         settings = private / "lab-settings"
         for rel, values in LAB_SETTINGS.items():
             target = settings / rel
@@ -226,6 +251,10 @@ class JupyterServer:
             except subprocess.TimeoutExpired:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=15)
+        if self._private is not None:
+            # Kernels run in sessions of their own; one the server did not shut down (it was killed,
+            # or the kernel ignored the request) must not outlive the smoke test.
+            kill_kernels_of(Path(self._private.name) / "runtime")
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

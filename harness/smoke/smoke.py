@@ -15,17 +15,26 @@ Local path (the default, no network needed):
    so the install cells never change the environment under test;
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
-   output), naming the cell by index and tag, and when the Tier 1 summary (``<h4>tier1: ...``)
-   is missing; it reads that summary from the page;
+   output), naming the cell by index and tag; where the notebook has a cell tagged ``tier1`` (this
+   repository's template), also when the Tier 1 summary (``<h4>tier1: ...``) is missing or says
+   FAIL, and it reads that summary from the page. Any other notebook passes when every cell ran
+   without an error;
 5. it saves a full-page screenshot at the end, one of the failing cell on failure, the executed
    notebook (saved from the page) and ``smoke.json`` into ``--out``.
 
 Colab path (``--colab``, needs the network): opens the repository's "Open in Colab" URL
 (harness/smoke/colab.py) and checks that the notebook renders (title, first cells) with no error
-banner; screenshot. Offline it is skipped with the reason.
+banner; screenshot. Where Colab cannot be reached the result is "not checked", with the reason:
+never a pass (exit 2).
+
+``smoke.json`` (in ``--out``)::
+
+    {"smoke_schema_version": 1, "verdict": "pass" | "fail" | "error", "exit_code": 0 | 1 | 2,
+     "results": [SmokeResult, ...]}      # one per mode run: "local", then "colab"
 
 Exit codes as everywhere: 0 the page showed a working notebook, 1 it did not, 2 the smoke test
-could not run (no browser, Jupyter not up in time, a bad parameter).
+could not run or could not check (no browser, Jupyter not up in time, a bad parameter, Colab
+unreachable with ``--colab``).
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.labels import cell_label
 from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
-from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer
+from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = REPO_ROOT / NOTEBOOK_PATH
@@ -112,10 +121,24 @@ class SmokeResult:
     tier1_rows: list[list[str]] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
     executed_notebook: str = ""
-    skipped: str = ""                             # non-empty: not run, and why
+    skipped: str = ""                             # non-empty: not checked, and why (never a pass)
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.skipped else 0 if self.ok else 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+SMOKE_SCHEMA_VERSION = 1
+
+
+def smoke_report(results: list[SmokeResult]) -> dict[str, Any]:
+    """What ``smoke.json`` holds: the worst result decides (a mode not checked is never a pass)."""
+    code = max((r.exit_code for r in results), default=2)
+    return {"smoke_schema_version": SMOKE_SCHEMA_VERSION, "verdict": ("pass", "fail", "error")[code],
+            "exit_code": code, "results": [r.to_json() for r in results]}
 
 
 # -- the notebook copy --------------------------------------------------------------------------
@@ -368,8 +391,9 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
               checkout: Path = REPO_ROOT, timeout_s: float = DEFAULT_TIMEOUT_S,
               start_timeout_s: float = DEFAULT_START_TIMEOUT_S) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
-    from harness.execution.environment import prepare_environment
+    from harness.execution.environment import inspect_target, prepare_environment
 
+    inspect_target(python)   # a bad --python is said before any browser is looked for
     sync_playwright = _import_playwright()
     browser = find_browser(browser)
     out.mkdir(parents=True, exist_ok=True)
@@ -387,6 +411,7 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
                 # runs in a disposable copy of it (harness/execution/environment.py), deleted afterwards.
                 with prepare_environment(python) as env:
                     server = JupyterServer(root, str(env.python), extra_env={"COLAB_CI_CHECKOUT": str(checkout)},
+                                           kernel_command=env.argv(kernel_argv(str(env.python))),
                                            kernel_env=env.kernel_env(), start_timeout_s=start_timeout_s,
                                            log_path=out / "jupyter.log")
                     with server:
@@ -413,6 +438,8 @@ def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str]
         _screenshot(page, out / "smoke-local-failure.png", shots)
     if TIER1_TAG in tags:
         _scroll_to_cell(page, tags.index(TIER1_TAG))
+    else:
+        _scroll_to_cell(page, 0)
     _screenshot(page, out / "smoke-local.png", shots)
     try:
         _save(page)
@@ -461,6 +488,10 @@ def _judge(state: dict[str, Any], tags: list[str], timed_out: float | None = Non
         result.message = problems[0].describe()
         if len(problems) > 1:
             result.message += f" (and {len(problems) - 1} more cell(s))"
+    elif tier1 < 0:   # not this repository's template: every cell ran without an error is the test
+        code = [c for c in state["cells"] if c["code"]]
+        result.ok = True
+        result.message = f"all {len(code)} code cells ran without an error"
     elif not heading:
         result.message = "the Tier 1 summary (<h4>tier1: ...) did not appear in the page"
     elif re.search(r"\bFAIL\b", heading):
@@ -486,7 +517,7 @@ def run_colab(*, repo: str = REPOSITORY, branch: str = DEFAULT_BRANCH, path: str
     url = colab_url(repo, branch, path)
     why_not = colab_reachable()
     if why_not:
-        return SmokeResult("colab", True, why_not, skipped=why_not)
+        return SmokeResult("colab", False, f"not checked: {why_not}", skipped=why_not)
     sync_playwright = _import_playwright()
     browser = find_browser(browser)
     out.mkdir(parents=True, exist_ok=True)
@@ -567,15 +598,17 @@ def run(args: argparse.Namespace) -> int:
             results.append(run_colab(repo=args.repo, branch=args.branch, out=args.out, browser=args.browser))
     except HarnessError as exc:
         print(f"smoke: {exc}", file=sys.stderr)
-        return 2
+        results = [SmokeResult("local", False, f"could not run: {exc}", skipped=str(exc))]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "smoke.json").write_text(json.dumps([r.to_json() for r in results], indent=2,
-                                                    ensure_ascii=False) + "\n", encoding="utf-8")
+    report = smoke_report(results)
+    (args.out / "smoke.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for result in results:
-        status = "skip" if result.skipped else ("ok" if result.ok else "FAIL")
+        if result.skipped and not result.screenshots and result.message.startswith("could not run"):
+            continue   # already said on stderr
+        status = "NOT CHECKED" if result.skipped else ("ok" if result.ok else "FAIL")
         print(f"smoke {result.mode}: {status}: {result.message}")
         for problem in result.problems[1:]:
             print(f"  also: {problem.describe()}")
         for shot in result.screenshots:
             print(f"  screenshot: {shot}")
-    return 0 if all(r.ok for r in results) else 1
+    return int(report["exit_code"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +44,31 @@ def target_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def version_in(python: Path, module: str) -> str:
-    """``module.__version__`` as the interpreter ``python`` itself sees it (or 'absent')."""
+    """``module.__version__`` as the interpreter ``python`` itself sees it (or 'absent'); ``-B`` so
+    that asking writes no .pyc into the environment being compared."""
     code = (f"try:\n import {module} as m; print(m.__version__)\n"
             "except ImportError:\n print('absent')")
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([str(python), "-B", "-c", code], capture_output=True, text=True, check=True,
+                          timeout=120).stdout.strip()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` (followed if ``root`` is a symlink): relative path -> mode and
+    content hash (files), link target (symlinks) or mode (folders). Equal digests: nothing written."""
+    root = Path(os.path.realpath(root))
+    digest: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            st = os.lstat(path)
+            rel = str(path.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                digest[rel] = f"-> {os.readlink(path)}"
+            elif stat.S_ISDIR(st.st_mode):
+                digest[rel] = f"dir {st.st_mode:o}"
+            else:
+                digest[rel] = f"{st.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return digest
 
 
 def make_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> Path:

@@ -1,8 +1,9 @@
 """Recorded runs (tests/harness/recorded/*.json) and small builders for variants of them.
 
-The JSON files are RunRecords as the execution side writes them, for three situations seen on
-Colab: numpy downgraded under the kernel (captum's numpy<2.0), numpy upgraded under the kernel
-(the `_center` ImportError), and a clean run with tier payloads. Tests change one thing at a time.
+The JSON files are RunRecords from real runs, written by ``python -m tests.harness.record_runs``
+(see there): numpy downgraded under the kernel by a requirement's ``numpy<1.28``, numpy upgraded
+under the kernel (the `_center` ImportError), an untagged subprocess swap that nothing visible
+reports, and a clean run of the template. Tests change one thing at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.records import CellError, CellRecord, ImportedDistribution, InstallObservation, RunRecord, TierOutput
+from harness.records import CellError, CellRecord, InstallObservation, ReplacedDistribution, RunRecord, TierOutput
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -37,14 +38,27 @@ def code_cell(index: int, tag: str = "", status: str = "ok", error: CellError | 
 
 
 def install(index: int = 3, tag: str = "install", duration_s: float = 10.0,
-            before: dict[str, str] | None = None, after: dict[str, str] | None = None,
-            imported: dict[str, str] | None = None, pip_lines: list[str] | None = None) -> InstallObservation:
+            changed: dict[str, tuple[str | None, str | None]] | None = None,
+            loaded: dict[str, str] | None = None, pip_lines: list[str] | None = None,
+            recognised: tuple[str, ...] = ("%pip",)) -> InstallObservation:
     return InstallObservation(
         cell_index=index, cell_tag=tag, duration_s=duration_s,
-        before=dict(before or {}), after=dict(after or {}),
-        imported={n: ImportedDistribution(v, [n.replace("-", "_")]) for n, v in (imported or {}).items()},
-        pip_lines=list(pip_lines or []),
+        changed={n: [b, a] for n, (b, a) in (changed or {}).items()}, recognised=list(recognised),
+        loaded=dict(loaded or {}), pip_lines=list(pip_lines or []),
     )
+
+
+def replaced(index: int = 3, tag: str = "install", name: str | None = "numpy", loaded: str | None = "2.1.3",
+             on_disk: str | None = "1.26.4", loaded_in_cell: int | None = None,
+             evidence: str = "files") -> ReplacedDistribution:
+    """Files of ``name``'s loaded modules replaced, as the probe after cell ``index`` reports it."""
+    top = (name or "mystery").replace("-", "_")
+    return ReplacedDistribution(
+        cell_index=index, cell_tag=tag, distribution=name, version_loaded=loaded, version_on_disk=on_disk,
+        modules=[top], module_count=12, path=f"/env/lib/python3.11/site-packages/{top}/_core.so",
+        module=f"{top}._core", identity_loaded={"device": 1, "inode": 100, "size": 10, "mtime_ns": 1},
+        identity_now=None if on_disk is None else {"device": 1, "inode": 200, "size": 11, "mtime_ns": 2},
+        loaded_in_cell=loaded_in_cell, evidence=evidence)
 
 
 def tier_payload(tier: str, tests: list[tuple[str, str]] | list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The disposable environment: hard-link copy, relocation, overlay, kernelspec (real venvs, real pip)."""
+"""The disposable environment: overlay mount, hard-link copy, system overlay, kernelspec (real venvs, real pip).
+
+The central guarantee, tested for both ways a venv is isolated and for a venv reached through a
+symlinked folder: pip installing into the run's environment never changes one byte, mode or link of
+the target venv.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,37 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.execution.environment import inspect_target, make_kernelspec, prepare_environment
-from tests.harness.conftest import OTHER_TABULATE, TARGET_NUMPY, TARGET_TABULATE, base_python, version_in
+from harness.execution import overlayfs
+from harness.execution.environment import RunEnvironment, inspect_target, make_kernelspec, prepare_environment
+from tests.harness.conftest import (
+    OTHER_TABULATE,
+    TARGET_NUMPY,
+    TARGET_TABULATE,
+    base_python,
+    tree_digest,
+    version_in,
+)
 
 pytestmark = pytest.mark.slow
 
+ISOLATIONS = ["overlayfs", "copy"]
 
-def _digest(site: Path) -> dict[str, str]:
-    """Content and inode of every file of numpy and tabulate in ``site``."""
-    files = [*sorted((site / "numpy").rglob("*")), *sorted(site.glob("tabulate*")), *sorted(site.glob("numpy-*"))]
-    return {str(p.relative_to(site)): f"{hashlib.sha256(p.read_bytes()).hexdigest()} {os.stat(p).st_ino}"
-            for p in files if p.is_file() and not p.is_symlink()}
+
+def _require(isolation: str) -> None:
+    if isolation == "overlayfs" and overlayfs.available() is None:
+        pytest.skip(f"overlay mounts are unavailable here: {overlayfs.unavailable_reason()}")
+
+
+def run_in(env: RunEnvironment, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command inside the run's environment, as the kernel's ``!pip`` would run it."""
+    return subprocess.run(env.argv(list(args)), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env.kernel_env()})
+
+
+def version_inside(env: RunEnvironment, module: str) -> str:
+    proc = run_in(env, str(env.python), "-B", "-c", f"import {module} as m; print(m.__version__)")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def test_missing_python_is_a_harness_error(tmp_path: Path) -> None:
@@ -29,58 +54,93 @@ def test_missing_python_is_a_harness_error(tmp_path: Path) -> None:
         inspect_target(tmp_path / "nope")
 
 
-def test_copy_is_hard_linked_and_pip_in_it_leaves_the_target_pristine(target_venv: Path) -> None:
-    target = inspect_target(target_venv)
-    site = target.purelib
-    before = _digest(site)
-    assert any(name.startswith("tabulate") for name in before)
-    before_files = {p.name: p.read_bytes() for p in (target.prefix / "bin").iterdir() if p.is_file()}
-    env = prepare_environment(target_venv)
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+@pytest.mark.parametrize("reached", ["directly", "through-a-symlinked-folder"])
+def test_pip_in_the_run_environment_never_touches_the_target(target_venv: Path, tmp_path: Path,
+                                                            isolation: str, reached: str) -> None:
+    _require(isolation)
+    prefix = target_venv.parent.parent
+    python = target_venv
+    if reached != "directly":
+        (tmp_path / "checkout").mkdir()
+        (tmp_path / "checkout" / ".venv").symlink_to(prefix, target_is_directory=True)
+        python = tmp_path / "checkout" / ".venv" / "bin" / "python"
+    before = tree_digest(prefix)
+    env = prepare_environment(python, isolation=isolation)
     try:
-        assert env.mode == "venv-copy" and env.root != target.prefix and env.copy_s > 0
-        copy_site = env.root / site.relative_to(target.prefix)
+        assert env.mode == ("overlayfs" if isolation == "overlayfs" else "venv-copy")
+        pip = run_in(env, str(env.bin / "pip"), "install", "-q", "--disable-pip-version-check",
+                     f"tabulate=={OTHER_TABULATE}", "numpy==1.26.4")
+        assert pip.returncode == 0, pip.stderr
+        assert version_inside(env, "tabulate") == OTHER_TABULATE
+        assert version_inside(env, "numpy") == "1.26.4"
+        shebang = run_in(env, "/bin/sh", "-c", f'head -n 1 "{env.bin}/pip"').stdout.strip()
+        assert shebang.startswith(f"#!{env.bin}/python")   # the run's pip runs the run's interpreter
+    finally:
+        env.cleanup()
+    assert not env.workdir.exists()
+    assert tree_digest(prefix) == before
+    assert version_in(target_venv, "tabulate") == TARGET_TABULATE
+    assert version_in(target_venv, "numpy") == TARGET_NUMPY
+
+
+def test_the_overlay_holds_only_the_relocated_files_whatever_the_venv_size(target_venv: Path) -> None:
+    _require("overlayfs")
+    env = prepare_environment(target_venv, isolation="overlayfs")
+    try:
+        assert env.view is not None and env.copy_s < 1.0
+        written = [p for p in env.view.upper.rglob("*") if p.is_file() or p.is_symlink()]
+        assert {p.parent.name for p in written} <= {"bin", env.view.upper.name}
+        assert len(written) < 60       # bin/ scripts and pyvenv.cfg; the venv holds thousands of files
+        assert not any(env.root.iterdir())   # mounted only inside the run's own processes
+    finally:
+        env.cleanup()
+
+
+def test_the_copy_is_hard_linked_with_its_scripts_rewritten_as_new_files(target_venv: Path) -> None:
+    target = inspect_target(target_venv)
+    env = prepare_environment(target_venv, isolation="copy")
+    try:
+        copy_site = env.root / target.purelib.relative_to(target.prefix)
         numpy_init = Path("numpy") / "__init__.py"
-        assert os.stat(copy_site / numpy_init).st_ino == os.stat(site / numpy_init).st_ino  # hard link
-        # bin/ scripts name the copy, and are new files (not the target's inodes)
+        assert os.stat(copy_site / numpy_init).st_ino == os.stat(target.purelib / numpy_init).st_ino
         pip_script = env.bin / "pip"
         assert pip_script.read_text().splitlines()[0].startswith(f"#!{env.bin}/python")
         assert os.stat(pip_script).st_ino != os.stat(target.prefix / "bin" / "pip").st_ino
         assert str(env.root) in (env.root / "pyvenv.cfg").read_text()
-        # `!pip` (the copy's bin/pip on PATH) replaces tabulate in the copy only
-        proc = subprocess.run([str(pip_script), "install", "-q", "--disable-pip-version-check",
-                               f"tabulate=={OTHER_TABULATE}", "numpy==1.26.4"],
-                              capture_output=True, text=True, env={**os.environ, **env.kernel_env()})
-        assert proc.returncode == 0, proc.stderr
-        assert version_in(env.python, "tabulate") == OTHER_TABULATE
-        assert version_in(env.python, "numpy") == "1.26.4"
     finally:
         env.cleanup()
-    assert not env.workdir.exists()
-    assert version_in(target_venv, "tabulate") == TARGET_TABULATE
-    assert version_in(target_venv, "numpy") == TARGET_NUMPY
-    assert _digest(site) == before
-    assert {p.name: p.read_bytes() for p in (target.prefix / "bin").iterdir() if p.is_file()} == before_files
-    check = subprocess.run([str(target_venv), "-m", "pip", "check"], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout
 
 
-def test_keep_env_keeps_the_copy(target_venv: Path) -> None:
+def test_forcing_overlayfs_where_it_cannot_work_is_said(target_venv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(overlayfs, "_availability", "the unshare command (util-linux) is not installed")
+    with pytest.raises(HarnessError, match="COLAB_CI_ISOLATION=overlayfs, but the unshare command"):
+        prepare_environment(target_venv, isolation="overlayfs")
+    env = prepare_environment(target_venv)   # auto: the copy, and the reason in the log line
+    try:
+        assert env.mode == "venv-copy" and "no overlay mount: the unshare command" in env.describe()
+    finally:
+        env.cleanup()
+
+
+def test_keep_env_keeps_it(target_venv: Path) -> None:
     env = prepare_environment(target_venv, keep=True)
     messages: list[str] = []
     env.cleanup(log=messages.append)
     try:
-        assert env.root.is_dir() and "--keep-env" in messages[0]
+        assert env.workdir.is_dir() and "--keep-env" in messages[0]
     finally:
         env.keep = False
         env.cleanup()
 
 
-def test_kernelspec_runs_the_copy_with_its_bin_first_on_path(target_venv: Path, tmp_path: Path) -> None:
+def test_kernelspec_runs_the_environment_with_its_bin_first_on_path(target_venv: Path, tmp_path: Path) -> None:
     env = prepare_environment(target_venv)
     try:
         spec = make_kernelspec(env, tmp_path, {"COLAB_CI_CHECKOUT": "/repo"})
         data = json.loads((spec.kernels_dir / spec.name / "kernel.json").read_text())
-        assert data["argv"] == [str(env.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        assert data["argv"] == env.argv([str(env.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"])
+        assert data["argv"][-5:] == [str(env.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         assert data["env"]["PATH"].split(os.pathsep)[0] == str(env.bin)
         assert data["env"]["VIRTUAL_ENV"] == str(env.root)
         assert data["env"]["COLAB_CI_CHECKOUT"] == "/repo"
@@ -88,7 +148,7 @@ def test_kernelspec_runs_the_copy_with_its_bin_first_on_path(target_venv: Path, 
         env.cleanup()
 
 
-def test_system_python_gets_an_overlay_with_a_fidelity_line(capfd: pytest.CaptureFixture[str]) -> None:
+def test_system_python_gets_an_overlay_venv_with_a_fidelity_line(capfd: pytest.CaptureFixture[str]) -> None:
     base = base_python()
     target = inspect_target(base)
     assert not target.is_venv
@@ -96,16 +156,15 @@ def test_system_python_gets_an_overlay_with_a_fidelity_line(capfd: pytest.Captur
     base_tabulate = version_in(base, "tabulate")
     env = prepare_environment(base)
     try:
-        assert env.mode == "overlay"
+        assert env.mode == "system-overlay"
         assert any("not a venv" in line and "cannot reproduce" in line for line in env.fidelity)
         if not had_ipykernel:
             assert "installing ipykernel into" in capfd.readouterr().err
         # `!pip` in the overlay installs into the overlay, not the base
-        proc = subprocess.run([str(env.bin / "pip"), "install", "-q", "--disable-pip-version-check",
-                               f"tabulate=={OTHER_TABULATE}"], capture_output=True, text=True,
-                              env={**os.environ, **env.kernel_env()})
+        proc = run_in(env, str(env.bin / "pip"), "install", "-q", "--disable-pip-version-check",
+                      f"tabulate=={OTHER_TABULATE}")
         assert proc.returncode == 0, proc.stderr
-        assert version_in(env.python, "tabulate") == OTHER_TABULATE
+        assert version_inside(env, "tabulate") == OTHER_TABULATE
     finally:
         env.cleanup()
     assert inspect_target(base).has_ipykernel == had_ipykernel
@@ -114,13 +173,13 @@ def test_system_python_gets_an_overlay_with_a_fidelity_line(capfd: pytest.Captur
 
 def test_deferred_copy_waits_for_imports_completes_and_leaves_no_trace(target_venv: Path) -> None:
     target = inspect_target(target_venv)
-    env = prepare_environment(target_venv, defer=True)
+    env = prepare_environment(target_venv, defer=True, isolation="copy")
     try:
-        assert env._copier is not None  # numpy, pip, tabulate ... are copied while a kernel would start
+        assert env.copy is not None and env.copy.copier is not None  # numpy, pip, ... copied while a kernel starts
         # A process started now (as the kernel is) that imports a package still being copied waits for it.
         code = ("import sys; hooked = [type(f).__name__ for f in sys.meta_path][0]\n"
                 "import numpy, tabulate; print(hooked, numpy.__version__, tabulate.__version__)")
-        proc = subprocess.run([str(env.python), "-c", code], capture_output=True, text=True)
+        proc = subprocess.run([str(env.python), "-c", code], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["DeferredCopyFinder", TARGET_NUMPY, TARGET_TABULATE]
         env.wait_ready()
@@ -128,7 +187,16 @@ def test_deferred_copy_waits_for_imports_completes_and_leaves_no_trace(target_ve
         assert sorted(os.listdir(copy_site)) == sorted(n for n in os.listdir(target.purelib))
         assert not list(copy_site.glob("*colab_ci*")) and not list(copy_site.glob("*colab-ci*"))
         check = subprocess.run([str(env.python), "-c", "import sys; print([type(f).__name__ for f in sys.meta_path])"],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True, check=True, timeout=120)
         assert "DeferredCopyFinder" not in check.stdout
     finally:
         env.cleanup()
+
+
+def test_tree_digest_sees_content_modes_and_links(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x")
+    (tmp_path / "link").symlink_to("a")
+    first = tree_digest(tmp_path)
+    os.chmod(tmp_path / "a", 0o600)
+    assert tree_digest(tmp_path) != first
+    assert hashlib.sha256(b"x").hexdigest() in tree_digest(tmp_path)["a"]

@@ -19,11 +19,11 @@ from harness.images.build import (
     BuildError,
     _pytorch_index_unreachable,
     build_env,
-    read_fidelity,
 )
 from harness.images.closure import Pin
 from harness.images.profiles import Profile, available_profiles, get_profile
 from harness.images.uvtool import local_wheels
+from harness.images.fidelity import read_fidelity
 from harness.install_cells import InstallSpec
 from harness.preflight import environment_state, evaluate_install, preflight_image
 

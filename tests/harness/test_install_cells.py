@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.install_cells import find_installs, is_install_cell
+from harness.install_cells import find_installs, install_forms, is_install_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebook" / "template.ipynb"
@@ -43,12 +43,12 @@ def test_magic_forms(tmp_path: Path):
     (tmp_path / "reqs.txt").write_text("# comment\ncaptum==0.8.0  # pinned\n\n-c other.txt\n")
     path = _notebook(tmp_path, [
         (["install"], "%pip install -q -U numpy<2 'pandas>=2' \\\n    --no-deps\n!pip install -r reqs.txt\n"),
-        (["model"], "%pip install ignored-not-an-install-cell\n"),
+        (["model"], "%pip install found-whatever-the-tag-says\n"),
         ([], "x = 1\n!python -m pip install scipy --index-url https://example.invalid/simple\n"),
     ])
     specs = find_installs(path, tmp_path)
-    assert [(s.cell_index, s.form) for s in specs] == [(0, "%pip"), (0, "!pip"), (2, "!pip")]
-    first, second, third = specs
+    assert [(s.cell_index, s.form) for s in specs] == [(0, "%pip"), (0, "!pip"), (1, "%pip"), (2, "!pip")]
+    first, second, _, third = specs
     assert first.requirements == ["numpy<2", "pandas>=2"] and first.no_deps and first.upgrade
     assert second.requirement_files == [tmp_path / "reqs.txt"] and second.all_requirements() == ["captum==0.8.0"]
     assert third.requirements == ["scipy"]                       # the index URL is an option's value
@@ -57,7 +57,8 @@ def test_magic_forms(tmp_path: Path):
 def test_install_cell_selection():
     assert is_install_cell({"cell_type": "code", "metadata": {"tags": ["tier9-install"]}, "source": ""})
     assert is_install_cell({"cell_type": "code", "metadata": {"tags": ["restart-recovery"]}, "source": ""})
-    assert not is_install_cell({"cell_type": "code", "metadata": {"tags": ["tier1"]}, "source": "%pip install x"})
+    assert is_install_cell({"cell_type": "code", "metadata": {"tags": ["tier1"]}, "source": "%pip install x"})
+    assert not is_install_cell({"cell_type": "code", "metadata": {"tags": ["installer"]}, "source": "x = 1"})
     assert not is_install_cell({"cell_type": "markdown", "metadata": {"tags": ["install"]}, "source": ""})
 
 
@@ -65,3 +66,34 @@ def test_unreadable_requirement_names_the_cell(tmp_path: Path):
     path = _notebook(tmp_path, [(["install"], "install(requirement_files=[SOMEWHERE])\n")])
     with pytest.raises(HarnessError, match=r"cell 0: cannot tell which requirements file 'SOMEWHERE'"):
         find_installs(path, tmp_path)
+
+
+@pytest.mark.parametrize("source, forms, requirements", [
+    ("%pip install numpy==2.1.3", ["%pip"], ["numpy==2.1.3"]),
+    ("!pip install -q x", ["!pip"], ["x"]),
+    ("!pip3 install y", ["!pip"], ["y"]),
+    ("if True:\n    !python -m pip install z", ["!pip"], ["z"]),
+    ("!{sys.executable} -m pip install w", ["!pip"], ["w"]),
+    ("!uv pip install --system a", ["!uv pip"], ["a"]),
+    ("%uv pip install j", ["%uv pip"], ["j"]),
+    ("%%bash\necho start\npip install b && echo ok\n", ["%%bash"], ["b"]),
+    ("%%shell\nFOO=1 python3 -m pip install c\n", ["%%shell"], ["c"]),
+    ("%%script bash\nsudo pip install d\n", ["%%script"], ["d"]),
+    ("%%capture\n!pip install e\n", ["!pip"], ["e"]),
+    ("import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', 'numpy==2.1.3'])",
+     ["subprocess"], ["numpy==2.1.3"]),
+    ("import subprocess\nsubprocess.check_call('python3 -m pip install f', shell=True)", ["subprocess"], ["f"]),
+    ("import os\nos.system('pip install g')", ["os.system"], ["g"]),
+    ("get_ipython().system('pip install h')", ["get_ipython().system"], ["h"]),
+    ("get_ipython().run_line_magic('pip', 'install i')", ["%pip"], ["i"]),
+    ("print('pip install is how you add packages')", [], []),
+    ("%%bash\necho pip install nothing\n", [], []),
+    ("x = 1", [], []),
+])
+def test_one_rule_reads_every_form_of_install(tmp_path: Path, source: str, forms: list[str],
+                                              requirements: list[str]) -> None:
+    assert install_forms(source) == forms
+    cell = {"cell_type": "code", "metadata": {}, "source": source}
+    assert is_install_cell(cell) is bool(forms)
+    specs = find_installs(_notebook(tmp_path, [([], source)]), tmp_path)
+    assert [r for spec in specs for r in spec.requirements] == requirements

@@ -26,33 +26,45 @@ def _pm(status: str, duration: float | None = None) -> dict[str, Any]:
     return {"status": status, "duration": duration, "start_time": None, "end_time": None, "exception": None}
 
 
-def _probe_output(phase: str, index: int | None, installed: dict[str, str],
-                  imported: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    payload = {"schema_version": 1, "phase": phase, "source_index": index, "installed": installed,
-               "imported": imported, "probe_ms": 1.0, **extra}
-    return nbformat.v4.new_output("display_data", data={PROBE_MIME: payload, "text/plain": "probe"})
+def _probe(phase: str, **payload: Any) -> dict[str, Any]:
+    data = {"schema_version": 2, "phase": phase, "execution_count": payload.pop("execution_count", None),
+            "loaded_new": {}, "replaced": [], "tracked_files": 100, "checked_files": 10, "probe_ms": 1.5, **payload}
+    if phase == "cell":
+        data.setdefault("installed_changed", {})
+    return nbformat.v4.new_output("display_data", data={PROBE_MIME: data, "text/plain": ""})
+
+
+REPLACED_NUMPY = {"distribution": "numpy", "version_loaded": "2.0.2", "version_on_disk": "2.1.3", "modules": ["numpy"],
+                  "module_count": 82, "module": "numpy._core._multiarray_umath",
+                  "path": "/env/lib/python3.11/site-packages/numpy/_core/_multiarray_umath.so",
+                  "identity_loaded": {"device": 1, "inode": 2, "size": 3, "mtime_ns": 4},
+                  "identity_now": {"device": 1, "inode": 9, "size": 3, "mtime_ns": 5}, "loaded_at": None}
 
 
 def _executed() -> nbformat.NotebookNode:
-    """What an upgrade run leaves: probe outputs, pip lines, an error, a tier output."""
+    """What an upgrade run leaves: probe outputs after every cell, pip lines, an error, a tier output."""
     nb = instrument(_source())
     # papermill's injected-parameters cell goes after the parameters cell
     injected = nbformat.v4.new_code_cell("X = 2")
     injected.metadata["tags"] = ["injected-parameters"]
+    injected.metadata["papermill"] = _pm("completed", 0.1)
+    injected.outputs = [_probe("cell", execution_count=3)]
     nb.cells.insert(3, injected)
-    numpy_mem = {"numpy": {"version_in_memory": "2.0.2", "modules": ["numpy"]}}
     for cell in nb.cells:
         meta = cell.metadata.get("colab_ci", {})
         phase, index = meta.get("probe"), meta.get("source_index")
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            continue
         cell.metadata["papermill"] = _pm("completed", 0.5)
         if phase == "startup":
-            cell.outputs = [_probe_output("startup", None, {"numpy": "2.0.2"}, numpy_mem,
-                                          environment={"python": "3.11.7", "numpy": "2.0.2", "torch": "absent"})]
-        elif phase == "before":
-            cell.outputs = [_probe_output("before", index, {"numpy": "2.0.2", "tabulate": "0.8.10"}, numpy_mem)]
-        elif phase == "after":
-            cell.outputs = [_probe_output("after", index, {"numpy": "2.1.3", "tabulate": "0.8.10"}, numpy_mem)]
+            cell.outputs = [_probe("startup", installed={"numpy": "2.0.2", "tabulate": "0.8.10"},
+                                   loaded_new={"numpy": "2.0.2"},
+                                   environment={"python": "3.11.7", "numpy": "2.0.2", "torch": "absent"})]
+        elif index in (1, 2):
+            cell.execution_count = index + 1
+            cell.outputs = [_probe("cell", execution_count=index + 1)]
         elif index == 3:
+            cell.execution_count = 4
             cell.metadata["papermill"] = _pm("completed", 4.25)
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=(
                 "Collecting numpy==2.1.3\n  Using cached numpy-2.1.3.whl\n"
@@ -63,13 +75,16 @@ def _executed() -> nbformat.NotebookNode:
                 "packages that are installed.\x1b[0m\n"
                 "scipy 1.13.1 requires numpy<2.1, but you have numpy 2.1.3 which is incompatible.\n"
                 "Successfully installed numpy-2.1.3\n"
-                "Note: you may need to restart the kernel to use updated packages.\n"))]
+                "Note: you may need to restart the kernel to use updated packages.\n")),
+                _probe("cell", execution_count=4, installed_changed={"numpy": ["2.0.2", "2.1.3"]},
+                       replaced=[REPLACED_NUMPY])]
         elif index == 4:
+            cell.execution_count = 5
             cell.metadata["papermill"] = _pm("failed", 0.2)
             cell.outputs = [nbformat.v4.new_output(
                 "error", ename="ImportError", evalue="cannot import name '_center' from 'numpy._core.umath'",
                 traceback=["\x1b[0;31m----------\x1b[0m", "\x1b[0;31mImportError\x1b[0m   Traceback",
-                           "Cell \x1b[0;32mIn[5], line 1\x1b[0m\n----> 1 np.char"])]
+                           "Cell \x1b[0;32mIn[5], line 1\x1b[0m\n----> 1 np.char"]), _probe("cell", execution_count=5)]
         elif index == 5:
             cell.metadata["papermill"] = _pm("pending")
             cell.outputs = [nbformat.v4.new_output("display_data", data={
@@ -92,13 +107,12 @@ def test_cells_map_back_to_source_indices_with_status_duration_and_error() -> No
     assert seen.cells[1].source_head == "X = 1"
 
 
-def test_install_observation_from_the_probes() -> None:
+def test_install_observation_and_replacement_from_the_probe_after_the_cell() -> None:
     seen = observe(_executed())
     (obs,) = seen.installs
     assert obs.cell_index == 3 and obs.cell_tag == "install" and obs.duration_s == 4.25
-    assert obs.changed() == {"numpy": ("2.0.2", "2.1.3")}
-    assert obs.imported["numpy"].version_in_memory == "2.0.2"
-    assert obs.imported["numpy"].modules == ["numpy"]
+    assert obs.changed_pairs() == {"numpy": ("2.0.2", "2.1.3")} and obs.recognised == ["%pip"]
+    assert obs.loaded == {"numpy": "2.0.2"}
     assert obs.pip_lines == [
         "Collecting numpy==2.1.3",
         "Attempting uninstall: numpy",
@@ -109,6 +123,30 @@ def test_install_observation_from_the_probes() -> None:
         "scipy 1.13.1 requires numpy<2.1, but you have numpy 2.1.3 which is incompatible.",
         "Successfully installed numpy-2.1.3",
     ]
+    (replaced,) = seen.replaced
+    assert (replaced.cell_index, replaced.distribution, replaced.version_loaded, replaced.version_on_disk) == \
+        (3, "numpy", "2.0.2", "2.1.3")
+    assert replaced.loaded_in_cell is None and replaced.evidence == "files" and replaced.module_count == 82
+    assert seen.stats.cells_probed == 5 and seen.stats.missing == [] and seen.stats.errors == []
+
+
+def test_a_cell_that_changed_distributions_is_an_install_even_when_no_rule_recognised_it() -> None:
+    nb = _executed()
+    cell = next(c for c in nb.cells if c.metadata.get("colab_ci", {}).get("source_index") == 2)
+    cell.outputs = [_probe("cell", execution_count=3, installed_changed={"tabulate": ["0.8.10", "0.9.0"]})]
+    installs = {o.cell_index: o for o in observe(nb).installs}
+    assert installs[2].recognised == [] and installs[2].changed_pairs() == {"tabulate": ("0.8.10", "0.9.0")}
+
+
+def test_a_cell_that_ran_without_a_probe_is_listed_and_a_failed_probe_is_an_error() -> None:
+    nb = _executed()
+    cells = {c.metadata.get("colab_ci", {}).get("source_index"): c for c in nb.cells}
+    cells[2].outputs = []
+    cells[4].outputs = [nbformat.v4.new_output("display_data", data={PROBE_MIME: {
+        "schema_version": 2, "phase": "cell", "execution_count": 5, "error": "OSError: boom\ntraceback"}})]
+    stats = observe(nb).stats
+    assert stats.missing == [2]
+    assert stats.errors == ["cell 4: the probe failed: OSError: boom"]
 
 
 def test_tier_outputs_and_environment_come_from_mime_payloads_only() -> None:
@@ -118,13 +156,20 @@ def test_tier_outputs_and_environment_come_from_mime_payloads_only() -> None:
     assert seen.environment == {"python": "3.11.7", "numpy": "2.0.2", "torch": "absent"}
 
 
-def test_missing_after_probe_uses_the_environment_read_after_the_run() -> None:
+def test_the_cell_the_kernel_died_in_is_judged_from_the_environment_read_after_the_run() -> None:
     nb = _executed()
-    for cell in nb.cells:
-        if cell.metadata.get("colab_ci", {}).get("probe") == "after":
-            cell.outputs = []
-    (obs,) = observe(nb, final_installed={"numpy": "2.1.3"}).installs
-    assert obs.after == {"numpy": "2.1.3"}
+    cells = {c.metadata.get("colab_ci", {}).get("source_index"): c for c in nb.cells}
+    cells[3].outputs = cells[3].outputs[:1]                 # pip's lines, then the kernel died: no probe
+    cells[3].metadata["papermill"] = _pm("failed", 2.0)
+    for index in (4, 5, 6):
+        cells[index].metadata["papermill"] = _pm("pending")
+        cells[index].outputs = []
+    seen = observe(nb, final_installed={"numpy": "2.1.3", "tabulate": "0.8.10"})
+    (obs,) = seen.installs
+    assert obs.changed_pairs() == {"numpy": ("2.0.2", "2.1.3")}
+    (replaced,) = seen.replaced
+    assert replaced.evidence == "versions" and replaced.version_loaded == "2.0.2"
+    assert seen.stats.missing == [3]
 
 
 def test_noted_errors_without_outputs_and_injected_parameter_errors() -> None:

@@ -1,26 +1,26 @@
-"""Probe injection and the probe's snapshot, without a kernel (fast)."""
+"""The instrumented copy and the kernel-side probe, without a kernel (fast).
+
+The probe (harness/execution/kernel_probe.py) is exercised on a real site directory made in
+tmp_path, with real imports and real file replacements done the way pip does them (remove the old
+files, write new ones), in this interpreter; the end-to-end tests with real kernels and real pip
+are in test_execute.py.
+"""
 
 from __future__ import annotations
 
 import copy
-import importlib.metadata
 import json
+import os
 import subprocess
 import sys
-import time
 import types
+from pathlib import Path
+from typing import Iterator
 
 import nbformat
+import pytest
 
-from harness.execution.probes import (
-    PROBE_MIME,
-    PROBE_MODULE_SOURCE,
-    PROBE_TAG,
-    instrument,
-    is_install_cell,
-    probe_role,
-    startup_source,
-)
+from harness.execution.probes import KERNEL_PROBE_SOURCE, PROBE_MIME, PROBE_TAG, instrument, probe_role, startup_source
 
 
 def _nb(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
@@ -32,104 +32,182 @@ def _nb(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
     return nb
 
 
-def _probe_module() -> types.ModuleType:
-    module = types.ModuleType("_colab_ci_probe_test")
-    exec(compile(PROBE_MODULE_SOURCE, "<probe>", "exec"), module.__dict__)
-    return module
-
-
-def test_install_cells_are_tagged_or_run_pip() -> None:
-    cases = {
-        ("x = 1", ("install",)): True,
-        ("x = 1", ("tier2-install",)): True,
-        ("x = 1", ("restart-recovery",)): True,
-        ("x = 1", ("installer",)): False,
-        ("!pip install -q numpy", ()): True,
-        ("%pip install numpy==1.26.4", ()): True,
-        ("import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', 'x'])", ()): False,
-        ("!python -m pip install x", ()): True,
-        ("print('pip install is how you add packages')", ()): False,
-    }
-    for (source, tags), expected in cases.items():
-        cell = nbformat.v4.new_code_cell(source)
-        cell.metadata["tags"] = list(tags)
-        assert is_install_cell(cell) is expected, (source, tags)
-    assert not is_install_cell(nbformat.v4.new_markdown_cell("!pip install x"))
-
-
-def test_instrument_adds_startup_and_probes_around_install_cells_only_in_the_copy() -> None:
-    source = _nb(("X = 1", ["parameters"]), ("%pip install a", ["install"]), ("print(X)", []),
-                 ("!pip install b", []))
+def test_instrument_adds_only_the_startup_cell_and_source_indices_in_the_copy() -> None:
+    source = _nb(("X = 1", ["parameters"]), ("%pip install a", ["install"]), ("print(X)", []), ("!pip install b", []))
     pristine = copy.deepcopy(source)
     out = instrument(source)
     assert source == pristine  # the source notebook object is not modified
-    roles = [probe_role(c) for c in out.cells]
-    assert roles == [("startup", None), (None, 0), ("before", 1), (None, 1), ("after", 1), (None, 2),
-                     ("before", 3), (None, 3), ("after", 3)]
-    probes = [c for c in out.cells if PROBE_TAG in c.metadata.get("tags", [])]
-    assert len(probes) == 5
-    assert all(c.metadata["colab_ci"]["probe"] in ("startup", "before", "after") for c in probes)
+    assert [probe_role(c) for c in out.cells] == [("startup", None), (None, 0), (None, 1), (None, 2), (None, 3)]
+    assert out.cells[0].metadata["tags"] == [PROBE_TAG]
     nbformat.validate(out)
 
 
-def test_snapshot_maps_imported_modules_to_distributions_like_importlib() -> None:
-    import numpy  # noqa: F401  - imported so the probe sees it
-    import PIL.Image  # noqa: F401  - module name differs from its distribution (pillow)
+# --- the probe on a real site directory ------------------------------------------------------------
 
-    probe = _probe_module()
-    payload = probe.snapshot("before", 3)
-    assert payload["phase"] == "before" and payload["source_index"] == 3
-    assert payload["installed"]["numpy"] == importlib.metadata.version("numpy")
-    assert payload["installed"]["pillow"] == importlib.metadata.version("pillow")
-    assert payload["imported"]["numpy"] == {"version_in_memory": importlib.metadata.version("numpy"),
-                                            "modules": ["numpy"]}
-    assert payload["imported"]["pillow"]["modules"] == ["PIL"]
-    # Every mapping agrees with importlib.metadata.packages_distributions().
-    reference = importlib.metadata.packages_distributions()
-    for dist, entry in payload["imported"].items():
-        for module in entry["modules"]:
-            assert dist in {probe.canon(d) for d in reference.get(module, [])}, (module, dist)
-    json.dumps(payload)  # JSON-safe, as it must be for a display output
+class Site:
+    """A folder on sys.path with distributions installed the way pip lays them out."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
-def test_version_in_memory_is_the_version_at_first_sight() -> None:
-    probe = _probe_module()
-    probe._SEEN["numpy"] = "1.0.0"  # as if the kernel first saw numpy 1.0.0
-    import numpy  # noqa: F401
+    def install(self, name: str, version: str, files: dict[str, str]) -> None:
+        meta = self.root / f"{name}-{version}.dist-info"
+        meta.mkdir()
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+        (meta / "top_level.txt").write_text(name + "\n")
+        for rel, text in files.items():
+            path = self.root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
 
-    payload = probe.snapshot("after", 1)
-    assert payload["imported"]["numpy"]["version_in_memory"] == "1.0.0"
-    assert payload["installed"]["numpy"] != "1.0.0"
+    def uninstall(self, name: str, version: str, files: dict[str, str]) -> None:
+        """As pip does: the files are removed (their inodes are gone), not rewritten in place."""
+        for rel in files:
+            (self.root / rel).unlink()
+        meta = self.root / f"{name}-{version}.dist-info"
+        for path in meta.iterdir():
+            path.unlink()
+        meta.rmdir()
 
 
-def test_probe_is_fast_after_the_first_snapshot() -> None:
-    import numpy  # noqa: F401
+@pytest.fixture()
+def probe(tmp_path: Path) -> Iterator[tuple[types.ModuleType, Site]]:
+    module = types.ModuleType("_colab_ci_probe_under_test")
+    exec(compile(KERNEL_PROBE_SOURCE, "<probe>", "exec"), module.__dict__)
+    site = Site(tmp_path / "site-packages")
+    site.root.mkdir()
+    sys.path.insert(0, str(site.root))
+    module.PROBE.refresh_installed()
+    sys.meta_path.insert(0, module.PROBE.recorder)
+    loaded_before = set(sys.modules)
+    try:
+        yield module, site
+    finally:
+        sys.meta_path.remove(module.PROBE.recorder)
+        sys.path.remove(str(site.root))
+        for name in set(sys.modules) - loaded_before:
+            del sys.modules[name]
 
-    probe = _probe_module()
-    probe.snapshot("startup")
-    start = time.perf_counter()
-    for _ in range(5):
-        probe.snapshot("before", 1)
-    per_probe_ms = (time.perf_counter() - start) * 1000 / 5
-    assert per_probe_ms < 50, f"a probe took {per_probe_ms:.1f} ms"
+
+V1 = {"fakepkg/__init__.py": "VERSION = 1\n", "fakepkg/core.py": "X = 1\n"}
+V2 = {"fakepkg/__init__.py": "VERSION = 2\n", "fakepkg/core.py": "X = 22\n"}
 
 
-def test_startup_source_publishes_the_probe_payload() -> None:
-    """The start-up cell's source runs in a plain interpreter given a stand-in display."""
+def test_a_loaded_module_replaced_by_another_version_is_reported_once(probe) -> None:
+    module, site = probe
+    site.install("fakepkg", "1.0", V1)
+    startup = module.PROBE.snapshot("startup", None)
+    assert startup["installed"]["fakepkg"] == "1.0"
+    import fakepkg.core  # noqa: F401 - loaded "in cell 1"
+
+    first = module.PROBE.snapshot("cell", 1)
+    assert first["loaded_new"] == {"fakepkg": "1.0"} and first["replaced"] == []
+    site.uninstall("fakepkg", "1.0", V1)
+    site.install("fakepkg", "2.0", V2)
+    second = module.PROBE.snapshot("cell", 2)
+    assert second["installed_changed"] == {"fakepkg": ["1.0", "2.0"]}
+    (entry,) = second["replaced"]
+    assert (entry["distribution"], entry["version_loaded"], entry["version_on_disk"]) == ("fakepkg", "1.0", "2.0")
+    assert entry["modules"] == ["fakepkg"] and entry["module_count"] == 2 and entry["loaded_at"] == 1
+    assert entry["identity_now"] is not None and entry["identity_now"] != entry["identity_loaded"]
+    assert module.PROBE.snapshot("cell", 3)["replaced"] == []   # reported once, by the cell that did it
+    json.dumps(second)   # it is published as a display output
+
+
+def test_a_module_imported_and_replaced_in_the_same_cell_is_caught(probe) -> None:
+    """The identity is taken when the module loads, so a probe after the cell still sees the old one."""
+    module, site = probe
+    site.install("fakepkg", "1.0", V1)
+    module.PROBE.snapshot("startup", None)
+    import fakepkg  # noqa: F401 - loaded, then replaced, within one cell
+
+    site.uninstall("fakepkg", "1.0", V1)
+    site.install("fakepkg", "2.0", V2)
+    payload = module.PROBE.snapshot("cell", 1)
+    (entry,) = payload["replaced"]
+    assert (entry["version_loaded"], entry["version_on_disk"], entry["loaded_at"]) == ("1.0", "2.0", 1)
+
+
+def test_a_same_version_reinstall_is_reported_with_equal_versions(probe) -> None:
+    module, site = probe
+    site.install("fakepkg", "1.0", V1)
+    module.PROBE.snapshot("startup", None)
+    import fakepkg  # noqa: F401
+
+    module.PROBE.snapshot("cell", 1)
+    site.uninstall("fakepkg", "1.0", V1)
+    site.install("fakepkg", "1.0", V1)   # --force-reinstall: same version, new files
+    (entry,) = module.PROBE.snapshot("cell", 2)["replaced"]
+    assert entry["version_loaded"] == entry["version_on_disk"] == "1.0"
+
+
+def test_an_installed_but_never_loaded_distribution_changes_without_a_replacement(probe) -> None:
+    module, site = probe
+    site.install("fakepkg", "1.0", V1)
+    module.PROBE.snapshot("startup", None)
+    site.uninstall("fakepkg", "1.0", V1)
+    site.install("fakepkg", "2.0", V2)
+    payload = module.PROBE.snapshot("cell", 1)
+    assert payload["installed_changed"] == {"fakepkg": ["1.0", "2.0"]} and payload["replaced"] == []
+
+
+def test_an_extension_module_rewritten_in_place_is_caught_a_python_file_is_documented_as_not(probe) -> None:
+    """A folder whose entries did not change is skipped except for its extension modules (the
+    probe's cost per cell); pip never rewrites in place, so only hand edits go unnoticed."""
+    module, site = probe
+    site.install("fakepkg", "1.0", {**V1, "fakepkg/_speedups.so": "not really a shared object"})
+    module.PROBE.snapshot("startup", None)
+    import fakepkg.core  # noqa: F401
+
+    module.PROBE.snapshot("cell", 1)
+    ext = site.root / "fakepkg" / "_speedups.so"
+    module.PROBE.tracked[str(ext)] = [module.identity(str(ext)), "fakepkg._speedups", "fakepkg", "1.0", 1]
+    stat = os.stat(ext)
+    with open(site.root / "fakepkg" / "core.py", "a") as handle:
+        handle.write("# edited in place\n")
+    with open(ext, "a") as handle:
+        handle.write("!")
+    os.utime(ext, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    (entry,) = module.PROBE.snapshot("cell", 2)["replaced"]
+    assert entry["module"] == "fakepkg._speedups" and entry["module_count"] == 1
+
+
+def test_the_startup_source_installs_the_probe_and_registers_it_after_every_cell() -> None:
+    """The start-up cell's source runs in a plain interpreter given a stand-in IPython."""
     code = (
-        "import sys, types, json\n"
+        "import builtins, sys, types, json\n"
         "ipy = types.ModuleType('IPython'); disp = types.ModuleType('IPython.display')\n"
-        "shown = []\n"
+        "shown, hooks = [], []\n"
         "disp.display = lambda obj, raw=False: shown.append(obj)\n"
         "ipy.display = disp; sys.modules['IPython'] = ipy; sys.modules['IPython.display'] = disp\n"
+        "events = types.SimpleNamespace(register=lambda name, fn: hooks.append((name, fn)))\n"
+        "builtins.get_ipython = lambda: types.SimpleNamespace(events=events)\n"
         + startup_source(("numpy", "not_a_module_colab_ci")) +
-        f"payload = shown[0][{PROBE_MIME!r}]\n"
         "assert '_colab_ci_startup' not in globals()\n"
-        "print(json.dumps(payload))\n"
+        "[(name, hook)] = hooks\n"
+        "hook(types.SimpleNamespace(execution_count=2))   # the start-up cell's own end: skipped\n"
+        "hook(types.SimpleNamespace(execution_count=3))\n"
+        f"print(json.dumps([name, [s[{PROBE_MIME!r}] for s in shown]]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    payload = json.loads(out.stdout.strip().splitlines()[-1])
-    assert payload["phase"] == "startup"
-    assert "numpy" in payload["imported"]  # imported at start-up, as Colab's kernel does
-    assert payload["environment"]["numpy"] == importlib.metadata.version("numpy")
-    assert payload["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    name, payloads = json.loads(out.stdout.strip().splitlines()[-1])
+    assert name == "post_run_cell"
+    assert [p["phase"] for p in payloads] == ["startup", "cell"] and payloads[1]["execution_count"] == 3
+    startup = payloads[0]
+    assert "numpy" in startup["loaded_new"]  # imported at start-up, as Colab's kernel does
+    assert startup["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert startup["tracked_files"] > 0
+
+
+def test_folders_vendored_inside_a_package_are_not_installations(probe) -> None:
+    """setuptools puts setuptools/_vendor on sys.path; the dist-info folders there are bundled copies."""
+    module, site = probe
+    site.install("vendorer", "1.0", {"vendorer/__init__.py": ""})
+    module.PROBE.snapshot("startup", None)
+    vendored = site.root / "vendorer" / "_vendor"
+    (vendored / "zipp-3.23.0.dist-info").mkdir(parents=True)
+    sys.path.append(str(vendored))
+    try:
+        assert module.PROBE.snapshot("cell", 1)["installed_changed"] == {}
+    finally:
+        sys.path.remove(str(vendored))

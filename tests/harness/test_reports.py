@@ -61,19 +61,28 @@ def test_junit_has_cells_tiers_and_failing_checks(tmp_path: Path) -> None:
     [suite] = root.findall("testsuite")
     cases = {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
     cell_names = [name for cls, name in cases if cls == "cells"]
-    assert cell_names == ["cell 1 [parameters]", "cell 2 [version]", "cell 3 [install]", "cell 4 [model]",
-                          "cell 5 [tier1]"]
-    failure = cases[("cells", "cell 4 [model]")].find("failure")
-    assert failure is not None and failure.get("type") == "ImportError"
-    assert "cannot import name '_center'" in failure.get("message", "")
-    assert cases[("cells", "cell 3 [install]")].find("failure") is None
-    assert cases[("tier1", "shape_robustness")].find("failure") is not None
-    assert cases[("tier1", "output_determinism")].find("failure") is None
+    assert cell_names == ["cell 0", "cell 1 [install]", "cell 2 [model]", "cell 3 [tier1]"]
+    assert cases[("cells", "cell 2 [model]")].find("failure") is None   # raises-exception: expected
+    assert cases[("cells", "cell 1 [install]")].find("failure") is None
+    failure = cases[("tier1", "shape_robustness")].find("failure")
+    assert failure is not None and "cannot import name '_center'" in failure.get("message", "")
     check_cases = [c for (cls, _), c in cases.items() if cls == "checks"]
     assert len(check_cases) == sum(1 for f in findings if f.severity == "fail")
     assert all(c.find("failure") is not None for c in check_cases)
     assert int(suite.get("tests", "0")) == len(cases)
     assert int(suite.get("failures", "0")) == sum(1 for c in cases.values() if c.find("failure") is not None)
+
+
+def test_a_check_that_could_not_tell_is_a_junit_error_and_an_error_verdict(tmp_path: Path) -> None:
+    findings = [Finding("corruption", "error", "the start-up probe failed", evidence={"traceback": ["Trace\n"]})]
+    paths = write_reports(minimal_record(), findings, tmp_path)
+    [suite] = ET.parse(paths["junit"]).getroot().findall("testsuite")
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert (data["verdict"], data["exit_code"], data["counts"]["error"]) == ("error", 2, 1)
+    text = paths["markdown"].read_text(encoding="utf-8")
+    assert text.startswith("# ⛔ colab-ci: ERROR (1 error (could not tell)")
+    assert verdict_text(minimal_record(), findings).startswith("colab-ci ERROR")
 
 
 def test_junit_skips_expected_errors_and_survives_control_characters(tmp_path: Path) -> None:
@@ -100,16 +109,17 @@ def test_markdown_shows_verdict_findings_tiers_installs_and_fidelity(tmp_path: P
     for f in findings:
         if f.severity != "info":
             assert markdown.cell(f.message) in text
-    assert "| numpy | 2.1.3 | 1.26.4 | yes, 2.1.3 |" in text
-    assert "| captum | (absent) | 0.8.0 | no |" in text
-    assert "## Fidelity deviations" in text and "GPU absent" in text
+    assert "### cell 1 [install]:" in text and "(%pip)" in text
+    assert "| numpy | 2.0.2 | 1.26.4 | yes, 2.0.2 |" in text
+    assert "| scipy | (absent) | 1.11.1 | no |" in text
+    assert "## Fidelity deviations" in text and "PIL is not installed" in text
     assert "<summary>Notes (" in text
 
     record, findings = _checked("clean_run")
     text = markdown.render(record, findings)
     assert text.startswith("# ✅ colab-ci: PASS (0 failures")
-    assert "### tier2 (cell 7 [tier2]): ⚠️ WARN" in text
-    assert "latency_ms=12.5" in text
+    assert "### tier3 (cell 10 [tier3]): ✅ PASS" in text and "speed_ratio=" in text
+    assert "### summary" not in text   # the summary cell repeats the tiers: shown once
 
 
 def test_markdown_table_cells_cannot_break_the_table() -> None:
@@ -162,8 +172,8 @@ def test_secrets_never_reach_any_written_file(tmp_path: Path, monkeypatch: pytes
     record = load_record("numpy_downgrade")
     record.parameters["hf_token"] = SECRET
     record.installs[0].pip_lines.append(f"Looking in indexes: https://user:{SECRET}@pypi.example/simple")
-    assert record.cells[4].error is not None
-    record.cells[4].error.evalue += f" (token {SECRET}, password hunter22)"
+    assert record.cells[2].error is not None
+    record.cells[2].error.evalue += f" (token {SECRET}, password hunter22)"
     findings = run_checks(record, None, CheckOptions())
     findings.append(Finding("cells", "fail", f"leaked {SECRET}", evidence={SECRET: [SECRET]}))
     out = io.StringIO()
@@ -195,7 +205,7 @@ def test_verdict_text() -> None:
     record = load_record("clean_run")
     findings = run_checks(record, Baseline.from_record(record), CheckOptions())
     text = verdict_text(record, findings, {"markdown": Path("out/report.md")})
-    assert text.splitlines()[0].startswith("colab-ci PASS: notebook/template.ipynb (outcome completed")
+    assert text.splitlines()[0].startswith("colab-ci PASS: <repo>/notebook/template.ipynb (outcome completed")
     assert "0 warnings" in text and "reports: out/report.md" in text
 
     record, findings = _checked("numpy_downgrade")
@@ -203,7 +213,7 @@ def test_verdict_text() -> None:
     assert lines[0].startswith("colab-ci FAIL")
     failed = [f for f in findings if f.severity == "fail"]
     assert len([line for line in lines if line.startswith("  FAIL ")]) == len(failed)
-    assert "  FAIL corruption: cell 3 [install] downgraded numpy 2.1.3 -> 1.26.4" in lines[1]
+    assert "  FAIL corruption: cell 1 [install] downgraded numpy 2.0.2 -> 1.26.4" in lines[1]
     warned = sum(1 for f in findings if f.severity == "warn")
     assert f"  {warned} warning" in "\n".join(lines)
 

@@ -34,7 +34,12 @@ def run_smoke(out: Path, *args: str, timeout: int = 600) -> subprocess.Completed
 
 
 def smoke_json(out: Path) -> list[dict]:
-    return json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    """The results in smoke.json (checking its envelope on the way)."""
+    report = json.loads((out / "smoke.json").read_text(encoding="utf-8"))
+    assert report["smoke_schema_version"] == 1
+    assert report["exit_code"] == max(2 if r["skipped"] else 0 if r["ok"] else 1 for r in report["results"])
+    assert report["verdict"] == ("pass", "fail", "error")[report["exit_code"]]
+    return report["results"]
 
 
 # -- the real thing -----------------------------------------------------------------------------
@@ -243,11 +248,21 @@ def test_notebook_renders_in_colab(tmp_path):
     assert (tmp_path / "smoke-colab.png").read_bytes()[:8] == PNG
 
 
-def test_colab_offline_is_a_skip_with_the_reason(tmp_path, monkeypatch):
+def test_colab_unreachable_is_not_checked_never_a_pass(tmp_path, monkeypatch):
     monkeypatch.setattr(smoke, "colab_reachable", lambda: "colab.research.google.com is unreachable (test)")
     result = smoke.run_colab(out=tmp_path)
-    assert result.ok and result.skipped == "colab.research.google.com is unreachable (test)"
-    assert result.message == "colab.research.google.com is unreachable (test)"
+    assert not result.ok and result.skipped == "colab.research.google.com is unreachable (test)"
+    assert result.message == "not checked: colab.research.google.com is unreachable (test)"
+    assert result.exit_code == 2
+    report = smoke.smoke_report([smoke.SmokeResult("local", True, "fine"), result])
+    assert (report["verdict"], report["exit_code"]) == ("error", 2)
+
+
+def test_a_smoke_that_could_not_run_still_writes_smoke_json(tmp_path):
+    done = run_smoke(tmp_path / "out", "--browser", str(tmp_path / "no-such-chromium"))
+    assert done.returncode == 2
+    [result] = smoke_json(tmp_path / "out")
+    assert not result["ok"] and "does not exist" in result["skipped"]
 
 
 class _Page(BaseHTTPRequestHandler):

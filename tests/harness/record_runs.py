@@ -1,0 +1,143 @@
+"""Record the runs the check tests read (tests/harness/recorded/*.json) from real executions.
+
+    .venv/bin/python -m tests.harness.record_runs            # rewrites tests/harness/recorded/
+
+Each recording is a real ``harness.execution.execute`` run of a small notebook in a real venv
+(numpy 2.0.2 imported at start-up, as on Colab when the '_center' reports came in), with real pip
+installs from the package index, so what the checks are tested on is what the probes, pip and the
+kernel really produce:
+
+* ``numpy_downgrade``: an install cell asks for scipy==1.11.1, whose ``numpy<1.28.0`` makes pip
+  downgrade the loaded numpy 2.0.2 to 1.26.4 and print a conflict for a package that needs numpy 2;
+  the next cell's ``import numpy.random`` fails with ``numpy.dtype size changed``;
+* ``numpy_upgrade_center``: an install cell upgrades numpy to 2.1.3 together with tabulate; a cell
+  tagged ``raises-exception`` hits ``cannot import name '_center'``, and a tier cell after it
+  publishes that error as a failed test (as the notebook's tier cells do);
+* ``untagged_subprocess``: an untagged cell swaps numpy through ``subprocess`` and the next cell
+  still works (nothing visible fails: only the probe can tell);
+* ``clean_run``: this repository's template notebook in the harness's own venv (all tiers).
+
+Paths that differ between machines (temporary folders, the checkout) are replaced by placeholders.
+Needs the network (the package index) and about two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+from harness.execution.execute import execute
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDED = Path(__file__).resolve().parent / "recorded"
+
+NEEDS_NUMPY2 = {  # a local distribution that requires numpy 2, so pip reports the conflict it leaves
+    "pyproject.toml": '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+                      '[project]\nname = "needs-numpy2"\nversion = "1.0"\ndependencies = ["numpy>=2"]\n',
+    "needs_numpy2.py": "",
+}
+
+TIER_CELL = textwrap.dedent('''
+    from IPython.display import display
+    try:
+        np.char.center(np.array(["a"]), 5)
+        status, message = "pass", "ok"
+    except Exception as exc:
+        status, message = "fail", f"{type(exc).__name__}: {exc}"
+    payload = {"schema_version": 1, "tier": "tier1", "status": status,
+               "environment": {"python": "3.11", "torch": "absent", "numpy": np.__version__, "device": "cpu"},
+               "tests": [{"name": "shape_robustness", "status": status, "message": message, "metrics": {},
+                          "duration_s": 0.01}]}
+    display({"application/vnd.colab-ci.tier+json": payload, "text/plain": status}, raw=True)
+''')
+
+NOTEBOOKS = {
+    "numpy_downgrade": [
+        ("import numpy as np\nprint(np.__version__)", []),
+        ("%pip install scipy==1.11.1", ["install"]),
+        ("import numpy.random", ["model"]),
+        ("print('not reached')", ["tier1"]),
+    ],
+    "numpy_upgrade_center": [
+        ("import numpy as np\nprint(np.__version__)", []),
+        ("%pip install numpy==2.1.3 tabulate==0.9.0", ["install"]),
+        ("np.char.center(np.array(['a']), 5)", ["model", "raises-exception"]),
+        (TIER_CELL, ["tier1"]),
+    ],
+    "untagged_subprocess": [
+        ("import numpy as np\nprint(np.__version__)", []),
+        ("import subprocess, sys\n"
+         "subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', 'numpy==2.1.3'], check=True)", []),
+        ("print(np.arange(3).sum())", []),
+    ],
+}
+
+
+def make_target(root: Path) -> Path:
+    """A venv like the tests' target: numpy 2.0.2, ipykernel, tabulate 0.8.10, needs-numpy2."""
+    base = subprocess.run([sys.executable, "-c", "import sys; print(sys._base_executable)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([base, "-m", "venv", str(root / "venv")], check=True)
+    python = root / "venv" / "bin" / "python"
+    project = root / "needs-numpy2"
+    project.mkdir()
+    for name, text in NEEDS_NUMPY2.items():
+        (project / name).write_text(text)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "numpy==2.0.2",
+                    "ipykernel", "tabulate==0.8.10", str(project)], check=True)
+    return python
+
+
+def notebook(path: Path, cells: list[tuple[str, list[str]]]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def normalised(record: dict, replacements: dict[str, str]) -> dict:
+    text = json.dumps(record)
+    for old, new in sorted(replacements.items(), key=lambda item: -len(item[0])):
+        text = text.replace(old, new)
+    text = re.sub(r"/[^\s\"']*?/colab-ci-env-[A-Za-z0-9_]+", "<env>", text)   # the run's disposable environment
+    return json.loads(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=RECORDED)
+    parser.add_argument("--only", nargs="*", default=None, help="record only these")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wanted = args.only or [*NOTEBOOKS, "clean_run"]
+    with tempfile.TemporaryDirectory(prefix="colab-ci-record-") as tmp:
+        root = Path(tmp)
+        python = make_target(root) if set(wanted) & set(NOTEBOOKS) else None
+        for name in wanted:
+            if name == "clean_run":
+                source, target = REPO / "notebook" / "template.ipynb", Path(sys.executable)
+            else:
+                source, target = notebook(root / f"{name}.ipynb", NOTEBOOKS[name]), python
+            record = execute(source, root / "out" / name, python=target, cell_timeout=600)
+            data = normalised(record.to_json(), {tmp: "<tmp>", str(REPO): "<repo>", sys.prefix: "<harness-venv>"})
+            (args.out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            print(f"{name}: {record.outcome} ({record.outcome_detail or 'every cell ran'}), "
+                  f"{len(record.replaced)} replaced, {len(record.installs)} installs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
