@@ -1,17 +1,20 @@
 """The harness's cost over bare papermill on the same notebook, in the same environment.
 
-    .venv/bin/python bench/bench_harness_vs_papermill.py [--notebook NB] [--python PY] [--repeat N] [-p NAME=VALUE]
+    .venv/bin/python bench/bench_harness_vs_papermill.py [--notebook NB] [--python PY] [--repeat N]
+        [--isolation auto|overlayfs|copy] [-p NAME=VALUE]
 
-A = ``harness.execution.execute.execute`` (what ``colab-ci run`` does before checks and reports: disposable
-hard-link copy of the environment, start-up cell, probes around install cells, observe, delete
-the copy; the part of the copy a kernel does not need to start is made while it starts, and the
-copy is deleted by a detached ``rm`` after the run, which the bench waits for untimed). B =
+A = ``harness.execution.execute.execute`` (what ``colab-ci run`` does before checks and reports: the
+disposable environment (an overlay mount where the machine allows it, else the hard-link copy,
+partly made while the kernel starts and deleted by a detached ``rm`` that the bench waits for
+untimed), start-up cell, a probe after every cell, observe). B =
 ``papermill.execute_notebook`` with the stock nbclient engine on a kernelspec for
 the same interpreter. B must not install into the environment under test either, so each B run
 gets its own copy too, made and deleted *outside* its timing: the copy is harness overhead, B
 does not pay for it. Dirty file-system metadata is written back (``os.sync``, untimed) between
 runs, so neither pays for the other's hard links or deletions. Runs are interleaved (A B A B ...) so machine noise hits both alike; the
-script prints each run, the medians and minimums and the ratios A/B. Target: A/B <= 1.10.
+script prints each run with its ratio, the medians and minimums and the ratios A/B, and the probe's
+cost per cell (from A's own records). Targets: A/B <= 1.05, stable across consecutive runs; probe
+<= 5 ms per cell.
 
 ``--cli`` compares the commands instead (``python -m harness run``, checks and reports included,
 against ``papermill``), as a person runs them: both pay Python's start and their imports, and the
@@ -45,6 +48,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from harness.cli import parse_parameters  # noqa: E402
 from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
 from harness.execution.execute import execute, find_checkout  # noqa: E402
+from harness.execution.probes import PROBE_MIME  # noqa: E402
 
 
 def fixture_notebook(folder: Path) -> Path:
@@ -66,13 +70,21 @@ def fixture_notebook(folder: Path) -> Path:
     return path
 
 
+PROBE_MS: list[float] = []     # every probe's cost, from the harness runs' records
+MODES: set[str] = set()
+
+
 def run_harness(notebook: Path, out: Path, python: Path | None, parameters: dict[str, Any]) -> tuple[float, float]:
-    """(wall time, the part of it spent copying the environment: first part + wait for the rest)."""
+    """(wall time, the part of it spent making the environment: first part + wait for the rest)."""
     start = time.perf_counter()
     record = execute(notebook, out, python=python, parameters=parameters, log=lambda _m: None)
     elapsed = time.perf_counter() - start
     env = json.loads(Path(record.output_notebook).read_text())["metadata"]["colab_ci"]["environment"]
     copy = env.get("copy_s", 0.0) + env.get("copy_wait_s", 0.0)
+    MODES.add(env.get("mode", "?"))
+    executed = json.loads(Path(record.output_notebook).read_text())
+    PROBE_MS.extend(o["data"][PROBE_MIME]["probe_ms"] for c in executed["cells"] for o in c.get("outputs", [])
+                    if PROBE_MIME in o.get("data", {}) and o["data"][PROBE_MIME].get("phase") == "cell")
     wait_for_deletions()  # untimed, but finished before B starts so it does not slow B down
     os.sync()             # and its metadata written back, so B does not pay for A's deletion
     if record.outcome != "completed":
@@ -160,7 +172,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebook", type=Path, default=None)
     parser.add_argument("--python", type=Path, default=None)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--isolation", choices=("auto", "overlayfs", "copy"), default="auto",
+                        help="how the harness isolates the environment (COLAB_CI_ISOLATION)")
     parser.add_argument("-p", dest="parameters", action="append", default=[])
     parser.add_argument("--cli", action="store_true",
                         help="compare the commands (`python -m harness run` vs `papermill`), imports included")
@@ -168,6 +182,7 @@ def main() -> None:
     harness_run = run_harness_cli if args.cli else run_harness
     papermill_run = run_papermill_cli if args.cli else run_papermill
     parameters = parse_parameters(args.parameters)
+    os.environ["COLAB_CI_ISOLATION"] = args.isolation
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         notebook = args.notebook or fixture_notebook(Path(tmp))
         a_times, copy_times, b_times = [], [], []
@@ -176,18 +191,25 @@ def main() -> None:
             a_times.append(elapsed)
             copy_times.append(copy)
             b_times.append(papermill_run(notebook, Path(tmp) / f"b{i}", args.python, parameters))
-            print(f"run {i + 1}: harness {a_times[-1]:.2f} s (environment copy {copy:.2f} s), "
-                  f"papermill {b_times[-1]:.2f} s", flush=True)
+            print(f"run {i + 1}: harness {a_times[-1]:.2f} s (environment {copy:.2f} s), "
+                  f"papermill {b_times[-1]:.2f} s, ratio {a_times[-1] / b_times[-1]:.3f}", flush=True)
     a, b, c = statistics.median(a_times), statistics.median(b_times), statistics.median(copy_times)
     rest = statistics.median(t - k for t, k in zip(a_times, copy_times))
+    ratios = [x / y for x, y in zip(a_times, b_times)]
     print(f"{'commands' if args.cli else 'Python API'}; notebook: {args.notebook or 'install-cell fixture'}; "
-          f"python: {args.python or sys.executable}")
-    print(f"median harness {a:.2f} s, median papermill {b:.2f} s, ratio {a / b:.3f} (target <= 1.10)")
+          f"python: {args.python or sys.executable}; isolation: {', '.join(sorted(MODES)) or args.isolation}")
+    print(f"median harness {a:.2f} s, median papermill {b:.2f} s, ratio {a / b:.3f} (target <= 1.05); "
+          f"per-run ratios {min(ratios):.3f}..{max(ratios):.3f}, first half median "
+          f"{statistics.median(ratios[:len(ratios) // 2 or 1]):.3f}, second half {statistics.median(ratios[len(ratios) // 2:]):.3f}")
     # On a shared machine the minimum is the least disturbed run of each.
     print(f"min    harness {min(a_times):.2f} s, min    papermill {min(b_times):.2f} s, "
           f"ratio {min(a_times) / min(b_times):.3f}")
-    print(f"of which the environment copy: median {c:.2f} s; harness without it {rest:.2f} s, "
+    print(f"of which the environment: median {c:.2f} s; harness without it {rest:.2f} s, "
           f"ratio {rest / b:.3f} (probes, start-up cell, engine, observation)")
+    if PROBE_MS:
+        print(f"probe after each cell: {len(PROBE_MS)} probes, median {statistics.median(PROBE_MS):.2f} ms, "
+              f"90th percentile {statistics.quantiles(PROBE_MS, n=10)[-1]:.2f} ms, max {max(PROBE_MS):.2f} ms "
+              "(target <= 5 ms; the max is the cell that first imports a large package)")
 
 
 if __name__ == "__main__":
