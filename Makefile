@@ -39,7 +39,7 @@ SMOKE     ?= 1
 IMAGES    ?=
 IMAGES_ARG = $(if $(strip $(IMAGES)),--images $(IMAGES))
 
-ci-colab: venv
+ci-colab: venv browser
 	@status=0; \
 	step() { "$$@"; rc=$$?; [ $$rc -gt $$status ] && status=$$rc; return 0; }; \
 	if [ "$(PREFLIGHT)" != 0 ]; then step $(PY) -m harness preflight $(IMAGES_ARG); fi; \

@@ -180,3 +180,18 @@ def test_artifacts_uploaded_and_aggregated(workflow):
         assert "needs.setup.outputs.names" in jobs[name]["env"]["EXPECT"]
     assert "--out out/smoke" in steps_text(jobs["smoke"]) and "playwright install --with-deps chromium" in steps_text(jobs["smoke"])
 
+
+
+def test_every_harness_run_ends_itself_before_its_job_is_cancelled(workflow):
+    """A job killed at timeout-minutes uploads nothing: each run and smoke step passes --timeout
+    well below its job's limit, so the harness ends the run and writes its reports first."""
+    import re
+
+    for name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            script = str(step.get("run", ""))
+            if not re.search(r"-m harness (run|smoke)\b", script):
+                continue
+            match = re.search(r"--timeout (\d+)", script)
+            assert match, f"job {name}: a harness run without --timeout"
+            assert int(match.group(1)) <= job["timeout-minutes"] * 60 * 0.8, (name, match.group(1))
