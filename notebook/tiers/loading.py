@@ -10,12 +10,15 @@ function) and ``config.json``. ``load_model(source, trust_code=...)`` accepts:
   ``https://gist.github.com/USER/ID`` (optionally ``/REVISION``). The gist is read through GitHub's
   REST API, ``GET {api}/gists/{id}[/{revision}]``; ``api`` is the ``api_base`` argument, else the
   ``COLAB_CI_GITHUB_API`` environment variable, else ``https://api.github.com``. ``GITHUB_TOKEN``,
-  when set, is sent to that API (it raises the rate limit from 60 requests an hour).
+  when set, is sent to that API only, and only over https (it raises the rate limit from 60
+  requests an hour); never to raw file hosts, never over http.
 
 The source is validated before any request; at most ``MAX_SOURCE_BYTES`` of ``model.py`` plus
-``config.json`` are read. The code is always shown (with line numbers) before it runs, and it runs
-only with ``trust_code=True``; otherwise ``load_model`` stops with a ``ModelSourceError`` asking the
-user to review it and set ``TRUST_MODEL_CODE = True``.
+``config.json`` are read. The code is always shown (with line numbers and its sha256) before it runs,
+and it runs only when ``trust_code`` approves exactly that code (``tiers.trust``): the sha256 printed
+above it (first 12 hex characters or more), or True for a local folder. Otherwise ``load_model``
+stops with a ``ModelSourceError`` saying what to set. A gist shown without being run is pinned to the
+revision shown: the next run of the same (unpinned) gist fetches that revision again.
 
 Every failure is a ``ModelSourceError`` (a ``ValueError``) whose message is one sentence; in IPython
 it renders as that sentence in a box instead of a traceback.
@@ -55,6 +58,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from .trust import approve, code_digest
+
 DEFAULT_API = "https://api.github.com"
 API_ENV = "COLAB_CI_GITHUB_API"
 MAX_SOURCE_BYTES = 1_000_000            # model.py + config.json together
@@ -63,7 +68,6 @@ TIMEOUT_S = 20.0
 REQUIRED_FILES = ("model.py", "config.json")
 BUILDER_NAMES = ("build_model", "create_model")
 CONFIG_PARAM_NAMES = ("config", "cfg", "conf", "configuration", "hparams", "params", "args")
-TRUST_HINT = "set TRUST_MODEL_CODE = True in the parameters cell and re-run"
 
 _GIST_ID = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{20}")
 _REVISION = re.compile(r"[0-9a-fA-F]{40}")
@@ -88,6 +92,7 @@ class LoadedModel:
     source: str = "example"
     code: str | None = None                      # model.py as run (None for the example)
     files: dict[str, str] = field(default_factory=dict, repr=False)
+    digest: str | None = None                    # sha256 of model.py as run (None for the example)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.model, self.config, self.description))
@@ -151,11 +156,19 @@ def fetch_gist(ref: GistRef | str, *, api_base: str | None = None, timeout: floa
     content}}``; a truncated file (or one without content) is fetched from its ``raw_url``. Files
     beyond ``max_bytes`` in total are refused before they are downloaded where ``size`` allows.
     """
+    return fetch_gist_revision(ref, api_base=api_base, timeout=timeout, required=required, max_bytes=max_bytes)[0]
+
+
+def fetch_gist_revision(ref: GistRef | str, *, api_base: str | None = None, timeout: float = TIMEOUT_S,
+                        required: Sequence[str] = REQUIRED_FILES,
+                        max_bytes: int = MAX_SOURCE_BYTES) -> tuple[dict[str, str], str | None]:
+    """``fetch_gist`` and the revision fetched: the one asked for, else the gist's latest
+    (``history[0].version`` of the API answer); None when the answer names none."""
     if isinstance(ref, str):
         ref = parse_gist_ref(ref)
     base = api_base_url(api_base)
     url = f"{base}/gists/{ref.gist_id}" + (f"/{ref.revision}" if ref.revision else "")
-    body = _http_get(url, ref, timeout, MAX_API_RESPONSE_BYTES, api=True)
+    body = _http_get(url, ref, timeout, MAX_API_RESPONSE_BYTES, api=True, api_base=base)
     try:
         gist = json.loads(body.decode("utf-8"))
         files = gist["files"]
@@ -188,7 +201,10 @@ def fetch_gist(ref: GistRef | str, *, api_base: str | None = None, timeout: floa
         if used > max_bytes:
             _check_sizes({name: used}, max_bytes, str(ref))
         out[name] = content
-    return out
+    history = gist.get("history")
+    latest = history[0].get("version") if isinstance(history, list) and history and isinstance(history[0], dict) else None
+    revision = ref.revision or (latest if isinstance(latest, str) and _REVISION.fullmatch(latest) else None)
+    return out, revision
 
 
 def read_local(source: str | os.PathLike | Sequence[str | os.PathLike],
@@ -233,12 +249,25 @@ def _decode(data: bytes, name: str, where: str) -> str:
 
 # ------------------------------------------------------------------------------------------- HTTP
 
-def _http_get(url: str, ref: GistRef, timeout: float, limit: int, *, api: bool, filename: str = "") -> bytes:
+def token_allowed(url: str, api_base: str | None = None) -> bool:
+    """Whether ``GITHUB_TOKEN`` may go with a request to ``url``: https, to the configured API host only.
+
+    The configured host is that of ``api_base`` / ``$COLAB_CI_GITHUB_API`` (GitHub Enterprise), else
+    api.github.com; never plain http (the token would cross the network readable), never a raw file host.
+    """
+    target = urllib.parse.urlsplit(url)
+    configured = urllib.parse.urlsplit(api_base_url(api_base))
+    return (target.scheme.lower() == "https" and configured.scheme.lower() == "https"
+            and bool(target.hostname) and target.hostname == configured.hostname and target.port == configured.port)
+
+
+def _http_get(url: str, ref: GistRef, timeout: float, limit: int, *, api: bool, filename: str = "",
+              api_base: str | None = None) -> bytes:
     headers = {"User-Agent": "colab-ci-tiers", "Accept": "application/vnd.github+json" if api else "*/*"}
     if api:
         headers["X-GitHub-Api-Version"] = "2022-11-28"
         token = os.environ.get("GITHUB_TOKEN")
-        if token:
+        if token and token_allowed(url, api_base):
             headers["Authorization"] = f"Bearer {token}"
     host = urllib.parse.urlsplit(url).netloc or url
     what = f"{filename} of {ref}" if filename else str(ref)
@@ -341,35 +370,54 @@ def parse_config(text: str, where: str = "config.json") -> dict[str, Any]:
     return config
 
 
-def load_model(source: Any = "example", *, trust_code: bool, api_base: str | None = None,
+# Gists whose code was shown without being run, and the revision shown: a later run of the same
+# unpinned gist fetches that revision, so the code that runs is the code that was reviewed even if
+# the gist changed in between (the sha256 in TRUST_MODEL_CODE then matches, or the run is refused).
+_REVIEWED_REVISIONS: dict[str, str] = {}
+
+
+def load_model(source: Any = "example", *, trust_code: Any, api_base: str | None = None,
                timeout: float = TIMEOUT_S, max_bytes: int = MAX_SOURCE_BYTES) -> LoadedModel:
-    """Load the model named by ``source`` (see the module docstring); the code runs only if trusted."""
+    """Load the model named by ``source`` (see the module docstring); the code runs only if approved.
+
+    ``trust_code`` is ``TRUST_MODEL_CODE``: the sha256 (12 hex characters or more) of the model.py
+    shown, or True for a local folder (see ``tiers.trust``).
+    """
     if source is None or (isinstance(source, str) and source.strip().lower() in ("", "example")):
         from .models import example_model, parameter_count
 
         model, config = example_model()
         return LoadedModel(model, config, f"the example TinyDecoder ({_params(parameter_count(model))})")
-    files, where = _read_source(source, api_base=api_base, timeout=timeout, max_bytes=max_bytes)
+    files, where, gist = _read_source(source, api_base=api_base, timeout=timeout, max_bytes=max_bytes)
     config = parse_config(files["config.json"], f"config.json from {where}")
     code = files["model.py"]
     show_code(code, "model.py", where)
     print(f"config.json from {where}:\n{json.dumps(config, indent=2)}", flush=True)
-    if not trust_code:
-        raise ModelSourceError(f"the model code from {where} was not run: review the code above, then "
-                               f"{TRUST_HINT} this cell")
+    digest = code_digest(code)
+    approval = approve(trust_code, digest, remote=gist is not None, where=where)
+    if not approval.granted:
+        if gist is not None and gist.revision:
+            _REVIEWED_REVISIONS[gist.gist_id] = gist.revision
+            print(f"Pinned for the next run of this cell: revision {gist.revision[:10]} of gist {gist.gist_id} (the "
+                  f"code shown), or use MODEL_SOURCE = https://gist.github.com/{gist.gist_id}/{gist.revision}",
+                  flush=True)
+        raise ModelSourceError(approval.reason)
+    print(approval.reason, flush=True)
     model, how = build_model_from_source(code, config, origin=where)
     from .models import parameter_count
 
     cls = type(model).__name__
-    description = f"{cls} from {where} (built with {how}; {_params(parameter_count(model))})"
-    return LoadedModel(model, config, description, where, code, files)
+    description = f"{cls} from {where} (built with {how}; {_params(parameter_count(model))}; sha256 {digest[:12]})"
+    return LoadedModel(model, config, description, where, code, files, digest)
 
 
-def _read_source(source: Any, *, api_base: str | None, timeout: float, max_bytes: int) -> tuple[dict[str, str], str]:
+def _read_source(source: Any, *, api_base: str | None, timeout: float,
+                 max_bytes: int) -> tuple[dict[str, str], str, GistRef | None]:
+    """(files, where they came from in words, the gist and revision read, or None for local files)."""
     if isinstance(source, (list, tuple)):
-        return read_local(source, max_bytes), f"{source[0]}" if source else "?"
+        return read_local(source, max_bytes), f"{source[0]}" if source else "?", None
     if isinstance(source, os.PathLike):
-        return read_local(source, max_bytes), str(source)
+        return read_local(source, max_bytes), str(source), None
     if not isinstance(source, str):
         raise ModelSourceError(f"MODEL_SOURCE must be a string, got {type(source).__name__}: use {_ACCEPTED}")
     text = source.strip()
@@ -378,10 +426,16 @@ def _read_source(source: Any, *, api_base: str | None, timeout: float, max_bytes
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte
         is_path = False
     if is_path:
-        return read_local(text, max_bytes), text
+        return read_local(text, max_bytes), text, None
     if _GIST_ID.fullmatch(text) or re.match(r"(?i)https?://", text):
         ref = parse_gist_ref(text)
-        return fetch_gist(ref, api_base=api_base, timeout=timeout, max_bytes=max_bytes), str(ref)
+        if ref.revision is None and ref.gist_id in _REVIEWED_REVISIONS:
+            ref = GistRef(ref.gist_id, _REVIEWED_REVISIONS[ref.gist_id])
+            print(f"{ref}: the revision shown when this cell last ran (a newer one needs its URL with /REVISION in "
+                  "MODEL_SOURCE)", flush=True)
+        files, revision = fetch_gist_revision(ref, api_base=api_base, timeout=timeout, max_bytes=max_bytes)
+        fetched = GistRef(ref.gist_id, revision)
+        return files, str(fetched), fetched
     looks_like_path = "/" in text or "\\" in text or text.startswith((".", "~"))
     if looks_like_path:
         raise ModelSourceError(f"the local path {_shown(text)} does not exist: MODEL_SOURCE accepts {_ACCEPTED}")
@@ -508,6 +562,9 @@ def _instantiate(cls: type, config: dict[str, Any], module: Any) -> tuple[Callab
         if config_cls is not None:
             return (lambda: cls(_build_config_object(config_cls, config))), f"{name}({config_cls.__name__}(**config))"
         if param.name.lower() in CONFIG_PARAM_NAMES or param.name.lower().endswith("config"):
+            config_cls = _config_dataclass(module)
+            if config_cls is not None:  # nanoGPT: GPT(config) reads config.vocab_size from a GPTConfig
+                return (lambda: cls(_build_config_object(config_cls, config))), f"{name}({config_cls.__name__}(**config))"
             return (lambda: cls(dict(config))), f"{name}(config)"
     if var_kw:
         return (lambda: cls(**config)), f"{name}(**config)"
@@ -536,12 +593,32 @@ def _annotation_class(annotation: Any, module: Any) -> type | None:
     return None
 
 
+def _config_dataclass(module: Any) -> type | None:
+    """The config dataclass model.py defines: the only one, else the only one named like ``*Config``."""
+    import dataclasses
+
+    found = [c for c in vars(module).values()
+             if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == module.__name__]
+    if len(found) > 1:
+        found = [c for c in found if c.__name__.lower().endswith(("config", "args", "hparams"))]
+    return found[0] if len(found) == 1 else None
+
+
 def _build_config_object(config_cls: type, config: dict[str, Any]) -> Any:
+    """``config_cls(**fields)`` with the config.json fields it accepts; says which ones it ignores."""
     try:
-        accepted = set(inspect.signature(config_cls).parameters)
+        parameters = inspect.signature(config_cls).parameters
     except (TypeError, ValueError):
         return config_cls(**config)
-    return config_cls(**{k: v for k, v in config.items() if k in accepted})
+    missing = [n for n, p in parameters.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+               p.KEYWORD_ONLY) and n not in config]
+    if missing:
+        raise ModelSourceError(f"config.json has no field {missing[0]!r}, which {config_cls.__name__} requires "
+                               f"(it has no default)")
+    ignored = sorted(k for k in config if k not in parameters)
+    if ignored:
+        print(f"config.json fields {config_cls.__name__} does not take (ignored): {', '.join(ignored)}", flush=True)
+    return config_cls(**{k: v for k, v in config.items() if k in parameters})
 
 
 def _summarise(exc: BaseException, module: Any) -> str:

@@ -7,6 +7,7 @@ language, raw_url, size, truncated, content}}``), raw file URLs, GitHub's 404 bo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -162,6 +163,11 @@ def model_files(config: dict | None = None, code: str = MODEL_PY) -> dict[str, s
     return {"model.py": code, "config.json": json.dumps(config if config is not None else CONFIG, indent=2)}
 
 
+def approval(code: str = MODEL_PY) -> str:
+    """TRUST_MODEL_CODE for ``code``: the first 12 hex characters of its sha256, as the model cell prints them."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()[:12]
+
+
 def one_sentence(error: ModelSourceError) -> str:
     text = str(error)
     assert "\n" not in text and "Traceback" not in text
@@ -173,7 +179,7 @@ def one_sentence(error: ModelSourceError) -> str:
 
 def test_gist_success_end_to_end(api: GistAPI, capsys: pytest.CaptureFixture) -> None:
     api.add_gist(GIST_ID, {**model_files(), "README.md": "# notes\n"})
-    loaded = load_model(f"https://gist.github.com/octocat/{GIST_ID}", trust_code=True)
+    loaded = load_model(f"https://gist.github.com/octocat/{GIST_ID}", trust_code=approval())
     assert isinstance(loaded, LoadedModel)
     model, config, description = loaded
     assert config == CONFIG
@@ -193,7 +199,7 @@ def test_gist_success_end_to_end(api: GistAPI, capsys: pytest.CaptureFixture) ->
 def test_code_is_shown_before_it_runs(api: GistAPI, capsys: pytest.CaptureFixture) -> None:
     noisy = MODEL_PY + '\nprint("MODULE BODY RUNS NOW")\n'
     api.add_gist(GIST_ID, model_files(code=noisy))
-    load_model(GIST_ID, trust_code=True)
+    load_model(GIST_ID, trust_code=approval(noisy))
     out = capsys.readouterr().out
     shown = out.index('print("MODULE BODY RUNS NOW")')
     ran = out.index("\nMODULE BODY RUNS NOW")
@@ -205,7 +211,8 @@ def test_untrusted_code_is_shown_and_not_run(api: GistAPI, capsys: pytest.Captur
     with pytest.raises(ModelSourceError) as info:
         load_model(GIST_ID, trust_code=False)
     message = one_sentence(info.value)
-    assert "review the code above" in message and "TRUST_MODEL_CODE = True" in message
+    code = MODEL_PY + '\nraise SystemExit("must never run")\n'
+    assert "review the code above" in message and f'TRUST_MODEL_CODE = "{approval(code)}"' in message
     out = capsys.readouterr().out
     assert 'raise SystemExit("must never run")' in out and "def build_model" in out
 
@@ -213,8 +220,8 @@ def test_untrusted_code_is_shown_and_not_run(api: GistAPI, capsys: pytest.Captur
 def test_revision_url_and_old_id(api: GistAPI) -> None:
     api.add_gist(GIST_ID, model_files(), revision=REVISION)
     api.add_gist(OLD_GIST_ID, model_files())
-    load_model(f"https://gist.github.com/octocat/{GIST_ID}/{REVISION}#file-model-py", trust_code=True)
-    load_model(OLD_GIST_ID, trust_code=True)
+    load_model(f"https://gist.github.com/octocat/{GIST_ID}/{REVISION}#file-model-py", trust_code=approval())
+    load_model(OLD_GIST_ID, trust_code=approval())
     assert api.requests == [f"/gists/{GIST_ID}/{REVISION}", f"/gists/{OLD_GIST_ID}"]
 
 
@@ -305,7 +312,7 @@ def test_oversize_file_is_refused_by_name(api: GistAPI) -> None:
 
 def test_truncated_file_is_fetched_from_raw_url(api: GistAPI) -> None:
     api.add_gist(GIST_ID, model_files(), truncate=("model.py",))
-    model, _, _ = load_model(GIST_ID, trust_code=True)
+    model, _, _ = load_model(GIST_ID, trust_code=approval())
     assert type(model).__name__ == "GistLM"
     assert api.requests == [f"/gists/{GIST_ID}", f"/raw/{GIST_ID}/model.py"]
 
@@ -337,7 +344,7 @@ def test_invalid_json_names_line_and_column(api: GistAPI) -> None:
 def test_missing_field_in_builder_is_summarised(api: GistAPI) -> None:
     api.add_gist(GIST_ID, model_files({"vocab_size": 50, "n_layers": 2}))
     with pytest.raises(ModelSourceError) as info:
-        load_model(GIST_ID, trust_code=True)
+        load_model(GIST_ID, trust_code=approval())
     message = one_sentence(info.value)
     assert message.startswith("build_model(config) failed: KeyError: 'd_model' (model.py line 29)")
     assert "lacks the field 'd_model'" in message
@@ -347,7 +354,7 @@ def test_missing_field_for_class_signature_is_named(api: GistAPI) -> None:
     code = MODEL_PY.split("\ndef build_model")[0]  # no builder: GistLM(**config) is used
     api.add_gist(GIST_ID, model_files({"vocab_size": 50, "d_model": 16}, code=code))
     with pytest.raises(ModelSourceError) as info:
-        load_model(GIST_ID, trust_code=True)
+        load_model(GIST_ID, trust_code=approval(code))
     message = one_sentence(info.value)
     assert "config.json has no field 'n_layers'" in message and "GistLM.__init__" in message
 
@@ -358,19 +365,19 @@ def test_example_style_config_error_names_the_field(api: GistAPI) -> None:
     config = {"vocab_size": 64, "d_model": 32, "n_layers": 1, "max_seq_len": 16}
     api.add_gist(GIST_ID, model_files(config, code=code))
     with pytest.raises(ModelSourceError) as info:
-        load_model(GIST_ID, trust_code=True)
+        load_model(GIST_ID, trust_code=approval(code))
     assert "ConfigError: config: missing field 'n_heads'" in one_sentence(info.value)
 
 
 def test_module_error_and_syntax_error(api: GistAPI) -> None:
     api.add_gist(GIST_ID, model_files(code="import einops_that_is_not_installed\n"))
     with pytest.raises(ModelSourceError) as info:
-        load_model(GIST_ID, trust_code=True)
+        load_model(GIST_ID, trust_code=approval("import einops_that_is_not_installed\n"))
     assert "ModuleNotFoundError" in one_sentence(info.value) and "%pip install einops_that_is_not_installed" in str(
         info.value)
     api.add_gist(GIST_ID, model_files(code="def broken(:\n    pass\n"))
     with pytest.raises(ModelSourceError) as info:
-        load_model(GIST_ID, trust_code=True)
+        load_model(GIST_ID, trust_code=approval("def broken(:\n    pass\n"))
     assert "syntax error at line 1" in one_sentence(info.value)
 
 
@@ -471,3 +478,146 @@ def test_real_public_gist(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hello_world.rb" in files and files["hello_world.rb"].strip()
     with pytest.raises(ModelSourceError, match="has no model.py"):
         load_model("https://gist.github.com/octocat/aa5a315d61ae9438b18d", trust_code=False)
+
+
+# ------------------------------------------------------------------ trust tied to the code shown
+
+REVISION_B = "2bf0249f53c459e0a2ee0a19c5f0c8a4a3b7c6d1"
+MODEL_PY_B = MODEL_PY.replace("torch.relu", "torch.tanh")  # the gist edited after the review
+
+
+def serve_revisions(api: GistAPI, latest: tuple[str, str], older: tuple[str, str] | None = None) -> None:
+    """/gists/ID answers with ``latest`` (revision, model.py) and names it in history[0], as GitHub does;
+    /gists/ID/REVISION serves each revision."""
+    for revision, code in [latest, *([older] if older else [])]:
+        api.add_gist(GIST_ID, model_files(code=code), revision=revision)
+    body = gist_json(api.base, GIST_ID, model_files(code=latest[1]))
+    body["history"] = [{"version": latest[0], "url": f"{api.base}/gists/{GIST_ID}/{latest[0]}"}]
+    api.routes[f"/gists/{GIST_ID}"] = (200, {"Content-Type": "application/json; charset=utf-8"},
+                                       json.dumps(body).encode())
+
+
+@pytest.fixture
+def fresh_reviews(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    reviewed: dict[str, str] = {}
+    monkeypatch.setattr(loading, "_REVIEWED_REVISIONS", reviewed)
+    return reviewed
+
+
+def test_true_is_refused_for_a_gist_with_the_digest_to_paste(api: GistAPI, fresh_reviews: dict) -> None:
+    api.add_gist(GIST_ID, model_files(code=MODEL_PY + '\nraise SystemExit("must never run")\n'))
+    with pytest.raises(ModelSourceError) as info:
+        load_model(GIST_ID, trust_code=True)
+    message = one_sentence(info.value)
+    assert "TRUST_MODEL_CODE = True is not accepted" in message and "can change between your review" in message
+    assert approval(MODEL_PY + '\nraise SystemExit("must never run")\n') in message
+
+
+@pytest.mark.parametrize("given", ["", False, None, "no"])
+def test_no_approval_shows_the_code_and_the_digest(api: GistAPI, fresh_reviews: dict, capsys: pytest.CaptureFixture,
+                                                  given: object) -> None:
+    api.add_gist(GIST_ID, model_files())
+    with pytest.raises(ModelSourceError) as info:
+        load_model(GIST_ID, trust_code=given)
+    assert f'TRUST_MODEL_CODE = "{approval()}"' in one_sentence(info.value)
+    assert f"sha256 {approval()}" in capsys.readouterr().out  # the digest is printed above the code
+
+
+def test_the_full_digest_or_any_prefix_of_12_or_more_runs_the_code(api: GistAPI, fresh_reviews: dict) -> None:
+    api.add_gist(GIST_ID, model_files())
+    full = hashlib.sha256(MODEL_PY.encode()).hexdigest()
+    for given in (full, full[:12].upper(), full[:20]):
+        loaded = load_model(GIST_ID, trust_code=given)
+        assert loaded.digest == full and f"sha256 {full[:12]}" in loaded.description
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ("0123456789ab", "does not match"),
+    (approval()[:8], "too short"),
+    ("let it run", "neither True nor a sha256"),
+])
+def test_a_wrong_approval_is_refused_saying_why(api: GistAPI, fresh_reviews: dict, given: str, words: str) -> None:
+    api.add_gist(GIST_ID, model_files(code=MODEL_PY + '\nraise SystemExit("must never run")\n'))
+    with pytest.raises(ModelSourceError) as info:
+        load_model(GIST_ID, trust_code=given)
+    assert words in one_sentence(info.value)
+
+
+def test_a_gist_edited_after_review_runs_the_revision_that_was_reviewed(api: GistAPI, fresh_reviews: dict,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    serve_revisions(api, latest=(REVISION, MODEL_PY))
+    with pytest.raises(ModelSourceError):
+        load_model(GIST_ID, trust_code="")  # the review: shown, not run, revision pinned
+    assert fresh_reviews == {GIST_ID: REVISION}
+    serve_revisions(api, latest=(REVISION_B, MODEL_PY_B), older=(REVISION, MODEL_PY))  # edited meanwhile
+    loaded = load_model(GIST_ID, trust_code=approval(MODEL_PY))
+    assert loaded.code == MODEL_PY and api.requests[-1] == f"/gists/{GIST_ID}/{REVISION}"
+    assert "the revision shown when this cell last ran" in capsys.readouterr().out
+
+
+def test_a_gist_edited_before_a_fresh_run_is_refused(api: GistAPI, fresh_reviews: dict) -> None:
+    """No review in this session (a fresh runtime): the latest revision is fetched, and its sha256 is not
+    the one approved, so it does not run."""
+    serve_revisions(api, latest=(REVISION_B, MODEL_PY_B + '\nraise SystemExit("must never run")\n'))
+    with pytest.raises(ModelSourceError) as info:
+        load_model(GIST_ID, trust_code=approval(MODEL_PY))
+    message = one_sentence(info.value)
+    assert "does not match" in message and "changed since it was reviewed" in message
+    assert f"revision {REVISION_B[:10]}" in message
+
+
+def test_local_folder_accepts_true_or_its_digest(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    assert load_model(str(tmp_path), trust_code=True).digest == hashlib.sha256(MODEL_PY.encode()).hexdigest()
+    assert type(load_model(str(tmp_path), trust_code=approval()).model).__name__ == "GistLM"
+    with pytest.raises(ModelSourceError, match="does not match"):
+        load_model(str(tmp_path), trust_code=approval(MODEL_PY_B))
+
+
+# ------------------------------------------------------------------------------- GITHUB_TOKEN
+
+@pytest.mark.parametrize(("url", "api_base", "allowed"), [
+    ("https://api.github.com/gists/x", None, True),
+    ("http://api.github.com/gists/x", None, False),                        # never over plain http
+    ("https://gist.githubusercontent.com/u/x/raw/model.py", None, False),  # raw file host
+    ("https://api.github.com.evil.example/gists/x", None, False),
+    ("https://ghe.example.com/api/v3/gists/x", "https://ghe.example.com/api/v3", True),  # GitHub Enterprise
+    ("https://api.github.com/gists/x", "https://ghe.example.com/api/v3", False),
+    ("http://127.0.0.1:8080/gists/x", "http://127.0.0.1:8080", False),      # configured, but http
+])
+def test_the_token_goes_to_the_configured_https_api_host_only(monkeypatch: pytest.MonkeyPatch, url: str,
+                                                             api_base: str | None, allowed: bool) -> None:
+    monkeypatch.delenv("COLAB_CI_GITHUB_API", raising=False)
+    assert loading.token_allowed(url, api_base) is allowed
+
+
+def test_the_token_is_not_sent_over_http(api: GistAPI, fresh_reviews: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_not_a_real_token")
+    api.add_gist(GIST_ID, model_files())
+    load_model(GIST_ID, trust_code=approval())
+    assert api.request_headers and all("Authorization" not in headers for headers in api.request_headers)
+
+
+# ------------------------------------------------------------------------- nanoGPT-style config
+
+def test_config_dataclass_for_an_unannotated_config_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = '''\
+from dataclasses import dataclass
+from torch import nn
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50304
+    n_embd: int = 8
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+    def forward(self, idx):
+        return self.wte(idx)
+'''
+    loaded = build_rule_case(tmp_path, code, {"vocab_size": 11, "model_type": "gpt"})
+    assert "GPT(GPTConfig(**config))" in loaded.description and loaded.model.wte.num_embeddings == 11
+    assert "GPTConfig does not take (ignored): model_type" in capsys.readouterr().out
