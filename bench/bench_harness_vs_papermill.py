@@ -47,7 +47,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from harness.cli import parse_parameters  # noqa: E402
 from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
-from harness.execution.execute import execute, find_checkout  # noqa: E402
+from harness.checkout import checkout_of  # noqa: E402
+from harness.execution.execute import execute  # noqa: E402
 from harness.execution.probes import PROBE_MIME  # noqa: E402
 
 
@@ -97,7 +98,7 @@ def run_papermill(notebook: Path, out: Path, python: Path | None, parameters: di
     out.mkdir(parents=True, exist_ok=True)
     os.sync()
     workdir = Path(tempfile.mkdtemp(prefix="bench-papermill-"))
-    checkout = find_checkout(notebook)
+    checkout = checkout_of(notebook)
     spec = make_kernelspec(env, workdir, {"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {})
     content = workdir / "content"
     content.mkdir()
@@ -150,7 +151,7 @@ def run_papermill_cli(notebook: Path, out: Path, python: Path | None, parameters
     env = prepare_environment(python, log=lambda _m: None)
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-papermill-"))
-    checkout = find_checkout(notebook)
+    checkout = checkout_of(notebook)
     spec = make_kernelspec(env, workdir, {"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {})
     (workdir / "content").mkdir()
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(out / "executed.ipynb"), "-k", spec.name,

@@ -97,6 +97,27 @@ class ProbeStats:
 
 
 @dataclass
+class ColabCall:
+    """A call of ``google.colab`` the headless stand-in answered (harness/execution/colab_emulation)."""
+
+    cell_index: int
+    cell_tag: str
+    api: str                       # "drive.mount", "files.upload", "userdata.get", ...
+    effect: str                    # what the headless run did instead, in words
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NetworkFailure:
+    """A cell that needed the network and did not get it (from its error or its shell output)."""
+
+    cell_index: int
+    cell_tag: str
+    command: str                   # the line that reached out (``git clone https://...``), or "" when unknown
+    evidence: str                  # the line that says the network failed
+
+
+@dataclass
 class TierOutput:
     """One ``application/vnd.colab-ci.tier+json`` output (payload as published, see the schema)."""
 
@@ -119,6 +140,8 @@ class RunRecord:
     installs: list[InstallObservation] = field(default_factory=list)
     replaced: list[ReplacedDistribution] = field(default_factory=list)
     probes: ProbeStats = field(default_factory=ProbeStats)
+    colab_calls: list[ColabCall] = field(default_factory=list)
+    network_failures: list[NetworkFailure] = field(default_factory=list)
     tiers: list[TierOutput] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)  # kernel's python/numpy/torch at start
     fidelity: list[str] = field(default_factory=list)          # deviations of this env from the image
@@ -166,6 +189,8 @@ def _build(cls: type[T], data: dict[str, Any]) -> T:
         "installs": lambda items: [_build(InstallObservation, i) for i in items],
         "replaced": lambda items: [_build(ReplacedDistribution, r) for r in items],
         "probes": lambda p: _build(ProbeStats, p),
+        "colab_calls": lambda items: [_build(ColabCall, c) for c in items],
+        "network_failures": lambda items: [_build(NetworkFailure, n) for n in items],
         "tiers": lambda items: [TierOutput(**t) for t in items],
         "error": lambda e: None if e is None else CellError(**e),
     }

@@ -8,6 +8,10 @@ interpreter (``--python``; default: the harness's own) by running it, then gives
   run's processes see (``harness.execution.overlayfs``). Constant time, whatever the venv's size.
 * ``venv-copy`` (a venv target elsewhere): a hard-link copy of the venv
   (``harness.execution.venv_copy``), 1-3 s for a torch venv, partly overlapped with the kernel's start.
+* ``in-place`` (only when asked for: ``--in-place``): no copy and no overlay; the kernel runs on the
+  interpreter itself and installs into it. For Colab's own runtime container, the one environment
+  that *is* Colab: there a pip install really replaces the pre-installed packages, so corruption
+  reproduces exactly as users meet it. Refused for the harness's own environment.
 * ``system-overlay`` (a system Python, not a venv): a venv with ``--system-site-packages`` is laid
   over it. Packages the notebook installs land in the overlay, but pip does not uninstall the
   base's copy ("Not uninstalling ... outside environment"), so the kernel's already-imported
@@ -54,7 +58,7 @@ from harness.execution import overlayfs
 from harness.execution.venv_copy import VenvCopy, copy_venv
 
 Log = Callable[[str], None]
-Mode = Literal["overlayfs", "venv-copy", "system-overlay"]
+Mode = Literal["overlayfs", "venv-copy", "system-overlay", "in-place"]
 ISOLATION_ENV = "COLAB_CI_ISOLATION"
 
 _INSPECT = r"""
@@ -64,6 +68,8 @@ print(json.dumps({
     "version": platform.python_version(), "purelib": sysconfig.get_paths()["purelib"],
     "ipykernel": importlib.util.find_spec("ipykernel") is not None,
     "pip": importlib.util.find_spec("pip") is not None,
+    "google_colab": importlib.util.find_spec("google") is not None
+                    and importlib.util.find_spec("google.colab") is not None,
 }))
 """
 
@@ -83,6 +89,7 @@ class TargetInfo:
     purelib: Path
     has_ipykernel: bool
     has_pip: bool
+    has_google_colab: bool = False   # Colab's own package (in Colab's runtime image, say)
 
     @property
     def is_venv(self) -> bool:
@@ -111,6 +118,7 @@ def inspect_target(python: Path | str | None = None) -> TargetInfo:
         python=path, prefix=Path(data["prefix"]), base_prefix=Path(data["base_prefix"]),
         version=data["version"], purelib=Path(data["purelib"]),
         has_ipykernel=bool(data["ipykernel"]), has_pip=bool(data["pip"]),
+        has_google_colab=bool(data.get("google_colab")),
     )
 
 
@@ -132,16 +140,36 @@ class RunEnvironment:
 
     @property
     def bin(self) -> Path:
-        return self.root / "bin"
+        return self.python.parent if self.mode == "in-place" else self.root / "bin"
 
     def argv(self, command: list[str]) -> list[str]:
         """The command line that runs ``command`` (``command[0]`` is usually ``str(self.python)``)
         inside this environment."""
         return self.view.argv(command) if self.view is not None else list(command)
 
+    @property
+    def site_packages(self) -> Path:
+        """The environment's site-packages, as its own processes see it."""
+        if self.mode == "system-overlay":
+            return next(self.root.glob("lib/python*/site-packages"))
+        return self.root / self.target.purelib.relative_to(self.target.prefix)
+
+    def add_to_path(self, name: str, folder: Path) -> None:
+        """Put ``folder`` on the environment's ``sys.path`` with a ``<name>.pth`` file written into the
+        environment's own writable layer (the overlay's upper folder, the copy, the system overlay
+        venv): never into the target."""
+        site = self.site_packages
+        if self.view is not None:   # not mounted here: write where the mount will show it
+            site = self.view.upper / site.relative_to(self.root)
+        site.mkdir(parents=True, exist_ok=True)
+        (site / f"{name}.pth").write_text(f"{folder}\n", encoding="utf-8")
+
     def kernel_env(self) -> dict[str, str]:
         """Variables a kernel needs so ``!pip`` (PATH) and ``%pip`` (sys.executable) use this env."""
-        return {"PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(self.root)}
+        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if self.mode != "in-place" or self.target.is_venv:
+            env["VIRTUAL_ENV"] = str(self.root)
+        return env
 
     def wait_ready(self) -> None:
         """Wait until the environment is complete (the deferred part of a copy). Call before the
@@ -151,7 +179,7 @@ class RunEnvironment:
 
     def describe(self) -> str:
         how = {"overlayfs": "overlay mount (read-only) of", "venv-copy": "hard-link copy of",
-               "system-overlay": "--system-site-packages venv over"}[self.mode]
+               "system-overlay": "--system-site-packages venv over", "in-place": "IN PLACE (no copy):"}[self.mode]
         extra = f"; {self.notes[0]}" if self.notes else ""
         return f"{how} {self.target.prefix} in {self.copy_s:.2f} s ({self.root}{extra})"
 
@@ -211,11 +239,14 @@ def prepare_environment(python: Path | str | None = None, *, keep: bool = False,
 
     ``defer=True`` (venv-copy only): return once what a kernel needs to start is copied; the rest
     is copied in the background, and ``RunEnvironment.wait_ready`` must be called before the first cell.
-    ``isolation``: "overlayfs", "copy" or "auto" (default: $COLAB_CI_ISOLATION, else auto).
+    ``isolation``: "overlayfs", "copy", "auto" (default: $COLAB_CI_ISOLATION, else auto), or
+    "in-place" (never chosen by itself).
     """
     target = inspect_target(python)
     start = time.perf_counter()
-    if target.is_venv:
+    if isolation == "in-place":
+        env = _in_place(target)
+    elif target.is_venv:
         env = _venv_environment(target, keep, defer and target.has_ipykernel,
                                 isolation or os.environ.get(ISOLATION_ENV) or "auto")
     else:
@@ -249,6 +280,20 @@ def _venv_environment(target: TargetInfo, keep: bool, defer: bool, isolation: st
     copy = copy_venv(target.prefix, target.purelib, defer=defer)
     return RunEnvironment(target=target, root=copy.root, python=copy.root / _python_rel(target), mode="venv-copy",
                           copy_s=0.0, workdir=copy.workdir, keep=keep, copy=copy, notes=notes)
+
+
+IN_PLACE_FIDELITY = ("--in-place: the kernel ran on {python} itself, with no copy and no overlay; what the "
+                     "notebook installed is installed there now.")
+
+
+def _in_place(target: TargetInfo) -> RunEnvironment:
+    if os.path.realpath(target.prefix) == os.path.realpath(sys.prefix):
+        raise HarnessError(f"--in-place would install the notebook's packages into the harness's own environment "
+                           f"({target.prefix}); pass the --python of a throwaway environment (or Colab's runtime).")
+    env = RunEnvironment(target=target, root=target.prefix, python=target.python, mode="in-place", copy_s=0.0,
+                         workdir=Path(tempfile.mkdtemp(prefix="colab-ci-in-place-")))
+    env.fidelity.append(IN_PLACE_FIDELITY.format(python=target.python))
+    return env
 
 
 def _python_rel(target: TargetInfo) -> Path:

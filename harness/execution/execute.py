@@ -56,7 +56,9 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 from papermill.inspection import _infer_parameters
 
+from harness.checkout import checkout_of
 from harness.errors import HarnessError
+from harness.execution import headless_colab
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
@@ -135,14 +137,6 @@ def check_parameters(nb: nbformat.NotebookNode, parameters: dict[str, Any], path
                            f"assigns {listed}.")
 
 
-def find_checkout(notebook: Path) -> Path | None:
-    """The nearest folder above ``notebook`` that holds ``notebook/tiers`` (a colab-ci checkout)."""
-    for folder in Path(os.path.abspath(notebook)).parents:
-        if (folder / "notebook" / "tiers").is_dir():
-            return folder
-    return None
-
-
 def _installed_on_disk(env: RunEnvironment, cwd: Path) -> dict[str, str] | None:
     """The run environment's distributions, read after the kernel stopped (stand-in after-probe),
     from the kernel's working directory so ``sys.path`` is the kernel's."""
@@ -174,12 +168,14 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             run_timeout: float | None = None, keep_env: bool = False,
             progress: Progress | None = None, log: Log = _stderr,
             environment: Callable[[], RunEnvironment] | None = None,
-            secrets: tuple[str, ...] = ()) -> RunRecord:
+            secrets: tuple[str, ...] = (), content: tuple[Path, ...] = (),
+            drive: Path | None = None) -> RunRecord:
     """Run ``notebook`` headlessly; write ``out_dir/executed.ipynb``; return what was observed.
 
     ``environment``: where the run's disposable environment comes from once the inputs are valid
     (default: ``prepare_environment(python, keep=keep_env, defer=True)``; the CLI passes an
-    ``EnvironmentInBackground`` started before it imported this module).
+    ``EnvironmentInBackground`` started before it imported this module). ``content``, ``drive``,
+    ``secrets``: what a Colab notebook expects of its runtime (``harness.execution.headless_colab``).
     """
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -207,10 +203,17 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
                    else prepare_environment(python, keep=keep_env, defer=True, log=log))
             log(f"colab-ci: environment: {env.describe()}")
             workdir = Path(tempfile.mkdtemp(prefix="colab-ci-run-"))
-            content = workdir / "content"
-            content.mkdir()
-            checkout = find_checkout(notebook)
-            spec = make_kernelspec(env, workdir, {"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {})
+            cwd = workdir / "content"
+            cwd.mkdir()
+            extra = headless_colab.kernel_settings(headless_colab.stage_content(content, cwd),
+                                                   out_dir / "downloads", drive, secrets)
+            colab_line = headless_colab.install_emulation(env)
+            if not env.target.has_google_colab:
+                env.fidelity.append(colab_line)
+            checkout = checkout_of(notebook)
+            if checkout:
+                extra["COLAB_CI_CHECKOUT"] = str(checkout)
+            spec = make_kernelspec(env, workdir, extra)
             input_path = workdir / "input.ipynb"
             nbformat.write(instrumented, str(input_path))
             kernel_log = open(workdir / KERNEL_LOG, "wb")  # noqa: SIM115 - closed in the finally below
@@ -220,7 +223,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             run = _papermill_in_a_thread(state, dict(
                 input_path=str(input_path), output_path=str(output), parameters=parameters or None,
                 engine_name=ENGINE_NAME, kernel_name=spec.name, language="python", progress_bar=False,
-                cwd=str(content), start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
+                cwd=str(cwd), start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
                 run_state=state))
             try:
                 supervise(run.thread, state, run_timeout, cell_timeout, log)
@@ -264,6 +267,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         parameters=parameters, started_at=started_at, duration_s=round(time.monotonic() - t0, 3),
         outcome=outcome, outcome_detail=detail,  # type: ignore[arg-type]
         cells=seen.cells, installs=seen.installs, replaced=seen.replaced, probes=seen.stats,
+        colab_calls=seen.colab_calls, network_failures=seen.network_failures,
         tiers=seen.tiers, environment=seen.environment, fidelity=fidelity,
     )
 

@@ -58,7 +58,7 @@ from packaging.version import Version
 
 from harness.errors import HarnessError
 from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, RUNNER_NEEDS, deviations
-from harness.images.profiles import Profile
+from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv, uv_version
 
 BUILD_RECIPE = 1                         # bump when the way environments are built changes
@@ -311,6 +311,21 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     (env / BUILD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
+
+
+def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str) -> Path | None:
+    """The interpreter to run: ``--python``, or the environment built for ``--image`` (built now if
+    it is missing or outdated; the build's progress goes to stderr)."""
+    if image is None:
+        return python
+    if python is not None:
+        raise HarnessError("--image and --python both name the environment to run in: pass one of them.")
+    try:
+        built = build_env(get_profile(image), cache_dir=cache_dir, mode=mode,  # type: ignore[arg-type]
+                          log=lambda line: print(f"colab-ci: {line}", file=sys.stderr, flush=True))
+    except BuildError as exc:
+        raise HarnessError(f"the environment for --image {image} could not be built: {exc}") from None
+    return built.python
 
 
 def _load_built(env: Path, key: str) -> BuiltEnv | None:

@@ -20,9 +20,20 @@ from typing import Any, Iterable
 
 from harness.execution.probes import META_KEY, PROBE_MIME, cell_tags, probe_role
 from harness.install_cells import install_forms, is_install_tag
-from harness.records import CellError, CellRecord, InstallObservation, ProbeStats, ReplacedDistribution, TierOutput
+from harness.observations.network import network_failure
+from harness.records import (
+    CellError,
+    CellRecord,
+    ColabCall,
+    InstallObservation,
+    NetworkFailure,
+    ProbeStats,
+    ReplacedDistribution,
+    TierOutput,
+)
 
 TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MIME_TYPE
+COLAB_MIME = "application/vnd.colab-ci.colab+json"  # harness/execution/colab_emulation/google/colab/_colab_ci.py
 TRACEBACK_HEAD_LINES = 12
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -55,6 +66,8 @@ class Observed:
     cells: list[CellRecord] = field(default_factory=list)
     installs: list[InstallObservation] = field(default_factory=list)
     replaced: list[ReplacedDistribution] = field(default_factory=list)
+    colab_calls: list[ColabCall] = field(default_factory=list)
+    network_failures: list[NetworkFailure] = field(default_factory=list)
     tiers: list[TierOutput] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     probes: list[dict[str, Any]] = field(default_factory=list)   # every probe payload, in order
@@ -199,6 +212,14 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
             seen.tiers.append(TierOutput(cell_index=index, cell_tag=_role_tag(tags), payload=payload))
         if cell.get("cell_type") != "code":
             continue
+        for payload in _outputs_with(cell, COLAB_MIME):
+            seen.colab_calls.append(ColabCall(cell_index=index, cell_tag=_role_tag(tags), api=str(payload.get("api", "")),
+                                              effect=str(payload.get("effect", "")),
+                                              details=dict(payload.get("details") or {})))
+        failure = network_failure(cell, index, _role_tag(tags), _text(cell.get("source", "")),
+                                  _stream_texts(cell) + _error_texts(error))
+        if failure is not None:
+            seen.network_failures.append(failure)
 
         changed: dict[str, list[str | None]] = {}
         cell_probes = [p for p in payloads.get(index, []) if p.get("phase") == "cell"]
@@ -250,6 +271,14 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
         stats.median_ms = round(statistics.median(timings), 3)
         stats.max_ms = round(max(timings), 3)
     return seen
+
+
+def _stream_texts(cell: dict[str, Any]) -> list[str]:
+    return [strip_ansi(_text(out.get("text", ""))) for out in cell.get("outputs", []) if out.get("output_type") == "stream"]
+
+
+def _error_texts(error: CellError | None) -> list[str]:
+    return [] if error is None else [f"{error.ename}: {error.evalue}", *error.traceback_head]
 
 
 def _diff(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str | None]]:

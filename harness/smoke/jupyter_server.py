@@ -109,6 +109,7 @@ class JupyterServer:
     root_dir: Path
     kernel_python: str
     extra_env: Mapping[str, str] = field(default_factory=dict)      # for the server (and so its kernels)
+    server_env: Mapping[str, str] | None = None                     # the base environment (default: this process's)
     kernel_command: list[str] = field(default_factory=list)         # the kernel's argv (default: kernel_argv(kernel_python))
     kernel_env: Mapping[str, str] = field(default_factory=dict)     # for the kernel only (its kernelspec)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
@@ -162,7 +163,8 @@ class JupyterServer:
             target = settings / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(values) + "\n", encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+        base = os.environ if self.server_env is None else self.server_env
+        env = {k: v for k, v in base.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
         env.update({
             "JUPYTER_PATH": str(jupyter_path),
             "JUPYTER_CONFIG_DIR": str(private / "config"),

@@ -9,10 +9,12 @@ Local path (the default, no network needed):
 1. the notebook is copied into a temporary root directory and its ``parameters`` cell is edited
    in place (``-p NAME=VALUE`` replaces the value of ``NAME = ...``; the ``#@param`` comments stay),
    so cell numbers are those of the source notebook;
-2. JupyterLab starts on 127.0.0.1 (harness/smoke/jupyter_server.py) with ``COLAB_CI_CHECKOUT=<repository
-   root>``, so the notebook imports the ``tiers`` library of this checkout; its kernel runs in a
-   disposable copy of ``--python``'s environment (harness/execution/environment.py, as ``harness run`` does),
-   so the install cells never change the environment under test;
+2. JupyterLab starts on 127.0.0.1 (harness/smoke/jupyter_server.py); its kernel runs in a disposable
+   view or copy of the environment of ``--python`` (or ``--image``'s mirror), as ``harness run`` does
+   (harness/execution/environment.py), so the install cells never change the environment under test.
+   ``--content`` files sit beside the notebook (the kernel's working directory), and the kernel gets
+   the same headless ``google.colab`` as ``harness run`` (harness/execution/headless_colab.py). A
+   notebook in a colab-ci checkout gets ``COLAB_CI_CHECKOUT`` so it imports the checkout's ``tiers``;
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
    output), naming the cell by index and tag; where the notebook has a cell tagged ``tier1`` (this
@@ -59,8 +61,6 @@ from harness.labels import cell_label
 from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_NOTEBOOK = REPO_ROOT / NOTEBOOK_PATH
 DEFAULT_OUT = Path("out") / "smoke"
 DEFAULT_TIMEOUT_S = 900.0
 BROWSER_ENV = "COLAB_CI_BROWSER"
@@ -278,8 +278,8 @@ def _import_playwright() -> Any:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        raise HarnessError("the smoke test needs the playwright package: "
-                           f"{sys.executable} -m pip install playwright") from exc
+        raise HarnessError("the smoke test needs Playwright and JupyterLab: "
+                           f"{sys.executable} -m pip install 'colab-ci[smoke]'") from exc
     return sync_playwright
 
 
@@ -386,34 +386,44 @@ def _scroll_to_cell(page: Any, index: int) -> None:
         pass
 
 
-def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable, out: Path = DEFAULT_OUT,
+def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path = DEFAULT_OUT,
               parameters: dict[str, Any] | None = None, browser: str | None = None,
-              checkout: Path = REPO_ROOT, timeout_s: float = DEFAULT_TIMEOUT_S,
-              start_timeout_s: float = DEFAULT_START_TIMEOUT_S) -> SmokeResult:
+              timeout_s: float = DEFAULT_TIMEOUT_S, start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+              content: tuple[Path, ...] = (), drive: Path | None = None, secrets: tuple[str, ...] = ()) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
+    from harness.checkout import checkout_of
+    from harness.execution import headless_colab
     from harness.execution.environment import inspect_target, prepare_environment
+    from harness.secrets import kernel_environment
 
     inspect_target(python)   # a bad --python is said before any browser is looked for
     sync_playwright = _import_playwright()
+    _require_jupyterlab()
     browser = find_browser(browser)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     shots: list[str] = []
+    checkout = checkout_of(notebook)
     with tempfile.TemporaryDirectory(prefix="colab-ci-smoke-") as tmp:
         root = Path(tmp) / "root"
         root.mkdir()
         copy = prepare_notebook(notebook, root, parameters or {})
+        settings = headless_colab.kernel_settings(headless_colab.stage_content(content, root), out / "downloads",
+                                                  drive, secrets)
         tags = [cell_tag(c) for c in json.loads(copy.read_text(encoding="utf-8"))["cells"]]
         with sync_playwright() as playwright:
             context = _launch(playwright, browser, Path(tmp) / "chromium-profile")  # no browser: fail first
             try:
                 # Like `harness run`, never install into the environment under test: the kernel
-                # runs in a disposable copy of it (harness/execution/environment.py), deleted afterwards.
+                # runs in a disposable view or copy of it, deleted afterwards.
                 with prepare_environment(python) as env:
-                    server = JupyterServer(root, str(env.python), extra_env={"COLAB_CI_CHECKOUT": str(checkout)},
+                    headless_colab.install_emulation(env)
+                    server = JupyterServer(root, str(env.python),
+                                           extra_env={"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {},
                                            kernel_command=env.argv(kernel_argv(str(env.python))),
-                                           kernel_env=env.kernel_env(), start_timeout_s=start_timeout_s,
-                                           log_path=out / "jupyter.log")
+                                           kernel_env={**env.kernel_env(), **settings},
+                                           server_env=kernel_environment(secrets),
+                                           start_timeout_s=start_timeout_s, log_path=out / "jupyter.log")
                     with server:
                         result = _run_all_cells(context.new_page(), server, copy, tags, out, timeout_s,
                                                 start_timeout_s, shots)
@@ -422,6 +432,14 @@ def run_local(notebook: Path = DEFAULT_NOTEBOOK, *, python: str = sys.executable
     result.duration_s = round(time.monotonic() - started, 1)
     result.screenshots = shots
     return result
+
+
+def _require_jupyterlab() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise HarnessError("the smoke test needs JupyterLab and Playwright: "
+                           f"{sys.executable} -m pip install 'colab-ci[smoke]'")
 
 
 def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str], out: Path, timeout_s: float,
@@ -553,10 +571,23 @@ def run_colab(*, repo: str = REPOSITORY, branch: str = DEFAULT_BRANCH, path: str
 # -- CLI ------------------------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--notebook", type=Path, default=DEFAULT_NOTEBOOK,
-                        help="the notebook to open (default: notebook/template.ipynb of this checkout)")
-    parser.add_argument("--python", default=sys.executable,
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="the notebook to open (default: notebook/template.ipynb of the colab-ci checkout the "
+                             "working directory is in)")
+    parser.add_argument("--python", type=Path, default=None,
                         help="interpreter of the environment the kernel runs in (needs ipykernel; default: this one)")
+    parser.add_argument("--image", default=None, metavar="NAME",
+                        help="run in the environment mirroring this Colab image profile instead of --python")
+    parser.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
+                        help="how --image builds its environment")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
+    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                        help="a file or folder put beside the notebook, as if uploaded to /content (repeatable)")
+    parser.add_argument("--drive", type=Path, default=None, metavar="DIR",
+                        help="the folder google.colab.drive.mount() exposes as MyDrive")
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME",
+                        help="pass the environment variable NAME to the kernel (google.colab.userdata.get)")
     parser.add_argument("--browser", default=None,
                         help=f"Chromium executable (default: ${BROWSER_ENV}, else chromium on PATH, "
                              "else Playwright's own)")
@@ -564,14 +595,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where screenshots, smoke.json and the executed notebook go (default: out/smoke)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="set a value in the notebook's parameters cell (repeatable)")
-    parser.add_argument("--checkout", type=Path, default=REPO_ROOT,
-                        help="repository root the notebook imports the tiers library from (COLAB_CI_CHECKOUT)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds Run All may take (default: %(default)s)")
     parser.add_argument("--start-timeout", type=float, default=DEFAULT_START_TIMEOUT_S,
                         help="seconds JupyterLab may take to answer (default: %(default)s)")
     parser.add_argument("--colab", action="store_true",
-                        help="also open the notebook in Colab from GitHub (needs the network; skipped offline)")
+                        help="also open the notebook in Colab from GitHub (needs the network; not checked offline)")
     parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY") or REPOSITORY,
                         help="GitHub repository for --colab (default: $GITHUB_REPOSITORY or %(default)s)")
     parser.add_argument("--branch", default=DEFAULT_BRANCH, help="branch for --colab (default: %(default)s)")
@@ -590,10 +619,15 @@ def run(args: argparse.Namespace) -> int:
     """The ``smoke`` verb: 0 the page showed a working notebook, 1 it did not, 2 could not run."""
     _exit_on_sigterm()
     try:
+        from harness.checkout import default_notebook
+        from harness.images.build import python_for_image
+
         parameters = parse_parameters(args.parameter)
-        results = [run_local(args.notebook, python=args.python, out=args.out, parameters=parameters,
-                             browser=args.browser, checkout=args.checkout, timeout_s=args.timeout,
-                             start_timeout_s=args.start_timeout)]
+        notebook = args.notebook or default_notebook("--notebook")
+        python = python_for_image(args.image, args.python, args.cache_dir, args.mode) or Path(sys.executable)
+        results = [run_local(notebook, python=python, out=args.out, parameters=parameters, browser=args.browser,
+                             timeout_s=args.timeout, start_timeout_s=args.start_timeout,
+                             content=tuple(args.content), drive=args.drive, secrets=tuple(args.secret))]
         if args.colab:
             results.append(run_colab(repo=args.repo, branch=args.branch, out=args.out, browser=args.browser))
     except HarnessError as exc:

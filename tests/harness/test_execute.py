@@ -422,3 +422,25 @@ def test_run_timeout_before_any_cell_leaves_every_cell_not_run(target_venv: Path
     assert record.outcome_detail == "the run exceeded --timeout 0.2 s before cell 0"
     assert [c.status for c in record.cells] == ["not-run", "not-run"]
     assert (tmp_path / "out" / "executed.ipynb").is_file()
+
+
+def test_in_place_really_installs_into_the_interpreter_and_reproduces_the_swap(tmp_path: Path) -> None:
+    """--in-place is for Colab's own runtime container: no copy, no overlay; here, a throwaway venv."""
+    from tests.harness.conftest import base_python
+
+    venv = tmp_path / "throwaway"
+    subprocess.run([str(base_python()), "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    f"numpy=={TARGET_NUMPY}", "ipykernel"], check=True, timeout=600,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nb = make_notebook(tmp_path / "swap.ipynb", UPGRADE)
+    proc = run_cli("run", str(nb), "--python", str(python), "--in-place", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["record"]["cells"][2]["error"]["evalue"].startswith("cannot import name '_center'")
+    assert any(f["check"] == "corruption" and f["severity"] == "fail" for f in report["findings"])
+    assert any(line.startswith("--in-place: the kernel ran on") for line in report["record"]["fidelity"])
+    assert version_in(python, "numpy") == UPGRADE_NUMPY          # really installed there, as on Colab
+    refused = run_cli("run", str(nb), "--python", sys.executable, "--in-place", "--out", str(tmp_path / "o2"))
+    assert refused.returncode == 2 and "the harness's own environment" in refused.stderr
