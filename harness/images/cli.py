@@ -67,7 +67,8 @@ def add_commands(verbs) -> None:
                            description="Without running the notebook: ask the resolver what every pip install in "
                                        "its install cells (and --requirements files) would change in each image's "
                                        "environment. Exit status 1 when an install would replace a distribution "
-                                       "the kernel imported (or would fail).")
+                                       "the kernel imported (or would fail), 2 when it could not be checked "
+                                       "(the resolver could not reach the package index).")
     pre.add_argument("--notebook", type=Path, default=None,
                      help="notebook to read (default: notebook/template.ipynb, unless --requirements is given)")
     pre.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
@@ -75,7 +76,11 @@ def add_commands(verbs) -> None:
     pre.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     pre.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
                      help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
-    pre.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the verdicts as JSON")
+    pre.add_argument("--json", type=Path, default=None, metavar="FILE",
+                     help="also write the per-image verdicts as a JSON list")
+    pre.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
+                          "DIR/preflight.md, also when the preflight could not run")
     pre.add_argument("--repo", type=Path, default=None, help="repository root for requirements files "
                                                              "(default: the notebook's repository)")
     _build_options(pre)
@@ -175,26 +180,34 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
     from harness.images.profiles import REPO_ROOT, TEMPLATE, select_profiles
     from harness.install_cells import InstallSpec, find_installs
-    from harness.preflight import exit_code, preflight, render_text
+    from harness.preflight import exit_code, preflight, render_text, write_outputs
 
-    profiles = select_profiles(args.images, _dir(args))
-    specs = []
-    notebook = args.notebook or (None if args.requirements else TEMPLATE)
-    if notebook is not None:
-        repo = args.repo or _repository_of(notebook) or REPO_ROOT
-        specs += find_installs(notebook, repo)
-    for path in args.requirements:
-        if not path.is_file():
-            raise HarnessError(f"--requirements {path} does not exist")
-        specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[path.resolve()]))
-    verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, resolver=args.resolver,
-                         log=lambda line: print(line, file=sys.stderr))
+    try:
+        profiles = select_profiles(args.images, _dir(args))
+        specs = []
+        notebook = args.notebook or (None if args.requirements else TEMPLATE)
+        if notebook is not None:
+            repo = args.repo or _repository_of(notebook) or REPO_ROOT
+            specs += find_installs(notebook, repo)
+        for path in args.requirements:
+            if not path.is_file():
+                raise HarnessError(f"--requirements {path} does not exist")
+            specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[path.resolve()]))
+        verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, resolver=args.resolver,
+                             log=lambda line: print(line, file=sys.stderr))
+    except Exception as exc:
+        if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
+            write_outputs(args.out, [], error=str(exc) or type(exc).__name__)
+        raise
     print(render_text(verdicts))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([v.to_json() for v in verdicts], indent=1) + "\n", encoding="utf-8")
+    if args.out:
+        write_outputs(args.out, verdicts)
     return exit_code(verdicts)
 
 

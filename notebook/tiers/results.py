@@ -74,8 +74,12 @@ def _json_number(value: Any) -> float | int | None:
     return value if math.isfinite(value) else None
 
 
-def environment(device: str | None = None) -> dict[str, str]:
-    """python, torch, numpy and device of the running kernel (versions as their modules report)."""
+def environment(device: str | None = None, device_name: str | None = None) -> dict[str, str]:
+    """python, torch and numpy versions, and the device the model ran on (``cpu`` or ``cuda``).
+
+    ``device`` is the model's real device type; without it, ``cuda`` when this kernel has a GPU.
+    ``device_name`` (e.g. ``Tesla T4``) is added when given.
+    """
     env = {"python": platform.python_version(), "torch": "absent", "numpy": "absent", "device": device or "cpu"}
     try:
         import numpy
@@ -91,7 +95,21 @@ def environment(device: str | None = None) -> dict[str, str]:
             env["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         pass
+    if device_name:
+        env["device_name"] = device_name
     return env
+
+
+def model_environment(model: Any) -> dict[str, str]:
+    """``environment`` for the device the model's parameters are on (cpu when it has none)."""
+    try:
+        from .devices import device_name
+        from .modelio import device_of
+
+        device = device_of(model)
+        return environment(device.type, device_name(device))
+    except Exception:  # noqa: BLE001 - not a torch model (tests of the contract pass None)
+        return environment("cpu")
 
 
 def timed(name: str, body: Callable[[], TestResult]) -> TestResult:
@@ -126,7 +144,12 @@ def publish(result: TierResult, extra_html: str = "") -> dict[str, Any]:
     return payload
 
 
-_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️"}
+# Plain words in colour rather than emoji: they render in every font (a machine without an emoji font
+# shows empty boxes for ✅ ❌ ⚠️), and read the same in the text/plain rendering.
+_COLOUR = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#57606a"}
+# Inline styles: JupyterLab's default table style right-aligns cells, Colab's does not; these win in both.
+_CELL = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #d0d7de"
+_TABLE = "border-collapse:collapse;text-align:left;font-size:13px"
 
 
 def render_text(result: TierResult) -> str:
@@ -137,21 +160,24 @@ def render_text(result: TierResult) -> str:
     return "\n".join(lines)
 
 
+def _status_html(status: str) -> str:
+    return f'<span style="color:{_COLOUR[status]};font-weight:bold">{status.upper()}</span>'
+
+
 def render_html(result: TierResult) -> str:
     from html import escape
 
+    header = "".join(f'<th style="{_CELL}">{name}</th>' for name in ("status", "test", "time", "message"))
     rows = "".join(
-        f"<tr><td>{_ICON[t.status]} {t.status}</td><td>{escape(t.name)}</td>"
-        f"<td>{t.duration_s:.2f}s</td><td>{escape(t.message)}</td></tr>"
+        f'<tr><td style="{_CELL}">{_status_html(t.status)}</td><td style="{_CELL}"><code>{escape(t.name)}</code></td>'
+        f'<td style="{_CELL};white-space:nowrap">{t.duration_s:.2f} s</td><td style="{_CELL}">{escape(t.message)}</td></tr>'
         for t in result.tests
     )
-    return (
-        f"<h4>{escape(result.tier)}: {_ICON[result.status]} {result.status.upper()}</h4>"
-        f"<table><tr><th>status</th><th>test</th><th>time</th><th>message</th></tr>{rows}</table>"
-    )
+    return (f'<h4 style="text-align:left">{escape(result.tier)}: {_status_html(result.status)}</h4>'
+            f'<table style="{_TABLE}"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>')
 
 
 def run_tier(tier: str, tests: Mapping[str, Callable[[Any, Any], TestResult]], model: Any, config: Any) -> TierResult:
     """Run each test of a tier on (model, config), each isolated by ``timed``."""
     results = [timed(name, lambda fn=fn: fn(model, config)) for name, fn in tests.items()]
-    return TierResult(tier, results, environment())
+    return TierResult(tier, results, model_environment(model))

@@ -9,7 +9,7 @@ from torch import nn
 from . import modelio
 from .models import parameter_count, size_mb
 from .optional import missing_box, try_import
-from .results import TestResult, TierResult, environment
+from .results import TestResult, TierResult, environment, model_environment
 
 
 def describe_model(model: nn.Module, config: Any) -> str:
@@ -33,11 +33,14 @@ def summarize(results: dict[str, TierResult]) -> TierResult:
     """One TierResult ("summary") holding every tier's tests, named "tier/test"."""
     tests = [TestResult(f"{tier}/{t.name}", t.status, t.message, dict(t.metrics), t.duration_s)
              for tier, result in results.items() for t in result.tests]
-    return TierResult("summary", tests, environment())
+    # The device the tiers ran on (the model's), not merely whether this kernel has a GPU.
+    ran_on = next((dict(result.environment) for result in results.values() if result.environment), None)
+    return TierResult("summary", tests, ran_on or environment())
 
 
-def disabled(tier: str, flag: str, test_names: list[str]) -> TierResult:
+def disabled(tier: str, flag: str, test_names: list[str], model: Any = None) -> TierResult:
     """What a disabled tier publishes: every test ``skip``, saying how to enable it."""
     message = f"{tier} is disabled: set {flag} = True in the parameters cell and re-run"
     print(message)
-    return TierResult(tier, [TestResult(name, "skip", message) for name in test_names], environment())
+    env = model_environment(model) if model is not None else environment()
+    return TierResult(tier, [TestResult(name, "skip", message) for name in test_names], env)

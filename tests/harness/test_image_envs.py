@@ -167,12 +167,18 @@ def test_preflight_cli_exits_1_when_numpy_would_move(envs: dict, cache: Path, tm
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("captum==0.8.0\n")
     status = main(["preflight", "--requirements", str(requirements), "--images", NUMPY_2[1], "--cache-dir",
-                   str(cache), "--mode", "local"])
+                   str(cache), "--mode", "local", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert status == 1
     assert f"{NUMPY_2[1]}: CORRUPTS" in out
     assert "numpy 2.0.2 -> 1.26.4 (CORRUPTS: Colab's kernel imports it at start-up)" in out
     assert "chain: captum==0.8.0 -> numpy<2.0 -> numpy 1.26.4" in out
+    # --out: the versioned preflight.json the combined report and the alert read, and preflight.md
+    written = json.loads((tmp_path / "out" / "preflight.json").read_text())
+    assert (written["preflight_schema_version"], written["verdict"], written["exit_code"]) == (1, "fail", 1)
+    assert [(v["image"], v["status"]) for v in written["images"]] == [(NUMPY_2[1], "corrupts")]
+    assert (tmp_path / "out" / "preflight.md").read_text().startswith(
+        "## colab-ci preflight: CORRUPTION OR FAILED INSTALL PREDICTED\n")
 
 
 # ------------------------------------------------------------------------------------ matrix

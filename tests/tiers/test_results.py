@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import jsonschema
-from tiers.results import MIME_TYPE, TestResult, TierResult, publish, run_tier, timed
+from tiers.results import MIME_TYPE, TestResult, TierResult, publish, render_html, render_text, run_tier, timed
 
 
 def test_payload_validates_and_non_finite_metrics_become_null(tier_schema):
@@ -41,3 +41,40 @@ def test_publish_outside_ipython_prints_the_table(capsys):
     assert payload["status"] == "skip"
     assert "attention_patterns" in capsys.readouterr().out
     assert MIME_TYPE == "application/vnd.colab-ci.tier+json"
+
+
+# ---- the renderings people see ------------------------------------------------------------------------
+
+def _mixed_result():
+    return TierResult("tier1", [TestResult("shape_robustness", "pass", "9 shapes <ok> & fine"),
+                                TestResult("causality", "fail", "position 0 sees position 15"),
+                                TestResult("memory_leak", "warn", "grows"),
+                                TestResult("attribution", "skip", "captum missing")],
+                      {"python": "3", "torch": "2", "numpy": "2", "device": "cpu"})
+
+
+def test_html_table_is_left_aligned_by_inline_styles():
+    """JupyterLab's default table style right-aligns cells; inline styles win in JupyterLab and Colab alike."""
+    import re
+
+    html = render_html(_mixed_result())
+    cells = re.findall(r"<t[dh]\b[^>]*>", html)
+    assert len(cells) == 4 + 4 * 4  # header + four rows of four cells
+    assert all('style="' in cell and "text-align:left" in cell for cell in cells), cells
+    assert re.search(r'<table style="[^"]*text-align:left', html)
+    assert "&lt;ok&gt; &amp; fine" in html  # messages are escaped
+
+
+def test_status_is_a_coloured_word_in_glyphs_every_font_has():
+    html = render_html(_mixed_result())
+    for word in ("PASS", "FAIL", "WARN", "SKIP"):
+        assert f">{word}</span>" in html
+    assert all(ord(ch) < 0x2000 for ch in html), "no emoji or symbols a font may lack"
+    text = render_text(_mixed_result())
+    assert all(ord(ch) < 0x2000 for ch in text)
+    lines = text.splitlines()
+    assert lines[0] == "tier1: FAIL"
+    assert lines[2].split()[:2] == ["FAIL", "causality"] and "position 0 sees position 15" in lines[2]
+    # the names line up in one column
+    assert len({line.index(name) for line, name in zip(lines[1:], ("shape_robustness", "causality",
+                                                                    "memory_leak", "attribution"))}) == 1
