@@ -4,6 +4,7 @@ Each mirrors the example model's interface: ``model(input_ids (batch, seq)) -> l
 vocab)``, with a config dict giving ``vocab_size`` and ``max_seq_len``. They are tiny so a whole tier
 runs on each in milliseconds. ``TinyLM`` is healthy; every other class breaks exactly one thing (or,
 for the output-style models, returns its logits in another container that the tiers must accept).
+The models of the issue's zoo, shaped like what people export, are in ``zoo.py``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ def config(**overrides: Any) -> dict[str, Any]:
 
 
 class TinyLM(nn.Module):
-    """Healthy: embeddings, one residual MLP block, final LayerNorm, output projection."""
+    """Healthy: embeddings, one causal attention layer and one MLP block (pre-LayerNorm residuals),
+    final LayerNorm, output projection. Small enough that every tier runs on it in a second or two."""
 
     def __init__(self, vocab: int = VOCAB, d_model: int = D_MODEL, max_seq: int = MAX_SEQ, seed: int = 0) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.token_embedding = nn.Embedding(vocab, d_model)
         self.position_embedding = nn.Embedding(max_seq, d_model)
+        self.ln_attn = nn.LayerNorm(d_model)
+        self.attn = nn.MultiheadAttention(d_model, 2, batch_first=True)
+        self.ln_ff = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
         self.ln_f = nn.LayerNorm(d_model)
         self.lm_head = nn.Linear(d_model, vocab, bias=False)
@@ -43,7 +48,16 @@ class TinyLM(nn.Module):
     def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.token_embedding(input_ids) + self.position_embedding(positions)
-        return x + self.ff(x)
+        x = x + self.attend(self.ln_attn(x))
+        return x + self.feed_forward(self.ln_ff(x))
+
+    def attend(self, h: torch.Tensor) -> torch.Tensor:
+        seq = h.shape[1]
+        causal = torch.ones(seq, seq, dtype=torch.bool, device=h.device).triu(diagonal=1)
+        return self.attn(h, h, h, attn_mask=causal, need_weights=False)[0]
+
+    def feed_forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.ff(h)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.ln_f(self.hidden(input_ids)))
@@ -69,10 +83,8 @@ class NaNOutputModel(TinyLM):
 class DetachedLayerModel(TinyLM):
     """The MLP block's output is detached, so ``ff`` never gets a gradient."""
 
-    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.token_embedding(input_ids) + self.position_embedding(positions)
-        return x + self.ff(x).detach()
+    def feed_forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.ff(h).detach()
 
 
 class UnusedLayerModel(TinyLM):
