@@ -2,7 +2,9 @@
 
 ``attention_patterns``  per-head attention entropy; collapsed or uniform heads are flagged (warn).
 ``attribution``         captum Integrated Gradients over the token embedding (skip without captum).
-``robustness``          how much the output moves when 10% of the input tokens are replaced.
+``robustness``          how much the output moves when 10% of the input tokens are replaced; and, replacing
+                        one token, that a causal model's earlier positions do not move while its later
+                        ones do (a model whose predictions never depend on earlier tokens fails).
 
 Every test is ``test(model, config) -> TestResult``; ``run(model, config)`` runs them all.
 ``head_entropy_table(model, config)`` gives the per-head entropies for display (a pandas DataFrame
@@ -12,14 +14,14 @@ when pandas is installed, else the same columns as a dict of lists).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import modelio
+from . import attention_capture, modelio
+from .checks_causal import model_kind
 from .optional import skip_missing, try_import
 from .results import TestResult, TierResult, run_tier
 
@@ -32,12 +34,13 @@ ATTENTION_SEQ = 32
 # keys the normalised entropy says little (with one key it is 0 by necessity, not by collapse).
 MIN_KEYS = 4
 # A head is flagged when at least HEAD_SHARE of its (batch, query) rows are below COLLAPSED or
-# above UNIFORM. A randomly initialised model attends almost uniformly (the example model's heads
-# average 0.95-0.98, and at most ~40% of their rows exceed 0.99; other random-init sizes reach head
-# means of 0.993), so "uniform" is reserved for essentially exact uniformity (> 0.999), which is
-# what zeroed, missing or ~0-scaled query/key projections produce.
+# above UNIFORM. A randomly initialised model attends almost uniformly: the example model's heads
+# sit 0.02-0.05 below 1, a nanoGPT-style model 64 wide with GPT-2's std-0.02 init only ~1e-4 below
+# (scores spread by ~0.03). Scores spread by s lower the entropy by about s**2 / (2 ln keys), so
+# "uniform" is reserved for spreads below ~0.01 (within 1e-5 of 1): what zeroed, missing or ~0-scaled
+# query/key projections produce, to float rounding.
 COLLAPSED_ENTROPY = 0.1
-UNIFORM_ENTROPY = 0.999
+UNIFORM_ENTROPY = 0.99999
 HEAD_SHARE = 0.9
 MAX_NAMED_HEADS = 6
 
@@ -59,6 +62,11 @@ PERTURBED_FRACTION = 0.1
 # as much as their own size; a model that does is chaotic (exploding activations, no normalisation).
 ABSURD_RELATIVE_CHANGE = 1.0
 INSENSITIVE_KL = 1e-10
+ROBUSTNESS_SHIFT = 7  # the replaced middle token is the original id + 1 + 7 (mod vocab)
+# A causal model's predictions before the replaced token must stay put (float noise only), and the ones
+# after it must move: a model that uses its context moves them by far more than this.
+CAUSAL_CHANGE_TOLERANCE = 1e-5
+CONTEXT_CHANGE = 1e-6
 
 
 # =================================================================================================
@@ -90,10 +98,10 @@ def attention_patterns(model: nn.Module, config: Any) -> TestResult:
     weights = capture_attention(model, config)
     if not weights:
         return TestResult("attention_patterns", "skip",
-                          "no attention weights could be extracted: the model has no nn.MultiheadAttention and no "
-                          "module that keeps `attn_weights` after forward (e.g. attention computed with "
-                          "F.scaled_dot_product_attention). To enable this test, store the attention "
-                          "probabilities as `self.attn_weights` (batch, heads, query, key) in your attention "
+                          "no attention weights could be extracted: the model has no nn.MultiheadAttention, makes no "
+                          "F.scaled_dot_product_attention call, returns no output.attentions and keeps no "
+                          "`attn_weights` after forward. If it computes attention another way, store the attention "
+                          "probabilities as `self.attn_weights` (batch, heads, query, key) in the attention "
                           "module's forward, then re-run this cell")
     if not all(torch.isfinite(w).all() for w in weights.values()):
         bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
@@ -138,66 +146,9 @@ def attention_patterns(model: nn.Module, config: Any) -> TestResult:
 
 
 def capture_attention(model: nn.Module, config: Any) -> dict[str, torch.Tensor]:
-    """Attention probabilities (batch, heads, query, key) per attention layer, from one forward pass.
-
-    Sources: every ``nn.MultiheadAttention`` (hooks force ``need_weights=True,
-    average_attn_weights=False`` for this pass only), modules that keep ``attn_weights`` after
-    forward (unless they wrap an ``nn.MultiheadAttention``, already captured), and a Hugging Face
-    style ``output.attentions``.
-    """
+    """Attention probabilities (batch, heads, query, key) per attention layer (see attention_capture.py)."""
     input_ids = modelio.random_tokens(model, config, ATTENTION_BATCH, min(modelio.max_seq_len(config), ATTENTION_SEQ))
-    captured: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            handles.append(module.register_forward_pre_hook(_request_weights, with_kwargs=True))
-            handles.append(module.register_forward_hook(partial(_keep_weights, captured, name)))
-    try:
-        # With gradients disabled, nn.TransformerEncoderLayer may take a fused fast path that never
-        # calls its MultiheadAttention (recent PyTorch avoids it when hooks are attached, older releases
-        # do not), so no hook would fire; with gradients enabled every release runs the plain modules.
-        with torch.enable_grad():
-            output = model(input_ids)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    for name, module in model.named_modules():
-        kept = getattr(module, "attn_weights", None)
-        if isinstance(kept, torch.Tensor) and not any(isinstance(m, nn.MultiheadAttention) for m in module.modules()):
-            _store(captured, name, kept)
-    attentions = getattr(output, "attentions", None)
-    if isinstance(attentions, (tuple, list)):
-        for index, kept in enumerate(attentions):
-            if isinstance(kept, torch.Tensor):
-                _store(captured, f"attentions[{index}]", kept)
-    return captured
-
-
-def _request_weights(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    # MultiheadAttention.forward(query, key, value, key_padding_mask, need_weights, attn_mask,
-    # average_attn_weights, is_causal): move anything after value into kwargs, then override.
-    names = ("key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal")
-    kwargs = {**kwargs, **dict(zip(names, args[3:])), "need_weights": True, "average_attn_weights": False}
-    return args[:3], kwargs
-
-
-def _keep_weights(captured: dict[str, torch.Tensor], name: str, module: nn.Module, args: tuple, output: Any) -> None:
-    if isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor):
-        _store(captured, name, output[1])
-
-
-def _store(captured: dict[str, torch.Tensor], name: str, weights: torch.Tensor) -> None:
-    """Keep (batch, heads, query, key); a 3-D tensor is taken as (batch, query, key), one head."""
-    if weights.dim() == 3:
-        weights = weights.unsqueeze(1)
-    if weights.dim() != 4:
-        return
-    key, call = name, 1
-    while key in captured:  # a module called more than once per forward (shared weights)
-        call += 1
-        key = f"{name} (call {call})"
-    captured[key] = weights.detach().float().cpu()
+    return attention_capture.capture_attention(model, config, input_ids)
 
 
 def head_entropies(layer: str, weights: torch.Tensor) -> list[HeadEntropy]:
@@ -209,7 +160,8 @@ def head_entropies(layer: str, weights: torch.Tensor) -> list[HeadEntropy]:
     judged = allowed >= MIN_KEYS
     if not judged.any():
         return []
-    entropy = torch.special.entr(weights).sum(-1) / torch.log(allowed.float())  # (batch, heads, query)
+    # float64: a deficit of 1e-5 from exact uniformity must not drown in float32 rounding.
+    entropy = torch.special.entr(weights.double()).sum(-1) / torch.log(allowed.double())  # (batch, heads, query)
     rows = entropy[..., judged].transpose(0, 1).reshape(weights.shape[1], -1)  # (heads, batch * query)
     return [
         HeadEntropy(layer, head, float(row.mean()), float((row < COLLAPSED_ENTROPY).float().mean()),
@@ -242,7 +194,7 @@ def _name_heads(heads: list[HeadEntropy]) -> str:
 # =================================================================================================
 
 def attribution(model: nn.Module, config: Any) -> TestResult:
-    embedding = modelio.embedding_of(model)
+    embedding = modelio.token_embedding(model, config)
     if embedding is None:  # judged first: installing captum would not help such a model
         return TestResult("attribution", "skip",
                           "the model has no nn.Embedding, so there is no token embedding to attribute the "
@@ -253,9 +205,11 @@ def attribution(model: nn.Module, config: Any) -> TestResult:
 
     input_ids = modelio.random_tokens(model, config, 1, min(modelio.max_seq_len(config), ATTRIBUTION_SEQ))
     baseline_ids = torch.full_like(input_ids, BASELINE_TOKEN)
+    # Integrated Gradients runs over the token embedding's output: the layer whose rows are the vocabulary
+    # (get_input_embeddings() where the model has it), not merely the first nn.Embedding declared.
 
     def last_position_logits(ids: torch.Tensor) -> torch.Tensor:
-        return modelio.forward(model, ids)[:, -1, :]
+        return modelio.forward_for(model, config, ids)[:, -1, :]
 
     with torch.no_grad():
         target = int(last_position_logits(input_ids).argmax(-1)[0])  # the predicted next token
@@ -278,6 +232,7 @@ def attribution(model: nn.Module, config: Any) -> TestResult:
         "convergence_delta": delta_value,
         "relative_delta": delta_value / abs(output_change) if output_change else None,
         "steps": ATTRIBUTION_STEPS,
+        "embedding_rows": embedding.num_embeddings,
     }
 
     if not (torch.isfinite(per_token).all() and torch.isfinite(delta).all()):
@@ -309,10 +264,15 @@ def robustness(model: nn.Module, config: Any) -> TestResult:
     vocab = modelio.vocab_size(model, config)
     clean_ids = modelio.random_tokens(model, config, ROBUSTNESS_BATCH, min(modelio.max_seq_len(config), ROBUSTNESS_SEQ))
     perturbed_ids, perturbed = perturb_tokens(clean_ids, vocab, PERTURBED_FRACTION)
+    seq = clean_ids.shape[1]
+    position = seq // 2  # one token replaced per sequence, in the middle: positions before and after it
+    single_ids = clean_ids.clone()
+    single_ids[:, position] = (single_ids[:, position] + 1 + ROBUSTNESS_SHIFT % max(vocab - 1, 1)) % vocab
     with torch.no_grad():
-        clean = modelio.forward(model, clean_ids).detach().float()
-        noisy = modelio.forward(model, perturbed_ids).detach().float()
-    if not (torch.isfinite(clean).all() and torch.isfinite(noisy).all()):
+        clean = modelio.forward_for(model, config, clean_ids).detach().float()
+        noisy = modelio.forward_for(model, config, modelio.to_model(perturbed_ids, model, config)).detach().float()
+        single = modelio.forward_for(model, config, modelio.to_model(single_ids, model, config)).detach().float()
+    if not (torch.isfinite(clean).all() and torch.isfinite(noisy).all() and torch.isfinite(single).all()):
         return TestResult("robustness", "fail",
                           "the model returned NaN/Inf logits on random or perturbed input: nothing can be measured; "
                           "fix the non-finite output first (Tier 1 names where it starts)")
@@ -320,28 +280,51 @@ def robustness(model: nn.Module, config: Any) -> TestResult:
     # KL(clean || perturbed) of the next-token distributions, and the change of the centred logits
     # relative to their size (centred because a constant shift of the logits changes nothing).
     kl = F.kl_div(noisy.log_softmax(-1), clean.log_softmax(-1), log_target=True, reduction="none").sum(-1)
-    centred_clean = clean - clean.mean(-1, keepdim=True)
-    centred_noisy = noisy - noisy.mean(-1, keepdim=True)
-    relative = (centred_noisy - centred_clean).norm(dim=-1) / centred_clean.norm(dim=-1).clamp_min(1e-12)
+    relative = _relative_change(clean, noisy)
+    single_change = _relative_change(clean, single)  # (batch, seq)
     metrics = {
         "perturbed_fraction": float(perturbed.float().mean()),
         "kl_perturbed": float(kl[perturbed].mean()),
         "kl_unperturbed": float(kl[~perturbed].mean()),
         "relative_change_perturbed": float(relative[perturbed].mean()),
         "relative_change_unperturbed": float(relative[~perturbed].mean()),
+        "perturbed_position": position,
+        "change_before_perturbation": float(single_change[:, :position].max()) if position else 0.0,
+        "change_after_perturbation": float(single_change[:, position + 1:].mean()) if position + 1 < seq else None,
     }
+    kind = model_kind(model, config)
+    failures = []
     if metrics["kl_perturbed"] < INSENSITIVE_KL and metrics["relative_change_perturbed"] < 1e-6:
-        return TestResult("robustness", "warn",
-                          "the output does not change when tokens are replaced: the model ignores its input "
-                          "(is the embedding output used? is the input overwritten?)", metrics)
+        failures.append("the output does not change when tokens are replaced: the model ignores its input "
+                        "(is the embedding output used? is the input overwritten?)")
+    elif metrics["change_after_perturbation"] is not None and metrics["change_after_perturbation"] < CONTEXT_CHANGE:
+        failures.append(f"replacing the token at position {position} changes no prediction after it: the model "
+                        "ignores its context, each position sees only its own token (no attention or other mixing "
+                        "across positions reaches the output) and it cannot learn language")
+    if kind.causal and metrics["change_before_perturbation"] > CAUSAL_CHANGE_TOLERANCE:
+        failures.append(f"replacing the token at position {position} changes the predictions before it by "
+                        f"{metrics['change_before_perturbation']:.2g} of their size: the model sees the future "
+                        f"({kind.reason}; Tier 1's causality test names where)")
+    if failures:
+        return TestResult("robustness", "fail", "; ".join(failures), metrics)
     if metrics["relative_change_unperturbed"] > ABSURD_RELATIVE_CHANGE:
         return TestResult("robustness", "warn",
                           f"absurd sensitivity: replacing {PERTURBED_FRACTION:.0%} of the tokens changes the logits at "
                           f"the untouched positions by {metrics['relative_change_unperturbed']:.1f}x their own size; "
                           "look for exploding activations or a missing normalisation", metrics)
+    causal_text = (f"; one token replaced moves nothing before it and the predictions after it by "
+                   f"{metrics['change_after_perturbation']:.2g}" if kind.causal and metrics["change_after_perturbation"]
+                   is not None else "")
     return TestResult("robustness", "pass",
                       f"replacing {metrics['perturbed_fraction']:.0%} of the tokens: KL {metrics['kl_perturbed']:.2g} "
-                      f"at the replaced positions, {metrics['kl_unperturbed']:.2g} elsewhere", metrics)
+                      f"at the replaced positions, {metrics['kl_unperturbed']:.2g} elsewhere{causal_text}", metrics)
+
+
+def _relative_change(clean: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+    """Per (batch, position): |centred change| / |centred clean logits|."""
+    centred_clean = clean - clean.mean(-1, keepdim=True)
+    centred_changed = changed - changed.mean(-1, keepdim=True)
+    return (centred_changed - centred_clean).norm(dim=-1) / centred_clean.norm(dim=-1).clamp_min(1e-12)
 
 
 def perturb_tokens(input_ids: torch.Tensor, vocab: int, fraction: float, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
