@@ -7,7 +7,7 @@ Every test is a function ``test(model, config) -> TestResult``; see ``tiers.resu
 result contract that the colab-ci harness reads.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from pathlib import Path as _Path
 
