@@ -1,4 +1,4 @@
-"""Wall time of Tier 1 on the example model against its 10 s budget.
+"""Wall time of Tier 1 on the example model on the CPU against its 5 s budget.
 
     .venv/bin/python bench/bench_tier1.py [--reps N]
 
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "notebook"))  # works without the editable install too
 
-TARGET_S = 10.0
+TARGET_S = 5.0  # issue 10: twelve tests, still <= 5 s on a CPU
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     from tiers.models import example_model
 
     import_s = time.perf_counter() - start
-    model, config = example_model()
+    model, config = example_model()  # on the CPU: the budget is a CPU budget (bench_tiers.py times the GPU)
     device = next(model.parameters()).device
 
     start = time.perf_counter()
