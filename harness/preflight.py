@@ -22,6 +22,16 @@ guarded installs, and its effect noted: it turns a replacement into a failed ins
 
 An install with ``--no-deps`` is judged without a resolver: it installs exactly what it names.
 Installs are evaluated one at a time against the image as built, not after the earlier cells.
+
+Fail closed: when pip could not reach a package index (a connection refused, a name that does not
+resolve, a timeout, an index answering 5xx or 401/403), its answer says nothing about what a user
+would get, so the install is ``unchecked`` ("could not check", exit 2), never ``ok``; a resolver
+that reached the index and refuses (``ResolutionImpossible``, no such release) is ``fails`` (exit 1).
+pip says which it was only in its debug log (``--log``), which is what is read.
+
+Outputs: the text (``render_text``), and with ``--out DIR`` ``preflight.json`` (``document``, versioned
+by ``PREFLIGHT_SCHEMA_VERSION``) and ``preflight.md`` (``render_markdown``) for the workflow's
+combined report and the alert (harness/report/aggregate.py reads them back with ``read_document``).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from harness import __version__
 from harness.errors import HarnessError
 from harness.images.build import BuiltEnv, Mode, build_env, inspect_env
 from harness.images.profiles import Profile
@@ -49,6 +60,14 @@ from harness.install_cells import InstallSpec
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]
+
+PREFLIGHT_SCHEMA_VERSION = 1
+PREFLIGHT_JSON, PREFLIGHT_MD = "preflight.json", "preflight.md"
+VERDICTS = ("pass", "fail", "error")        # by exit code: 0 nothing moves, 1 corrupts or fails, 2 could not check
+
+
+class IndexUnreachable(HarnessError):
+    """The resolver could not reach a package index, so it cannot say what an install would do."""
 
 
 @dataclass
@@ -73,6 +92,7 @@ class InstallVerdict:
     changes: list[Change] = field(default_factory=list)
     resolver: str = ""               # "pip", "uv" or "static"
     error: str = ""                  # the resolver's refusal: the install would fail
+    unchecked: str = ""              # why the resolver could not answer (index unreachable): could not check
     guard: str = ""                  # what the notebook's guard does about it
     fixes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -88,10 +108,13 @@ class InstallVerdict:
 
     @property
     def status(self) -> str:
+        """``corrupts`` | ``fails`` | ``unchecked`` | ``replaces`` | ``ok``."""
         if self.corrupting:
             return "corrupts"
         if self.error:
             return "fails"
+        if self.unchecked:
+            return "unchecked"
         return "replaces" if self.replaced else "ok"
 
 
@@ -108,22 +131,42 @@ class ImageVerdict:
 
     @property
     def status(self) -> str:
+        """The worst install status: ``corrupts`` > ``fails`` > ``unchecked`` > ``replaces`` > ``ok``."""
         statuses = {i.status for i in self.installs}
-        return next((s for s in ("corrupts", "fails", "replaces") if s in statuses), "ok")
+        return next((s for s in ("corrupts", "fails", "unchecked", "replaces") if s in statuses), "ok")
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         data = asdict(self)
         data["status"] = self.status
-        for item, verdict in zip(data["installs"], self.installs):
+        for item, verdict in zip(data["installs"], self.installs, strict=True):
             item["status"] = verdict.status
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ImageVerdict":
+        """The inverse of ``to_json`` (the derived ``status`` keys are recomputed, not trusted)."""
+        installs = []
+        for item in data["installs"]:
+            fields = {k: v for k, v in item.items() if k not in ("status", "changes")}
+            installs.append(InstallVerdict(**fields, changes=[Change(**c) for c in item.get("changes", [])]))
+        fields = {k: v for k, v in data.items() if k not in ("status", "installs")}
+        return cls(**fields, installs=installs)
+
 
 def exit_code(verdicts: list[ImageVerdict]) -> int:
-    """1 when an install corrupts the kernel or would fail in some image, else 0."""
-    return 1 if any(v.status in ("corrupts", "fails") for v in verdicts) else 0
+    """2 when some install could not be checked (fail closed: the harness could not tell), else 1 when
+    an install corrupts the kernel or would fail in some image, else 0."""
+    statuses = {v.status for v in verdicts} | {i.status for v in verdicts for i in v.installs}
+    if "unchecked" in statuses:
+        return 2
+    return 1 if statuses & {"corrupts", "fails"} else 0
+
+
+def verdict(verdicts: list[ImageVerdict]) -> str:
+    """``pass`` | ``fail`` | ``error``: the word for ``exit_code``."""
+    return VERDICTS[exit_code(verdicts)]
 
 
 def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
@@ -168,25 +211,40 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
         verdict.notes.append("--no-deps: installs exactly what it names, so no resolver is asked")
     else:
         args = _pip_args(spec)
-        screened = _uv_dry_run(python, args) if resolver in ("auto", "uv") else None
-        if screened is not None and (resolver == "uv" or not any(b for _n, (b, _a) in screened.items())):
-            verdict.resolver = "uv"
-            verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "") for n, (b, a) in screened.items()]
-        else:
-            report, error = _pip_dry_run(python, args)
-            verdict.resolver = "pip"
-            if error:
-                verdict.error = error
-            else:
-                verdict.changes = _changes_from_report(report, spec, state, imported)
+        try:
+            _resolve(verdict, python, args, spec, state, imported, resolver)
+        except IndexUnreachable as exc:
+            verdict.unchecked = str(exc)
+            verdict.changes = []
         if verdict.corrupting:
             verdict.fixes = _fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
-        if spec.guarded:
+        if spec.guarded and not verdict.unchecked:
             verdict.guard = _guard(python, args, installed, verdict)
     if not spec.guarded and verdict.replaced:
         verdict.notes.append(f"unguarded {spec.form}: nothing stops pip from replacing pre-installed packages")
     verdict.seconds = time.perf_counter() - start
     return verdict
+
+
+def _resolve(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec, state: dict[str, dict],
+             imported: dict[str, str], resolver: Resolver) -> None:
+    """Fill in the resolver's answer: uv's when it replaces nothing, else pip's (the authority)."""
+    screened = None
+    if resolver in ("auto", "uv"):
+        try:
+            screened = _uv_dry_run(python, args)
+        except IndexUnreachable:
+            screened = None   # uv's index is not pip's: pip may still reach its own, and pip decides
+    if screened is not None and (resolver == "uv" or not any(b for _n, (b, _a) in screened.items())):
+        verdict.resolver = "uv"
+        verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "") for n, (b, a) in screened.items()]
+        return
+    report, error = _pip_dry_run(python, args)
+    verdict.resolver = "pip"
+    if error:
+        verdict.error = error
+    else:
+        verdict.changes = _changes_from_report(report, spec, state, imported)
 
 
 def _pip_args(spec: InstallSpec) -> list[str]:
@@ -202,10 +260,22 @@ def _pip_args(spec: InstallSpec) -> list[str]:
 
 
 def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
-    """pip's report of what ``pip install ARGS`` would install, or ("", error) when pip refuses."""
+    """pip's report of what ``pip install ARGS`` would install, or ({}, error) when pip refuses.
+
+    Raises ``IndexUnreachable`` when pip could not reach a package index: then its answer (a refusal
+    or, from the indexes it did reach, a plan) is not what a user would get. pip tells the two apart
+    only in its debug log, so it writes one (``--log``) beside the report."""
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
-    done = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", *args],
-                          capture_output=True, text=True, timeout=900, env=env, check=False)
+    with tempfile.TemporaryDirectory(prefix="colab-ci-pip-log-") as folder:
+        log_path = Path(folder) / "pip.log"
+        # --log raises pip's log level to debug, which would bring its progress bar onto stdout: off.
+        done = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-",
+                               "--log", str(log_path), "--progress-bar", "off", *args],
+                              capture_output=True, text=True, timeout=900, env=env, check=False)
+        debug_log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    unreachable = pip_index_unreachable(debug_log, done.stderr)
+    if unreachable:
+        raise IndexUnreachable(f"could not check: pip could not reach the package index ({unreachable})")
     if done.returncode != 0:
         return {}, _pip_error(done.stderr)
     try:
@@ -214,12 +284,61 @@ def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
         raise HarnessError(f"pip printed no report for {' '.join(args)}: {done.stdout[:300]!r}") from None
 
 
+# pip's debug log: "Could not fetch URL https://pypi.org/simple/x/: <reason> - skipping". A 404 means the
+# index has no such project (a real answer); anything else (connection error, timeout, 5xx, 401/403)
+# means the index did not answer.
+_PIP_FETCH_FAILED = re.compile(r"Could not fetch URL (\S+?): (.*?) - skipping")
+_ABSENT_PROJECT = re.compile(r"^(404|410)\b")
+# Network failures pip reports on stderr when fetching a file (not an index page) fails.
+_NETWORK_ERROR = re.compile(
+    r"Max retries exceeded|NewConnectionError|ConnectTimeoutError|ReadTimeoutError|Connection refused|"
+    r"Connection reset|Connection aborted|Name or service not known|Temporary failure in name resolution|"
+    r"nodename nor servname|Network is unreachable|No route to host|ProxyError|SSLError|"
+    r"CERTIFICATE_VERIFY_FAILED|is not a trusted or secure host", re.IGNORECASE)
+
+
+def pip_index_unreachable(debug_log: str, stderr: str) -> str:
+    """Why pip could not reach a package index, from its debug log and stderr, or "" when it could."""
+    for url, reason in _PIP_FETCH_FAILED.findall(debug_log):
+        if not _ABSENT_PROJECT.match(reason):
+            return f"{url}: {_short_reason(reason)}"
+    for line in stderr.splitlines():
+        if line.startswith(("ERROR:", "WARNING: The repository")) and _NETWORK_ERROR.search(line):
+            return _short_reason(line.removeprefix("ERROR:").strip())
+    return ""
+
+
+def uv_index_unreachable(stderr: str) -> str:
+    """Why uv could not reach a package index, from its error chain, or "" when it could."""
+    lines = [line.strip().removeprefix("error:").removeprefix("cause:").strip() for line in stderr.splitlines()]
+    fetch = next((line for line in lines if line.startswith(("Failed to fetch", "Request failed after"))), "")
+    if not fetch:
+        return ""
+    return " ".join(line for line in lines if line and not line.startswith("Using Python"))[:300]
+
+
+def _short_reason(reason: str) -> str:
+    """The part of a urllib3 error chain a person reads: ``[Errno 111] Connection refused``, ..."""
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
+    if errno:
+        return errno.group(0).strip()
+    named = _NETWORK_ERROR.search(reason)
+    if named and len(reason) > 200:
+        return named.group(0)
+    return reason[:200]
+
+
 def _uv_dry_run(python: Path, args: list[str]) -> dict[str, tuple[str | None, str]] | None:
-    """uv's answer: {name: (version before or None, version after)}, or None when uv cannot say."""
+    """uv's answer: {name: (version before or None, version after)}, or None when uv refuses or cannot
+    say; ``IndexUnreachable`` when uv could not reach its index."""
     result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args])
     if not result.ok:
+        unreachable = uv_index_unreachable(result.stderr)
+        if unreachable:
+            raise IndexUnreachable(f"could not check: uv could not reach the package index ({unreachable})")
         return None
-    removed, added = {}, {}
+    removed: dict[str, str] = {}
+    added: dict[str, str] = {}
     for line in (result.stdout + result.stderr).splitlines():
         match = re.match(r"^ ([+-]) ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
         if match:
@@ -342,6 +461,8 @@ def _fixes(verdict: InstallVerdict, spec: InstallSpec, python: Path, installed: 
             other = _other_requirements_met(text, moved, python, installed, report_state)
             if other:
                 fixes.append(f"pip install --no-deps {text}: {other}")
+    except IndexUnreachable as exc:   # the verdict stands; only the advice is missing
+        fixes.append(f"no fix looked for: {exc}")
     finally:
         os.unlink(pinned)
     return fixes
@@ -349,7 +470,12 @@ def _fixes(verdict: InstallVerdict, spec: InstallSpec, python: Path, installed: 
 
 def _resolved_version(python: Path, args: list[str], name: str, resolver: Resolver) -> str:
     if resolver in ("auto", "uv"):
-        screened = _uv_dry_run(python, args)
+        try:
+            screened = _uv_dry_run(python, args)
+        except IndexUnreachable:
+            if resolver == "uv":
+                raise
+            screened = None   # pip's index may still answer
         if screened is not None:
             return screened.get(name, (None, ""))[1]
         if resolver == "uv":
@@ -401,6 +527,8 @@ def _guard(python: Path, args: list[str], installed: dict[str, str], verdict: In
         constraints = handle.name
     try:
         _report, error = _pip_dry_run(python, ["-c", constraints, *args])
+    except IndexUnreachable as exc:
+        return f"guarded; what the guard does is unknown: {exc}"
     finally:
         os.unlink(constraints)
     if error:
@@ -426,18 +554,27 @@ def _pip_error(stderr: str) -> str:
 
 # ------------------------------------------------------------------------------------ rendering
 
-def render_text(verdicts: list[ImageVerdict]) -> str:
+PROBLEMS = ("corrupts", "fails", "unchecked")    # install statuses that fail the preflight
+
+
+def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> str:
+    """Per image: its status, each install's answer, replacements with their chains, fixes, the guard,
+    and the environment's fidelity. ``problems_only``: only the installs in ``PROBLEMS``, no fidelity
+    (the combined report's evidence)."""
     out = []
     for verdict in verdicts:
         build = "skipped" if verdict.build_skipped else f"{verdict.build_seconds:.1f} s"
         out.append(f"{verdict.image}: {verdict.status.upper()}  (image Python {verdict.python}, environment "
                    f"Python {verdict.env_python}; preflight {verdict.seconds:.1f} s, build {build})")
         for install in verdict.installs:
+            if problems_only and install.status not in PROBLEMS:
+                continue
             wanted = ", ".join(install.requirements) or "(nothing)"
             summary = "; ".join(c.describe() for c in install.changes) or "nothing to install"
             out.append(f"  {install.install}: {wanted}")
-            out.append(f"    {install.status}: " + (f"would fail: {install.error}" if install.error else summary)
-                       + f"  [{install.resolver}, {install.seconds:.1f} s]")
+            answer = (f"would fail: {install.error}" if install.error else install.unchecked or summary)
+            out.append(f"    {install.status}: {answer}  [{install.resolver or 'no resolver answered'}, "
+                       f"{install.seconds:.1f} s]")
             for change in install.replaced:
                 flag = f"CORRUPTS: {change.imported}" if change.imported else "pre-installed, not imported before"
                 out.append(f"    {change.name} {change.before} -> {change.after} ({flag})")
@@ -449,7 +586,92 @@ def render_text(verdicts: list[ImageVerdict]) -> str:
                 out.append(f"    {install.guard}")
             for note in install.notes:
                 out.append(f"    note: {note}")
-        if verdict.fidelity:
+        if verdict.fidelity and not problems_only:
             out.append(f"  fidelity ({len(verdict.fidelity)} deviations of this environment from the image):")
             out += [f"    - {line}" for line in verdict.fidelity]
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------ preflight.json / .md
+
+VERDICT_WORDS = {"pass": "PASS", "fail": "CORRUPTION OR FAILED INSTALL PREDICTED", "error": "COULD NOT CHECK"}
+
+
+@dataclass
+class PreflightDocument:
+    """What ``preflight.json`` holds: the verdict, and each image's (or why there are none)."""
+
+    verdict: str                     # "pass" | "fail" | "error"
+    exit_code: int                   # 0 | 1 | 2
+    images: list[ImageVerdict]
+    error: str = ""                  # the preflight as a whole could not run (a build failed, no install found)
+
+
+def document(verdicts: list[ImageVerdict], error: str = "") -> dict[str, Any]:
+    """``preflight.json``: versioned; ``error`` set when the preflight could not run at all (then exit 2)."""
+    code = 2 if error else exit_code(verdicts)
+    return {
+        "preflight_schema_version": PREFLIGHT_SCHEMA_VERSION,
+        "harness_version": __version__,
+        "verdict": VERDICTS[code],
+        "exit_code": code,
+        "error": error,
+        "images": [v.to_json() for v in verdicts],
+    }
+
+
+def read_document(data: Any, where: str = PREFLIGHT_JSON) -> PreflightDocument:
+    """The inverse of ``document``; ``ValueError`` (one sentence naming ``where`` and the field) on bad
+    input. The verdict read is the worse of the one written and the one the images give: a document that
+    says ``pass`` over a corrupting image still fails."""
+    if isinstance(data, list):
+        raise ValueError(f"{where} is a bare list of image verdicts (written by `harness preflight --json`); "
+                         f"the combined report reads the versioned file `harness preflight --out DIR` writes")
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} is not a JSON object")
+    version = data.get("preflight_schema_version")
+    if version != PREFLIGHT_SCHEMA_VERSION:
+        raise ValueError(f"{where} has preflight_schema_version {version!r}; this harness reads "
+                         f"{PREFLIGHT_SCHEMA_VERSION}")
+    written = data.get("verdict")
+    if written not in VERDICTS:
+        raise ValueError(f"{where} has verdict {written!r}; expected one of {', '.join(VERDICTS)}")
+    if not isinstance(data.get("images"), list):
+        raise ValueError(f"{where} has no images list")
+    try:
+        images = [ImageVerdict.from_json(item) for item in data["images"]]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{where} has a malformed image verdict ({type(exc).__name__}: {exc})") from None
+    error = str(data.get("error") or "")
+    codes = [VERDICTS.index(written), 2 if error else exit_code(images)]
+    if data.get("exit_code") in (0, 1, 2):
+        codes.append(int(data["exit_code"]))
+    code = max(codes)
+    return PreflightDocument(VERDICTS[code], code, images, error)
+
+
+def render_markdown(verdicts: list[ImageVerdict], error: str = "") -> str:
+    """``preflight.md``: the verdict, a status per image, and the text, for a step summary."""
+    code = 2 if error else exit_code(verdicts)
+    lines = [f"## colab-ci preflight: {VERDICT_WORDS[VERDICTS[code]]}", ""]
+    if error:
+        lines += [f"The preflight could not run: {error}", ""]
+    if verdicts:
+        lines += ["| image | status |", "|---|---|"]
+        lines += [f"| {v.image} | {v.status} |" for v in verdicts]
+        lines += ["", "```text", render_text(verdicts), "```"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_outputs(out_dir: Path, verdicts: list[ImageVerdict], error: str = "") -> dict[str, Path]:
+    """Write ``preflight.json`` and ``preflight.md`` into ``out_dir`` (secrets redacted: a pip error can
+    echo an index URL with its credentials)."""
+    from harness.secrets import redact, redact_data
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / PREFLIGHT_JSON, "markdown": out_dir / PREFLIGHT_MD}
+    paths["json"].write_text(json.dumps(redact_data(document(verdicts, error)), indent=1, ensure_ascii=False) + "\n",
+                             encoding="utf-8")
+    paths["markdown"].write_text(redact(render_markdown(verdicts, error)), encoding="utf-8")
+    return paths
