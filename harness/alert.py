@@ -1,20 +1,39 @@
-"""``harness alert``: keep one GitHub issue in step with the latest scheduled run.
+"""``harness alert``: keep one GitHub issue in step with the scheduled (and dispatched) runs.
 
-* The run failed (any image's report has a ``fail`` finding or a failing verdict: a tier cell
-  failed, a corruption or install check failed) and no alert issue is open: open one, titled
-  ``ALERT_TITLE`` and labelled ``ALERT_LABEL``.
-* It failed and the issue is open: comment on it (a repeated failure never opens a second issue).
-* It passed and the issue is open: comment that it is green again and close the issue.
-* It passed and no issue is open: nothing to do.
+A run fails when anything in its reports fails or could not tell (harness/report/aggregate.py): an
+image's report.json (a tier cell, a replaced pre-installed package, an install over budget, a check
+that crashed), a missing report, the browser smoke test (smoke.json), the preflight's predicted
+corruption or failed install (preflight.json). Then:
 
-The issue is found by its label (and, should the label have been dropped, by its exact title).
-The body holds the failing images x cells table, the evidence (versions, first traceback lines)
-and the link to the run. Optionally the same news goes to a Slack-compatible webhook
-(``{"text": ...}``).
+* it failed and no alert issue is open: open one, titled ``ALERT_TITLE`` and labelled ``ALERT_LABEL``;
+* it failed and the issue is open: comment on it (a repeated failure never opens a second issue);
+* it passed and the issue is open: close the issue *only if this run checked everything the issue
+  was opened for* (every image at every tier, the smoke modes, the preflight images that failed, in
+  this issue's opening run and every failing run since); a narrower run (a ``workflow_dispatch`` of
+  one image, or of Tier 1 only) comments "green for X, still not checked: Y" and leaves it open;
+* it passed and no issue is open: nothing to do.
+
+What the issue was opened for is kept in the issue itself, machine-readable, so no state lives
+anywhere else: the body and every comment the alert writes start with a hidden marker
+
+    <!-- colab-ci-alert {"marker_version": 1, "event": "opened", "run": URL,
+                         "failing": [["image", NAME, "tier1"], ["smoke", "local", ""], ...],
+                         "covered": [...]} -->
+
+(``event``: ``opened`` | ``failing`` | ``green-partial`` | ``closed``; subjects are
+``aggregate.Subject``). The issue's scope is the union of ``failing`` over the body's marker and the
+markers of comments written by the issue's author (the alert's own identity; markers in anyone
+else's comments are ignored, and only a marker that starts the text counts, so quoted notebook
+output cannot forge one). An issue without a marker in its body (opened by hand, or by an older
+colab-ci) has no known scope and is never closed by the alert: it says so, and a person closes it.
+
+The issue is found by its label (and, should the label have been dropped, by its exact title). The
+body holds the failing images x cells table, the smoke and preflight verdicts, the evidence and the
+link to the run. Optionally the same news goes to a Slack-compatible webhook (``{"text": ...}``).
 
 The token comes from ``GITHUB_TOKEN`` only, is sent only in the Authorization header, and is
 never printed or written; everything sent is passed through the reports' redaction as well. The
-alert only reads the reports: it never writes into the report directory. Exit codes: 0 the issue
+alert only reads the reports: it never writes into the report folder. Exit codes: 0 the issue
 (and webhook) is up to date, whatever the run's verdict; 2 the alert could not be delivered
 (missing token, rejected token, rate limit, no reports): one sentence on stderr.
 """
@@ -24,26 +43,43 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import HarnessError
-from harness.github_issues import GitHubError, GitHubIssues, Issue
-from harness.report.aggregate import ImageReport, load_reports, render_markdown, run_url_from_env
+from harness.github_issues import Comment, GitHubError, GitHubIssues, Issue
+from harness.report.aggregate import (
+    PREFLIGHT,
+    SMOKE,
+    RunReports,
+    Subject,
+    covered_subjects,
+    describe_subjects,
+    failing_subjects,
+    headline,
+    load_run,
+    render_markdown,
+    run_url_from_env,
+)
 
 ALERT_TITLE = "colab-ci: notebook checks failing"
 ALERT_LABEL = "colab-ci-alert"
 WEBHOOK_ENV = "COLAB_CI_ALERT_WEBHOOK"
 MAX_BODY_CHARS = 60_000          # GitHub refuses issue and comment bodies over 65,536 characters
 WEBHOOK_TIMEOUT_S = 15.0
+MARKER_VERSION = 1
+_MARKER = re.compile(r"<!-- colab-ci-alert (\{.*?\}) -->")
 
 
 @dataclass
 class AlertOutcome:
-    action: str                  # "opened" | "commented" | "closed" | "none"
+    action: str                  # "opened" | "commented" (still failing) | "kept-open" (green, but narrower
+                                 # than the issue) | "closed" | "none"
     issue: Issue | None
     message: str                 # one line for the log
 
@@ -60,28 +96,94 @@ def _clip(text: str, limit: int = MAX_BODY_CHARS) -> str:
     return text[: limit - 200].rstrip() + "\n\n... (cut: the full evidence is in the run's report artifacts)\n"
 
 
-def issue_body(reports: list[ImageReport], run_url: str) -> str:
-    intro = ("The scheduled colab-ci run found failing notebook checks. This issue is kept up to date by "
-             "`harness alert`: each failing run comments here, and the first green run closes it.\n\n")
-    return _clip(_redact(intro + render_markdown(reports, run_url, title="colab-ci")))
+# -- the marker: what the issue is for, in the issue ----------------------------------------------
+
+def render_marker(event: str, run_url: str, failing: set[Subject], covered: set[Subject]) -> str:
+    """The hidden first line of the body and of each comment (see the module docstring)."""
+    from harness.report import redact_data
+
+    data = redact_data({"marker_version": MARKER_VERSION, "event": event, "run": run_url,
+                        "failing": [s.to_json() for s in sorted(failing)],
+                        "covered": [s.to_json() for s in sorted(covered)]})
+    # ">" only occurs inside JSON strings; escaped, no value can end the HTML comment early.
+    return "<!-- colab-ci-alert " + json.dumps(data, separators=(",", ":")).replace(">", "\\u003e") + " -->"
 
 
-def failing_comment(reports: list[ImageReport], run_url: str) -> str:
-    return _clip(_redact("Still failing.\n\n" + render_markdown(reports, run_url, title="colab-ci")))
+def read_marker(text: str) -> dict[str, Any] | None:
+    """The marker a body or comment starts with, or None (none, malformed, another version). Only the
+    start counts: the rendered report below it quotes notebook output, which must not be able to
+    speak for the alert."""
+    match = _MARKER.match((text or "").lstrip())
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("marker_version") == MARKER_VERSION else None
 
 
-def green_comment(reports: list[ImageReport], run_url: str) -> str:
-    images = ", ".join(r.image for r in reports)
+def issue_scope(issue: Issue, comments: list[Comment]) -> set[Subject] | None:
+    """Everything the issue stands for: ``failing`` of the body's marker and of the markers of the
+    comments its author wrote. None when the body has no marker (scope unknown)."""
+    opened = read_marker(issue.body)
+    if opened is None:
+        return None
+    markers = [opened] + [m for c in comments if c.author == issue.author and (m := read_marker(c.body))]
+    scope: set[Subject] = set()
+    for marker in markers:
+        for item in marker.get("failing") or []:
+            try:
+                scope.add(Subject.from_json(item))
+            except ValueError:
+                continue
+    return scope or None   # a marker that names nothing readable is no scope: never close on it
+
+
+# -- texts ----------------------------------------------------------------------------------------
+
+def _with_marker(marker: str, text: str) -> str:
+    """The marker first, then the text clipped to what is left of GitHub's limit (the marker is never cut)."""
+    return marker + "\n" + _clip(_redact(text), MAX_BODY_CHARS - len(marker) - 1)
+
+
+def issue_body(run: RunReports, run_url: str) -> str:
+    intro = ("A colab-ci run found failing notebook checks. This issue is kept up to date by `harness alert`: "
+             "each failing run comments here, and the first green run that checks everything this issue "
+             "was opened for closes it.\n\n")
+    marker = render_marker("opened", run_url, failing_subjects(run), covered_subjects(run))
+    return _with_marker(marker, intro + render_markdown(run, run_url, title="colab-ci"))
+
+
+def failing_comment(run: RunReports, run_url: str) -> str:
+    marker = render_marker("failing", run_url, failing_subjects(run), covered_subjects(run))
+    return _with_marker(marker, "Still failing.\n\n" + render_markdown(run, run_url, title="colab-ci"))
+
+
+def green_comment(run: RunReports, run_url: str) -> str:
+    covered = covered_subjects(run)
     where = f" in {run_url}" if run_url else ""
-    return _redact(f"Green again{where}: every image passes ({images}). Closing.\n")
+    marker = render_marker("closed", run_url, set(), covered)
+    return _with_marker(marker, f"Green again{where}: every check passes, and this run checked everything this "
+                                f"issue was opened for ({describe_subjects(covered)}). Closing.\n")
 
 
-def _headline(reports: list[ImageReport]) -> str:
-    failing = [r.image for r in reports if r.failing]
-    if failing:
-        return f"{len(failing)} of {len(reports)} image(s) failing ({', '.join(failing)})"
-    return f"all {len(reports)} image(s) pass"
+def narrower_comment(run: RunReports, run_url: str, missing: set[Subject] | None) -> str:
+    covered = covered_subjects(run)
+    where = f" in {run_url}" if run_url else ""
+    marker = render_marker("green-partial", run_url, set(), covered)
+    if missing is None:
+        text = (f"Green{where} for {describe_subjects(covered)}. This issue carries no colab-ci record of what it "
+                f"was opened for (opened by hand, or by an older colab-ci), so the alert leaves it open: close it "
+                f"by hand if this run covers it.\n")
+    else:
+        text = (f"Green{where} for {describe_subjects(covered)}; still not checked: {describe_subjects(missing)}. "
+                f"The issue stays open until one run checks everything it was opened for (the monthly "
+                f"schedule does, or a workflow_dispatch of those images and tiers).\n")
+    return _with_marker(marker, text)
 
+
+# -- the issue ------------------------------------------------------------------------------------
 
 def find_alert_issue(client: GitHubIssues, title: str, label: str) -> Issue | None:
     """The open alert issue: by label (the title preferred among several), else by exact title."""
@@ -91,24 +193,31 @@ def find_alert_issue(client: GitHubIssues, title: str, label: str) -> Issue | No
     return next((i for i in client.open_issues() if i.title == title), None)
 
 
-def sync_issue(reports: list[ImageReport], client: GitHubIssues, run_url: str = "",
+def sync_issue(run: RunReports, client: GitHubIssues, run_url: str = "",
                title: str = ALERT_TITLE, label: str = ALERT_LABEL) -> AlertOutcome:
-    """Open, comment on, or close the alert issue to match ``reports``."""
-    failing = any(r.failing for r in reports)
+    """Open, comment on, or close the alert issue to match ``run``."""
     issue = find_alert_issue(client, title, label)
-    headline = _headline(reports)
-    if failing and issue is None:
-        created = client.create(title, issue_body(reports, run_url), [label])
+    summary = headline(run)
+    if run.failing and issue is None:
+        created = client.create(title, issue_body(run, run_url), [label])
         note = "" if label in created.labels else f" (GitHub dropped the label {label!r}: the token cannot set labels)"
-        return AlertOutcome("opened", created, f"opened issue #{created.number} {created.html_url}: {headline}{note}")
-    if failing and issue is not None:
-        client.comment(issue.number, failing_comment(reports, run_url))
-        return AlertOutcome("commented", issue, f"commented on issue #{issue.number} {issue.html_url}: {headline}")
-    if issue is not None:
-        client.comment(issue.number, green_comment(reports, run_url))
-        closed = client.close(issue.number)
-        return AlertOutcome("closed", closed, f"closed issue #{issue.number} {issue.html_url}: {headline}")
-    return AlertOutcome("none", None, f"no open alert issue and nothing failing: {headline}")
+        return AlertOutcome("opened", created, f"opened issue #{created.number} {created.html_url}: {summary}{note}")
+    if run.failing and issue is not None:
+        client.comment(issue.number, failing_comment(run, run_url))
+        return AlertOutcome("commented", issue, f"commented on issue #{issue.number} {issue.html_url}: {summary}")
+    if issue is None:
+        return AlertOutcome("none", None, f"no open alert issue and nothing failing: {summary}")
+    scope = issue_scope(issue, client.comments(issue.number))
+    missing = None if scope is None else scope - covered_subjects(run)
+    if missing is None or missing:
+        client.comment(issue.number, narrower_comment(run, run_url, missing))
+        why = ("the issue records no scope" if missing is None
+               else f"still not checked: {describe_subjects(missing)}")
+        return AlertOutcome("kept-open", issue, f"commented on issue #{issue.number} {issue.html_url}: green, but "
+                                                f"{why}; the issue stays open")
+    client.comment(issue.number, green_comment(run, run_url))
+    closed = client.close(issue.number)
+    return AlertOutcome("closed", closed, f"closed issue #{issue.number} {issue.html_url}: {summary}")
 
 
 def post_webhook(url: str, text: str, timeout_s: float = WEBHOOK_TIMEOUT_S) -> None:
@@ -138,10 +247,11 @@ def webhook_text(outcome: AlertOutcome, run_url: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, required=True, metavar="DIR",
-                        help="a report.json, or a directory of per-image directories holding one each")
-    parser.add_argument("--expect", nargs="*", default=[], metavar="IMAGE",
-                        help="images that must have a report; one without counts as failing (so a run "
-                             "that died never closes the issue)")
+                        help="a report.json, smoke.json or preflight.json, or a folder holding them "
+                             "(per-image folders, smoke/, preflight/)")
+    parser.add_argument("--expect", nargs="*", default=[], metavar="NAME",
+                        help=f"images (and {SMOKE!r}, {PREFLIGHT!r}) that must have a report; one without "
+                             "counts as failing (so a run that died never closes the issue)")
     parser.add_argument("--repo", default=None, metavar="OWNER/NAME",
                         help="repository whose issue is kept (default: $GITHUB_REPOSITORY)")
     parser.add_argument("--run-url", default=None,
@@ -159,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     run_url = args.run_url if args.run_url is not None else run_url_from_env(dict(env))
     webhook = args.webhook or env.get(WEBHOOK_ENV, "")
     try:
-        reports = load_reports(args.report, args.expect)
+        reports = load_run(args.report, args.expect)
         if not repo:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)

@@ -1,12 +1,19 @@
-"""The four GitHub REST calls the alert needs, over urllib: list, open, comment on, close an issue.
+"""The GitHub REST calls the alert needs, over urllib: list, open, comment on, read comments of, close an issue.
 
 Endpoints (REST API version 2022-11-28):
 
-* ``GET   /repos/{owner}/{repo}/issues?labels=L&state=open&per_page=100&page=N`` -> 200, a list.
+* ``GET   /repos/{owner}/{repo}/issues?labels=L&state=open&per_page=100`` -> 200, a list of issues.
   The issues endpoints also return pull requests; those carry a ``pull_request`` key and are skipped.
 * ``POST  /repos/{owner}/{repo}/issues`` ``{"title", "body", "labels"}`` -> 201, the issue.
+* ``GET   /repos/{owner}/{repo}/issues/{number}/comments?per_page=100`` -> 200, a list of comments,
+  oldest first (ascending id).
 * ``POST  /repos/{owner}/{repo}/issues/{number}/comments`` ``{"body"}`` -> 201, the comment.
 * ``PATCH /repos/{owner}/{repo}/issues/{number}`` ``{"state": "closed", "state_reason": "completed"}`` -> 200.
+
+Lists are paginated: a response with more pages carries a ``Link`` header whose ``rel="next"`` URL is
+requested next (GitHub writes it as ``/repositories/{id}/...``). That URL is followed only when it
+lies under the API base, since the token goes with it; more than ``MAX_PAGES`` pages is an error
+rather than a silently truncated list.
 
 Every request sends ``Authorization: Bearer <token>``, ``Accept: application/vnd.github+json`` and
 ``X-GitHub-Api-Version: 2022-11-28``. The API base is ``GITHUB_API_URL`` (GitHub Actions sets it;
@@ -21,6 +28,7 @@ API. The token is never part of any message, and never written anywhere.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +54,11 @@ class GitHubError(HarnessError):
         self.status = status
 
 
+def _login(data: Mapping[str, Any]) -> str:
+    user = data.get("user")
+    return str(user.get("login", "")) if isinstance(user, dict) else ""
+
+
 @dataclass
 class Issue:
     number: int
@@ -53,12 +66,39 @@ class Issue:
     html_url: str
     state: str
     labels: list[str]
+    body: str = ""
+    author: str = ""                 # the login that opened it
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Issue":
         labels = [lab["name"] if isinstance(lab, dict) else str(lab) for lab in data.get("labels", [])]
         return cls(int(data["number"]), str(data.get("title", "")), str(data.get("html_url", "")),
-                   str(data.get("state", "")), labels)
+                   str(data.get("state", "")), labels, str(data.get("body") or ""), _login(data))
+
+
+@dataclass
+class Comment:
+    id: int
+    body: str
+    author: str                      # the login that wrote it
+    html_url: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Comment":
+        return cls(int(data["id"]), str(data.get("body") or ""), _login(data), str(data.get("html_url", "")))
+
+
+_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,<]*)*)")
+
+
+def next_page_url(link_header: str | None) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header (RFC 8288; a URL may hold commas), or None on the last page."""
+    for match in _LINK.finditer(link_header or ""):
+        for param in match.group(2).split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "rel" and "next" in value.strip().strip('"').split():
+                return match.group(1)
+    return None
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -118,10 +158,16 @@ class GitHubIssues:
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None,
                  query: Mapping[str, Any] | None = None, expect: tuple[int, ...] = (200,)) -> Any:
+        return self._send(method, self._url(path, query), f"{method} /repos/{self.repo}/{path.lstrip('/')}",
+                          body, expect)[0]
+
+    def _url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         url = f"{self.api_url}/repos/{self.repo}/{path.lstrip('/')}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        what = f"{method} /repos/{self.repo}/{path.lstrip('/')}"
+        return url + ("?" + urllib.parse.urlencode(query) if query else "")
+
+    def _send(self, method: str, url: str, what: str, body: Mapping[str, Any] | None = None,
+              expect: tuple[int, ...] = (200,)) -> tuple[Any, Any]:
+        """One request to ``url`` (always under ``api_url``): the parsed JSON answer and the headers."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method, headers={
             "Authorization": f"Bearer {self._token}",
@@ -132,7 +178,8 @@ class GitHubIssues:
         })
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                status, text = response.status, response.read().decode("utf-8", errors="replace")
+                status, headers = response.status, response.headers
+                text = response.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", errors="replace") if exc.fp is not None else ""
             raise GitHubError(describe_http_error(exc.code, exc.headers, text, what, self.repo), exc.code) from None
@@ -142,24 +189,44 @@ class GitHubIssues:
         if status not in expect:
             raise GitHubError(f"GitHub answered {status} to {what}, expected {' or '.join(map(str, expect))}", status)
         try:
-            return json.loads(text) if text.strip() else None
+            return (json.loads(text) if text.strip() else None), headers
         except ValueError:
             raise GitHubError(f"GitHub's answer to {what} is not JSON") from None
 
+    def _pages(self, path: str, query: Mapping[str, Any]) -> list[Any]:
+        """Every item of a paginated list, following the ``Link: <...>; rel="next"`` headers."""
+        what = f"GET /repos/{self.repo}/{path}"
+        url: str | None = self._url(path, query)
+        items: list[Any] = []
+        for _page in range(MAX_PAGES):
+            if url is None:
+                return items
+            if not url.startswith(self.api_url + "/"):
+                raise GitHubError(f"GitHub's next-page link for {what} points outside {self.api_url}; it was not "
+                                  f"followed (the token is sent only to the API)")
+            page, headers = self._send("GET", url, what)
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub's answer to {what} is not a list")
+            items += page
+            url = next_page_url(_header(headers, "link"))
+        if url is None:
+            return items
+        raise GitHubError(f"{what} has more than {MAX_PAGES * PER_PAGE} items; the alert reads at most {MAX_PAGES} "
+                          f"pages")
+
     def open_issues(self, label: str | None = None) -> list[Issue]:
         """Open issues (pull requests skipped), with ``label`` when given, oldest first."""
-        issues: list[Issue] = []
-        for page in range(1, MAX_PAGES + 1):
-            query: dict[str, Any] = {"state": "open", "per_page": PER_PAGE, "page": page}
-            if label:
-                query["labels"] = label
-            items = self._request("GET", "issues", query=query)
-            if not isinstance(items, list):
-                raise GitHubError(f"GitHub's list of issues of {self.repo} is not a list")
-            issues += [Issue.from_json(i) for i in items if isinstance(i, dict) and "pull_request" not in i]
-            if len(items) < PER_PAGE:
-                break
+        query: dict[str, Any] = {"state": "open", "per_page": PER_PAGE}
+        if label:
+            query["labels"] = label
+        items = self._pages("issues", query)
+        issues = [Issue.from_json(i) for i in items if isinstance(i, dict) and "pull_request" not in i]
         return sorted(issues, key=lambda i: i.number)
+
+    def comments(self, number: int) -> list[Comment]:
+        """Every comment on issue ``number``, oldest first."""
+        items = self._pages(f"issues/{number}/comments", {"per_page": PER_PAGE})
+        return sorted((Comment.from_json(c) for c in items if isinstance(c, dict)), key=lambda c: c.id)
 
     def create(self, title: str, body: str, labels: list[str]) -> Issue:
         return Issue.from_json(self._request("POST", "issues", {"title": title, "body": body, "labels": labels},

@@ -1,0 +1,163 @@
+"""``harness aggregate``: one report from a workflow run's merged artifacts, failing closed.
+
+The run folders are built from real runs (tests/harness/alert_runs.py): per-image ``report.json``
+from recorded executions, judged by the real checks and written by the real writer; ``smoke.json``
+from recorded real smoke runs; ``preflight.json`` from the real preflight. Exit status 0 everything
+passes, 1 something failed, 2 something could not tell (a report says ``error``, cannot be read, is
+missing, or there is nothing to read).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.report.aggregate import Subject, covered_subjects, failing_subjects, load_run, render_markdown
+from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY, cached_preflights, make_run
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+A, B = "2025-11-24-13d109b-cpu", "2026-08-19-a724079-cpu"
+
+
+@pytest.fixture(scope="session")
+def preflights(tmp_path_factory) -> dict[str, Path]:
+    return cached_preflights(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture()
+def runs(tmp_path: Path, preflights: dict[str, Path]):
+    def build(name: str, images: dict[str, str], smoke: str | None = "local_pass", preflight: str | None = "ok") -> Path:
+        return make_run(tmp_path / name, images, smoke, preflights[preflight] if preflight else None)
+    return build
+
+
+def aggregate(report: Path, *args: str, summary: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    if summary is not None:
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+    return subprocess.run([sys.executable, "-m", "harness", "aggregate", "--report", str(report), *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def truncated(folder: Path) -> Path:
+    report = folder / A / "report.json"
+    report.write_bytes(report.read_bytes()[:500])        # the job was killed while writing it
+    return folder
+
+
+@pytest.mark.parametrize(("images", "smoke", "preflight", "expect", "code", "headline"), [
+    ({A: GREEN, B: GREEN}, "local_pass", "ok", (), 0, "all 2 image(s) pass; smoke passes; preflight passes"),
+    ({A: FAILING, B: GREEN}, "local_pass", "ok", (), 1, "1 of 2 image(s) failing; smoke passes; preflight passes"),
+    ({A: GREEN, B: GREEN}, "broken_model", "ok", (), 1, "all 2 image(s) pass; smoke fails; preflight passes"),
+    ({A: GREEN, B: GREEN}, "local_pass", "corrupts", (), 1,
+     "all 2 image(s) pass; smoke passes; preflight predicts a corruption or a failed install"),
+    ({A: CRASHED_CHECK, B: FAILING}, "local_pass", "ok", (), 2,
+     "2 of 2 image(s) failing (1 could not tell); smoke passes; preflight passes"),
+    ({A: GREEN, B: GREEN}, "colab_unreachable", "ok", (), 2, "all 2 image(s) pass; smoke could not tell; preflight passes"),
+    ({A: GREEN, B: GREEN}, "local_pass", "unchecked", (), 2, "all 2 image(s) pass; smoke passes; preflight could not check"),
+    ({A: GREEN}, "local_pass", "ok", (A, B), 2, "1 of 2 image(s) failing (1 could not tell); smoke passes; preflight passes"),
+    ({A: GREEN, B: GREEN}, None, None, (A, B, "smoke", "preflight"), 2,
+     "all 2 image(s) pass; smoke could not tell; preflight could not check"),
+], ids=["green", "image-fails", "smoke-fails", "preflight-corrupts", "check-crashed", "colab-not-checked",
+        "index-unreachable", "report-missing", "smoke-and-preflight-missing"])
+def test_exit_status_and_headline(runs, images, smoke, preflight, expect, code, headline):
+    folder = runs("run", images, smoke, preflight)
+    done = aggregate(folder, *(["--expect", *expect] if expect else []))
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout.startswith(f"## colab-ci: {headline}\n")
+
+
+def test_an_unreadable_report_is_could_not_tell_and_said_on_stderr(runs):
+    folder = truncated(runs("run", {A: GREEN, B: GREEN}))
+    done = aggregate(folder)
+    assert done.returncode == 2
+    report = folder / A / "report.json"
+    assert f"aggregate: could not tell: {report} is not valid JSON (" in done.stderr
+    assert f"| {A} | ❓ could not tell | ? | ? | ? |" in done.stdout
+    assert f"| {B} | ✅ pass |" in done.stdout                      # the rest is still reported
+
+
+def test_a_report_claiming_pass_over_a_failing_finding_still_fails(runs):
+    folder = runs("run", {A: FAILING}, smoke=None, preflight=None)
+    report = folder / A / "report.json"
+    data = json.loads(report.read_text())
+    data.update(verdict="pass", exit_code=0)
+    report.write_text(json.dumps(data))
+    assert aggregate(folder).returncode == 1
+
+
+@pytest.mark.parametrize(("kind", "edit", "message"), [
+    ("report", lambda d: {**d, "report_schema_version": 1}, "has report_schema_version 1; this harness reads 2"),
+    ("report", lambda d: {**d, "verdict": "fine"}, "has verdict 'fine'; expected one of pass, fail, error"),
+    ("report", lambda d: {k: v for k, v in d.items() if k != "findings"}, "is missing or has a malformed field"),
+    ("smoke", lambda d: d["results"], "is not a smoke report (a JSON object with smoke_schema_version and results)"),
+    ("smoke", lambda d: {**d, "results": []}, "lists no results: the smoke test checked nothing"),
+    ("smoke", lambda d: {**d, "results": [{**d["results"][0], "ok": "yes"}]}, "results[0] has no bool field 'ok'"),
+    ("preflight", lambda d: d["images"], "is a bare list of image verdicts (written by `harness preflight --json`)"),
+    ("preflight", lambda d: {**d, "preflight_schema_version": 7}, "has preflight_schema_version 7; this harness reads 1"),
+], ids=["report-v1", "report-verdict", "report-no-findings", "smoke-list", "smoke-empty", "smoke-field",
+        "preflight-list", "preflight-version"])
+def test_a_report_this_harness_cannot_read_names_the_file_and_field(runs, kind, edit, message):
+    folder = runs("run", {A: GREEN}, "local_pass", "ok")
+    path = {"report": folder / A / "report.json", "smoke": folder / "smoke" / "smoke.json",
+            "preflight": folder / "preflight" / "preflight.json"}[kind]
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    done = aggregate(folder)
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("aggregate: could not tell: ")]
+    assert str(path) in line and message in line
+
+
+def test_a_preflight_that_says_pass_over_a_corrupting_image_still_fails(runs):
+    folder = runs("run", {A: GREEN}, "local_pass", "corrupts")
+    path = folder / "preflight" / "preflight.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "verdict": "pass", "exit_code": 0}))
+    assert aggregate(folder).returncode == 1
+
+
+def test_a_section_per_kind_and_what_the_run_checked(runs):
+    run = load_run(runs("run", {A: FAILING, B: CRASHED_CHECK}, "broken_model", "corrupts"))
+    text = render_markdown(run, "https://example.invalid/run/1")
+    assert text.startswith("## colab-ci: 2 of 2 image(s) failing (1 could not tell); smoke fails; preflight predicts")
+    assert "Run: https://example.invalid/run/1" in text
+    for heading in (f"### {A}: ❌ fail", f"### {B}: ❓ could not tell", "### smoke test: ❌ fail", "### preflight: ❌ fail"):
+        assert f"\n{heading}\n" in text
+    assert "| check | verdict | detail |" in text and "| preflight: tiny-image | ❌ corrupts |" in text
+    assert f"Checked in this run: {A} (tier1), smoke (local), preflight (as a whole, tiny-image)." in text
+    assert "tabulate 0.8.10 -> 0.9.0 (CORRUPTS: the notebook imports it)" in text
+
+
+def test_tiers_covered_come_from_the_tier_cells_results(runs):
+    run = load_run(runs("run", {A: FAILING, B: GREEN, "tiers-1": TIER1_ONLY}, None, None))
+    by_image = {r.image: r for r in run.images}
+    assert by_image["tiers-1"].tiers_enabled() == {"tier1"} and by_image["tiers-1"].tiers_ran() == {"tier1"}
+    assert by_image[B].tiers_ran() == {"tier1", "tier2", "tier3"}
+    assert by_image[A].tiers_enabled() == {"tier1", "tier2", "tier3"} and by_image[A].tiers_ran() == {"tier1"}
+    assert failing_subjects(run) == {Subject("image", A, t) for t in ("tier1", "tier2", "tier3")}
+    assert covered_subjects(run) == ({Subject("image", A, "tier1"), Subject("image", "tiers-1", "tier1")}
+                                     | {Subject("image", B, t) for t in ("tier1", "tier2", "tier3")})
+
+
+def test_nothing_to_read_is_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = aggregate(empty)
+    assert done.returncode == 2 and "no report.json, smoke.json or preflight.json under" in done.stderr
+    done = aggregate(tmp_path / "absent")
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_the_step_summary_gets_the_same_text(runs, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    done = aggregate(runs("failing", {A: FAILING, B: GREEN}), summary=summary)
+    assert done.returncode == 1
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## colab-ci: 1 of 2 image(s) failing")
+    assert done.stdout in text
