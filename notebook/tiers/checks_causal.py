@@ -34,8 +34,10 @@ BATCH_SEQ = 16
 BATCH = 4
 # Relative change allowed where nothing may change at all: float noise of identical computations.
 UNCHANGED_TOLERANCE = 1e-5
-# A sequence alone vs inside a batch of four: different kernels may round differently, no more.
-BATCH_SIZE_TOLERANCE = 1e-3
+# A sequence alone vs inside a batch of four: different batch shapes may pick different kernels, which round
+# differently (float32 about 1e-6; TF32 matmuls, which a notebook may switch on, about 1e-3). A model
+# whose output depends on the batch size is off by far more.
+BATCH_SIZE_TOLERANCE = 1e-2
 
 # config.json's model_type (or architecture) words, checked in this order.
 ENCODER_WORDS = ("encoder", "bert", "masked", "bidirectional", "mlm", "roberta")
