@@ -45,7 +45,8 @@ import papermill
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness.cli import parse_parameters  # noqa: E402
+from harness.parameters import parse as parse_parameters  # noqa: E402
+from harness.parameters import to_cli as parameters_to_cli  # noqa: E402
 from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
 from harness.checkout import checkout_of  # noqa: E402
 from harness.execution.execute import execute  # noqa: E402
@@ -134,8 +135,7 @@ def run_harness_cli(notebook: Path, out: Path, python: Path | None, parameters: 
     before = {p.name for p in Path(tempfile.gettempdir()).glob("colab-ci-env-*")}
     cmd = [sys.executable, "-m", "harness", "run", str(notebook), "--out", str(out)]
     cmd += ["--python", str(python)] if python else []
-    for name, value in parameters.items():
-        cmd += ["-p", f"{name}={json.dumps(value) if not isinstance(value, str) else value}"]
+    cmd += parameters_to_cli(parameters)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--isolation", choices=("auto", "overlayfs", "copy"), default="auto",
                         help="how the harness isolates the environment (COLAB_CI_ISOLATION)")
-    parser.add_argument("-p", dest="parameters", action="append", default=[])
+    parser.add_argument("-p", dest="parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     parser.add_argument("--cli", action="store_true",
                         help="compare the commands (`python -m harness run` vs `papermill`), imports included")
     args = parser.parse_args()

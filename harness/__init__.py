@@ -4,4 +4,4 @@ Data flows one way: image profile -> environment -> execution -> observations (r
 checks -> report/alert. See docs/architecture.md.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

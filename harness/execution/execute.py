@@ -54,7 +54,6 @@ from typing import Any, Callable
 import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
-from papermill.inspection import _infer_parameters
 
 from harness.checkout import checkout_of
 from harness.errors import HarnessError
@@ -113,20 +112,18 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def known_parameters(nb: nbformat.NotebookNode) -> list[str] | None:
-    """Names the cell tagged ``parameters`` assigns, or None when no cell has that tag."""
+def known_parameters(nb: nbformat.NotebookNode, path: Path) -> list[str] | None:
+    """Names the cell tagged ``parameters`` assigns (papermill's own inference), or None when no
+    cell has that tag."""
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         return None
-    probe = nbformat.from_dict({"cells": [{"metadata": {"tags": c.get("metadata", {}).get("tags", [])},
-                                           "source": c.get("source", "")} for c in nb.cells],
-                                "metadata": {}})
-    return [p.name for p in _infer_parameters(probe, name="python3", language="python")]
+    return list(papermill.inspect_notebook(str(path)))
 
 
 def check_parameters(nb: nbformat.NotebookNode, parameters: dict[str, Any], path: Path) -> None:
     if not parameters:
         return
-    known = known_parameters(nb)
+    known = known_parameters(nb, path)
     if known is None:
         raise HarnessError(f"notebook {path} has no cell tagged \"parameters\", so -p "
                            f"{', '.join(sorted(parameters))} cannot be set.")
@@ -268,7 +265,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         outcome=outcome, outcome_detail=detail,  # type: ignore[arg-type]
         cells=seen.cells, installs=seen.installs, replaced=seen.replaced, probes=seen.stats,
         colab_calls=seen.colab_calls, network_failures=seen.network_failures,
-        tiers=seen.tiers, environment=seen.environment, fidelity=fidelity,
+        tiers=seen.tiers, environment={**seen.environment, **_runtime_identity()}, fidelity=fidelity,
     )
 
 
@@ -301,6 +298,15 @@ def _raise_start_failure(error: BaseException, state: RunState, env: RunEnvironm
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise HarnessError(f"the kernel for {env.python} did not start ({type(error).__name__}: {first}).")
     raise error
+
+
+# Set inside Colab's runtime container (COLAB_RELEASE_TAG, by the image) and by the workflow that
+# runs it (COLAB_CI_IMAGE_DIGEST, from `docker inspect`): which Colab the run was, for the reports.
+RUNTIME_IDENTITY = {"COLAB_RELEASE_TAG": "colab_release_tag", "COLAB_CI_IMAGE_DIGEST": "image_digest"}
+
+
+def _runtime_identity() -> dict[str, str]:
+    return {key: os.environ[name] for name, key in RUNTIME_IDENTITY.items() if os.environ.get(name)}
 
 
 def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env: RunEnvironment | None,

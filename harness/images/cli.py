@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness import parameters
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
@@ -95,12 +96,17 @@ def add_commands(verbs) -> None:
     mat.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     mat.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")
     mat.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores + 1)")
-    mat.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters")
     mat.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")
     mat.add_argument("--baselines", type=Path, default=Path("baselines"), metavar="DIR",
                      help="compare each image's run with DIR/<image>.json where it exists (default: baselines)")
     mat.add_argument("--update-baselines", action="store_true",
                      help="write each image's run as DIR/<image>.json (see docs/baselines.md)")
+    mat.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                     help="passed to each run (see `colab-ci run --help`)")
+    mat.add_argument("--drive", type=Path, default=None, metavar="DIR", help="passed to each run")
+    mat.add_argument("--secret", action="append", default=[], metavar="NAME", help="passed to each run")
+    mat.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
+    parameters.add_arguments(mat)
     _build_options(mat)
     _profiles_dir(mat)
     mat.set_defaults(func=cmd_matrix)

@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import parameters
 from harness.errors import HarnessError
 from harness.labels import cell_label
 from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
@@ -142,14 +143,6 @@ def smoke_report(results: list[SmokeResult]) -> dict[str, Any]:
 
 
 # -- the notebook copy --------------------------------------------------------------------------
-
-def parse_parameters(items: list[str]) -> dict[str, Any]:
-    """``-p NAME=VALUE`` items, read exactly as ``harness run`` reads them (harness.cli.parse_value:
-    true/false, none, numbers, JSON, else the string: ``MODEL_SOURCE=/tmp/model``)."""
-    from harness.cli import parse_parameters as parse  # the CLI's reading, so both verbs agree
-
-    return parse(items)
-
 
 def _tags(cell: dict[str, Any]) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
@@ -593,8 +586,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else Playwright's own)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where screenshots, smoke.json and the executed notebook go (default: out/smoke)")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a value in the notebook's parameters cell (repeatable)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds Run All may take (default: %(default)s)")
     parser.add_argument("--start-timeout", type=float, default=DEFAULT_START_TIMEOUT_S,
@@ -604,6 +595,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY") or REPOSITORY,
                         help="GitHub repository for --colab (default: $GITHUB_REPOSITORY or %(default)s)")
     parser.add_argument("--branch", default=DEFAULT_BRANCH, help="branch for --colab (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print smoke.json on stdout instead of the summary")
+    parameters.add_arguments(parser)   # edited into the notebook's parameters cell, comments kept
 
 
 def _exit_on_sigterm() -> None:
@@ -622,10 +615,10 @@ def run(args: argparse.Namespace) -> int:
         from harness.checkout import default_notebook
         from harness.images.build import python_for_image
 
-        parameters = parse_parameters(args.parameter)
+        values = parameters.from_args(args)
         notebook = args.notebook or default_notebook("--notebook")
         python = python_for_image(args.image, args.python, args.cache_dir, args.mode) or Path(sys.executable)
-        results = [run_local(notebook, python=python, out=args.out, parameters=parameters, browser=args.browser,
+        results = [run_local(notebook, python=python, out=args.out, parameters=values, browser=args.browser,
                              timeout_s=args.timeout, start_timeout_s=args.start_timeout,
                              content=tuple(args.content), drive=args.drive, secrets=tuple(args.secret))]
         if args.colab:
@@ -636,6 +629,9 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report = smoke_report(results)
     (args.out / "smoke.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        return int(report["exit_code"])
     for result in results:
         if result.skipped and not result.screenshots and result.message.startswith("could not run"):
             continue   # already said on stderr

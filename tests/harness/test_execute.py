@@ -382,6 +382,8 @@ def test_update_baseline_then_compare(target_venv: Path, tmp_path: Path) -> None
                      "--baseline", str(baseline))
     assert second.returncode == 0, second.stderr
     assert "colab-ci" in second.stdout  # the verdict
+    machine = run_cli("run", str(nb), "--python", str(target_venv), "--out", str(tmp_path / "o3"), "--json")
+    assert machine.returncode == 0 and json.loads(machine.stdout)["verdict"] == "pass"   # stdout is the report
 
 
 # A tier cell as the notebook's contract has it (docs/result-contract.md), with its status a parameter.

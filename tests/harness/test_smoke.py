@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import parameters
 from harness.errors import HarnessError
 from harness.smoke import smoke
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
@@ -166,7 +167,8 @@ def test_jupyter_that_exits_is_reported_with_its_log(tmp_path):
 
 def test_parameters_are_edited_in_place_keeping_the_form_comments():
     notebook = json.loads((REPO_ROOT / NOTEBOOK_PATH).read_text(encoding="utf-8"))
-    params = smoke.parse_parameters(["ENABLE_TIER2=False", "MODEL_SOURCE=/tmp/my model", "TRUST_MODEL_CODE=true"])
+    params = parameters.parse([("ENABLE_TIER2", "False"), ("MODEL_SOURCE", "/tmp/my model"),
+                               ("TRUST_MODEL_CODE", "True")])
     assert params == {"ENABLE_TIER2": False, "MODEL_SOURCE": "/tmp/my model", "TRUST_MODEL_CODE": True}
     smoke.apply_parameters(notebook, params)
     source = "".join(notebook["cells"][1]["source"])
