@@ -74,10 +74,10 @@ def test_a_leak_at_one_later_position_is_found_there() -> None:
 
     model = zoo.DecoderLM(lambda: OffByOne(zoo.D_MODEL, zoo.HEADS))
     result = tier1.causality(model, zoo.zoo_config())
-    assert result.status == "fail"
-    assert "the logits at position 0 depend on the input at position" in result.message
-    # Two layers: position 0 sees position 1 through the first and position 2 through the second.
-    assert "position 2" in result.message or "position 1" in result.message
+    assert result.status == "fail" and result.metrics["first_leaking_position"] == 0
+    # Two layers: position 0 sees position 1 through the first, and through it position 2 in the second.
+    assert "the logits at position 0 depend on the input at position 2 " in result.message
+    assert result.metrics["leaking_positions"] == result.metrics["positions_checked"] - 1
 
 
 def test_an_encoder_is_not_judged_for_causality() -> None:
