@@ -64,6 +64,7 @@ from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, 
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
 from harness.observations.observe import observe
+from harness.progress import Display, Event
 from harness.records import RunRecord
 from harness.secrets import kernel_environment, redact_data
 
@@ -344,10 +345,14 @@ def _last_cell_unprobed(nb: Any) -> bool:
     return not any(PROBE_MIME in (o.get("data") or {}) for o in ran[-1].get("outputs", []))
 
 
-def print_progress(event: ProgressEvent) -> None:
-    """The CLI's progress line per cell on stderr: index, tag, status, elapsed."""
-    tag = f" [{event.tag}]" if event.tag else ""
-    if event.kind == "start":
-        _stderr(f"colab-ci: cell {event.index}/{event.total - 1}{tag} running")
-    else:
-        _stderr(f"colab-ci: cell {event.index}/{event.total - 1}{tag} {event.status} in {event.elapsed_s:.1f} s")
+def progress_printer(shown: Display, scope: str = "run") -> Progress:
+    """The run's progress (one event per cell started or finished) on a display (harness.progress)."""
+    def report(event: ProgressEvent) -> None:
+        tag = f" [{event.tag}]" if event.tag else ""
+        where = f"cell {event.index}/{event.total - 1}{tag}"
+        if event.kind == "start":
+            shown.show(Event(scope, f"{where} running", step=event.index, total=event.total))
+        else:
+            shown.show(Event(scope, f"{where} {event.status} in {event.elapsed_s:.1f} s", step=event.index + 1,
+                             total=event.total))
+    return report

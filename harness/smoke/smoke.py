@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import parameters
+from harness import parameters, progress
 from harness.errors import HarnessError
 from harness.labels import cell_label
 from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
@@ -382,8 +382,10 @@ def _scroll_to_cell(page: Any, index: int) -> None:
 def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path = DEFAULT_OUT,
               parameters: dict[str, Any] | None = None, browser: str | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
-              content: tuple[Path, ...] = (), drive: Path | None = None, secrets: tuple[str, ...] = ()) -> SmokeResult:
+              content: tuple[Path, ...] = (), drive: Path | None = None, secrets: tuple[str, ...] = (),
+              shown: progress.Display | None = None) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
+    shown = shown or progress.display()
     from harness.checkout import checkout_of
     from harness.execution import headless_colab
     from harness.execution.environment import inspect_target, prepare_environment
@@ -410,6 +412,7 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
                 # Like `harness run`, never install into the environment under test: the kernel
                 # runs in a disposable view or copy of it, deleted afterwards.
                 with prepare_environment(python) as env:
+                    shown.show(progress.Event("smoke", f"starting JupyterLab ({env.describe()})"))
                     headless_colab.install_emulation(env)
                     server = JupyterServer(root, str(env.python),
                                            extra_env={"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {},
@@ -419,7 +422,7 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
                                            start_timeout_s=start_timeout_s, log_path=out / "jupyter.log")
                     with server:
                         result = _run_all_cells(context.new_page(), server, copy, tags, out, timeout_s,
-                                                start_timeout_s, shots)
+                                                start_timeout_s, shots, shown)
             finally:
                 context.close()
     result.duration_s = round(time.monotonic() - started, 1)
@@ -436,14 +439,16 @@ def _require_jupyterlab() -> None:
 
 
 def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str], out: Path, timeout_s: float,
-                   start_timeout_s: float, shots: list[str]) -> SmokeResult:
+                   start_timeout_s: float, shots: list[str], shown: progress.Display) -> SmokeResult:
     """Open ``copy`` in JupyterLab, Run All, read the page, take the screenshots, save the notebook."""
     page.set_default_timeout(60_000)
+    shown.show(progress.Event("smoke", f"opening {copy.name} in Chromium"))
     page.goto(server.url(f"lab/tree/{copy.name}"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    shown.show(progress.Event("smoke", "waiting for the kernel"))
     _wait_for_kernel(page, timeout_s=start_timeout_s + 60)
     _run_all(page)
-    result = _watch(page, tags, timeout_s)
+    result = _watch(page, tags, timeout_s, shown)
     if result.problems:
         _scroll_to_cell(page, result.problems[0].cell_index)
         _screenshot(page, out / "smoke-local-failure.png", shots)
@@ -461,13 +466,22 @@ def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str]
     return result
 
 
-def _watch(page: Any, tags: list[str], timeout_s: float) -> SmokeResult:
+def _watch(page: Any, tags: list[str], timeout_s: float, shown: progress.Display) -> SmokeResult:
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] = {"cells": [], "dialog": ""}
     seen_start = False
     idle_polls = 0
+    last = ""
     while time.monotonic() < deadline:
         state = page.evaluate(_PAGE_STATE_JS)
+        code = [c for c in state["cells"] if c["code"]]
+        ran = sum(1 for c in code if re.fullmatch(r"\[\d+\]:?", c["prompt"]))
+        running = next((i for i, c in enumerate(state["cells"]) if c["code"] and "*" in c["prompt"]), None)
+        now = (f"Run All: cell {running}{f' [{tags[running]}]' if running < len(tags) and tags[running] else ''} "
+               f"running" if running is not None else "Run All: waiting")
+        if now != last:
+            shown.show(progress.Event("smoke", now, step=ran, total=len(code)))
+            last = now
         if state["dialog"] and not _accept_kernel_dialog(page):
             break
         seen_start = seen_start or _started(state)
@@ -618,9 +632,14 @@ def run(args: argparse.Namespace) -> int:
         values = parameters.from_args(args)
         notebook = args.notebook or default_notebook("--notebook")
         python = python_for_image(args.image, args.python, args.cache_dir, args.mode) or Path(sys.executable)
-        results = [run_local(notebook, python=python, out=args.out, parameters=values, browser=args.browser,
-                             timeout_s=args.timeout, start_timeout_s=args.start_timeout,
-                             content=tuple(args.content), drive=args.drive, secrets=tuple(args.secret))]
+        shown = progress.for_this_process()
+        try:
+            results = [run_local(notebook, python=python, out=args.out, parameters=values, browser=args.browser,
+                                 timeout_s=args.timeout, start_timeout_s=args.start_timeout,
+                                 content=tuple(args.content), drive=args.drive, secrets=tuple(args.secret),
+                                 shown=shown)]
+        finally:
+            shown.close()
         if args.colab:
             results.append(run_colab(repo=args.repo, branch=args.branch, out=args.out, browser=args.browser))
     except HarnessError as exc:
