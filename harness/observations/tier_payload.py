@@ -1,18 +1,24 @@
-"""Read a tier payload (``application/vnd.colab-ci.tier+json``) defensively.
+"""Read a tier payload (``application/vnd.colab-ci.tier+json``), validated against its JSON Schema.
 
-The payload comes from the notebook, which users edit, so the harness validates the fields it
-relies on and turns anything else into a readable problem instead of a KeyError. It validates only
-those fields: the full JSON Schema (notebook/tiers/tier-result.schema.json) belongs to the notebook
-package, which the harness must not import; the test suite validates payloads against it.
+The payload comes from the notebook, which users edit, so the harness validates it before relying
+on it and turns anything unusable into a readable problem (naming the field) instead of a KeyError.
+The schema is the notebook's own ``notebook/tiers/tier-result.schema.json``: one source of truth,
+reached here through a symlink beside this module (a wheel carries a copy made at build time).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
+
+import jsonschema
 
 SUPPORTED_SCHEMA_VERSION = 1
 STATUSES = ("pass", "warn", "fail", "skip")
+SCHEMA = json.loads(resources.files(__package__).joinpath("tier-result.schema.json").read_text(encoding="utf-8"))
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -41,32 +47,15 @@ def parse_payload(payload: Any, fallback_tier: str = "") -> ParsedPayload:
     """The tests in ``payload``; ``problem`` names the first field that makes it unusable."""
     if not isinstance(payload, dict):
         return ParsedPayload(fallback_tier, "", [], f"payload is {type(payload).__name__}, not an object")
-    version = payload.get("schema_version")
     tier: str = payload["tier"] if isinstance(payload.get("tier"), str) else fallback_tier
-    if version != SUPPORTED_SCHEMA_VERSION:
+    version = payload.get("schema_version")
+    if version != SUPPORTED_SCHEMA_VERSION:   # said first and plainly: the usual cause of every other error
         return ParsedPayload(tier, "", [], f"unsupported schema_version {version}")
-    if not isinstance(payload.get("tier"), str):
-        return ParsedPayload(tier, "", [], "field 'tier' is missing or not a string")
-    status = payload.get("status")
-    if status not in STATUSES:
-        return ParsedPayload(tier, "", [], f"field 'status' is {status!r}, not one of {', '.join(STATUSES)}")
-    raw_tests = payload.get("tests")
-    if not isinstance(raw_tests, list):
-        return ParsedPayload(tier, status, [], "field 'tests' is missing or not a list")
-    tests = []
-    for i, raw in enumerate(raw_tests):
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
-            return ParsedPayload(tier, status, [], f"tests[{i}] has no 'name'")
-        if raw.get("status") not in STATUSES:
-            return ParsedPayload(tier, status, [], f"tests[{i}] ({raw['name']}) has status {raw.get('status')!r}")
-        metrics = raw.get("metrics", {})
-        if not isinstance(metrics, dict):
-            return ParsedPayload(tier, status, [], f"tests[{i}] ({raw['name']}) field 'metrics' is not an object")
-        duration = raw.get("duration_s", 0.0)
-        tests.append(TierTest(
-            tier=tier, name=raw["name"], status=raw["status"], message=str(raw.get("message", "")),
-            metrics={k: v for k, v in metrics.items()
-                     if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))},
-            duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
-        ))
-    return ParsedPayload(tier, status, tests)
+    error = next(iter(sorted(_VALIDATOR.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))), None)
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(the payload)"
+        return ParsedPayload(tier, "", [], f"field '{where}': {error.message}")
+    tests = [TierTest(tier=tier, name=raw["name"], status=raw["status"], message=raw["message"],
+                      metrics=dict(raw["metrics"]), duration_s=float(raw["duration_s"]))
+             for raw in payload["tests"]]
+    return ParsedPayload(tier, payload["status"], tests)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import jsonschema
 import pytest
@@ -21,6 +22,7 @@ from harness.checks import (
 from harness.checks.baseline import Baseline
 from harness.observations import pip_lines
 from harness.records import CellError, Finding, ProbeStats, RunRecord
+from tests.conftest import SCHEMA
 from tests.harness.recorded_runs import (
     code_cell,
     install,
@@ -426,7 +428,17 @@ def test_unsupported_schema_version_fails() -> None:
 def test_malformed_payload_fails_with_the_field() -> None:
     record = with_tiers(minimal_record(), tier_payload("tier1", [{"status": "pass"}]))
     [f] = fails(tiers.check(record, None, OPTIONS))
-    assert "tests[0] has no 'name'" in f.message
+    assert "field 'tests/0': 'name' is a required property" in f.message
+    wrong = tier_payload("tier1", [("a", "pass")])
+    wrong["tests"][0]["status"] = "maybe"
+    [f] = fails(tiers.check(with_tiers(minimal_record(), wrong), None, OPTIONS))
+    assert "field 'tests/0/status': 'maybe' is not one of ['pass', 'warn', 'fail', 'skip']" in f.message
+
+
+def test_the_harness_validates_against_the_notebooks_own_schema_file() -> None:
+    from harness.observations import tier_payload
+
+    assert tier_payload.SCHEMA == json.loads(SCHEMA.read_text())   # one source of truth
 
 
 def test_no_tier_output_is_said() -> None:
