@@ -49,10 +49,19 @@ def add_commands(verbs) -> None:
     lst.set_defaults(func=cmd_list)
 
     syn = sub.add_parser("sync", help="compare the newest Colab snapshot on GitHub with the newest profile",
-                         description="Exit status 0 no drift, 1 drift, 2 GitHub unreachable.")
+                         description="Exit status 0 no drift, 1 drift (imported, with --import), 2 GitHub "
+                                     "unreachable or the snapshot could not be imported.")
     syn.add_argument("--json", action="store_true")
     syn.add_argument("--base", default=None, metavar="URL",
-                     help="where pip-freeze.txt and os-info.txt are (default: googlecolab/backend-info on GitHub)")
+                     help="where pip-freeze.txt and os-info.txt are (default: googlecolab/backend-info on GitHub, "
+                          "at its newest commit); {commit} in URL stands for the commit --api names")
+    syn.add_argument("--api", default=None, metavar="URL",
+                     help="GitHub API root asked for the newest commit (default: https://api.github.com without "
+                          "--base; none with it)")
+    syn.add_argument("--import", dest="import_", action="store_true",
+                     help="when the snapshot drifted, write it as the profile <date>-<commit>-cpu.json")
+    syn.add_argument("--report", type=Path, default=None, metavar="FILE",
+                     help="also write the drift as markdown (a pull request body; Python, numpy, torch first)")
     _profiles_dir(syn)
     syn.set_defaults(func=cmd_sync)
 
@@ -158,17 +167,30 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    """0 no drift; 1 drift (with --import: imported); 2 unreachable, or the import failed."""
     from harness.images.profiles import select_profiles
-    from harness.images.sync import Unreachable, compare, fetch_upstream, render
+    from harness.images.sync import Unreachable, compare, fetch_upstream, import_upstream, render, render_markdown
 
     newest = select_profiles([], _dir(args))[0]
     try:
-        upstream = fetch_upstream(args.base)
+        upstream = fetch_upstream(args.base, api=args.api)
     except Unreachable as exc:
         print(f"colab-ci: {exc}", file=sys.stderr)
         return EXIT_HARNESS
     drift = compare(newest, upstream)
-    print(json.dumps(drift.to_json(), indent=1) if args.json else render(drift))
+    # Import first: a profile that cannot be written is exit 2 before any report claims otherwise.
+    imported = import_upstream(upstream, _dir(args)) if args.import_ and drift.drifted else None
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(render_markdown(drift, newest, upstream, imported), encoding="utf-8")
+    if args.json:
+        data = drift.to_json()
+        data["imported"] = {"name": imported[0].name, "path": str(imported[1])} if imported else None
+        print(json.dumps(data, indent=1))
+    else:
+        print(render(drift))
+        if imported:
+            print(f"imported: {imported[1]} ({len(imported[0].pins)} pins)")
     return EXIT_FAIL if drift.drifted else EXIT_OK
 
 

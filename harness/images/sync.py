@@ -1,34 +1,49 @@
-"""``harness images sync``: has Colab moved since the newest profile?
+"""``harness images sync``: has Colab moved since the newest profile? With ``--import``, take the move in.
 
-Fetches the newest ``pip-freeze.txt`` and ``os-info.txt`` of googlecolab/backend-info (raw files
-from raw.githubusercontent.com; the commit id and date from GitHub's API where it answers) and
-compares them with the newest shipped profile. Drift, most important first:
+Asks GitHub's API which commit of googlecolab/backend-info last changed ``pip-freeze.txt`` (the
+newest snapshot), fetches that commit's ``pip-freeze.txt`` and ``os-info.txt`` (raw files, read at
+that commit so the files and the commit id always agree) and compares them with the newest shipped
+profile. Drift, most important first:
 
 1. the Python version; numpy and torch (what the notebook and Colab's kernel stand on);
 2. the profile's other pins (its closure) changed or gone;
 3. a distribution the notebook installs that the image now pre-installs (captum, optuna, ...);
 
 then, for information only, how many distributions outside the closure changed. Exit status:
-0 no drift, 1 drift (import the new snapshot: ``harness images import``), 2 GitHub unreachable.
+0 no drift, 1 drift, 2 GitHub unreachable (or, with ``--import``, the snapshot could not be imported).
 
-``COLAB_CI_BACKEND_INFO`` replaces the raw-files address (a mirror, or ``file://`` in tests).
+``--import`` writes the drifted snapshot as a new profile, ``<date>-<commit>-cpu.json`` (the weekly
+workflow ``.github/workflows/images-sync.yml`` opens a pull request with it), and ``--report FILE``
+writes the drift as markdown (the pull request's body). A snapshot that drifted only outside the
+closure is not imported: nothing the mirrors build would change.
+
+``--base URL`` (or ``COLAB_CI_BACKEND_INFO``) reads the two files from a mirror or a folder
+(``file://``) instead; ``{commit}`` in it stands for the newest commit, which is asked of ``--api``
+(only when given: a mirror has no commit id of its own). ``GITHUB_TOKEN``, where set, goes to
+``https://api.github.com`` only (a higher rate limit on shared CI runners), never to a mirror.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
 from harness.images.profiles import Profile
 
-RAW_BASE = "https://raw.githubusercontent.com/googlecolab/backend-info/main"
-API_COMMITS = "https://api.github.com/repos/googlecolab/backend-info/commits?path=pip-freeze.txt&per_page=1"
+REPOSITORY = "googlecolab/backend-info"
+RAW_ROOT = f"https://raw.githubusercontent.com/{REPOSITORY}"
+RAW_BASE = f"{RAW_ROOT}/{{commit}}"          # {commit}: the newest commit, else the branch ``main``
+API_ROOT = "https://api.github.com"          # the only address GITHUB_TOKEN is ever sent to
+COMMITS = f"/repos/{REPOSITORY}/commits?path=pip-freeze.txt&per_page=1"
 KEY_PACKAGES = ("numpy", "torch")
 
 
@@ -43,6 +58,9 @@ class Upstream:
     commit: str = ""
     date: str = ""
     source: str = ""
+    freeze_text: str = ""
+    os_info_text: str = ""
+    why_no_commit: str = ""          # why commit is empty: no API asked, or what it answered
 
 
 @dataclass
@@ -64,21 +82,63 @@ class Drift:
         return {**asdict(self), "drifted": self.drifted}
 
 
-def fetch_upstream(base: str | None = None, timeout: float = 20) -> Upstream:
-    base = (base or os.environ.get("COLAB_CI_BACKEND_INFO") or RAW_BASE).rstrip("/")
+# ------------------------------------------------------------------------------------ fetching
+
+def fetch_upstream(base: str | None = None, timeout: float = 20, api: str | None = None) -> Upstream:
+    """The newest snapshot: from GitHub (default), or from ``base`` (a mirror; ``api`` names its commit)."""
+    base = base or os.environ.get("COLAB_CI_BACKEND_INFO")
+    if base is None:
+        base, api = RAW_BASE, api or API_ROOT
+    commit, date, why = "", "", "no commit id: the snapshot was read from a mirror (--base) without --api"
+    if api:
+        try:
+            commit, date = newest_commit(api, timeout)
+            why = ""
+        except Unreachable as exc:   # the API is rate-limited at times; the files alone still tell the drift
+            why = str(exc)
+    base = base.rstrip("/").replace("{commit}", commit or "main")
     freeze_text = _get(f"{base}/pip-freeze.txt", timeout)
     os_text = _get(f"{base}/os-info.txt", timeout)
-    upstream = Upstream(parse_freeze(freeze_text, f"{base}/pip-freeze.txt"),
-                        parse_os_info(os_text, f"{base}/os-info.txt"), source=base)
-    if base == RAW_BASE:
-        try:
-            latest = json.loads(_get(API_COMMITS, timeout))[0]
-            upstream.commit = latest["sha"]
-            upstream.date = latest["commit"]["committer"]["date"][:10]
-        except (Unreachable, ValueError, LookupError, TypeError):
-            pass                      # the API is rate-limited; the files are what matters
-    return upstream
+    return Upstream(parse_freeze(freeze_text, f"{base}/pip-freeze.txt"), parse_os_info(os_text, f"{base}/os-info.txt"),
+                    commit=commit, date=date, source=base, freeze_text=freeze_text, os_info_text=os_text,
+                    why_no_commit=why)
 
+
+def newest_commit(api: str, timeout: float = 20) -> tuple[str, str]:
+    """(full sha, YYYY-MM-DD) of the newest commit that changed pip-freeze.txt, from GitHub's API."""
+    url = api.rstrip("/") + COMMITS
+    text = _get(url, timeout)
+    try:
+        latest = json.loads(text)[0]
+        sha, date = str(latest["sha"]), str(latest["commit"]["committer"]["date"])[:10]
+    except (ValueError, LookupError, TypeError):
+        raise Unreachable(f"{url} did not answer with a list of commits") from None
+    if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+        raise Unreachable(f"{url} named {sha!r}, not a commit id")
+    return sha, date
+
+
+def _headers(url: str) -> dict[str, str]:
+    """GITHUB_TOKEN for GitHub's API over https, and for nothing else (mirrors, raw files, tests)."""
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if token and url.startswith(API_ROOT + "/") and urllib.parse.urlsplit(url).scheme == "https":
+        return {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
+    return {}
+
+
+def _get(url: str, timeout: float) -> str:
+    try:
+        request = urllib.request.Request(url, headers=_headers(url))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:   # 403/429: GitHub's rate limit; 404: no such file or commit
+        raise Unreachable(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unreachable(f"cannot fetch {url}: {reason}") from None
+
+
+# ------------------------------------------------------------------------------------ comparing
 
 def compare(profile: Profile, upstream: Upstream) -> Drift:
     drift = Drift(profile.name, upstream.commit, upstream.date,
@@ -91,6 +151,7 @@ def compare(profile: Profile, upstream: Upstream) -> Drift:
     for name in KEY_PACKAGES:
         if profile.pin(name) is None and new.get(name) != profile.image.get(name):
             drift.key[name] = (profile.image.get(name), new.get(name))
+    drift.key = {name: drift.key[name] for name in KEY_PACKAGES if name in drift.key}   # numpy, then torch
     for name in profile.outside_image:
         if name in new and "(root)" in profile.outside_image[name].get("required_by", []):
             drift.now_preinstalled[name] = new[name]
@@ -102,8 +163,7 @@ def compare(profile: Profile, upstream: Upstream) -> Drift:
 
 def render(drift: Drift) -> str:
     where = f"{drift.upstream_commit[:7]} ({drift.upstream_date})" if drift.upstream_commit else "newest snapshot"
-    lines = [f"googlecolab/backend-info {where} against profile {drift.profile}: "
-             + ("DRIFT" if drift.drifted else "no drift")]
+    lines = [f"{REPOSITORY} {where} against profile {drift.profile}: " + ("DRIFT" if drift.drifted else "no drift")]
     if drift.python:
         lines.append(f"  python {drift.python[0]} -> {drift.python[1]}")
     for name, (old, new) in drift.key.items():
@@ -115,15 +175,69 @@ def render(drift: Drift) -> str:
     if drift.others_changed:
         lines.append(f"  {drift.others_changed} other distributions changed (outside the closure; information only)")
     if drift.drifted:
-        lines.append("  import it: harness images import pip-freeze.txt --os-info os-info.txt --name "
-                     "<date>-<commit>-cpu --commit <sha> --date <date>")
+        lines.append("  import it: harness images sync --import (or harness images import pip-freeze.txt "
+                     "--os-info os-info.txt --name <date>-<commit>-cpu --commit <sha> --date <date>)")
     return "\n".join(lines)
 
 
-def _get(url: str, timeout: float) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read().decode("utf-8")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise Unreachable(f"cannot fetch {url}: {reason}") from None
+# ------------------------------------------------------------------------------------ importing
+
+def profile_name(upstream: Upstream) -> str:
+    """``<date>-<7 hex>-cpu``: the CPU image's freeze (``pip-freeze.txt``; the GPU one has its own file)."""
+    if not upstream.commit or not upstream.date:
+        raise HarnessError(f"cannot import the snapshot without its commit id and date ({upstream.why_no_commit})")
+    return f"{upstream.date}-{upstream.commit[:7]}-cpu"
+
+
+def import_upstream(upstream: Upstream, profiles_dir: Path) -> tuple[Profile, Path]:
+    """Write the snapshot as a new profile in ``profiles_dir`` (the closure computed as by ``images import``)."""
+    from harness.images.profiles import import_profile, save_profile
+
+    name = profile_name(upstream)
+    if (profiles_dir / f"{name}.json").exists():
+        raise HarnessError(f"{profiles_dir / (name + '.json')} already exists: the snapshot was imported before")
+    with tempfile.TemporaryDirectory(prefix="colab-ci-sync-") as folder:
+        # The file names are recorded in the profile's source, as `images import` records them.
+        freeze_path, os_path = Path(folder) / "pip-freeze.txt", Path(folder) / "os-info.txt"
+        freeze_path.write_text(upstream.freeze_text, encoding="utf-8")
+        os_path.write_text(upstream.os_info_text, encoding="utf-8")
+        profile = import_profile(freeze_path, name=name, os_info=os_path, commit=upstream.commit,
+                                 date=upstream.date, runtime="cpu")
+    return profile, save_profile(profile, profiles_dir)
+
+
+def render_markdown(drift: Drift, previous: Profile, upstream: Upstream,
+                    imported: tuple[Profile, Path] | None = None) -> str:
+    """The drift as markdown: the weekly workflow's pull request body and step summary."""
+    if upstream.commit:
+        link = f"[`{upstream.commit[:7]}`](https://github.com/{REPOSITORY}/commit/{upstream.commit}) ({upstream.date})"
+    else:
+        link = f"the newest snapshot ({upstream.source})"
+    title = f"Colab image snapshot {imported[0].name}" if imported else "Colab image snapshot"
+    lines = [f"## {title}: {'drift' if drift.drifted else 'no drift'}", "",
+             f"{REPOSITORY} {link} against the newest profile `{previous.name}`.", "",
+             f"| | `{previous.name}` | snapshot | |", "|---|---|---|---|"]
+    new = upstream.freeze.versions()
+    rows = [("Python", previous.python, upstream.os_info.python)]
+    rows += [(name, previous.version(name) or "", new.get(name, "")) for name in KEY_PACKAGES]
+    for label, old, now in rows:   # always these three, first: what the notebook and the kernel stand on
+        lines.append(f"| {label} | {old or 'absent'} | {now or 'absent'} | {'**changed**' if old != now else ''} |")
+    if drift.pins:
+        lines += ["", "Other pinned distributions (the closure the mirrors build) that changed:", "",
+                  "| distribution | profile | snapshot |", "|---|---|---|"]
+        lines += [f"| {name} | {old} | {now or 'removed'} |" for name, (old, now) in sorted(drift.pins.items())]
+    if drift.now_preinstalled:
+        lines += ["", "Now pre-installed, though the notebook installs them: "
+                  + ", ".join(f"{n} {v}" for n, v in sorted(drift.now_preinstalled.items())) + "."]
+    if drift.others_changed:
+        lines += ["", f"{drift.others_changed} other distributions changed outside the closure (information only)."]
+    if imported:
+        profile, path = imported
+        lines += ["", "### What this adds", "",
+                  f"`harness/images/profiles/{path.name}`: Python {profile.python}, {len(profile.pins)} pins of "
+                  f"{len(profile.image)} distributions (numpy {profile.version('numpy')}, torch "
+                  f"{profile.version('torch')}). Once merged, every colab-ci run includes it "
+                  "(`harness images list`); it is the newest image, so pull requests run Tier 1 on it.", "",
+                  "Before merging: the colab-ci run on this branch (every tier on the new image), the preflight's "
+                  "verdict for it, and a baseline for it (docs/baselines.md) once it passes."]
+    return "\n".join(lines) + "\n"

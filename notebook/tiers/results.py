@@ -152,11 +152,19 @@ _CELL = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px so
 _TABLE = "border-collapse:collapse;text-align:left;font-size:13px"
 
 
+TEXT_WIDTH = 120  # the text/plain rendering wraps messages under their own column at this width
+
+
 def render_text(result: TierResult) -> str:
+    import textwrap
+
     width = max((len(t.name) for t in result.tests), default=4)
     lines = [f"{result.tier}: {result.status.upper()}"]
     for t in result.tests:
-        lines.append(f"  {t.status.upper():<4}  {t.name:<{width}}  {t.duration_s:6.2f}s  {t.message}")
+        prefix = f"  {t.status.upper():<4}  {t.name:<{width}}  {t.duration_s:6.2f}s  "
+        wrapped = textwrap.wrap(t.message, max(40, TEXT_WIDTH - len(prefix))) or [""]
+        lines.append(prefix + wrapped[0])
+        lines.extend(" " * len(prefix) + more for more in wrapped[1:])
     return "\n".join(lines)
 
 

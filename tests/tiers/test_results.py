@@ -78,3 +78,12 @@ def test_status_is_a_coloured_word_in_glyphs_every_font_has():
     # the names line up in one column
     assert len({line.index(name) for line, name in zip(lines[1:], ("shape_robustness", "causality",
                                                                     "memory_leak", "attribution"))}) == 1
+
+
+def test_long_messages_wrap_under_their_own_column():
+    long = "word " * 80
+    text = render_text(TierResult("tier1", [TestResult("causality", "fail", long.strip())]))
+    first, *rest = text.splitlines()[1:]
+    column = first.index("word")
+    assert rest and all(line.startswith(" " * column) and not line[column].isspace() for line in rest)
+    assert max(len(line) for line in text.splitlines()) <= 120
