@@ -141,3 +141,18 @@ def test_template_with_device_auto_runs_every_tier_on_cuda(tmp_path):
         assert outputs[tier]["status"] == "pass", [(t["name"], t["message"]) for t in outputs[tier]["tests"]]
     model_cell = next(c for c in nb.cells if "model" in c.metadata.get("tags", []))
     assert "model on cuda:" in "".join(o.get("text", "") for o in model_cell.outputs)
+
+
+@pytest.mark.slow
+def test_a_nanogpt_style_export_passes_every_tier_through_the_notebook(tmp_path):
+    """The user's path for a model nobody here wrote: a folder with model.py (GPTConfig dataclass, GPT(config),
+    forward(idx, targets=None) returning the last position at inference) and config.json."""
+    export = REPO_ROOT / "tests" / "tiers" / "exports" / "nanogpt"
+    nb = run_template(tmp_path, MODEL_SOURCE=str(export), TRUST_MODEL_CODE=True)
+    outputs = tier_outputs(nb)
+    for tier in ("tier1", "tier2", "tier3"):
+        assert outputs[tier]["status"] == "pass", [(t["name"], t["status"], t["message"])
+                                                   for t in outputs[tier]["tests"] if t["status"] != "pass"]
+    model_cell = next(c for c in nb.cells if "model" in c.metadata.get("tags", []))
+    printed = "".join(o.get("text", "") for o in model_cell.outputs)
+    assert "GPT(GPTConfig(**config))" in printed and "sha256" in printed
