@@ -11,7 +11,7 @@ merged, into one folder:
 ``load_run`` reads such a folder (or one of those files) into a ``RunReports``; ``render_markdown``
 lays out the images x cells table, the smoke and preflight verdicts, what the run covered, and the
 evidence of each failure. The ``aggregate`` verb writes it to stdout and to the job's step summary;
-harness/alert.py puts the same text into the GitHub issue and uses ``failing_subjects`` /
+harness/alert/ puts the same text into the GitHub issue and uses ``failing_subjects`` /
 ``covered_subjects`` to decide whether a green run may close it.
 
 Nothing here judges a run: the checks, the smoke test and the preflight already did. This only
@@ -383,7 +383,7 @@ class Subject:
     """One thing a run can check: an image at one tier, a smoke mode, the preflight of an image.
 
     The alert issue records the subjects it was opened for and closes only when one run covers them
-    all (harness/alert.py)."""
+    all (harness/alert/)."""
 
     kind: str        # "image" | "smoke" | "preflight"
     name: str        # the image; the smoke mode ("local", "colab"); the preflight's image ("": the whole preflight)
