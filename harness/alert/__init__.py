@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.alert.github import Comment, GitHubError, GitHubIssues, Issue
 from harness.errors import HarnessError
-from harness.github_issues import Comment, GitHubError, GitHubIssues, Issue
 from harness.report.aggregate import (
     PREFLIGHT,
     SMOKE,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
-from harness.github_issues import GitHubError, GitHubIssues
+from harness.alert.github import GitHubError, GitHubIssues
 from harness.report.aggregate import load_run
 from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY, cached_preflights, make_run
 from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
