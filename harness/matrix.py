@@ -253,6 +253,9 @@ def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]
     paths[1].write_text(json.dumps({"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
                                     "images": [asdict(r) for r in runs]}, indent=1) + "\n", encoding="utf-8")
     paths[2].write_bytes(render_junit(runs))
+    from harness.report import matrix_html   # matrix.html: for people, in a browser
+
+    paths.append(matrix_html.write(runs, notebook, verdict, out))
     return paths
 
 

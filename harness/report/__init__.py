@@ -25,9 +25,11 @@ REPORT_FILES = {"json": "report.json", "markdown": "report.md", "junit": "junit.
 
 def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
                   env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> dict[str, Path]:
-    """Write report.json, report.md and junit.xml into ``out_dir``; in GitHub Actions also print
-    annotations (to ``stream``, default stdout) and append the step summary. Returns the paths
-    written by kind: ``json``, ``markdown``, ``junit`` and, when appended, ``github_summary``."""
+    """Write report.json, report.md, junit.xml, then executed.html and report.html (which links to
+    them) into ``out_dir``; in GitHub Actions also print annotations (to ``stream``, default stdout)
+    and append the step summary. Returns the paths written by kind: ``json``, ``markdown``,
+    ``junit``, ``html``, ``notebook_html`` when the executed notebook was rendered, and
+    ``github_summary`` when appended."""
     env = os.environ if env is None else env
     # Redact the inputs once, so every renderer works on clean data ...
     record = RunRecord.from_json(redact_data(record.to_json(), env))
@@ -47,6 +49,9 @@ def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
     summary = github.publish(lines, redact(texts["markdown"], env), env, stream or sys.stdout)
     if summary is not None:
         paths["github_summary"] = summary
+    from harness.report import html   # report.html and executed.html: for people, in a browser
+
+    paths.update(html.write(record, findings, out_dir, env))   # last: it links to the files above
     return paths
 
 
