@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.images.cli import add_commands  # images, preflight, matrix
 
     add_commands(verbs)
-    from harness import alert
+    from harness import alert, history
     from harness.report import aggregate
     from harness.smoke import smoke
 
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_text in (
         ("aggregate", aggregate, "one markdown report (images x cells) from several runs"),
         ("alert", alert, "open, update or close the GitHub issue for failing runs"),
+        ("history", history, "trends over past runs; exit 1 when the newest run's timings are outliers"),
         ("smoke", smoke, "run the notebook through JupyterLab (or Colab) in headless Chromium"),
     ):
         verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])

@@ -1,0 +1,117 @@
+"""Trends over past runs (install and Tier 1 times, tier statuses, success rate) and the newest run's timing outliers.
+
+    colab-ci history [RUN_DIR ...] [--previous DIR] [--out DIR] [--last N] [--min-runs N]
+                     [--store DIR] [--summary FILE]
+
+Each RUN_DIR is one past run: a ``run`` or ``matrix`` --out folder, or a workflow run's downloaded
+artifacts (harness/history/series.py). ``--previous DIR`` adds every folder in DIR as one run: the
+layout ``--store`` writes and the ``colab-ci-history`` branch keeps (docs/reports.md). The newest
+run (by its reports' start time) is judged against the runs before it (harness/history/outliers.py);
+history.html, history.md and history.json go to ``--out``, and history.md is appended to
+``--summary`` (default: ``$GITHUB_STEP_SUMMARY`` when set).
+
+Exit codes: 0 no timing of the newest run is an outlier; 1 one is; 2 a run or report could not be
+read (named on stderr; the other runs are still shown), or there was no run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.history import render, series, trends
+from harness.history.outliers import Rule
+from harness.secrets import redact
+
+DEFAULT_OUT = Path("out") / "history"
+HISTORY_SCHEMA_VERSION = 1
+
+
+def _at_least_two(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 2")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
+                        help="a past run's folder: a run or matrix --out folder, or its downloaded artifacts")
+    parser.add_argument("--previous", type=Path, default=None, metavar="DIR",
+                        help="a folder holding one folder per past run (what --store writes)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help="where history.html, history.md and history.json go (default: %(default)s)")
+    parser.add_argument("--last", type=_at_least_two, default=trends.DEFAULT_WINDOW, metavar="N",
+                        help="runs shown, and earlier runs each run is judged against, +1 (default: %(default)s)")
+    parser.add_argument("--min-runs", type=_at_least_two, default=Rule().min_runs, metavar="N",
+                        help="earlier runs needed for mean ± 3 sigma; with fewer, the baseline rule "
+                             "(default: %(default)s)")
+    parser.add_argument("--store", type=Path, default=None, metavar="DIR",
+                        help="copy the newest RUN_DIR's report.json files to DIR/<run time>/<image>/ "
+                             "(the history branch)")
+    parser.add_argument("--summary", type=Path, default=None, metavar="FILE",
+                        help="append history.md here (default: $GITHUB_STEP_SUMMARY when set)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.runs and args.previous is None:
+        print("history: error: name at least one RUN_DIR or --previous DIR.", file=sys.stderr)
+        return 2
+    runs, problems, notes = series.read_runs(list(args.runs), args.previous)
+    history = trends.build(runs, Rule(min_runs=args.min_runs), args.last, problems, notes)
+    if args.store is not None:
+        stored = _store_newest(runs, list(args.runs), args.store)
+        history.notes.append(stored)
+    paths = write(history, args.out)
+    for problem in history.problems:   # never skipped silently
+        print(redact(f"history: could not read: {problem}"), file=sys.stderr)
+    print(redact("\n".join([render.headline(history), *(f"  {line}" for line in render.outlier_lines(history)),
+                            "  written: " + ", ".join(str(p) for p in paths.values())])))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    target = args.summary or (Path(summary) if summary else None)
+    if target is not None:
+        with target.open("a", encoding="utf-8") as handle:   # append: other steps write to it too
+            handle.write(paths[render.HISTORY_MD].read_text(encoding="utf-8"))
+    return history.exit_code
+
+
+def _store_newest(runs: list[series.Run], given: list[Path], into: Path) -> str:
+    """Keep the newest of the RUN_DIRs given (not one read from --previous) in the history folder."""
+    mine = [r for r in runs if any(r.folder == folder for folder in given)]
+    if not mine:
+        return f"Nothing stored in {into}: no RUN_DIR was read (or each was already in the history)."
+    target = series.store(mine[-1], into)
+    return f"Stored the newest run's reports in {target}."
+
+
+def write(history: trends.History, out: Path) -> dict[str, Path]:
+    """history.html, history.md and history.json in ``out``, redacted; returns their paths by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {render.HISTORY_HTML: render.render_html(history), render.HISTORY_MD: render.render_markdown(history),
+             render.HISTORY_JSON: json.dumps(to_json(history), indent=1, ensure_ascii=False) + "\n"}
+    for name, text in texts.items():
+        (out / name).write_text(redact(text), encoding="utf-8")
+    return {name: out / name for name in texts}
+
+
+def to_json(history: trends.History) -> dict[str, Any]:
+    """history.json: the verdict and what decided it, for tools (the alert, later workflows)."""
+    return {
+        "history_schema_version": HISTORY_SCHEMA_VERSION,
+        "verdict": history.verdict,
+        "exit_code": history.exit_code,
+        "runs": [{"name": r.name, "folder": str(r.folder), "started_at": r.started_at.isoformat(),
+                  "images": sorted(r.images)} for r in history.runs],
+        "outliers": [{"image": image, "timing": t.name, "value_s": t.newest.value, "limit_s": t.newest.limit,
+                      "method": t.newest.method, "earlier_runs": t.newest.history, "judged": t.newest.describe()}
+                     for image, t in history.outliers() if t.newest],
+        "problems": history.problems,
+        "notes": history.notes,
+    }
