@@ -55,6 +55,9 @@ def main() -> int:
             failed |= result.status != "pass"
             print(f"{where:<28} {result.tier:<6} {cold:8.2f} {warm[(device, result.tier)]:8.2f}  {result.status}"
                   f"  (environment.device {result.environment['device']})")
+            for test in result.tests:
+                if test.status != "pass":
+                    print(f"    {test.status} {test.name}: {test.message}")
     if len(available) == 2:
         for tier in ("tier1", "tier2", "tier3"):
             print(f"{tier}: CPU/GPU warm-time ratio {warm[('cpu', tier)] / warm[('cuda', tier)]:.2f}")

@@ -70,7 +70,7 @@ GRID_WEIGHT_DECAY = 1e-2
 BENCH_BATCH = 8
 BENCH_SEQ = 64
 BENCH_MIN_RUN_TIME_S = 0.2  # per model; torch.utils.benchmark repeats the forward pass until then
-BENCH_ROUNDS = 3  # the two models are timed in alternating rounds; the median round counts
+BENCH_ROUNDS = 5  # the two models are timed in alternating rounds; the median round's ratio counts
 SLOW_RATIO = 0.25
 REFERENCE_HEADS = 4
 REFERENCE_DEFAULT_LAYERS = 2
@@ -378,15 +378,19 @@ def _forward_seconds(models: Sequence[nn.Module], input_ids: torch.Tensor, vocab
             with torch.no_grad():
                 modelio.forward(model, input_ids, vocab)
 
-        # torch.utils.benchmark defaults to one thread: give it the kernel's count, as the notebook runs.
-        return torch_benchmark.Timer(stmt="forward_pass()", globals={"forward_pass": forward_pass},
-                                     num_threads=torch.get_num_threads())
+        # One CPU thread: only the ratio is judged, and on a shared CPU (Colab's, CI's) a multi-threaded op
+        # stalls whenever one of its threads is descheduled, which swings a ratio far more than the model does.
+        # Tier 1's inference_speed reports the kernel's real multi-threaded latency.
+        return torch_benchmark.Timer(stmt="forward_pass()", globals={"forward_pass": forward_pass}, num_threads=1)
 
     timers = [timer(model) for model in models]
     seconds: list[list[float]] = [[] for _ in models]
     for _ in range(BENCH_ROUNDS):
         for index, each in enumerate(timers):
-            seconds[index].append(each.blocked_autorange(min_run_time=BENCH_MIN_RUN_TIME_S / BENCH_ROUNDS).median)
+            measurement = each.blocked_autorange(min_run_time=BENCH_MIN_RUN_TIME_S / BENCH_ROUNDS)
+            # The fastest block: other processes only ever slow a block down, so the minimum is the
+            # least disturbed figure (what timeit recommends too).
+            seconds[index].append(min(measurement.times))
     return seconds
 
 

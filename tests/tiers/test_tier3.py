@@ -152,10 +152,11 @@ def test_benchmark_compares_with_a_same_size_reference(example_result) -> None:
     result, model, _ = example_result
     metrics = next(t for t in result.tests if t.name == "benchmark").metrics
     assert metrics["tokens_per_s_forward"] > 0 and metrics["reference_tokens_per_s_forward"] > 0
-    # speed_ratio is the median of per-round ratios (rounds alternate the two models), so it lies near,
-    # not exactly on, the ratio of the two medians.
-    assert metrics["speed_ratio"] == pytest.approx(
-        metrics["tokens_per_s_forward"] / metrics["reference_tokens_per_s_forward"], rel=0.5)
+    # speed_ratio is the median of per-round ratios (rounds alternate the two models so that load on a shared
+    # machine hits both), not the ratio of the two medians: on a quiet machine the two agree, on a busy one
+    # only the former means anything. Here: a finite positive number, and the example is no outlier.
+    assert 0 < metrics["speed_ratio"] < math.inf
+    assert metrics["speed_ratio"] > tier3.SLOW_RATIO
     assert 0.5 < metrics["reference_parameters"] / parameter_count(model) < 2
 
 
