@@ -16,44 +16,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
+from harness import __version__, parameters
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
 # A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a
 # CPU) takes about a minute, a Colab install cell a few. Raise it with --cell-timeout.
 DEFAULT_CELL_TIMEOUT_S = 1800.0
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value the way papermill's CLI reads it: bool, None, int, float, JSON list/object, else str."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    if lowered in ("none", "null", "~"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text.strip()[:1] in ("[", "{", '"'):
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise HarnessError(f"-p {item!r} is not NAME=VALUE with NAME a Python identifier.")
-        params[name.strip()] = parse_value(value)
-    return params
 
 
 def _positive(text: str) -> float:
@@ -74,7 +43,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="colab-ci", description="Run a Colab notebook headlessly and check what broke it.")
+    parser = _Parser(prog="colab-ci", description="Run a Colab notebook headlessly and check what broke it.",
+                     epilog=f"exit status: {EXIT_STATUS['default']}")
+    parser.add_argument("--version", action="version", version=f"colab-ci {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     run = verbs.add_parser("run", help="execute NOTEBOOK in a disposable copy of an environment and check it",
                            description="Execute NOTEBOOK with papermill in a disposable copy of the environment of "
@@ -82,8 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", metavar="NOTEBOOK", type=Path)
     run.add_argument("--python", type=Path, default=None, metavar="PATH",
                      help="interpreter whose environment the notebook runs in (default: this one); never modified")
-    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", dest="parameters",
-                     help="set a parameter of the cell tagged 'parameters' (int, float, true/false, JSON, else string)")
     run.add_argument("--out", type=Path, default=None, metavar="DIR",
                      help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
     run.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
@@ -99,6 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
                      help="seconds each install cell may take (default: 300)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
+    run.add_argument("--image", default=None, metavar="NAME",
+                     help="run in the environment mirroring this Colab image profile (built, or reused when up to "
+                          "date; see `colab-ci images list`) instead of --python")
+    run.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
+                     help="how --image builds its environment (see `colab-ci images build --help`)")
+    run.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                     help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
+    run.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                     help="a file or folder copied into the kernel's working directory before the first cell, as "
+                          "if uploaded to Colab's /content (repeatable); google.colab.files.upload() returns them")
+    run.add_argument("--drive", type=Path, default=None, metavar="DIR",
+                     help="the folder google.colab.drive.mount() exposes as MyDrive (default: an empty one)")
+    run.add_argument("--in-place", action="store_true",
+                     help="run the kernel on --python's environment itself, with no copy: installs really replace "
+                          "its packages (for Colab's own runtime container; refused for the harness's own)")
+    run.add_argument("--json", action="store_true",
+                     help="print report.json on stdout instead of the verdict (progress stays on stderr)")
+    parameters.add_arguments(run)
     run.set_defaults(func=cmd_run)
     from harness.images.cli import add_commands  # images, preflight, matrix
 
@@ -117,7 +104,40 @@ def build_parser() -> argparse.ArgumentParser:
         verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])
         module.add_arguments(verb)
         verb.set_defaults(func=module.run)
+    for name, verb in verbs.choices.items():
+        verb.formatter_class = argparse.RawDescriptionHelpFormatter
+        verb.epilog = epilog(name)
     return parser
+
+
+EXIT_STATUS = {
+    "default": "0 every check holds; 1 a check failed; 2 could not run or could not tell; 130 interrupted "
+               "(the executed notebook and the reports are written first)",
+    "images": "0 done; 1 (sync) Colab published a newer image than the newest profile; 2 could not run",
+    "preflight": "0 nothing the kernel imported would move; 1 an install would replace one, or fail; "
+                 "2 could not check (the package index unreachable, a build failed)",
+    "alert": "0 the issue is up to date (whatever the runs' verdict); 2 could not deliver",
+    "aggregate": "0 every image passes; 1 one fails; 2 a report says error, or is missing or unreadable",
+    "history": "0 the newest run is in line with its history; 1 it is an outlier; 2 could not read or judge",
+}
+EXAMPLES = {
+    "run": "colab-ci run notebook.ipynb --image 2026-08-19-a724079-cpu -p EPOCHS 1 --content data/ --out out/run",
+    "images": "colab-ci images list; colab-ci images build 2026-08-19-a724079-cpu",
+    "preflight": "colab-ci preflight --notebook notebook.ipynb --images 2026-08-19-a724079-cpu --out out/preflight",
+    "matrix": "colab-ci matrix notebook.ipynb --out out/matrix -p ENABLE_TIER3 False",
+    "smoke": "colab-ci smoke --notebook notebook.ipynb --image 2026-08-19-a724079-cpu --out out/smoke",
+    "aggregate": "colab-ci aggregate --report reports/ --expect 2026-08-19-a724079-cpu",
+    "alert": "GITHUB_TOKEN=... colab-ci alert --report reports/ --repo owner/name",
+    "history": "colab-ci history runs/2026-10 runs/2026-11 --out out/history",
+}
+
+
+def epilog(verb: str) -> str:
+    example = EXAMPLES.get(verb)
+    lines = [f"exit status: {EXIT_STATUS.get(verb, EXIT_STATUS['default'])}"]
+    if example:
+        lines.append(f"example: {example}")
+    return "\n".join(lines)
 
 
 def _sigterm(_signum: int, _frame: Any) -> None:
@@ -125,24 +145,39 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    parameters = parse_parameters(args.parameters)
+    values = parameters.from_args(args)
     out_dir = args.out or Path("out") / args.notebook.stem
     baseline = _read_baseline(args.baseline, args.update_baseline)
     if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
         raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")
+    for path in args.content:
+        if not path.exists():
+            raise HarnessError(f"--content {path} does not exist.")
+    if args.drive is not None and not args.drive.is_dir():
+        raise HarnessError(f"--drive {args.drive} is not a folder.")
+    from harness.images.build import python_for_image
+
+    python = python_for_image(args.image, args.python, args.cache_dir, args.mode)
 
     from harness.execution.environment import EnvironmentInBackground
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     # The environment is made while papermill and nbclient import (~1 s).
-    environment = EnvironmentInBackground(args.python, keep=args.keep_env, defer=True)
-    try:
-        from harness.execution.execute import abandoned_runs, execute, print_progress
+    environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
+                                          isolation="in-place" if args.in_place else None)
+    from harness import progress
 
-        record = execute(args.notebook, out_dir, python=args.python, parameters=parameters,
+    shown = progress.for_this_process()
+    try:
+        from harness.execution.execute import abandoned_runs, execute, progress_printer
+
+        record = execute(args.notebook, out_dir, python=python, parameters=values,
                          cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=print_progress, environment=environment, secrets=tuple(args.secret))
+                         progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
+                         content=tuple(args.content), drive=args.drive)
+        shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
     finally:
+        shown.close()
         signal.signal(signal.SIGTERM, previous)
         environment.discard()
 
@@ -155,7 +190,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
         findings = [crashed("checks", exc)]
     paths = write_reports(record, findings, out_dir)
-    print(verdict_text(record, findings, paths))
+    if args.json:
+        sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
+    else:
+        print(verdict_text(record, findings, paths))
     if args.update_baseline:
         _update_baseline(record, args.baseline or out_dir / "baseline.json")
     code = EXIT_INTERRUPTED if record.outcome == "interrupted" else int(exit_code(findings))

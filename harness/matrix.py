@@ -29,15 +29,20 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.checks import CHECKS
 from harness.errors import HarnessError
 from harness.images.build import BuildError, build_env
-from harness.images.profiles import TEMPLATE, Profile, select_profiles
+from harness import parameters, progress
+from harness.checkout import default_notebook
+from harness.images.profiles import Profile, select_profiles
+from harness.parameters import to_cli as parameters_to_cli
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
 STOP_GRACE_S = 30.0
-RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "executed.ipynb", "kernel.log", "harness.log")
+RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
+               "kernel.log", "harness.log")
 
 
 @dataclass
@@ -63,22 +68,40 @@ def run_matrix(args) -> int:
     from harness.images.cli import _dir
 
     profiles = select_profiles(args.images, _dir(args))
-    notebook = Path(args.notebook or TEMPLATE)
+    notebook = Path(args.notebook) if args.notebook else default_notebook("NOTEBOOK")
     if not notebook.is_file():
         raise HarnessError(f"notebook {notebook} does not exist")
     out = Path(args.out)
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGTERM, _sigterm)
+    shown = progress.display()
     try:
-        runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=args.parameters, timeout=args.timeout,
+        runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args), timeout=args.timeout,
                       cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
-                      baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted)
+                      baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted,
+                      run_args=_run_args(args), shown=shown)
     finally:
+        shown.close()
         signal.signal(signal.SIGTERM, previous)
     paths = write_reports(runs, notebook, out)
-    print(render_markdown(runs, notebook, details=False))
-    print(f"\nreports: {', '.join(str(p) for p in paths)}")
+    if args.json:
+        sys.stdout.write((out / "matrix.json").read_text(encoding="utf-8"))
+    else:
+        print(render_markdown(runs, notebook, details=False))
+        print(f"\nreports: {', '.join(str(p) for p in paths)}")
     return 130 if interrupted.is_set() else exit_code(runs)
+
+
+def _run_args(args) -> list[str]:
+    """What every run gets from the matrix's own command line: files, Drive, secrets."""
+    passed: list[str] = []
+    for path in args.content:
+        passed += ["--content", str(Path(path).resolve())]
+    if args.drive is not None:
+        passed += ["--drive", str(Path(args.drive).resolve())]
+    for name in args.secret:
+        passed += ["--secret", name]
+    return passed
 
 
 def _sigterm(_signum: int, _frame: object) -> None:
@@ -86,11 +109,13 @@ def _sigterm(_signum: int, _frame: object) -> None:
 
 
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
-           parameters: list[str] = (), timeout: float | None = None, cache_dir: Path | None = None,
+           parameters: dict[str, Any] | None = None, timeout: float | None = None, cache_dir: Path | None = None,
            mode: str = "auto", python: str | None = None, force: bool = False,
            baselines: Path | None = None, update_baselines: bool = False,
-           interrupted: threading.Event | None = None) -> list[ImageRun]:
+           interrupted: threading.Event | None = None, run_args: list[str] = (),
+           shown: progress.Display | None = None) -> list[ImageRun]:
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
+    shown = shown or progress.display()
     runs: dict[str, ImageRun] = {}
     ready = []
     for profile in profiles:
@@ -98,28 +123,46 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         runs[profile.name] = run
         try:
             env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force,
-                            log=lambda line: print(line, file=sys.stderr, flush=True))
+                            log=lambda line, name=profile.name: shown.show(
+                                progress.Event(name, line.removeprefix(f"{name}: "))))
         except BuildError as exc:
             run.error = f"environment build failed: {exc}"
+            shown.show(progress.Event(profile.name, "environment build failed", done=True))
             continue
         run.env_python, run.fidelity = env.python_version, list(env.fidelity)
         ready.append((run, env.python))
+        shown.show(progress.Event(profile.name, "waiting for a free slot"))
     cores = os.cpu_count() or 1
     workers = max(1, min(jobs or default_jobs(cores), len(ready) or 1))
     env = _thread_share(cores, workers)
     children = _Children()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_one, run, python, notebook, out, parameters, timeout,
-                               _baseline_args(run.image, baselines, update_baselines), env, children)
+                               [*_baseline_args(run.image, baselines, update_baselines), *run_args], env, children,
+                               shown)
                    for run, python in ready]
+        followers = {run.image: progress.Follower(out / run.image / PROGRESS_FILE) for run, _python in ready}
         try:
             for future in futures:
                 while not future.done():   # short waits: Ctrl-C and SIGTERM reach this thread at once
                     wait([future], timeout=0.5)
+                    _relay(followers, shown)
+            _relay(followers, shown)
         except KeyboardInterrupt:
             children.stop()   # each run writes its notebook and reports; their threads then read them
             interrupted.set()
     return [runs[p.name] for p in profiles]
+
+
+PROGRESS_FILE = "progress.jsonl"   # each run's events, followed by the matrix (harness.progress)
+
+
+def _relay(followers: dict[str, progress.Follower], shown: progress.Display) -> None:
+    """The runs' own events (cell by cell) on the matrix's display, under each run's image name."""
+    for image, follower in followers.items():
+        for event in follower.new_events():
+            if not event.done:   # the run's end is shown by _run_one, with the verdict
+                shown.show(progress.Event(image, event.message, event.step, event.total))
 
 
 class _Children:
@@ -190,27 +233,28 @@ def _baseline_args(image: str, baselines: Path | None, update: bool) -> list[str
 
 
 def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
-             baseline_args: list[str], env: dict[str, str], children: _Children) -> None:
+             baseline_args: list[str], env: dict[str, str], children: _Children,
+             shown: progress.Display) -> None:
     folder = out / run.image
     folder.mkdir(parents=True, exist_ok=True)
-    for name in RUN_OUTPUTS:   # never let a run that dies early leave the previous run's verdict behind
+    for name in (*RUN_OUTPUTS, PROGRESS_FILE):   # never leave the previous run's verdict behind
         (folder / name).unlink(missing_ok=True)
-    command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder)]
-    for parameter in parameters:
-        command += ["-p", parameter]
+    env = {**env, progress.PROGRESS_FILE_ENV: str(folder / PROGRESS_FILE)}
+    command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder),
+               *parameters_to_cli(parameters or {})]
     if timeout:
         command += ["--timeout", str(timeout)]
     command += baseline_args
     log = folder / "harness.log"
     start = time.perf_counter()
     started_at = time.time()
-    print(f"{run.image}: running {notebook.name} (Python {run.env_python})", file=sys.stderr, flush=True)
+    shown.show(progress.Event(run.image, f"running {notebook.name} (Python {run.env_python})"))
     with open(log, "w", encoding="utf-8") as handle:
         proc = children.start(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         code = proc.wait() if proc is not None else EXIT_HARNESS
     run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), code
     _read_report(run, folder / "report.json", log, started_at)
-    print(f"{run.image}: {run.verdict} in {run.seconds:.0f} s", file=sys.stderr, flush=True)
+    shown.show(progress.Event(run.image, f"{run.verdict} in {run.seconds:.0f} s", done=True))
 
 
 def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None:

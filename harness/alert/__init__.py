@@ -147,17 +147,28 @@ def _with_marker(marker: str, text: str) -> str:
     return marker + "\n" + _clip(_redact(text), MAX_BODY_CHARS - len(marker) - 1)
 
 
-def issue_body(run: RunReports, run_url: str) -> str:
+def issue_body(run: RunReports, run_url: str, appendix: str = "") -> str:
     intro = ("A colab-ci run found failing notebook checks. This issue is kept up to date by `harness alert`: "
              "each failing run comments here, and the first green run that checks everything this issue "
              "was opened for closes it.\n\n")
     marker = render_marker("opened", run_url, failing_subjects(run), covered_subjects(run))
-    return _with_marker(marker, intro + render_markdown(run, run_url, title="colab-ci"))
+    return _with_marker(marker, intro + render_markdown(run, run_url, title="colab-ci") + appendix)
 
 
-def failing_comment(run: RunReports, run_url: str) -> str:
+def failing_comment(run: RunReports, run_url: str, appendix: str = "") -> str:
     marker = render_marker("failing", run_url, failing_subjects(run), covered_subjects(run))
-    return _with_marker(marker, "Still failing.\n\n" + render_markdown(run, run_url, title="colab-ci"))
+    return _with_marker(marker, "Still failing.\n\n" + render_markdown(run, run_url, title="colab-ci") + appendix)
+
+
+def read_appendix(path: Path | None) -> str:
+    """Markdown to put under the report in the issue (``--append``: the history's trends); a missing
+    file is one line saying so, never a failed alert."""
+    if path is None:
+        return ""
+    try:
+        return "\n\n" + path.read_text(encoding="utf-8").strip() + "\n"
+    except OSError as exc:
+        return f"\n\n(no trends this time: {path} could not be read: {exc.strerror or exc})\n"
 
 
 def green_comment(run: RunReports, run_url: str) -> str:
@@ -194,16 +205,17 @@ def find_alert_issue(client: GitHubIssues, title: str, label: str) -> Issue | No
 
 
 def sync_issue(run: RunReports, client: GitHubIssues, run_url: str = "",
-               title: str = ALERT_TITLE, label: str = ALERT_LABEL) -> AlertOutcome:
-    """Open, comment on, or close the alert issue to match ``run``."""
+               title: str = ALERT_TITLE, label: str = ALERT_LABEL, appendix: str = "") -> AlertOutcome:
+    """Open, comment on, or close the alert issue to match ``run`` (``appendix``: Markdown put under
+    the report when the issue is opened or commented on as failing)."""
     issue = find_alert_issue(client, title, label)
     summary = headline(run)
     if run.failing and issue is None:
-        created = client.create(title, issue_body(run, run_url), [label])
+        created = client.create(title, issue_body(run, run_url, appendix), [label])
         note = "" if label in created.labels else f" (GitHub dropped the label {label!r}: the token cannot set labels)"
         return AlertOutcome("opened", created, f"opened issue #{created.number} {created.html_url}: {summary}{note}")
     if run.failing and issue is not None:
-        client.comment(issue.number, failing_comment(run, run_url))
+        client.comment(issue.number, failing_comment(run, run_url, appendix))
         return AlertOutcome("commented", issue, f"commented on issue #{issue.number} {issue.html_url}: {summary}")
     if issue is None:
         return AlertOutcome("none", None, f"no open alert issue and nothing failing: {summary}")
@@ -260,6 +272,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"also post to this Slack-compatible webhook (default: ${WEBHOOK_ENV} when set)")
     parser.add_argument("--title", default=ALERT_TITLE, help="the alert issue's title (default: %(default)r)")
     parser.add_argument("--label", default=ALERT_LABEL, help="the alert issue's label (default: %(default)s)")
+    parser.add_argument("--append", type=Path, default=None, metavar="FILE",
+                        help="Markdown put under the report in the issue and its failing comments "
+                             "(e.g. the trends of `colab-ci history`: history.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         if not repo:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)
-        outcome = sync_issue(reports, client, run_url, args.title, args.label)
+        outcome = sync_issue(reports, client, run_url, args.title, args.label, read_appendix(args.append))
         print(_redact(f"alert: {outcome.message}"))
         if webhook and outcome.action != "none":
             post_webhook(webhook, webhook_text(outcome, run_url))

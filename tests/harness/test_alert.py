@@ -511,3 +511,18 @@ def test_real_github_api(runs):
     assert "closed issue" in closed.stdout, closed.stderr
     for done in (opened, commented, kept, closed):
         assert token not in done.stdout + done.stderr
+
+
+def test_the_history_trends_go_under_the_report_and_a_missing_file_is_one_line(runs, tmp_path):
+    failing = runs("failing", {A: FAILING, B: GREEN})
+    trends = tmp_path / "history.md"
+    trends.write_text("## Trends\n\n| image | install |\n|---|---|\n| a | ▁▂▇ |\n")
+    with FakeGitHub(TOKEN, REPO) as github:
+        opened = alert(failing, _env(github), "--append", str(trends))
+        assert opened.returncode == 0, opened.stderr
+        [issue] = alert_issues(github)
+        assert issue["body"].rstrip().endswith("| a | ▁▂▇ |")
+        again = alert(failing, _env(github), "--append", str(tmp_path / "missing.md"))
+        assert again.returncode == 0, again.stderr
+        comment = github.comments[issue["number"]][-1]["body"]
+        assert "(no trends this time:" in comment and "missing.md could not be read" in comment

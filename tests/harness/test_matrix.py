@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness import progress
 from harness.matrix import ImageRun, _Children, _read_report, _run_one, exit_code, render_junit, render_markdown
 
 
@@ -70,7 +72,8 @@ def test_a_run_that_dies_early_leaves_no_earlier_verdict_behind(tmp_path: Path):
     fake.write_text("#!/bin/sh\nexit 3\n")   # the run's interpreter dies at once
     fake.chmod(0o755)
     run = ImageRun("img", "3.12", "2.0.2", "2.9.0")
-    _run_one(run, fake, Path("nb.ipynb"), tmp_path / "out", [], None, [], dict(os.environ), _Children())
+    shown = progress.LineDisplay(io.StringIO())
+    _run_one(run, fake, Path("nb.ipynb"), tmp_path / "out", {}, None, [], dict(os.environ), _Children(), shown)
     assert run.verdict == "error" and not (folder / "report.json").exists()
 
 

@@ -35,7 +35,7 @@ def test_write_reports_writes_the_three_files(tmp_path: Path) -> None:
     out = io.StringIO()
     paths = write_reports(record, findings, tmp_path / "out", stream=out)
     assert {k: p.name for k, p in paths.items()} == {"json": "report.json", "markdown": "report.md",
-                                                    "junit": "junit.xml"}
+                                                    "junit": "junit.xml", "html": "report.html"}
     assert all(p.is_file() for p in paths.values())
     assert out.getvalue() == ""  # not in GitHub Actions: no annotations
 
