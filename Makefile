@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # (pip's find-links); an unpinned torch would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv browser test ci-colab clean
+.PHONY: venv browser test ci-colab colab-runtime clean
 
 $(VENV)/.installed: pyproject.toml notebook/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ ci-colab: venv browser
 	if [ "$(MATRIX)" != 0 ]; then step $(PY) -m harness matrix $(IMAGES_ARG) --out out/matrix $(HARNESS_ARGS); fi; \
 	if [ "$(SMOKE)" != 0 ]; then step $(PY) -m harness smoke --out out/smoke; fi; \
 	echo "ci-colab: exit $$status (reports under out/)"; exit $$status
+
+# The notebook inside Colab's own CPU runtime container, as the workflow's colab-runtime job runs it
+# (one script for both). Needs docker with a running engine; says so, exit 2, where there is none.
+# Reports in out/colab-runtime. PARAMETERS="ENABLE_TIER2=False ..." as in the workflow.
+colab-runtime:
+	bash .github/scripts/colab-runtime.sh
 
 clean:
 	rm -rf $(VENV) out
