@@ -61,7 +61,7 @@ def add_commands(verbs) -> None:
     syn.add_argument("--import", dest="import_", action="store_true",
                      help="when the snapshot drifted, write it as the profile <date>-<commit>-cpu.json")
     syn.add_argument("--report", type=Path, default=None, metavar="FILE",
-                     help="also write the drift as markdown (a pull request body; Python, numpy, torch first)")
+                     help="also write the drift as markdown (a pull request body; numpy, torch, Python first)")
     _profiles_dir(syn)
     syn.set_defaults(func=cmd_sync)
 

@@ -218,9 +218,9 @@ def render_markdown(drift: Drift, previous: Profile, upstream: Upstream,
              f"{REPOSITORY} {link} against the newest profile `{previous.name}`.", "",
              f"| | `{previous.name}` | snapshot | |", "|---|---|---|---|"]
     new = upstream.freeze.versions()
-    rows = [("Python", previous.python, upstream.os_info.python)]
-    rows += [(name, previous.version(name) or "", new.get(name, "")) for name in KEY_PACKAGES]
-    for label, old, now in rows:   # always these three, first: what the notebook and the kernel stand on
+    rows = [(name, previous.version(name) or "", new.get(name, "")) for name in KEY_PACKAGES]
+    rows.append(("Python", previous.python, upstream.os_info.python))
+    for label, old, now in rows:   # always numpy, torch, Python, first: what the notebook and the kernel stand on
         lines.append(f"| {label} | {old or 'absent'} | {now or 'absent'} | {'**changed**' if old != now else ''} |")
     if drift.pins:
         lines += ["", "Other pinned distributions (the closure the mirrors build) that changed:", "",

@@ -110,13 +110,14 @@ def test_import_writes_the_new_profile_and_the_pull_request_body(tmp_path: Path,
     assert {(p.name, p.version) for p in written.pins} == {(p.name, p.version) for p in shipped.pins}
     assert written.source["freeze"] == "pip-freeze.txt" and written.source["os_info"] == "os-info.txt"
 
-    # The body: Python, numpy, torch first, each with both versions; then the closure's other moves.
+    # The body: numpy, torch, Python first, each with both versions; then the closure's other moves.
     body = report.read_text()
     assert body.startswith(f"## Colab image snapshot {NEW}: drift\n")
     rows = [line for line in body.splitlines() if line.startswith("| ") and "**changed**" in line]
-    assert rows[:3] == ["| Python | 3.12.12 | 3.13.15 | **changed** |",
-                        "| numpy | 2.0.2 | 2.1.3 | **changed** |",
-                        "| torch | 2.9.0+cu126 | 2.11.0+cpu | **changed** |"]
+    assert rows[:3] == ["| numpy | 2.0.2 | 2.1.3 | **changed** |",
+                        "| torch | 2.9.0+cu126 | 2.11.0+cpu | **changed** |",
+                        "| Python | 3.12.12 | 3.13.15 | **changed** |"]
+    assert body.index("| numpy |") < body.index("| filelock |")      # the other pins come after
     assert f"https://github.com/googlecolab/backend-info/commit/{SHA}" in body
     assert f"`harness/images/profiles/{NEW}.json`: Python 3.13.15" in body
 
