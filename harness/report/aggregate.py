@@ -625,12 +625,25 @@ def render_preflight_evidence(report: PreflightReport) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def render_runtimes(reports: list[ImageReport]) -> list[str]:
+    """Which Colab a run was, where it says (Colab's runtime container: its release tag and image digest)."""
+    lines = []
+    for report in reports:
+        env = report.versions()
+        said = [f"Colab release `{env['colab_release_tag']}`" if env.get("colab_release_tag") else "",
+                f"image `{env['image_digest']}`" if env.get("image_digest") else ""]
+        if any(said):
+            lines.append(f"* {report.image}: {', '.join(x for x in said if x)}")
+    return lines + [""] if lines else []
+
+
 def render_markdown(run: RunReports, run_url: str = "", title: str = "colab-ci") -> str:
     parts = [f"## {title}: {headline(run)}", ""]
     if run_url:
         parts += [f"Run: {run_url}", ""]
     if run.images:
         parts += [render_table(run.images), ""]
+        parts += render_runtimes(run.images)
     if run.smoke or run.preflight:
         parts += [render_checks_table(run), ""]
     parts += [f"Checked in this run: {describe_subjects(covered_subjects(run))}.", ""]

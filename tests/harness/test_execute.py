@@ -12,6 +12,7 @@ does), then an install cell swaps numpy on disk:
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -446,3 +447,20 @@ def test_in_place_really_installs_into_the_interpreter_and_reproduces_the_swap(t
     assert version_in(python, "numpy") == UPGRADE_NUMPY          # really installed there, as on Colab
     refused = run_cli("run", str(nb), "--python", sys.executable, "--in-place", "--out", str(tmp_path / "o2"))
     assert refused.returncode == 2 and "the harness's own environment" in refused.stderr
+
+
+def test_the_colab_release_and_image_digest_reach_the_report_and_the_aggregate(target_venv: Path,
+                                                                              tmp_path: Path) -> None:
+    """Inside Colab's runtime container the image sets COLAB_RELEASE_TAG; the workflow passes the digest."""
+    nb = make_notebook(tmp_path / "nb.ipynb", [("print(1)", [])])
+    out = tmp_path / "colab-runtime"
+    env = {**os.environ, "COLAB_RELEASE_TAG": "release-colab-20261101-060101-RC00",
+           "COLAB_CI_IMAGE_DIGEST": "sha256:" + "ab" * 32}
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(nb), "--python", str(target_venv), "--out",
+                           str(out)], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "report.json").read_text())["record"]
+    assert record["environment"]["colab_release_tag"] == "release-colab-20261101-060101-RC00"
+    combined = run_cli("aggregate", "--report", str(out))
+    assert combined.returncode == 0, combined.stderr
+    assert f"Colab release `release-colab-20261101-060101-RC00`, image `sha256:{'ab' * 32}`" in combined.stdout

@@ -533,3 +533,9 @@ def test_the_run_step_refuses_a_secret_the_caller_did_not_pass(reusable, tmp_pat
     done, seen = run_step_script(reusable, tmp_path / "again", {"SECRET_NAMES": "BAD;NAME",
                                                                "COLAB_CI_CALLER_SECRETS": "{}"})
     assert done.returncode == 2 and "is not a variable name" in done.stdout and seen == {}
+
+
+def test_the_alert_issue_carries_the_history_trends(workflow):
+    script = steps_text(workflow["jobs"]["alert"])
+    assert "harness alert" in script and "--append reports/history/history.md" in script
+    assert "history" in workflow["jobs"]["alert"]["needs"]
