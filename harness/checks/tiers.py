@@ -29,27 +29,33 @@ NAME = "tiers"
 Direction = Literal["lower", "higher"]
 Severity = Literal["fail", "warn", "info"]
 
-# Metric name patterns (fnmatch, matched on the lower-cased name) -> which way is better, or None
-# for "not compared". First match wins: same-run ratios first, then absolute timings (None), then
-# the rest. A metric that matches nothing is not compared: guessing its direction would invent
-# regressions.
-METRIC_DIRECTIONS: tuple[tuple[str, Direction | None], ...] = (
-    ("*speed_ratio*", "higher"), ("*speedup*", "higher"),
+# Metric name patterns (fnmatch, matched on the lower-cased name) -> which way is better (None: not
+# compared) and the smallest change in that direction that counts, in the metric's own unit. First
+# match wins: same-run ratios first, then absolute timings (None), then the rest. The floor keeps
+# values that sit near zero by design (a loss trained to 0.01) from turning noise into a 50 % change.
+# A metric that matches nothing is not compared: guessing its direction would invent regressions.
+METRIC_DIRECTIONS: tuple[tuple[str, Direction | None, float], ...] = (
+    ("*speed_ratio*", "higher", 0.1), ("*speedup*", "higher", 0.1),
     # absolute timings: information only
-    ("*tokens_per_s*", None), ("*per_s", None), ("*per_sec", None), ("*per_second", None),
-    ("*throughput*", None), ("*latency*", None), ("*_ms", None), ("*_ms_*", None),
-    ("*_s", None), ("*_sec", None), ("*_seconds", None), ("process_*", None),
-    ("*accuracy*", "higher"), ("*loss_drop*", "higher"),
-    ("loss", "lower"), ("*_loss", "lower"), ("*perplexity*", "lower"), ("ppl", "lower"),
-    ("*memory*", "lower"), ("*_mb", "lower"), ("*_mb_*", "lower"), ("*_gb", "lower"), ("*_bytes", "lower"),
+    ("*tokens_per_s*", None, 0), ("*per_s", None, 0), ("*per_sec", None, 0), ("*per_second", None, 0),
+    ("*throughput*", None, 0), ("*latency*", None, 0), ("*_ms", None, 0), ("*_ms_*", None, 0),
+    ("*_s", None, 0), ("*_sec", None, 0), ("*_seconds", None, 0), ("process_*", None, 0),
+    ("*accuracy*", "higher", 0.02), ("*loss_drop*", "higher", 0.05),
+    ("loss", "lower", 0.1), ("*_loss", "lower", 0.1), ("*perplexity*", "lower", 0.5), ("ppl", "lower", 0.5),
+    ("*memory*", "lower", 1.0), ("*_mb", "lower", 1.0), ("*_mb_*", "lower", 1.0), ("*_gb", "lower", 0.01),
+    ("*_bytes", "lower", 1e6),
 )
+
+
+def _rule(name: str) -> tuple[Direction | None, float]:
+    lowered = name.lower()
+    return next(((d, floor) for pattern, d, floor in METRIC_DIRECTIONS if fnmatchcase(lowered, pattern)), (None, 0))
 
 
 def metric_direction(name: str) -> Direction | None:
     """Which way is better for metric ``name``; None when it is not compared (an absolute timing, or
     a name not in the table)."""
-    lowered = name.lower()
-    return next((d for pattern, d in METRIC_DIRECTIONS if fnmatchcase(lowered, pattern)), None)
+    return _rule(name)[0]
 
 
 def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
@@ -139,7 +145,7 @@ def _metric_changes(test: TierTest, reference: BaselineTest, index: int, tag: st
                     tolerance: float) -> list[Finding]:
     findings = []
     for metric, was in reference["metrics"].items():
-        direction = metric_direction(metric)
+        direction, floor = _rule(metric)
         if direction is None or was is None or metric not in test.metrics:
             continue
         now = test.metrics[metric]
@@ -151,8 +157,9 @@ def _metric_changes(test: TierTest, reference: BaselineTest, index: int, tag: st
             continue
         if was == 0:  # no relative change from zero; a zero baseline says nothing about "worse"
             continue
-        worse_by = (now - was) / abs(was) if direction == "lower" else (was - now) / abs(was)
-        if worse_by > tolerance:
+        worse = now - was if direction == "lower" else was - now
+        worse_by = worse / abs(was)
+        if worse_by > tolerance and worse > floor:
             better = "lower" if direction == "lower" else "higher"
             findings.append(Finding(
                 NAME, "warn",

@@ -531,3 +531,15 @@ def test_exit_code() -> None:
     assert exit_code([]) == 0
     assert exit_code([Finding("x", "warn", "w"), Finding("x", "info", "i")]) == 0
     assert exit_code([Finding("x", "warn", "w"), Finding("x", "fail", "f")]) == 1
+
+
+def test_a_metric_that_sits_near_zero_by_design_needs_an_absolute_change_to_count() -> None:
+    def run(final_loss: float) -> RunRecord:
+        return with_tiers(minimal_record(), tier_payload("tier3", [{
+            "name": "training_loop", "status": "pass", "message": "", "metrics": {"final_loss": final_loss},
+            "duration_s": 1.0}]))
+
+    baseline = _baseline(tests={"tier3/training_loop": {"status": "pass", "metrics": {"final_loss": 0.01}}})
+    assert not of(tiers.check(run(0.04), baseline, OPTIONS), "warn")     # 4x, but 0.03 nats: noise
+    [w] = of(tiers.check(run(0.9), baseline, OPTIONS), "warn")          # stopped learning: counted
+    assert w.evidence["metric"] == "final_loss"
