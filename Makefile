@@ -42,7 +42,7 @@ IMAGES_ARG = $(if $(strip $(IMAGES)),--images $(IMAGES))
 ci-colab: venv browser
 	@status=0; \
 	step() { "$$@"; rc=$$?; [ $$rc -gt $$status ] && status=$$rc; return 0; }; \
-	if [ "$(PREFLIGHT)" != 0 ]; then step $(PY) -m harness preflight $(IMAGES_ARG); fi; \
+	if [ "$(PREFLIGHT)" != 0 ]; then step $(PY) -m harness preflight $(IMAGES_ARG) --out out/preflight; fi; \
 	if [ "$(MATRIX)" != 0 ]; then step $(PY) -m harness matrix $(IMAGES_ARG) --out out/matrix $(HARNESS_ARGS); fi; \
 	if [ "$(SMOKE)" != 0 ]; then step $(PY) -m harness smoke --out out/smoke; fi; \
 	echo "ci-colab: exit $$status (reports under out/)"; exit $$status
