@@ -27,6 +27,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -75,6 +76,7 @@ class RunState:
     cell_timeout: float | None = None
     kernel_stdio: Any = None                  # file the kernel's stdout/stderr go to (never the harness's)
     kernel_env: dict[str, str] | None = None  # the kernel's environment (the kernelspec's env is added)
+    kernel_cwd: Path | None = None            # the kernel's working directory (never the harness's: see below)
     # how execution stopped (None: every cell ran), as the engine saw it
     outcome: str | None = None
     outcome_detail: str = ""
@@ -217,6 +219,10 @@ class HarnessNotebookClient(PapermillNotebookClient):
             kwargs.setdefault("stderr", self.run_state.kernel_stdio)
         if self.run_state.kernel_env is not None:
             kwargs.setdefault("env", dict(self.run_state.kernel_env))
+        # The kernel's cwd goes to the kernel only: papermill's own cwd= changes the harness's whole
+        # process's directory, from a worker thread, for as long as the run lasts.
+        if self.run_state.kernel_cwd is not None:
+            kwargs["cwd"] = str(self.run_state.kernel_cwd)
         await super().async_start_new_kernel(**kwargs)
         provisioner = getattr(self.km, "provisioner", None)
         self.run_state.kernel_process = getattr(provisioner, "process", None)

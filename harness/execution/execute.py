@@ -217,11 +217,11 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             kernel_log = open(workdir / KERNEL_LOG, "wb")  # noqa: SIM115 - closed in the finally below
             state = RunState(kernel_spec=spec, total_source_cells=len(source.cells), progress=progress,
                              ready=env.wait_ready, cell_timeout=cell_timeout, kernel_stdio=kernel_log,
-                             kernel_env=kernel_environment(secrets))
+                             kernel_env=kernel_environment(secrets), kernel_cwd=cwd)
             run = _papermill_in_a_thread(state, dict(
                 input_path=str(input_path), output_path=str(output), parameters=parameters or None,
                 engine_name=ENGINE_NAME, kernel_name=spec.name, language="python", progress_bar=False,
-                cwd=str(cwd), start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
+                start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
                 run_state=state))
             try:
                 supervise(run.thread, state, run_timeout, cell_timeout, log)
@@ -230,7 +230,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
                 kernel_log.close()
             if state.abandoned:
                 _ABANDONED.append(run.thread)
-            elif run.error is not None:
+            elif run.error is not None and state.stopping is None:   # stopped while starting: an outcome
                 _raise_start_failure(run.error, state, env)
         except HarnessError:
             raise
