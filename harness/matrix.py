@@ -63,11 +63,10 @@ class ImageRun:
     log: str = ""
 
 
-def run_matrix(args) -> int:
-    """The ``matrix`` verb (arguments from ``harness.images.cli``)."""
-    from harness.images.cli import _dir
-
-    profiles = select_profiles(args.images, _dir(args))
+def run_matrix(args, profiles_dir: Path) -> int:
+    """The ``matrix`` verb (its arguments are parsed by ``harness.images.cli``, which also says where
+    the profiles are)."""
+    profiles = select_profiles(args.images, profiles_dir)
     notebook = Path(args.notebook) if args.notebook else default_notebook("NOTEBOOK")
     if not notebook.is_file():
         raise HarnessError(f"notebook {notebook} does not exist")

@@ -27,8 +27,10 @@ def add_commands(verbs) -> None:
     images.set_defaults(func=lambda args: _usage(images))
 
     imp = sub.add_parser("import", help="derive a profile from a Colab pip freeze",
-                         description="Read a `pip freeze` of a Colab image (googlecolab/backend-info), compute the "
-                                     "dependency closure that matters, and write harness/images/profiles/NAME.json.")
+                         description="Read a `pip freeze` of a Colab image (googlecolab/backend-info): keep it whole, "
+                                     "compute the closure every mirror holds (Colab's kernel, pip, --with), and "
+                                     "write harness/images/profiles/NAME.json. No notebook is read: what a run's "
+                                     "mirror adds for its notebook is decided when the mirror is built.")
     imp.add_argument("freeze", type=Path, metavar="FREEZE")
     imp.add_argument("--os-info", type=Path, default=None, metavar="FILE",
                      help="the image's os-info.txt (default: os-info.txt beside FREEZE)")
@@ -37,9 +39,7 @@ def add_commands(verbs) -> None:
     imp.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="snapshot date (default: from NAME)")
     imp.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu")
     imp.add_argument("--with", dest="with_", nargs="+", default=[], metavar="PKG",
-                     help="more roots for the closure (requirements, e.g. transformers)")
-    imp.add_argument("--notebook", type=Path, default=None, help="notebook whose install cells add roots "
-                                                                 "(default: notebook/template.ipynb)")
+                     help="more roots for the closure every mirror holds (requirements, e.g. transformers)")
     _profiles_dir(imp)
     imp.set_defaults(func=cmd_import)
 
@@ -67,32 +67,37 @@ def add_commands(verbs) -> None:
 
     bld = sub.add_parser("build", help="build the environment mirroring each named profile",
                          description="Create (or find up to date) a uv venv per profile under the cache folder, "
-                                     "and print its fidelity report.")
+                                     "holding what --notebook imports and installs (or, --closure full, the whole "
+                                     "image), and print its fidelity report.")
     bld.add_argument("names", nargs="*", metavar="NAME", help="profiles to build (default: all)")
+    _mirror_options(bld)
     _build_options(bld)
     _profiles_dir(bld)
     bld.set_defaults(func=cmd_build)
 
     pre = verbs.add_parser("preflight", help="predict what each install cell would change in each image",
                            description="Without running the notebook: ask the resolver what every pip install in "
-                                       "its install cells (and --requirements files) would change in each image's "
-                                       "environment. Exit status 1 when an install would replace a distribution "
-                                       "the kernel imported (or would fail), 2 when it could not be checked "
-                                       "(the resolver could not reach the package index).")
+                                       "its install cells (and --requirements files) would change in each image, "
+                                       "every pre-installed distribution at the image's version. Exit status 1 "
+                                       "when an install would replace a distribution the kernel imported (or would "
+                                       "fail), 2 when it could not be checked (the resolver could not reach the "
+                                       "package index, a requirements file is nowhere).")
     pre.add_argument("--notebook", type=Path, default=None,
-                     help="notebook to read (default: notebook/template.ipynb, unless --requirements is given)")
+                     help="notebook to read (default: this checkout's template, unless --requirements is given)")
     pre.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
                      help="requirements files to evaluate as well (as `pip install -r FILE`)")
+    pre.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                     help="a file or folder as if uploaded to the kernel's working directory (/content), as "
+                          "`colab-ci run --content` gives it: a requirements file a cell names is looked for "
+                          "there first, then in the notebook's folder (repeatable)")
     pre.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     pre.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
                      help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
-    pre.add_argument("--json", type=Path, default=None, metavar="FILE",
-                     help="also write the per-image verdicts as a JSON list")
+    pre.add_argument("--json", action="store_true",
+                     help="print preflight.json on stdout instead of the text (progress stays on stderr)")
     pre.add_argument("--out", type=Path, default=None, metavar="DIR",
                      help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
                           "DIR/preflight.md, also when the preflight could not run")
-    pre.add_argument("--repo", type=Path, default=None, help="repository root for requirements files "
-                                                             "(default: the notebook's repository)")
     _build_options(pre)
     _profiles_dir(pre)
     pre.set_defaults(func=cmd_preflight)
@@ -124,14 +129,13 @@ def add_commands(verbs) -> None:
 # ------------------------------------------------------------------------------------ handlers
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from harness.images.profiles import TEMPLATE, import_profile, save_profile
+    from harness.images.profiles import import_profile, save_profile
 
     profile = import_profile(args.freeze, name=args.name, os_info=args.os_info, commit=args.commit,
-                             date=args.date, runtime=args.runtime, with_=args.with_,
-                             notebook=args.notebook or TEMPLATE)
+                             date=args.date, runtime=args.runtime, with_=args.with_)
     path = save_profile(profile, _dir(args))
-    print(f"{profile.name}: Python {profile.python}, {len(profile.pins)} pins of {len(profile.image)} "
-          f"distributions (numpy {profile.version('numpy')}, torch {profile.version('torch')}) -> {path}")
+    print(f"{profile.name}: Python {profile.python}, {len(profile.image)} distributions, {len(profile.pins)} pinned "
+          f"in every mirror (numpy {profile.version('numpy')}, torch {profile.version('torch')}) -> {path}")
     for item in profile.dropped:
         needed = f" (needed by {', '.join(item['needed_by'])})" if item["needed_by"] else ""
         print(f"  dropped line {item['line_no']}: {item['name']}{needed}: {item['reason']}")
@@ -151,7 +155,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = [{"name": p.name, "date": p.date, "runtime": p.runtime, "python": p.python,
              "numpy": p.version("numpy") or "", "torch": p.version("torch") or "", "commit": p.commit,
-             "pins": len(p.pins)} for p in available_profiles(_dir(args))]
+             "pins": len(p.pins), "distributions": len(p.image)} for p in available_profiles(_dir(args))]
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -196,10 +200,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from harness.images.build import build_env
+    from harness.images.needs import notebook_needs
     from harness.images.profiles import select_profiles
 
+    _check_paths(args.notebook, args.content)
     for profile in select_profiles(args.names, _dir(args)):
-        env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force)
+        needs = notebook_needs(args.notebook, profile.image, content=args.content, with_=args.with_) \
+            if args.notebook is not None or args.with_ else None
+        env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
+                        needs=needs, closure=args.closure)
         print(f"{profile.name}: {env.python} ({'skipped' if env.skipped else 'built'} in {env.seconds:.1f} s)")
         print(f"  fidelity ({len(env.fidelity)} deviations from the image):")
         for line in env.fidelity:
@@ -209,31 +218,36 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
-    from harness.images.profiles import REPO_ROOT, TEMPLATE, select_profiles
+    from harness.checkout import default_notebook
+    from harness.images.needs import notebook_needs
+    from harness.images.profiles import select_profiles
     from harness.install_cells import InstallSpec, find_installs
-    from harness.preflight import exit_code, preflight, render_text, write_outputs
+    from harness.preflight import document, exit_code, preflight, render_text, write_outputs
 
     try:
         profiles = select_profiles(args.images, _dir(args))
-        specs = []
-        notebook = args.notebook or (None if args.requirements else TEMPLATE)
-        if notebook is not None:
-            repo = args.repo or _repository_of(notebook) or REPO_ROOT
-            specs += find_installs(notebook, repo)
+        notebook = args.notebook or (None if args.requirements else default_notebook("--notebook or --requirements"))
+        _check_paths(notebook, args.content)
+        specs = find_installs(notebook, content=args.content) if notebook is not None else []
         for path in args.requirements:
             if not path.is_file():
                 raise HarnessError(f"--requirements {path} does not exist")
-            specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[path.resolve()]))
-        verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, resolver=args.resolver,
-                             log=lambda line: print(line, file=sys.stderr))
+            found = path.resolve()
+            specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[found],
+                                     found_in={str(found): "--requirements"}))
+        needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content)) if notebook else None
+        verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                             force=args.force, resolver=args.resolver, log=lambda line: print(line, file=sys.stderr), needs=needs)
     except Exception as exc:
         if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
             write_outputs(args.out, [], error=str(exc) or type(exc).__name__)
+        if args.json and isinstance(exc, HarnessError):
+            print(json.dumps(document([], error=str(exc)), indent=1))
         raise
-    print(render_text(verdicts))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([v.to_json() for v in verdicts], indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(document(verdicts), indent=1, ensure_ascii=False))
+    else:
+        print(render_text(verdicts))
     if args.out:
         write_outputs(args.out, verdicts)
     return exit_code(verdicts)
@@ -242,13 +256,35 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 def cmd_matrix(args: argparse.Namespace) -> int:
     from harness.matrix import run_matrix
 
-    return run_matrix(args)
+    return run_matrix(args, _dir(args))
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 def _profiles_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def _mirror_options(parser: argparse.ArgumentParser) -> None:
+    """What a mirror holds beyond the profile's pins (``images build``; ``run --image`` reads its notebook)."""
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="hold what this notebook imports and installs, at the image's versions")
+    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                        help="what `run --content` gives the kernel: requirements files a cell names are found "
+                             "there first (repeatable)")
+    parser.add_argument("--with", dest="with_", action="append", default=[], metavar="REQ",
+                        help="hold this requirement too, at the image's versions (repeatable)")
+    parser.add_argument("--closure", choices=("notebook", "full"), default="notebook",
+                        help="notebook: the profile's pins and what --notebook needs (default); full: every "
+                             "distribution of the image an index serves (several GB)")
+
+
+def _check_paths(notebook: Path | None, content: list[Path]) -> None:
+    if notebook is not None and not notebook.is_file():
+        raise HarnessError(f"notebook {notebook} {'is not a file' if notebook.exists() else 'does not exist'}")
+    for path in content:
+        if not path.exists():
+            raise HarnessError(f"--content {path} does not exist")
 
 
 def _build_options(parser: argparse.ArgumentParser) -> None:
@@ -266,13 +302,6 @@ def _dir(args: argparse.Namespace) -> Path:
     from harness.images.profiles import PROFILES_DIR
 
     return args.profiles_dir or Path(os.environ.get("COLAB_CI_PROFILES") or PROFILES_DIR)
-
-
-def _repository_of(notebook: Path) -> Path | None:
-    for folder in Path(notebook).resolve().parents:
-        if (folder / ".git").exists():
-            return folder
-    return None
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
