@@ -8,7 +8,6 @@ executed notebook and the reports were written.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys

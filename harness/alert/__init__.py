@@ -54,8 +54,7 @@ from typing import Any
 from harness.alert.github import Comment, GitHubError, GitHubIssues, Issue
 from harness.errors import HarnessError
 from harness.report.aggregate import (
-    PREFLIGHT,
-    SMOKE,
+    add_report_arguments,
     RunReports,
     Subject,
     covered_subjects,
@@ -258,12 +257,7 @@ def webhook_text(outcome: AlertOutcome, run_url: str) -> str:
 # -- CLI ------------------------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report", type=Path, required=True, metavar="DIR",
-                        help="a report.json, smoke.json or preflight.json, or a folder holding them "
-                             "(per-image folders, smoke/, preflight/)")
-    parser.add_argument("--expect", nargs="*", default=[], metavar="NAME",
-                        help=f"images (and {SMOKE!r}, {PREFLIGHT!r}) that must have a report; one without "
-                             "counts as failing (so a run that died never closes the issue)")
+    add_report_arguments(parser, "counts as failing (so a run that died never closes the issue)")
     parser.add_argument("--repo", default=None, metavar="OWNER/NAME",
                         help="repository whose issue is kept (default: $GITHUB_REPOSITORY)")
     parser.add_argument("--run-url", default=None,

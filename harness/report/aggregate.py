@@ -666,13 +666,17 @@ def run_url_from_env(env: dict[str, str] | None = None) -> str:
     return f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}" if server and repo and run_id else ""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_report_arguments(parser: argparse.ArgumentParser, missing: str) -> None:
+    """``--report`` and ``--expect``, as ``aggregate`` and ``alert`` read a workflow run's reports."""
     parser.add_argument("--report", type=Path, required=True, metavar="DIR",
                         help="a report.json, smoke.json or preflight.json, or a folder holding them "
                              "(per-image folders, smoke/, preflight/)")
     parser.add_argument("--expect", nargs="*", default=[], metavar="NAME",
-                        help=f"images (and {SMOKE!r}, {PREFLIGHT!r}) that must have a report; one without "
-                             "counts as could not tell")
+                        help=f"images (and {SMOKE!r}, {PREFLIGHT!r}) that must have a report; one without {missing}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_report_arguments(parser, "counts as could not tell")
     parser.add_argument("--run-url", default=None, help="link to the CI run (default: from GITHUB_* variables)")
     parser.add_argument("--summary", type=Path, default=None,
                         help="append the markdown here (default: $GITHUB_STEP_SUMMARY when set)")

@@ -32,9 +32,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-import nbformat
-
 from harness.execution.execute import execute
+from tests.harness.conftest import make_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).resolve().parent / "recorded"
@@ -96,18 +95,6 @@ def make_target(root: Path) -> Path:
     return python
 
 
-def notebook(path: Path, cells: list[tuple[str, list[str]]]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    for source, tags in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
-
-
 def normalised(record: dict, replacements: dict[str, str]) -> dict:
     text = json.dumps(record)
     for old, new in sorted(replacements.items(), key=lambda item: -len(item[0])):
@@ -130,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "clean_run":
                 source, target = REPO / "notebook" / "template.ipynb", Path(sys.executable)
             else:
-                source, target = notebook(root / f"{name}.ipynb", NOTEBOOKS[name]), python
+                source, target = make_notebook(root / f"{name}.ipynb", NOTEBOOKS[name]), python
             record = execute(source, root / "out" / name, python=target, cell_timeout=600)
             data = normalised(record.to_json(), {tmp: "<tmp>", str(REPO): "<repo>", sys.prefix: "<harness-venv>"})
             (args.out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
