@@ -266,6 +266,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"also post to this Slack-compatible webhook (default: ${WEBHOOK_ENV} when set)")
     parser.add_argument("--title", default=ALERT_TITLE, help="the alert issue's title (default: %(default)r)")
     parser.add_argument("--label", default=ALERT_LABEL, help="the alert issue's label (default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print what was done as JSON (action, issue, message) instead of a line")
     parser.add_argument("--append", type=Path, default=None, metavar="FILE",
                         help="Markdown put under the report in the issue and its failing comments "
                              "(e.g. the trends of `colab-ci history`: history.md)")
@@ -283,7 +285,13 @@ def run(args: argparse.Namespace) -> int:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)
         outcome = sync_issue(reports, client, run_url, args.title, args.label, read_appendix(args.append))
-        print(_redact(f"alert: {outcome.message}"))
+        if args.json:
+            issue = ({"number": outcome.issue.number, "url": outcome.issue.html_url, "state": outcome.issue.state}
+                     if outcome.issue else None)
+            print(json.dumps({"action": outcome.action, "issue": issue, "message": _redact(outcome.message),
+                              "run_verdict": reports.status}))
+        else:
+            print(_redact(f"alert: {outcome.message}"))
         if webhook and outcome.action != "none":
             post_webhook(webhook, webhook_text(outcome, run_url))
             print("alert: webhook notified")

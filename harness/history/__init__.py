@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the history branch)")
     parser.add_argument("--summary", type=Path, default=None, metavar="FILE",
                         help="append history.md here (default: $GITHUB_STEP_SUMMARY when set)")
+    parser.add_argument("--json", action="store_true", help="print history.json on stdout instead of the headline")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     paths = write(history, args.out)
     for problem in history.problems:   # never skipped silently
         print(redact(f"history: could not read: {problem}"), file=sys.stderr)
-    print(redact("\n".join([render.headline(history), *(f"  {line}" for line in render.outlier_lines(history)),
-                            "  written: " + ", ".join(str(p) for p in paths.values())])))
+    if args.json:
+        sys.stdout.write(paths[render.HISTORY_JSON].read_text(encoding="utf-8"))
+    else:
+        print(redact("\n".join([render.headline(history), *(f"  {line}" for line in render.outlier_lines(history)),
+                                "  written: " + ", ".join(str(p) for p in paths.values())])))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     target = args.summary or (Path(summary) if summary else None)
     if target is not None:

@@ -657,6 +657,22 @@ def render_markdown(run: RunReports, run_url: str = "", title: str = "colab-ci")
     return "\n".join(parts).rstrip() + "\n"
 
 
+def to_json(run: RunReports) -> dict[str, Any]:
+    """The combined verdict for tools: each part's verdict, where it came from, and why it fails."""
+    return {
+        "verdict": run.status, "exit_code": run.exit_code, "headline": headline(run),
+        "checked": describe_subjects(covered_subjects(run)),
+        "images": [{"image": r.image, "verdict": r.status, "report": r.path.as_posix(), "versions": r.versions(),
+                    "failures": [f"{f.check}: {f.message}" for f in r.failures], "problem": r.problem}
+                   for r in run.images],
+        "smoke": [{"path": s.path.as_posix(), "verdict": s.status, "problem": s.problem,
+                   "checks": [{"mode": c.mode, "verdict": c.status, "message": c.message} for c in s.checks]}
+                  for s in run.smoke],
+        "preflight": [{"path": p.path.as_posix(), "verdict": p.status, "problem": p.problem,
+                       "failing_images": [v.image for v in p.failing_images]} for p in run.preflight],
+    }
+
+
 # -- CLI ------------------------------------------------------------------------------------------
 
 def run_url_from_env(env: dict[str, str] | None = None) -> str:
@@ -680,6 +696,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-url", default=None, help="link to the CI run (default: from GITHUB_* variables)")
     parser.add_argument("--summary", type=Path, default=None,
                         help="append the markdown here (default: $GITHUB_STEP_SUMMARY when set)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the combined verdict as JSON on stdout instead of the markdown")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -690,12 +708,15 @@ def run(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         print(f"aggregate: {exc}", file=sys.stderr)
         return 2
-    from harness.report import redact  # every string that leaves the harness is redacted
+    from harness.report import redact, redact_data  # every string that leaves the harness is redacted
 
     for problem in reports.problems():   # never skipped silently
         print(redact(f"aggregate: could not tell: {problem}"), file=sys.stderr)
     text = redact(render_markdown(reports, args.run_url if args.run_url is not None else run_url_from_env()))
-    sys.stdout.write(text)
+    if args.json:
+        sys.stdout.write(json.dumps(redact_data(to_json(reports)), indent=1, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(text)
     target = args.summary or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None)
     if target is not None:
         with target.open("a", encoding="utf-8") as handle:

@@ -161,3 +161,14 @@ def test_the_step_summary_gets_the_same_text(runs, tmp_path):
     text = summary.read_text()
     assert text.startswith("earlier step\n## colab-ci: 1 of 2 image(s) failing")
     assert done.stdout in text
+
+
+def test_json_on_stdout_says_the_same_as_the_markdown(runs):
+    folder = runs("mixed", {A: FAILING, B: GREEN})
+    done = aggregate(folder, "--json")
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["verdict"], data["exit_code"]) == ("fail", 1)
+    assert {i["image"]: i["verdict"] for i in data["images"]} == {A: "fail", B: "pass"}
+    assert any("corruption" in failure for failure in next(i for i in data["images"] if i["image"] == A)["failures"])
+    assert data["headline"] == "1 of 2 image(s) failing; smoke passes; preflight passes"

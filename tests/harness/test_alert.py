@@ -526,3 +526,14 @@ def test_the_history_trends_go_under_the_report_and_a_missing_file_is_one_line(r
         assert again.returncode == 0, again.stderr
         comment = github.comments[issue["number"]][-1]["body"]
         assert "(no trends this time:" in comment and "missing.md could not be read" in comment
+
+
+def test_json_says_what_was_done(runs):
+    failing = runs("failing", {A: FAILING, B: GREEN})
+    with FakeGitHub(TOKEN, REPO) as github:
+        done = alert(failing, _env(github), "--json")
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        [issue] = alert_issues(github)
+        assert (data["action"], data["issue"]["number"], data["run_verdict"]) == ("opened", issue["number"], "fail")
+        assert TOKEN not in done.stdout

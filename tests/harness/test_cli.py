@@ -102,3 +102,11 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"colab-ci {__version__}"
+
+
+@pytest.mark.parametrize("verb", [["run", "nb.ipynb"], ["matrix"], ["smoke"], ["preflight"], ["aggregate", "--report", "r"],
+                                  ["alert", "--report", "r"], ["history", "r"], ["images", "list"], ["images", "sync"]])
+def test_json_means_the_same_on_every_verb(verb: list[str]) -> None:
+    """A flag, never a file argument: the machine-readable result goes to stdout."""
+    assert build_parser().parse_args([*verb, "--json"]).json is True
+    assert build_parser().parse_args(verb).json is False
