@@ -1,30 +1,23 @@
-"""Build an isolated environment that mirrors one Colab image profile (``harness images build NAME``).
+"""Build an isolated environment that mirrors one Colab image (``harness images build NAME``).
 
 The environment is a venv made by uv under the cache folder (``.colab-ci/envs/<name>-<key>``; the
-folder is ``$COLAB_CI_CACHE`` or ``.colab-ci`` in the working directory). ``key`` hashes the
-profile's pins and Python together with how this machine builds them, so an unchanged profile is
-not rebuilt (the build says so). Two steps:
+folder is ``$COLAB_CI_CACHE`` or ``.colab-ci`` in the working directory). What it holds is decided by
+``harness.images.mirror`` (the profile's pins and what the notebook needs of the image, or
+``--closure full``); how this machine builds it by ``harness.images.plan`` (interpreter, torch).
+``key`` hashes the profile, this machine's choices and the closure's roots, so an unchanged mirror is
+not rebuilt (the build says so). Steps:
 
-1. the image's pins, exactly (``--no-deps``: the closure is complete, and the image's own gaps, such
-   as ipython without jedi, are kept), with ``--exclude-newer <snapshot date>`` so the same files
-   are chosen every time;
-2. torch, and the pins torch's substitute needs moved (below), resolved with dependencies and
+1. the pins, exactly (``--no-deps``: the closure is complete, and the image's own gaps, such as
+   ipython without jedi, are kept), with ``--exclude-newer <snapshot date>`` so the same files are
+   chosen every time; a pin with no wheel or sdist for this Python becomes the newest release before
+   it that has one (and with ``--closure full`` a pin that cannot be installed here at all is left
+   out: the fidelity report names it and why);
+2. torch, and the pins torch's substitute needs moved, resolved with dependencies and
    ``--resolution lowest-direct`` (the smallest move), without ``--exclude-newer``: a substitute is
    newer than the snapshot by construction, and uv's ``--exclude-newer`` does not hide wheels found
-   through find-links anyway (they have no upload time).
-
-Two modes (``--mode``; ``auto`` picks ``exact`` when download.pytorch.org answers and uv can
-provide the image's exact Python, else ``local``):
-
-* ``exact`` (where the network allows, e.g. GitHub Actions): the image's Python (``uv python
-  install``), torch at the image's release from the PyTorch CPU index (a ``+cuXXX`` build becomes
-  the ``+cpu`` build of the same release);
-* ``local``: this interpreter (``--python``, default the harness's own); torch at the image's
-  release from the PyTorch CPU index where it answers, else (offline machines) the CPU torch wheel
-  in pip's find-links for this Python, nearest release to the image's. Where that torch
-  requires more than the image has (torch 2.13 needs sympy>=1.13.3, setuptools>=77.0.3), those pins
-  move to the lowest release that satisfies it. A pin with no wheel or sdist for this Python becomes
-  the newest release before it that has one.
+   through find-links anyway (they have no upload time); then torch's companions (torchvision, ...)
+   at the release that matches the stand-in;
+3. pip and ipykernel, where the image lacks them.
 
 Every deviation is explicit: ``fidelity.json`` beside the environment lists them
 (``harness.images.fidelity``), and so does ``colab-ci-build.json``, the build record (read back by
@@ -34,7 +27,6 @@ that failed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform as _platform
@@ -42,29 +34,25 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
-import zipfile
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Sequence
 
-from packaging import tags as _tags
-from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import Version
 
 from harness.errors import HarnessError
-from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, RUNNER_NEEDS, deviations
+from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, deviations
+from harness.images.mirror import mirror_closure, mirror_roots
+from harness.images.needs import NotebookNeeds, notebook_needs
+from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
 from harness.images.profiles import Profile, get_profile
-from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv, uv_version
+from harness.images.uvtool import find_links_args, run_uv, uv_version
 
-BUILD_RECIPE = 1                         # bump when the way environments are built changes
-PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-Mode = Literal["auto", "exact", "local"]
-Log = Callable[[str], None]
+__all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
+           "default_cache_dir", "inspect_env", "python_for_image"]
 
 _INSPECT = r"""
 import importlib.metadata as m, json, platform, re
@@ -75,6 +63,19 @@ for d in m.distributions():
         found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), {"version": d.version, "requires": d.requires or []})
 print(json.dumps({"python": platform.python_version(), "installed": found}))
 """
+# Which of the notebook's imports the built mirror cannot import (a name the mapping got wrong).
+_FIND_SPECS = r"""
+import importlib.util, json, sys
+missing = []
+for name in sys.argv[1:]:
+    try:
+        if importlib.util.find_spec(name) is None:
+            missing.append(name)
+    except (ImportError, ValueError):
+        missing.append(name)
+print(json.dumps(missing))
+"""
+MAX_SUBSTITUTIONS = 200     # pins without a release for this Python (or, --closure full, not installable here)
 
 
 class BuildError(HarnessError):
@@ -90,175 +91,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("COLAB_CI_CACHE") or Path.cwd() / ".colab-ci")
 
 
-# ------------------------------------------------------------------------------------ the plan
-
-@dataclass
-class BuildPlan:
-    """What a build of ``profile`` on this machine installs, and why each deviation is there."""
-
-    profile: Profile
-    mode: Literal["exact", "local"]
-    interpreter: str                   # what ``uv venv -p`` gets
-    python: str                        # its version, X.Y.Z
-    index_pins: list[str]              # step 1 (exact pins, ``--no-deps``)
-    substitutes: list[str]             # step 2 (torch, and the pins it moves)
-    torch_index: str = ""              # step 2 from the PyTorch CPU index (torch at the image's release)
-    runner_needs: list[str] = field(default_factory=list)   # step 3: pip, ipykernel where the image lacks them
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        data = [BUILD_RECIPE, self.profile.content_hash, self.mode, self.python, self.index_pins,
-                self.substitutes, self.torch_index, self.runner_needs]
-        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:12]
-
-
-def plan_build(profile: Profile, mode: Mode = "auto", python: str | None = None, log: Log = print) -> BuildPlan:
-    if mode not in ("auto", "exact", "local"):
-        raise HarnessError(f"build mode {mode!r}: expected auto, exact or local")
-    if mode == "auto":
-        why_not = exact_unavailable(profile)
-        mode = "exact" if why_not is None else "local"
-        log(f"{profile.name}: build mode {mode}" + (f" ({why_not})" if why_not else ""))
-    return _plan_exact(profile) if mode == "exact" else _plan_local(profile, python)
-
-
-def exact_unavailable(profile: Profile) -> str | None:
-    """Why the exact mode cannot build ``profile`` here, or None when it can."""
-    unreachable = _pytorch_index_unreachable()
-    if unreachable:
-        return unreachable
-    if _managed_python(profile.python) is None:
-        return f"uv cannot provide Python {profile.python}"
-    return None
-
-
-@lru_cache(maxsize=1)
-def _pytorch_index_unreachable() -> str:
-    """"" when the PyTorch CPU index answers (asked once per process), else why not."""
-    try:
-        urllib.request.urlopen(urllib.request.Request(f"{PYTORCH_CPU_INDEX}/torch/", method="HEAD"), timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
-        return f"download.pytorch.org unreachable: {type(exc).__name__}"
-    return ""
-
-
-def _plan_exact(profile: Profile) -> BuildPlan:
-    interpreter = _managed_python(profile.python)
-    if interpreter is None:
-        raise HarnessError(f"--mode exact: uv cannot provide Python {profile.python} (uv python install failed)")
-    plan = BuildPlan(profile, "exact", interpreter, _python_version(interpreter), [], [])
-    plan.index_pins = [p.requirement() for p in profile.pins if p.name != "torch"]
-    _torch_from_index(plan)
-    _add_runner_needs(plan)
-    return plan
-
-
-def _torch_from_index(plan: BuildPlan) -> None:
-    """torch at the image's release, CPU build, from the PyTorch CPU index."""
-    torch = plan.profile.pin("torch")
-    if torch is None:
-        return
-    plan.torch_index = PYTORCH_CPU_INDEX
-    plan.substitutes.append(f"torch=={Version(torch.version).public}+cpu")
-    if (Version(torch.version).local or "") != "cpu":
-        plan.reasons["torch"] = f"the CPU build of the image's {torch.version} (no GPU here)"
-
-
-def _plan_local(profile: Profile, python: str | None) -> BuildPlan:
-    interpreter = python or sys.executable
-    version = _python_version(interpreter)
-    plan = BuildPlan(profile, "local", interpreter, version, [], [])
-    if version != profile.python:
-        plan.reasons["python"] = (f"this machine builds with Python {version} (local mode; --mode exact installs the "
-                                  f"image's Python where the network reaches uv's Python downloads)")
-    moved: dict[str, str] = {}
-    torch = profile.pin("torch")
-    if torch is not None and not _pytorch_index_unreachable():
-        _torch_from_index(plan)            # the image's own release beats a stand-in wherever it can be had
-    elif torch is not None:
-        wheel = _local_torch(torch.version, version)
-        plan.substitutes.append(str(wheel.path))
-        if str(wheel.version) != torch.version:
-            plan.reasons["torch"] = (f"the image's build comes from {torch.source}; the CPU wheel in pip's find-links "
-                                     f"({wheel.path.name}) stands in")
-        moved = _moved_by(wheel, profile, version)
-        for name, requirement in moved.items():
-            plan.substitutes.append(requirement)
-            plan.reasons[name] = f"torch {wheel.version} (the stand-in) requires {requirement}"
-    plan.index_pins = [p.requirement() for p in profile.pins if p.name != "torch" and p.name not in moved]
-    _add_runner_needs(plan)
-    return plan
-
-
-def _add_runner_needs(plan: BuildPlan) -> None:
-    for name in RUNNER_NEEDS:
-        if plan.profile.pin(name) is None:
-            plan.runner_needs.append(name)
-            plan.reasons[name] = "the image lacks it; running a kernel and the resolver need it"
-
-
-def _local_torch(image_version: str, python: str) -> LocalWheel:
-    """The CPU torch wheel in pip's find-links for ``python``, nearest to the image's release."""
-    major, minor = (int(x) for x in python.split(".")[:2])
-    supported = {str(t) for t in _tags.cpython_tags((major, minor), platforms=list(_tags.platform_tags()))} | \
-        {str(t) for t in _tags.compatible_tags((major, minor), platforms=list(_tags.platform_tags()))}
-    wheels = [w for w in local_wheels("torch") if w.tags & supported]
-    cpu = [w for w in wheels if (w.version.local or "") in ("", "cpu")] or wheels
-    if not cpu:
-        raise HarnessError(f"no torch wheel for Python {major}.{minor} in pip's find-links "
-                           f"({' '.join(find_links_args()[1::2]) or 'none configured'}); --mode exact downloads "
-                           "one from download.pytorch.org where the network allows")
-    target = Version(image_version).release
-    # nearest release (major, then minor, then micro distance); on a tie the newer one
-    return min(cpu, key=lambda w: ([abs(a - b) for a, b in zip(w.version.release, target)],
-                                   [-x for x in w.version.release]))
-
-
-def _moved_by(wheel: LocalWheel, profile: Profile, python: str) -> dict[str, str]:
-    """Pins the stand-in torch does not accept: name -> its requirement (e.g. ``sympy>=1.13.3``)."""
-    env = dict(default_environment(), python_version=".".join(python.split(".")[:2]), python_full_version=python,
-               implementation_version=python, extra="")
-    moved = {}
-    for text in _wheel_requires(wheel.path):
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue
-        pin = profile.pin(req.name)
-        if pin is not None and not req.specifier.contains(pin.version, prereleases=True):
-            moved[pin.name] = f"{pin.name}{req.specifier}"
-    return moved
-
-
-def _wheel_requires(path: Path) -> list[str]:
-    with zipfile.ZipFile(path) as wheel:
-        name = next(n for n in wheel.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
-        text = wheel.read(name).decode("utf-8", "replace")
-    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
-
-
-def _managed_python(version: str) -> str | None:
-    found = run_uv(["python", "find", "--managed-python", f"=={version}"])
-    if not found.ok:
-        run_uv(["python", "install", version], allow_python_downloads=True, timeout=600)
-        found = run_uv(["python", "find", "--managed-python", f"=={version}"])
-    return found.stdout.strip() or None if found.ok else None
-
-
-def _python_version(interpreter: str) -> str:
-    try:
-        done = subprocess.run([interpreter, "-c", "import platform; print(platform.python_version())"],
-                              capture_output=True, text=True, timeout=60, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise HarnessError(f"cannot run the interpreter {interpreter}: {exc}") from None
-    return done.stdout.strip()
-
-
-# ------------------------------------------------------------------------------------ the build
-
 @dataclass
 class BuiltEnv:
     name: str                      # the profile's
@@ -271,6 +103,8 @@ class BuiltEnv:
     seconds: float
     skipped: bool
     log: str
+    closure: str = "notebook"
+    roots: list[str] | None = None  # what the mirror adds to the profile's pins
 
     @property
     def python(self) -> Path:
@@ -278,18 +112,25 @@ class BuiltEnv:
 
 
 def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "auto", python: str | None = None,
-              force: bool = False, log: Log = print) -> BuiltEnv:
-    """Build (or find already built) the environment mirroring ``profile``."""
+              force: bool = False, log: Log = print, needs: NotebookNeeds | None = None,
+              closure: str = "notebook") -> BuiltEnv:
+    """Build (or find already built) the environment mirroring ``profile`` for a notebook's ``needs``
+    (None: the profile's pins only) or, ``closure="full"``, the whole image."""
     start = time.perf_counter()
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    plan = plan_build(profile, mode, python, log)
+    roots = mirror_roots(profile, needs, closure)
+    plan = machine_plan(profile, mode, python, log)
+    plan.roots, plan.closure = roots, closure
     env = cache / "envs" / f"{profile.name}-{plan.key}"
     log_path = cache / "logs" / f"{profile.name}-{plan.key}.log"
     if not force and (built := _load_built(env, plan.key)) is not None:
         built.seconds, built.skipped = time.perf_counter() - start, True
         log(f"{profile.name}: environment up to date, build skipped (key {plan.key}): {env}")
         return built
-    extra = [Path(s).name for s in plan.substitutes] + plan.runner_needs
+    held = mirror_closure(profile, needs, closure)
+    plan.fill(held.pins)
+    plan.tolerate_failures = closure == "full"
+    extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
     log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
         f"{', '.join(extra) or 'nothing else'}) into {env}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,26 +143,36 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
             exc.log = log_path
             journal.write(f"\nFAILED: {exc}\n")
             raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
-    fidelity = deviations(profile, python=version, installed=installed, reasons=plan.reasons, os_name=_os_name())
+    pins = {p.name: p.version for p in plan.pins}
+    fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
+                                       os_name=_os_name(), pins=pins)
+    fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
+                 "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
     built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
-                     time.perf_counter() - start, False, str(log_path))
+                     time.perf_counter() - start, False, str(log_path), closure, roots)
     (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
     record = {**asdict(built), "path": str(env), "profile": profile.name, "profile_hash": profile.content_hash,
-              "recipe": BUILD_RECIPE, "uv": uv_version()}
+              "recipe": BUILD_RECIPE, "uv": uv_version(), "pins": pins}
     (env / BUILD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
 
 
-def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str) -> Path | None:
+def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str, *,
+                     notebook: Path | None = None, content: Sequence[Path] = (), closure: str = "notebook",
+                     with_: Sequence[str] = ()) -> Path | None:
     """The interpreter to run: ``--python``, or the environment built for ``--image`` (built now if
-    it is missing or outdated; the build's progress goes to stderr)."""
+    it is missing or outdated; the build's progress goes to stderr). The mirror holds what ``notebook``
+    imports and installs (requirements files found in ``content`` first, as the kernel finds them)."""
     if image is None:
         return python
     if python is not None:
         raise HarnessError("--image and --python both name the environment to run in: pass one of them.")
+    profile = get_profile(image)
+    needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_)) \
+        if notebook is not None or with_ else None
     try:
-        built = build_env(get_profile(image), cache_dir=cache_dir, mode=mode,  # type: ignore[arg-type]
+        built = build_env(profile, cache_dir=cache_dir, mode=mode, needs=needs, closure=closure,  # type: ignore[arg-type]
                           log=lambda line: print(f"colab-ci: {line}", file=sys.stderr, flush=True))
     except BuildError as exc:
         raise HarnessError(f"the environment for --image {image} could not be built: {exc}") from None
@@ -345,27 +196,7 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
     env.parent.mkdir(parents=True, exist_ok=True)
     _step(["venv", "--quiet", "-p", plan.interpreter, str(env)], journal, "create the venv", plan)
     python = str(env / "bin" / "python")
-    pins = list(plan.index_pins)
-    (env / "colab-ci-pins.txt").write_text("\n".join(pins) + "\n", encoding="utf-8")
-    exclude_newer = f"{plan.profile.date}T23:59:59Z"
-    for _attempt in range(10):
-        pins_file = env / "colab-ci-pins.txt"
-        pins_file.write_text("\n".join(pins) + "\n", encoding="utf-8")
-        result = run_uv(["pip", "install", "-p", python, "--no-deps", "--compile-bytecode",
-                         "--exclude-newer", exclude_newer, "-r", str(pins_file)])
-        _journal(journal, result)
-        if result.ok:
-            break
-        failed = failing_pin(result.stderr, pins)
-        if not failed or not _python_incompatible(result.stderr):
-            raise BuildError(f"{plan.profile.name}: installing the image's pins failed"
-                             + (f" at {failed}" if failed else "") + f": {_uv_error(result.stderr)}", pin=failed)
-        name, version = failed.split("==", 1)
-        pins[pins.index(failed)] = f"{name}<={version}"
-        plan.reasons[canonicalize_name(name)] = (f"the image's {version} has no wheel or sdist for Python "
-                                                 f"{plan.python}; the newest earlier release that has one stands in")
-    else:
-        raise BuildError(f"{plan.profile.name}: too many pins without a release for Python {plan.python}")
+    _install_pins(plan, python, env / "colab-ci-pins.txt", journal)
     if plan.substitutes:
         args = ["pip", "install", "-p", python, "--compile-bytecode"]
         if plan.torch_index:
@@ -378,13 +209,68 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
             failed = failing_pin(result.stderr, plan.substitutes) or plan.substitutes[0]
             raise BuildError(f"{plan.profile.name}: installing {Path(failed).name} failed: "
                              f"{_uv_error(result.stderr)}", pin=failed)
+    if plan.companions:
+        _install_companions(plan, python, journal)
     if plan.runner_needs:
-        result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "--exclude-newer", exclude_newer,
-                         *plan.runner_needs])
+        result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "--exclude-newer",
+                         f"{plan.profile.date}T23:59:59Z", *plan.runner_needs])
         _journal(journal, result)
         if not result.ok:
             raise BuildError(f"{plan.profile.name}: installing {', '.join(plan.runner_needs)} failed: "
                              f"{_uv_error(result.stderr)}", pin=failing_pin(result.stderr, plan.runner_needs))
+
+
+def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> None:
+    """Step 1, with the pins this Python cannot have substituted (or, --closure full, left out)."""
+    pins = list(plan.index_pins)
+    exclude_newer = f"{plan.profile.date}T23:59:59Z"
+    for _attempt in range(MAX_SUBSTITUTIONS):
+        if not pins:
+            return
+        pins_file.write_text("\n".join(pins) + "\n", encoding="utf-8")
+        result = run_uv(["pip", "install", "-p", python, "--no-deps", "--compile-bytecode",
+                         "--exclude-newer", exclude_newer, "-r", str(pins_file)])
+        _journal(journal, result)
+        if result.ok:
+            return
+        failed = failing_pin(result.stderr, pins)
+        name, _, version = failed.partition("==")
+        if failed and version and _python_incompatible(result.stderr):
+            pins[pins.index(failed)] = f"{name}<={version}"
+            plan.reasons[canonicalize_name(name)] = (f"the image's {version} has no wheel or sdist for Python "
+                                                     f"{plan.python}; the newest earlier release that has one stands in")
+        elif failed and plan.tolerate_failures:
+            pins.remove(failed)
+            plan.reasons[canonicalize_name(Requirement(failed).name)] = \
+                f"could not be installed here: {_uv_error(result.stderr)[:240]}"
+        else:
+            raise BuildError(f"{plan.profile.name}: installing the image's pins failed"
+                             + (f" at {failed}" if failed else "") + f": {_uv_error(result.stderr)}", pin=failed)
+    raise BuildError(f"{plan.profile.name}: more than {MAX_SUBSTITUTIONS} pins cannot be installed for Python "
+                     f"{plan.python}")
+
+
+def _install_companions(plan: BuildPlan, python: str, journal) -> None:
+    """torchvision & co.: the newest release whose requirements accept the stand-in torch (held by a
+    constraint); a pin they move is said to be moved by them."""
+    before = _inspect(Path(python).parent.parent)[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="colab-ci-torch-", delete=False) as handle:
+        handle.write(f"torch=={before['torch']}\n")
+        constraint = handle.name
+    try:
+        result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "-c", constraint, *find_links_args(),
+                         *plan.companions])
+    finally:
+        os.unlink(constraint)
+    _journal(journal, result)
+    if not result.ok:
+        raise BuildError(f"{plan.profile.name}: no release of {', '.join(plan.companions)} accepts the stand-in "
+                         f"torch {before['torch']}: {_uv_error(result.stderr)}", pin=plan.companions[0])
+    after = _inspect(Path(python).parent.parent)[0]
+    companions = ", ".join(f"{n} {after.get(n, '?')}" for n in plan.companions)
+    for name, version in after.items():
+        if name not in plan.companions and before.get(name) != version and name not in plan.reasons:
+            plan.reasons[name] = f"{companions} (matching the stand-in torch) require{'s' if len(plan.companions) == 1 else ''} it"
 
 
 def failing_pin(stderr: str, pins: list[str]) -> str:
@@ -396,10 +282,14 @@ def failing_pin(stderr: str, pins: list[str]) -> str:
         except (InvalidRequirement, InvalidWheelFilename):
             continue
         by_name.setdefault(canonicalize_name(name), pin)
-    for match in re.finditer(r"[A-Za-z0-9][A-Za-z0-9._-]*", stderr):
-        name = canonicalize_name(match.group(0))
-        if name in by_name:
-            return by_name[name]
+    # uv names the culprit first in backticks (Failed to build `gdal==3.8.4`) or after "Because"; a plain
+    # word scan is the fallback, since a build's log mentions other pins (numpy, build, setuptools) too
+    for pattern in (r"`([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~@ ][^`]*)?`", r"Because ([A-Za-z0-9][A-Za-z0-9._-]*)",
+                    r"([A-Za-z0-9][A-Za-z0-9._-]*)"):
+        for match in re.finditer(pattern, stderr):
+            name = canonicalize_name(match.group(1))
+            if name in by_name:
+                return by_name[name]
     return ""
 
 
@@ -422,6 +312,18 @@ def inspect_env(python: Path) -> tuple[dict[str, dict], str]:
 def _inspect(env: Path) -> tuple[dict[str, str], str]:
     installed, python_version = inspect_env(env / "bin" / "python")
     return {name: dist["version"] for name, dist in installed.items()}, python_version
+
+
+def _unimportable(env: Path, modules: list[str]) -> list[str]:
+    """Which of ``modules`` the environment cannot find (without importing them: nothing runs)."""
+    if not modules:
+        return []
+    done = subprocess.run([str(env / "bin" / "python"), "-I", "-c", _FIND_SPECS, *modules], capture_output=True,
+                          text=True, timeout=120, check=False)
+    try:
+        return list(json.loads(done.stdout)) if done.returncode == 0 else []
+    except ValueError:
+        return []
 
 
 def _step(args: list[str], journal, what: str, plan: BuildPlan) -> None:

@@ -36,8 +36,11 @@ def read_fidelity(python: str | Path) -> list[str] | None:
 
 
 def deviations(profile: "Profile", *, python: str, installed: dict[str, str], reasons: dict[str, str],
-               os_name: str = "", gpu: bool = False) -> list[str]:
-    """Every way the environment (``python``, ``installed``: canonical name -> version) differs from ``profile``."""
+               os_name: str = "", gpu: bool = False, pins: dict[str, str] | None = None) -> list[str]:
+    """Every way the environment (``python``, ``installed``: canonical name -> version) differs from
+    ``profile``, whose part it mirrors is ``pins`` (canonical name -> the image's version; default: the
+    profile's own pins)."""
+    pins = {p.name: p.version for p in profile.pins} if pins is None else pins
     lines: list[str] = []
     if python != profile.python:
         lines.append(f"python {profile.python} -> {python}: {reasons.get('python', 'not planned')}")
@@ -47,12 +50,11 @@ def deviations(profile: "Profile", *, python: str, installed: dict[str, str], re
         names = sorted(profile.gpu_only)
         lines.append(f"{_count(names, 'CUDA-only distribution')} of the image not installed ({_sample(names)}): "
                      "the environment's torch is a CPU build")
-    pinned = {p.name for p in profile.pins}
-    for pin in profile.pins:
-        got = installed.get(pin.name)
-        if got != pin.version:
-            lines.append(f"{pin.name} {pin.version} -> {got or 'missing'}: {reasons.get(pin.name, 'not planned')}")
-    for name in sorted(set(installed) - pinned):
+    for name, version in pins.items():
+        got = installed.get(name)
+        if got != version:
+            lines.append(f"{name} {version} -> {got or 'missing'}: {reasons.get(name, 'not planned')}")
+    for name in sorted(set(installed) - set(pins)):
         where = f"the image has {profile.image[name]}, outside the closure" if profile.image.get(name) \
             else "not in the image"
         lines.append(f"{name} {installed[name]} added ({where}): {reasons.get(name, 'not planned')}")

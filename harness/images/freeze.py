@@ -21,7 +21,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import HarnessError
@@ -177,10 +183,13 @@ def _parse_line(line: str, line_no: int, path: str) -> FreezeEntry:
 
 
 def _version_from_url(url: str) -> str:
+    """The version in a wheel's or an sdist's file name (``google_colab-1.0.0.tar.gz``: 1.0.0), or ""."""
     filename = unquote(urlparse(url).path.rsplit("/", 1)[-1])
-    if not filename.endswith(".whl"):
-        return ""
     try:
-        return str(parse_wheel_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidVersion):
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         return ""
+    return ""

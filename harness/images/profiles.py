@@ -1,18 +1,22 @@
-"""Colab image profiles: one runtime snapshot of Colab, and the distributions of it that matter.
+"""Colab image profiles: one runtime snapshot of Colab, its whole freeze, and the part every mirror holds.
 
 A profile is derived once from Colab's published ``pip freeze`` (googlecolab/backend-info) by
 ``import_profile`` and committed as data (``harness/images/profiles/<name>.json``); nothing reads the
-snapshot at run time. It pins the dependency closure (``harness.images.closure``), at the image's
-versions, of its roots:
+snapshot at run time. It keeps:
 
-* what the notebook imports (``NOTEBOOK_IMPORTS``: torch and numpy, the optional pandas,
-  matplotlib, scipy, psutil, and the kernel itself) and what Colab's kernel imports at start-up
-  (``harness.execution.probes.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab); each only if the image has it;
-* what the notebook's install cells install (``harness.install_cells``: requirements-colab.txt,
-  captum, optuna), though those are not in the image: their dependencies that the image has are;
-* ``pip``, which the notebook's ``%pip`` runs; and whatever ``--with`` names.
+* ``image``: the whole freeze (canonical name -> version; "" where the line has none), and ``urls``
+  for its ``name @ URL`` lines: what preflight resolves against (``harness.images.metadata_env``) and
+  what ``--closure full`` installs;
+* ``pins``: the dependency closure (``harness.images.closure``), at the image's versions, of what
+  every mirror holds whatever the notebook: what Colab's kernel imports at start-up
+  (``harness.execution.probes.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab), the kernel itself
+  (ipykernel, ipython), ``pip`` (the notebook's ``%pip`` runs it), and whatever ``--with`` names.
+  (Not ipywidgets, which Colab pre-installs for its frontend: with it come ~50 distributions of the
+  classic notebook server. A library that looks for it, such as ``tqdm.auto``, warns in the mirror;
+  ``--with ipywidgets`` or ``--closure full`` holds it.)
 
-The full freeze is kept too (``image``: name -> version), for drift reports.
+A profile does not depend on any notebook: what a run's mirror adds for its notebook (its imports,
+its installs) is decided when the mirror is built (``harness.images.needs``).
 """
 
 from __future__ import annotations
@@ -31,32 +35,22 @@ from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
 from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
-from harness.images.freeze import python_from_wheel_tags, read_freeze, read_os_info
+from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
+from harness.images.import_names import distribution_of
 from harness.images.uvtool import uv_version
-from harness.install_cells import find_installs
 
-PROFILE_SCHEMA_VERSION = 1
+PROFILE_SCHEMA_VERSION = 2
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 SOURCE_REPOSITORY = "googlecolab/backend-info"
 
-# The notebook's imports (notebook/tiers: torch and numpy required, the rest optional) and the kernel.
-NOTEBOOK_IMPORTS = ("torch", "numpy", "pandas", "matplotlib", "scipy", "psutil", "IPython", "ipykernel")
+KERNEL = ("ipykernel", "ipython")     # the kernel runs on them: replacing one under a live kernel breaks it
 TOOLS = ("pip",)
-# Import names that differ from their distribution's name.
-MODULE_DISTRIBUTIONS = {"PIL": "pillow", "IPython": "ipython", "google.colab": "google-colab",
-                        "yaml": "pyyaml", "sklearn": "scikit-learn", "cv2": "opencv-python"}
-
-
-def distribution_of(module: str) -> str:
-    return canonicalize_name(MODULE_DISTRIBUTIONS.get(module, module.split(".")[0]))
 
 
 def kernel_startup_distributions() -> list[str]:
     from harness.execution.probes import STARTUP_IMPORTS
 
-    return [distribution_of(m) for m in STARTUP_IMPORTS]
+    return [d for m in STARTUP_IMPORTS if (d := distribution_of(m)) is not None]
 
 
 @dataclass
@@ -68,8 +62,8 @@ class Profile:
     os: str                         # "Ubuntu 22.04.5 LTS"
     source: dict[str, str]          # repository, commit, freeze, os_info (file names as read)
     platform: str
-    roots: dict[str, list[str]]     # notebook_imports, kernel_startup, notebook_installs, tools, with
-    pins: list[Pin]
+    roots: dict[str, list[str]]     # kernel_startup, kernel, tools, with
+    pins: list[Pin]                 # the closure of the roots: what every mirror holds
     outside_image: dict[str, dict]
     gpu_only: dict[str, str]
     dropped: list[dict]
@@ -77,6 +71,7 @@ class Profile:
     freeze_sha256: str
     closure: dict[str, str]         # how the closure was computed: command, uv version, date
     notes: list[str] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)   # the freeze's ``name @ URL`` lines: name -> URL
     schema_version: int = PROFILE_SCHEMA_VERSION
 
     # ---- reading
@@ -90,8 +85,18 @@ class Profile:
         return pin.version if pin else self.image.get(canonicalize_name(name)) or None
 
     def imported_distributions(self) -> list[str]:
-        """Distributions Colab's kernel or the notebook imports: replacing one corrupts the kernel."""
-        return sorted(set(self.roots.get("notebook_imports", [])) | set(self.roots.get("kernel_startup", [])))
+        """Distributions Colab's kernel imports at start-up or runs on, whatever the notebook: replacing one
+        corrupts the kernel (the notebook's own imports are added by ``harness.images.needs``)."""
+        return sorted(set(self.roots.get("kernel_startup", [])) | set(self.roots.get("kernel", [])))
+
+    def freeze(self) -> Freeze:
+        """The freeze as read at import (file order and line numbers aside): for closures and builds."""
+        entries = {}
+        for line_no, (name, version) in enumerate(self.image.items(), start=1):
+            url = self.urls.get(name, "")
+            line = f"{name} @ {url}" if url else f"{name}=={version}"
+            entries[name] = FreezeEntry(name, version, line_no, line, url)
+        return Freeze(self.source.get("freeze", "pip-freeze.txt"), entries)
 
     @property
     def commit(self) -> str:
@@ -99,8 +104,9 @@ class Profile:
 
     @property
     def content_hash(self) -> str:
-        """What an environment built from this profile depends on: Python and the pins."""
-        data = {"python": self.python, "pins": [[p.name, p.version, p.url] for p in self.pins]}
+        """What an environment built from this profile depends on: Python, the image and the pins."""
+        data = {"python": self.python, "pins": [[p.name, p.version, p.url] for p in self.pins],
+                "image": self.image, "urls": self.urls}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     # ---- JSON
@@ -160,9 +166,8 @@ def save_profile(profile: Profile, directory: Path = PROFILES_DIR) -> Path:
 # ------------------------------------------------------------------------------------ import
 
 def import_profile(freeze_path: str | Path, *, name: str, os_info: str | Path | None = None, commit: str = "",
-                   date: str | None = None, runtime: str = "cpu", with_: list[str] | tuple[str, ...] = (),
-                   notebook: str | Path = TEMPLATE, repo_root: str | Path = REPO_ROOT) -> Profile:
-    """Read a freeze (and its os-info), compute the closure, return the profile (not saved)."""
+                   date: str | None = None, runtime: str = "cpu", with_: list[str] | tuple[str, ...] = ()) -> Profile:
+    """Read a freeze (and its os-info), compute the closure every mirror holds, return the profile (not saved)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise HarnessError(f"image name {name!r}: use letters, digits, '.', '_' and '-'")
     if runtime not in ("cpu", "gpu"):
@@ -183,7 +188,7 @@ def import_profile(freeze_path: str | Path, *, name: str, os_info: str | Path | 
             raise HarnessError(f"{freeze_path}: no os-info.txt beside it and no cpXY wheel tag to tell the "
                                "image's Python: pass --os-info FILE")
         notes.append(f"Python {python} inferred from a cp tag of a wheel URL (no os-info.txt)")
-    roots = _roots(freeze, with_, notebook, repo_root, notes)
+    roots = _roots(freeze, with_, notes)
     requirements = [r for group in roots.values() for r in group]
     closure = compute_closure(freeze, list(dict.fromkeys(requirements)), python)
     text = freeze_path.read_bytes()
@@ -197,10 +202,11 @@ def import_profile(freeze_path: str | Path, *, name: str, os_info: str | Path | 
         freeze_sha256=hashlib.sha256(text).hexdigest(),
         closure={"command": closure.command, "uv": uv_version(), "computed": dt.date.today().isoformat()},
         notes=notes + closure.notes,
+        urls={n: e.url for n, e in freeze.entries.items() if e.url},
     )
 
 
-def _roots(freeze, with_, notebook, repo_root, notes: list[str]) -> dict[str, list[str]]:
+def _roots(freeze: Freeze, with_, notes: list[str]) -> dict[str, list[str]]:
     def present(names):
         kept = [n for n in dict.fromkeys(names) if freeze.get(n) is not None]
         missing = [n for n in dict.fromkeys(names) if freeze.get(n) is None]
@@ -208,25 +214,14 @@ def _roots(freeze, with_, notebook, repo_root, notes: list[str]) -> dict[str, li
             notes.append(f"not in the image, so not a root: {', '.join(missing)}")
         return kept
 
-    installs = []
-    for spec in find_installs(notebook, repo_root):
-        if spec.no_deps:
-            continue       # installs exactly what it names (the tiers library itself), nothing pre-installed
-        for requirement in spec.all_requirements():
-            try:
-                if Requirement(requirement).url is None:
-                    installs.append(requirement)
-            except InvalidRequirement:
-                raise HarnessError(f"{spec.label}: not a requirement: {requirement!r}") from None
     for requirement in with_:
         try:
             Requirement(requirement)
         except InvalidRequirement as exc:
             raise HarnessError(f"--with {requirement!r}: not a requirement ({exc})") from None
     return {
-        "notebook_imports": present(distribution_of(m) for m in NOTEBOOK_IMPORTS),
         "kernel_startup": present(kernel_startup_distributions()),
-        "notebook_installs": list(dict.fromkeys(installs)),
+        "kernel": present(KERNEL),
         "tools": present(TOOLS),
         "with": list(dict.fromkeys(with_)),
     }

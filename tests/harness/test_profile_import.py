@@ -36,32 +36,27 @@ urllib3==2.2.3
 OS_INFO = "Ubuntu 22.04.4 LTS\nPython 3.11.11\n"
 
 
-def _notebook(path: Path) -> Path:
-    cells = [{"cell_type": "code", "metadata": {"tags": ["install"]}, "execution_count": None, "outputs": [],
-              "source": "%pip install python-dateutil==2.9.0.post0\n"}]
-    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
-    return path
-
-
 def test_import_computes_the_closure_and_reports_what_it_dropped(tmp_path: Path, capsys):
     (tmp_path / "pip-freeze.txt").write_text(FREEZE)
     (tmp_path / "os-info.txt").write_text(OS_INFO)
     profiles = tmp_path / "profiles"
     status = main(["images", "import", str(tmp_path / "pip-freeze.txt"), "--name", "2025-01-02-abcdef0-cpu",
-                   "--commit", "abcdef0", "--with", "requests", "--notebook", str(_notebook(tmp_path / "nb.ipynb")),
-                   "--profiles-dir", str(profiles)])
+                   "--commit", "abcdef0", "--with", "requests", "--profiles-dir", str(profiles)])
     out = capsys.readouterr().out
     assert status == 0, out
     profile = load_profile(profiles / "2025-01-02-abcdef0-cpu.json")
     assert (profile.date, profile.python, profile.os, profile.commit) == \
         ("2025-01-02", "3.11.11", "Ubuntu 22.04.4 LTS", "abcdef0")
+    # every mirror's closure: Colab's kernel (only google-colab of it is in this freeze, and no index serves
+    # it), pip, and --with; no notebook is read
     pins = {p.name: p.version for p in profile.pins}
     assert pins == {"requests": "2.32.3", "certifi": "2024.8.30", "charset-normalizer": "3.4.0", "idna": "3.10",
-                    "urllib3": "2.2.3", "python-dateutil": "2.9.0.post0", "six": "1.16.0", "pip": "24.1.2"}
+                    "urllib3": "2.2.3", "pip": "24.1.2"}
     assert profile.pin("idna").required_by == ["requests"]
-    assert profile.pin("six").required_by == ["python-dateutil"]
-    assert profile.roots["with"] == ["requests"]
-    assert profile.roots["notebook_installs"] == ["python-dateutil==2.9.0.post0"]
+    assert profile.roots == {"kernel_startup": ["google-colab"], "kernel": [], "tools": ["pip"], "with": ["requests"]}
+    # the whole freeze is kept: python-dateutil, six, attrs, PyYAML too, and the URL of each name @ URL line
+    assert profile.image["python-dateutil"] == "2.9.0.post0" and len(profile.image) == 12
+    assert profile.image["google-colab"] == "1.0.0" and profile.urls["mypkg"].startswith("git+https://github.com/")
     # entries no index serves are dropped, with the reason, and flagged where the closure needed one
     dropped = {d["name"]: d for d in profile.dropped}
     assert set(dropped) == {"google-colab", "mypkg"}
@@ -73,7 +68,7 @@ def test_import_computes_the_closure_and_reports_what_it_dropped(tmp_path: Path,
     assert main(["images", "list", "--json", "--profiles-dir", str(profiles)]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed == [{"name": "2025-01-02-abcdef0-cpu", "date": "2025-01-02", "runtime": "cpu", "python": "3.11.11",
-                       "numpy": "", "torch": "", "commit": "abcdef0", "pins": 8}]
+                       "numpy": "", "torch": "", "commit": "abcdef0", "pins": 6, "distributions": 12}]
 
 
 def test_import_rejects_a_bad_freeze_line(tmp_path: Path, capsys):

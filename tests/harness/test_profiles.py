@@ -29,16 +29,24 @@ def test_shipped_profiles():
         assert (profile.date, profile.python, profile.version("numpy"), profile.version("torch"), profile.commit) == \
             (date, python, numpy, torch, commit)
         assert profile.source["repository"] == "googlecolab/backend-info"
+        assert profile.schema_version == 2
+        # the whole freeze, name -> version; a name @ URL line keeps its URL (its version from the file name)
+        assert len(profile.image) > 500 and profile.image["google-colab"] == "1.0.0"
+        assert profile.urls["google-colab"] == "file:///colabtools/dist/google_colab-1.0.0.tar.gz"
+        # every mirror holds Colab's kernel (start-up imports, ipykernel, ipython) and pip; nothing of a notebook
         names = {p.name for p in profile.pins}
-        # the notebook's imports, Colab's start-up imports, pip, and the dependencies of captum/optuna
-        assert {"torch", "numpy", "pandas", "matplotlib", "scipy", "psutil", "pillow", "ipykernel", "pip",
-                "tqdm", "sqlalchemy", "pyyaml"} <= names
-        assert "captum" not in names and "captum" in profile.outside_image     # the notebook installs it
-        assert {"numpy", "pillow", "psutil", "torch"} <= set(profile.imported_distributions())
+        assert {"numpy", "pillow", "psutil", "ipykernel", "ipython", "pip", "traitlets", "tornado"} <= names
+        assert not names & {"torch", "pandas", "matplotlib", "scipy", "captum", "tqdm"}
+        assert set(profile.roots) == {"kernel_startup", "kernel", "tools", "with"}
+        assert set(profile.imported_distributions()) == {"numpy", "pillow", "psutil", "google-colab", "ipykernel",
+                                                          "ipython"}
         assert any(d["name"] == "google-colab" and "file://" in d["reason"] for d in profile.dropped)
         assert all(p.version == profile.image[p.name] for p in profile.pins)   # pinned at the freeze's versions
         assert not any(n.startswith("nvidia-") for n in names)                  # CUDA-only: kept aside
     assert len(get_profile("2025-11-24-13d109b-cpu").gpu_only) > 10
+    freeze = get_profile("2026-08-19-a724079-cpu").freeze()                     # read back as the freeze was
+    assert freeze.get("torch").source == "the PyTorch index (download.pytorch.org)"
+    assert freeze.get("google-colab").unavailable.startswith("a local file inside the image")
 
 
 def test_unknown_image_lists_the_known_ones():
@@ -67,15 +75,21 @@ def test_images_list(capsys):
 
 def test_fidelity_lists_every_deviation():
     profile = get_profile("2025-03-12-184db90-cpu")
-    installed = {p.name: p.version for p in profile.pins}
-    installed.update({"torch": "2.13.0+cpu", "sympy": "1.13.3", "extra-thing": "1.0"})
+    pins = {p.name: p.version for p in profile.pins} | {"torch": "2.6.0+cu124", "sympy": "1.13.1"}
+    installed = dict(pins, torch="2.13.0+cpu", sympy="1.13.3", **{"extra-thing": "1.0", "pandas": "2.2.2"})
+    del installed["pickleshare"]
     lines = deviations(profile, python="3.11.7", installed=installed, os_name="Debian GNU/Linux 12 (bookworm)",
-                       reasons={"python": "local mode", "torch": "local CPU wheel", "sympy": "torch requires it"})
+                       reasons={"python": "local mode", "torch": "local CPU wheel", "sympy": "torch requires it"},
+                       pins=pins)
     assert lines[0] == "python 3.11.11 -> 3.11.7: local mode"
     assert any(line.startswith("14 CUDA-only distributions of the image not installed") for line in lines)
     assert "torch 2.6.0+cu124 -> 2.13.0+cpu: local CPU wheel" in lines
     assert "sympy 1.13.1 -> 1.13.3: torch requires it" in lines
+    assert f"pickleshare {profile.image['pickleshare']} -> missing: not planned" in lines
     assert "extra-thing 1.0 added (not in the image): not planned" in lines
+    assert f"pandas 2.2.2 added (the image has {profile.image['pandas']}, outside the closure): not planned" in lines
     assert lines[-1].startswith("os Ubuntu 22.04.4 LTS -> Debian GNU/Linux 12 (bookworm)")
-    exact = {p.name: p.version for p in profile.pins}
-    assert deviations(profile, python=profile.python, installed=exact, reasons={}, gpu=True) == []
+    assert deviations(profile, python=profile.python, installed=pins, reasons={}, gpu=True, pins=pins) == []
+    # without pins: the profile's own (what every mirror holds)
+    base = {p.name: p.version for p in profile.pins}
+    assert deviations(profile, python=profile.python, installed=base, reasons={}, gpu=True) == []

@@ -1,0 +1,173 @@
+"""What a notebook needs of a Colab image, read from the notebook itself without running it.
+
+* **imports**: every ``import`` / ``from ... import`` of its code cells (IPython's ``%`` and ``!`` lines
+  blanked, as ``harness.install_cells`` reads cells), and literal dynamic imports:
+  ``importlib.import_module("x")``, ``__import__("x")`` and helpers named ``*import`` given a module
+  name (the template's ``try_import("pandas")``). A module found beside the notebook or in what
+  ``--content`` provides (the template's ``tiers``) is the notebook's own code: its files are read
+  the same way, so what *they* import counts. The standard library is left out. Each import is
+  mapped to the image's distribution by ``harness.images.import_names``;
+* **installs**: the requirements of every ``pip install`` of its install cells
+  (``harness.install_cells``, requirements files found as the kernel finds them), except
+  ``--no-deps`` installs (they install exactly what they name) and direct URLs;
+* ``--with``: what the caller adds.
+
+``roots()`` turns these into the roots of the mirror's closure (``harness.images.closure``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from harness.errors import HarnessError
+from harness.images.import_names import distribution_of, is_standard_library
+from harness.install_cells import InstallSpec, _parse, _source, find_installs  # one reading of cells
+
+MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
+
+
+@dataclass
+class NotebookNeeds:
+    notebook: str                                       # as given ("" for none)
+    imports: dict[str, str | None] = field(default_factory=dict)   # module -> image distribution (None: none)
+    local_modules: list[str] = field(default_factory=list)         # the notebook's own modules, read for imports
+    installs: list[str] = field(default_factory=list)              # requirements its install cells install
+    with_: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)         # requirements files it reads that are nowhere
+    specs: list[InstallSpec] = field(default_factory=list, repr=False)
+
+    def import_distributions(self) -> list[str]:
+        return sorted({d for d in self.imports.values() if d})
+
+    def unresolved_imports(self) -> list[str]:
+        return sorted(m for m, d in self.imports.items() if d is None)
+
+    def imported(self) -> dict[str, str]:
+        """Distribution -> the modules the notebook imports from it (for "the notebook imports it")."""
+        found: dict[str, list[str]] = {}
+        for module, dist in sorted(self.imports.items()):
+            top = module.split(".")[0]
+            if dist and top not in found.get(dist, []):
+                found.setdefault(dist, []).append(top)
+        return {dist: "import " + ", ".join(modules) for dist, modules in found.items()}
+
+    def roots(self) -> list[str]:
+        """The roots this notebook adds to a mirror's closure: its imports' distributions, its installs and
+        ``--with``, sorted so that equal needs give equal environments."""
+        return sorted(set(self.import_distributions()) | set(self.installs) | set(self.with_))
+
+
+def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, content: tuple[Path, ...] | list[Path] = (),
+                   with_: tuple[str, ...] | list[str] = ()) -> NotebookNeeds:
+    """Read ``notebook`` (None: only ``with_``) against ``image`` (canonical name -> version)."""
+    for requirement in with_:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as exc:
+            raise HarnessError(f"--with {requirement!r}: not a requirement ({exc})") from None
+    needs = NotebookNeeds(str(notebook or ""), with_=list(dict.fromkeys(with_)))
+    if notebook is None:
+        return needs
+    path = Path(notebook)
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise HarnessError(f"cannot read notebook {path}: {exc}") from None
+    modules: set[str] = set()
+    for cell in cells:
+        if cell.get("cell_type") == "code":
+            tree = _parse(_source(cell))
+            if tree is not None:
+                modules |= imported_modules(tree)
+    search = [Path(p) for p in content] + [path.resolve().parent]
+    modules, local = _follow_local(modules, search)
+    needs.local_modules = sorted(local)
+    needs.imports = {m: distribution_of(m, image) for m in sorted(modules)}
+    needs.specs = find_installs(path, content=tuple(content))
+    for spec in needs.specs:
+        needs.missing_files += spec.missing
+        if spec.no_deps:
+            continue
+        for requirement in spec.all_requirements():
+            try:
+                if Requirement(requirement).url is None:
+                    needs.installs.append(requirement)
+            except InvalidRequirement:
+                raise HarnessError(f"{spec.label}: not a requirement: {requirement!r}") from None
+    needs.installs = list(dict.fromkeys(needs.installs))
+    return needs
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Absolute module names ``tree`` imports (dotted, as written), standard library left out."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and _is_dynamic_import(node.func):
+            name = node.args[0].value
+            if name.replace(".", "").replace("_", "").isalnum():
+                found.add(name)
+    return {m for m in found if m.split(".")[0] != "__future__" and not is_standard_library(m)}
+
+
+def _is_dynamic_import(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name == "__import__" or name.endswith(("import_module", "import"))
+
+
+def _follow_local(modules: set[str], search: list[Path]) -> tuple[set[str], set[str]]:
+    """Split off the notebook's own modules (found in ``search``) and add what their files import."""
+    external: set[str] = set()
+    local: set[str] = set()
+    queue = sorted(modules)
+    files_read = 0
+    while queue:
+        module = queue.pop()
+        top = module.split(".")[0]
+        if top in local:
+            continue
+        files = _local_files(top, search)
+        if files is None:
+            external.add(module)
+            continue
+        local.add(top)
+        for file in files[: max(0, MAX_LOCAL_FILES - files_read)]:
+            files_read += 1
+            try:
+                tree = ast.parse(file.read_text(encoding="utf-8", errors="replace"))
+            except (SyntaxError, ValueError, OSError):
+                continue
+            queue += sorted(imported_modules(tree) - external)
+    return {m for m in external if m.split(".")[0] not in local}, local
+
+
+def _local_files(top: str, search: list[Path]) -> list[Path] | None:
+    """The Python files of module ``top`` in the first folder of ``search`` that has it, or None."""
+    for folder in search:
+        if (folder / f"{top}.py").is_file():
+            return [folder / f"{top}.py"]
+        if (folder / top).is_dir() and any((folder / top).glob("*.py")):
+            return sorted((folder / top).rglob("*.py"))
+    return None
+
+
+def install_roots(installs: list[str], image: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The install requirements as closure roots: (as written, by name only). A requirement on a
+    distribution the image has is a root by name: the mirror holds the image's version, which the
+    install cell then moves (or not) as it does in Colab."""
+    written, by_name = [], []
+    for text in installs:
+        name = canonicalize_name(Requirement(text).name)
+        by_name.append(name)
+        written.append(name if name in image else text)
+    return list(dict.fromkeys(written)), list(dict.fromkeys(by_name))
