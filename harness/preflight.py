@@ -1,15 +1,22 @@
 """Predict, without running the notebook, what each install would change in each Colab image.
 
-For every ``pip install`` in the notebook's install cells (``harness.install_cells``) and every
-extra requirements file, against the environment built for each image (``harness.images.build``):
+For every ``pip install`` in the notebook's install cells (``harness.install_cells``; requirements
+files found as the kernel finds them: what ``--content`` provides, then the notebook's folder) and
+every extra requirements file, against the whole image (``harness.images.metadata_env``: every
+distribution of the image's freeze installed as metadata, at the image's versions, torch's own
+release included):
 
 1. ask the resolver what it would install there. pip's report is the authority
    (``<env python> -m pip install --dry-run --quiet --report -``, the image's own pip); uv screens
-   first (``uv pip install --dry-run``, about ten times faster): when uv would replace nothing the
-   answer stands, otherwise pip is asked. ``--resolver pip`` always asks pip;
-2. sort the outcome into additions and replacements. Replacing a distribution that Colab's kernel
-   imports at start-up or the notebook imports (the profile's ``imported_distributions``: numpy,
-   torch, pillow, psutil, pandas, ...) corrupts the live kernel: the verdict is ``corrupts``;
+   first (``uv pip install --dry-run``, ten to a hundred times faster: pip's dry-run downloads every
+   wheel it would install): when uv would move nothing the kernel imported, its answer stands,
+   otherwise pip is asked (and names the chains). ``--resolver pip`` always asks pip;
+2. sort the outcome into additions and replacements (every pre-installed distribution is there, so
+   every replacement is named with the image's version on the left). Replacing a distribution that
+   Colab's kernel imports at start-up or runs on, or that the notebook imports
+   (``imported_distributions``: numpy, pillow, psutil, ipykernel, and the notebook's own imports
+   mapped to the image's distributions by ``harness.images.needs``) corrupts the live kernel: the
+   verdict is ``corrupts``;
 3. explain each replacement with the dependency chain that pulls it, from the requirements in pip's
    report and the installed metadata (``captum==0.8.0 -> numpy<2.0 -> numpy 1.26.4``);
 4. suggest a fix: the newest release of the requested package whose requirements accept what the
@@ -21,7 +28,9 @@ The requirements are evaluated raw: what pip would do without the notebook's gua
 guarded installs, and its effect noted: it turns a replacement into a failed install cell.
 
 An install with ``--no-deps`` is judged without a resolver: it installs exactly what it names.
-Installs are evaluated one at a time against the image as built, not after the earlier cells.
+Installs are evaluated one at a time against the image, not after the earlier cells. An install whose
+requirements file cannot be found is ``unchecked`` with one sentence naming the cell and the file;
+no other file is read in its place. Every verdict names the files it read (``files``).
 
 Fail closed: when pip could not reach a package index (a connection refused, a name that does not
 resolve, a timeout, an index answering 5xx or 401/403), its answer says nothing about what a user
@@ -53,7 +62,9 @@ from packaging.utils import canonicalize_name
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.images.build import BuiltEnv, Mode, build_env, inspect_env
+from harness.images.build import Mode, default_cache_dir, inspect_env
+from harness.images.metadata_env import MetadataEnv, metadata_env
+from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
 from harness.install_cells import InstallSpec
@@ -97,6 +108,7 @@ class InstallVerdict:
     fixes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    files: list[str] = field(default_factory=list)   # the requirements files read, with where each was found
 
     @property
     def replaced(self) -> list[Change]:
@@ -126,8 +138,9 @@ class ImageVerdict:
     fidelity: list[str]
     installs: list[InstallVerdict]
     seconds: float                   # preflight alone (the build is not counted)
-    build_seconds: float = 0.0
+    build_seconds: float = 0.0       # the image's metadata environment (harness.images.metadata_env)
     build_skipped: bool = False
+    imported: dict[str, str] = field(default_factory=dict)   # distribution -> who imports it (corrupts if moved)
 
     @property
     def status(self) -> str:
@@ -170,27 +183,41 @@ def verdict(verdicts: list[ImageVerdict]) -> str:
 
 
 def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
-              mode: Mode = "auto", resolver: Resolver = "auto", log: Log = print) -> list[ImageVerdict]:
-    """Evaluate every install in ``specs`` against each profile's environment (built if needed)."""
+              mode: Mode = "auto", python: str | None = None, force: bool = False, resolver: Resolver = "auto",
+              log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None) -> list[ImageVerdict]:
+    """Evaluate every install in ``specs`` against each profile's whole image (its metadata environment,
+    built if needed); ``needs(profile)`` gives what the notebook imports from that image."""
     if not specs:
         raise HarnessError("nothing to preflight: no pip install found in the install cells, and no --requirements")
     verdicts = []
     for profile in profiles:
-        env = build_env(profile, cache_dir=cache_dir, mode=mode, log=log)
-        verdict = preflight_image(specs, profile, env, resolver)
+        env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
+                           force=force, log=log)
+        imported = imported_distributions(profile, needs(profile) if needs else None)
+        verdict = preflight_image(specs, profile, env, resolver, imported)
         verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
         verdicts.append(verdict)
     return verdicts
 
 
-def preflight_image(specs: list[InstallSpec], profile: Profile, env: BuiltEnv,
-                    resolver: Resolver = "auto") -> ImageVerdict:
+def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv, resolver: Resolver = "auto",
+                    imported: dict[str, str] | None = None) -> ImageVerdict:
     start = time.perf_counter()
     state = environment_state(env.python)
-    imported = _imported(profile)
+    imported = imported_distributions(profile) if imported is None else imported
     installs = [evaluate_install(spec, env.python, state, imported, resolver) for spec in specs]
     return ImageVerdict(profile.name, profile.python, env.python_version, list(env.fidelity), installs,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, imported=dict(imported))
+
+
+def imported_distributions(profile: Profile, needs: NotebookNeeds | None = None) -> dict[str, str]:
+    """Distribution -> who has it loaded in a live kernel: replacing it corrupts the kernel."""
+    startup = set(profile.roots.get("kernel_startup", []))
+    found = {name: ("Colab's kernel imports it at start-up" if name in startup else "the kernel runs on it")
+             for name in profile.imported_distributions()}
+    for dist, modules in (needs.imported() if needs is not None else {}).items():
+        found.setdefault(dist, f"the notebook imports it ({modules})")
+    return found
 
 
 def environment_state(python: Path) -> dict[str, dict]:
@@ -203,9 +230,12 @@ def environment_state(python: Path) -> dict[str, dict]:
 def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], imported: dict[str, str],
                      resolver: Resolver = "auto") -> InstallVerdict:
     start = time.perf_counter()
-    verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes))
+    verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes),
+                             files=spec.files_read())
     installed = {name: info["version"] for name, info in state.items()}
-    if spec.no_deps:
+    if spec.missing:   # never another file in its place: the install cannot be judged
+        verdict.unchecked = "; ".join(spec.missing)
+    elif spec.no_deps:
         verdict.resolver = "static"
         verdict.changes = _no_deps_changes(spec, installed, imported)
         verdict.notes.append("--no-deps: installs exactly what it names, so no resolver is asked")
@@ -228,16 +258,20 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
 
 def _resolve(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec, state: dict[str, dict],
              imported: dict[str, str], resolver: Resolver) -> None:
-    """Fill in the resolver's answer: uv's when it replaces nothing, else pip's (the authority)."""
+    """Fill in the resolver's answer: uv's when it moves nothing the kernel imported, else pip's (the
+    authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch)."""
     screened = None
     if resolver in ("auto", "uv"):
         try:
             screened = _uv_dry_run(python, args)
         except IndexUnreachable:
             screened = None   # uv's index is not pip's: pip may still reach its own, and pip decides
-    if screened is not None and (resolver == "uv" or not any(b for _n, (b, _a) in screened.items())):
+    if screened is not None and (resolver == "uv" or not any(b and n in imported for n, (b, _a) in screened.items())):
         verdict.resolver = "uv"
-        verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "") for n, (b, a) in screened.items()]
+        requested = _requested(spec, {})    # uv does not say who pulled what: only a requested one has its chain
+        verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "",
+                                  f"{requested[n]} (requested)" if b and n in requested else "")
+                           for n, (b, a) in screened.items()]
         return
     report, error = _pip_dry_run(python, args)
     verdict.resolver = "pip"
@@ -256,6 +290,8 @@ def _pip_args(spec: InstallSpec) -> list[str]:
         if not Path(path).is_file():
             raise HarnessError(f"{spec.label}: requirements file {path} does not exist")
         args += ["-r", str(path)]
+    for url in spec.requirement_urls:
+        args += ["-r", url]
     return args + list(spec.requirements)
 
 
@@ -452,6 +488,10 @@ def _fixes(verdict: InstallVerdict, spec: InstallSpec, python: Path, installed: 
             except InvalidRequirement:
                 continue
             name = canonicalize_name(req.name)
+            if name in moved:   # the requirement excludes the image's own release (torch<2.6 on torch 2.9)
+                fixes.append(f"{text} excludes the image's {name} {installed[name]}, which Colab pre-installs: "
+                             f"leave {req.name} out, or accept {installed[name]}")
+                continue
             unpinned = req.name + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
             release = _resolved_version(python, ["-c", pinned, unpinned], name, resolver)
             if release:
@@ -537,12 +577,6 @@ def _guard(python: Path, args: list[str], installed: dict[str, str], verdict: In
     return "guarded, yet pip would still install it with every installed distribution pinned (unexpected)"
 
 
-def _imported(profile: Profile) -> dict[str, str]:
-    startup = set(profile.roots.get("kernel_startup", []))
-    return {name: ("Colab's kernel imports it at start-up" if name in startup else "the notebook imports it")
-            for name in profile.imported_distributions()}
-
-
 def _pip_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("WARNING:")]
     errors = [line for line in lines if line.startswith("ERROR:")]
@@ -572,6 +606,8 @@ def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> st
             wanted = ", ".join(install.requirements) or "(nothing)"
             summary = "; ".join(c.describe() for c in install.changes) or "nothing to install"
             out.append(f"  {install.install}: {wanted}")
+            for file in install.files:
+                out.append(f"    reads {file}")
             answer = (f"would fail: {install.error}" if install.error else install.unchecked or summary)
             out.append(f"    {install.status}: {answer}  [{install.resolver or 'no resolver answered'}, "
                        f"{install.seconds:.1f} s]")

@@ -2,11 +2,12 @@
 
 0 nothing the kernel imported moves; 1 an install would replace it (corrupts) or would fail (a
 resolution conflict, no such release); 2 could not check (the resolver could not reach the package
-index) or the preflight could not run. The image is a tiny profile (tabulate 0.8.10, which "the
-notebook imports") whose environment the real ``images build`` makes once from the package index;
-the requirements then resolve against a folder of tiny wheels (tests/harness/tiny_wheels.py), or
-against an index on a closed port. Every preflight runs as a subprocess with this machine's pip
-configuration switched off (``PIP_CONFIG_FILE=/dev/null``: it adds find-links and extra indexes).
+index) or the preflight could not run. The image is a tiny profile (tabulate 0.8.10, which the
+notebook imports) whose metadata environment (``harness.images.metadata_env``, what preflight
+resolves against) is made once from the package index; the requirements then resolve against a
+folder of tiny wheels (tests/harness/tiny_wheels.py), or against an index on a closed port. Every
+preflight runs as a subprocess with this machine's pip configuration switched off
+(``PIP_CONFIG_FILE=/dev/null``: it adds find-links and extra indexes).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.build import build_env
+from harness.images.build import inspect_env
 from harness.images.closure import Pin
+from harness.images.metadata_env import metadata_env
 from harness.images.profiles import Profile, save_profile
 from harness.preflight import PREFLIGHT_SCHEMA_VERSION, pip_index_unreachable, uv_index_unreachable
 from tests.harness.tiny_wheels import IMPORTED, IMPORTED_VERSION, NEWER, tiny_index
@@ -33,18 +35,22 @@ CLOSED_INDEX = "http://127.0.0.1:9/simple"     # the discard port: nothing liste
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> dict[str, Path]:
-    """A profile pinning tabulate 0.8.10 (which the notebook imports), its environment built, the wheels."""
+    """A profile of an image holding tabulate 0.8.10, its metadata environment built, a notebook that
+    imports tabulate, the wheels."""
     root = tmp_path_factory.mktemp("preflight")
     wheels = tiny_index(root / "wheels")
     profiles = root / "profiles"
     profile = Profile(name=IMAGE, date="2026-01-15", runtime="cpu", python="3.11.7", os="", source={},
-                      platform="", roots={"notebook_imports": [IMPORTED]},
-                      pins=[Pin(IMPORTED, IMPORTED_VERSION, ["(root)"])], outside_image={}, gpu_only={}, dropped=[],
-                      image={IMPORTED: IMPORTED_VERSION}, freeze_sha256="", closure={})
+                      platform="", roots={}, pins=[Pin(IMPORTED, IMPORTED_VERSION, ["(root)"])], outside_image={},
+                      gpu_only={}, dropped=[], image={IMPORTED: IMPORTED_VERSION}, freeze_sha256="", closure={})
     save_profile(profile, profiles)
-    env = build_env(profile, cache_dir=root / "cache", mode="local", log=lambda _line: None)
-    assert env.installed[IMPORTED] == IMPORTED_VERSION
-    return {"root": root, "wheels": wheels, "profiles": profiles, "cache": root / "cache"}
+    env = metadata_env(profile, cache_dir=root / "cache", mode="local", log=lambda _line: None)
+    assert inspect_env(env.python)[0][IMPORTED]["version"] == IMPORTED_VERSION
+    (root / "notebook.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": f"import {IMPORTED}\n", "outputs": [],
+         "execution_count": None}]}))
+    return {"root": root, "wheels": wheels, "profiles": profiles, "cache": root / "cache",
+            "notebook": root / "notebook.ipynb"}
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -68,7 +74,8 @@ def preflight(image: dict[str, Path], env: dict[str, str], *requirements: str,
     listed = image["root"] / f"requirements-{abs(hash(requirements))}.txt"
     listed.write_text("".join(f"{r}\n" for r in requirements))
     args = ["--requirements", str(listed)] if requirements else ["--requirements", str(image["root"] / "absent.txt")]
-    return subprocess.run([sys.executable, "-m", "harness", "preflight", *args, "--profiles-dir", str(image["profiles"]),
+    return subprocess.run([sys.executable, "-m", "harness", "preflight", "--notebook", str(image["notebook"]), *args,
+                           "--profiles-dir", str(image["profiles"]),
                            "--cache-dir", str(image["cache"]), "--mode", "local",
                            *(["--out", str(out)] if out else [])],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -85,7 +92,7 @@ def test_an_unreachable_index_is_could_not_check_exit_2(image, tmp_path):
     out = tmp_path / "out"
     done = preflight(image, unreachable_index(), "colabci-nothing-installs-this", out=out)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "build skipped" in done.stderr                  # judged against the environment as built
+    assert "image metadata up to date, build skipped" in done.stderr     # judged against the image as built
     assert f"{IMAGE}: UNCHECKED" in done.stdout
     assert ("unchecked: could not check: pip could not reach the package index "
             f"({CLOSED_INDEX}/colabci-nothing-installs-this/: [Errno 111] Connection refused)") in done.stdout
@@ -133,7 +140,8 @@ def test_a_predicted_corruption_is_exit_1_and_the_files_say_so(image, tmp_path):
     markdown = (out / "preflight.md").read_text()
     assert markdown.startswith("## colab-ci preflight: CORRUPTION OR FAILED INSTALL PREDICTED\n")
     assert f"| {IMAGE} | corrupts |" in markdown
-    assert f"{IMPORTED} {IMPORTED_VERSION} -> {NEWER} (CORRUPTS: the notebook imports it)" in markdown
+    assert f"{IMPORTED} {IMPORTED_VERSION} -> {NEWER} (CORRUPTS: the notebook imports it (import {IMPORTED}))" \
+        in markdown
 
 
 def test_nothing_imported_moves_is_exit_0(image, tmp_path):

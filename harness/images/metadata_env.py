@@ -1,0 +1,157 @@
+"""An environment whose installed distributions are the whole image, as metadata: what preflight asks.
+
+A resolver decides what an install would change from the installed distributions' metadata alone
+(name, version, ``Requires-Dist``). So this environment holds, for every distribution of the image's
+freeze, a ``*.dist-info`` folder with that metadata at the image's version (``torch 2.9.0+cu126``,
+``datasets 4.0.0``, ``pytest 8.4.2``, ...; ``harness.images.image_metadata``), and no code at all;
+only pip is installed for real, at the image's version, because preflight runs it. pip's or uv's
+``--dry-run`` there answers "what would this install replace in the image", for every pre-installed
+distribution, at the image's versions.
+
+It lives in ``<cache>/image-metadata/<name>-<key>`` (``key``: the profile and this machine's
+interpreter), is built once (cold: the index read for ~700 distributions; later images and folders
+reuse the metadata cache) and then found up to date. Its fidelity lines say what differs from the
+image: the interpreter pip runs on (markers are evaluated for it), and every distribution whose
+metadata was built here from an sdist or is known by name and version only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from harness.errors import HarnessError
+from harness.images.fidelity import RUNNER_NEEDS
+from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
+from harness.images.plan import Mode, machine_plan
+from harness.images.profiles import Profile
+from harness.images.uvtool import run_uv, uv_version
+
+METADATA_RECIPE = 1
+RECORD_FILE = "colab-ci-image-metadata.json"
+INSTALLER = "colab-ci (metadata only)"
+
+
+@dataclass
+class MetadataEnv:
+    name: str                 # the profile's
+    path: Path
+    key: str
+    python_version: str
+    fidelity: list[str]
+    counts: dict[str, int]    # wheel / sdist / unknown
+    seconds: float
+    skipped: bool
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+
+def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", python: str | None = None,
+                 force: bool = False, log: Log = print) -> MetadataEnv:
+    """Build (or find up to date) the full-image metadata environment of ``profile`` (the record is written
+    last, so a half-built one never counts as built)."""
+    start = time.perf_counter()
+    plan = machine_plan(profile, mode, python, log=lambda _line: None)
+    key = hashlib.sha256(json.dumps([METADATA_RECIPE, profile.content_hash, plan.python]).encode()).hexdigest()[:12]
+    env = Path(cache_dir) / "image-metadata" / f"{profile.name}-{key}"
+    if not force and (found := _load(env, key)) is not None:
+        found.seconds, found.skipped = time.perf_counter() - start, True
+        log(f"{profile.name}: image metadata up to date, build skipped (key {key}): {env}")
+        return found
+    log(f"{profile.name}: building the image's metadata environment ({len(profile.image)} distributions, "
+        f"Python {plan.python}) into {env}")
+    if env.exists():          # half-built (no record): start again
+        shutil.rmtree(env)
+    env.parent.mkdir(parents=True, exist_ok=True)
+    _uv(["venv", "--quiet", "-p", plan.interpreter, str(env)], profile)
+    pip = profile.image.get("pip") or ""
+    _uv(["pip", "install", "-p", str(env / "bin" / "python"), "--no-deps", "--compile-bytecode",
+         f"pip=={pip}" if pip else "pip"], profile)
+    dists = fetch_image_metadata(profile, env / "bin" / "python", log)
+    site = _site_packages(env)
+    for name, dist in dists.items():
+        if name != "pip" and dist.version:      # pip is installed for real; no version, no metadata to write
+            write_dist_info(site, dist)
+    counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
+    fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
+    built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)
+    (env / RECORD_FILE).write_text(json.dumps({
+        "key": key, "profile": profile.name, "python_version": plan.python, "fidelity": fidelity, "counts": counts,
+        "uv": uv_version(), "distributions": {n: {"version": d.version, "source": d.source, "note": d.note}
+                                              for n, d in dists.items()}}, indent=1) + "\n", encoding="utf-8")
+    log(f"{profile.name}: image metadata built in {built.seconds:.1f} s ({counts['wheel']} from wheels, "
+        f"{counts['sdist']} from sdists, {counts['unknown']} by name only)")
+    return built
+
+
+def write_dist_info(site: Path, dist: DistMetadata) -> Path:
+    """A ``*.dist-info`` folder that a resolver reads as ``dist`` installed (and nothing to import)."""
+    stem = f"{canonicalize_name(dist.name).replace('-', '_')}-{dist.version}"
+    folder = site / f"{stem}.dist-info"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "METADATA").write_text(dist.metadata_text(), encoding="utf-8")
+    (folder / "INSTALLER").write_text(INSTALLER + "\n", encoding="utf-8")
+    (folder / "RECORD").write_text("".join(f"{stem}.dist-info/{n},,\n" for n in ("METADATA", "INSTALLER", "RECORD")),
+                                   encoding="utf-8")
+    return folder
+
+
+def _fidelity(profile: Profile, python: str, why_python: str, dists: dict[str, DistMetadata], pip: str) -> list[str]:
+    lines = []
+    if python != profile.python:
+        lines.append(f"python {profile.python} -> {python}: the resolver runs on Python {python}, so requirement "
+                     f"markers are evaluated for it ({why_python or 'not planned'})")
+    sdists = sorted(n for n, d in dists.items() if d.source == "sdist")
+    unknown = {n: d.note for n, d in dists.items() if d.source == "unknown"}
+    lines.append(f"preflight resolves against all {len(dists)} distributions of the image as metadata only, at the "
+                 f"image's versions ({len(dists) - len(sdists) - len(unknown)} read from the wheel Colab installs, "
+                 f"{len(sdists)} from sdists, {len(unknown)} by name and version only)")
+    if sdists:
+        lines.append(f"{len(sdists)} distribution{'s' if len(sdists) != 1 else ''} without a wheel for the image's "
+                     f"platform: requirements built here from the sdist: {', '.join(sdists)}")
+    for name, note in sorted(unknown.items()):
+        if dists[name].version:
+            lines.append(f"{name} {dists[name].version}: requirements unknown ({note})")
+        else:
+            lines.append(f"{name}: not installed, not even as metadata: the freeze gives no version ({note})")
+    for name, dist in sorted(dists.items()):
+        if dist.source != "unknown" and dist.note:
+            lines.append(f"{name} {dist.version}: {dist.note}")
+    if not pip:
+        lines.append(f"pip: {RUNNER_NEEDS[0]} is not in the image; the newest pip answers instead")
+    return lines
+
+
+def _load(env: Path, key: str) -> MetadataEnv | None:
+    try:
+        data = json.loads((env / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != key or not (env / "bin" / "python").exists():
+        return None
+    return MetadataEnv(data["profile"], env, key, data["python_version"], list(data["fidelity"]),
+                       dict(data["counts"]), 0.0, True)
+
+
+def _site_packages(env: Path) -> Path:
+    found = sorted(env.glob("lib/python*/site-packages"))
+    if not found:
+        raise HarnessError(f"{env}: no site-packages folder (was the venv created?)")
+    return found[0]
+
+
+def _uv(args: list[str], profile: Profile) -> None:
+    result = run_uv(args)
+    if not result.ok:
+        lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+        raise HarnessError(f"{profile.name}: could not build the image's metadata environment "
+                           f"({result.command}): {' '.join(lines)[:800]}")
+
