@@ -62,7 +62,7 @@ from packaging.utils import canonicalize_name
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.images.build import Mode, default_cache_dir, inspect_env
+from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
@@ -200,8 +200,9 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
     return verdicts
 
 
-def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv, resolver: Resolver = "auto",
-                    imported: dict[str, str] | None = None) -> ImageVerdict:
+def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv | BuiltEnv,
+                    resolver: Resolver = "auto", imported: dict[str, str] | None = None) -> ImageVerdict:
+    """``specs`` against ``env``: the image's metadata environment (or any environment built for it)."""
     start = time.perf_counter()
     state = environment_state(env.python)
     imported = imported_distributions(profile) if imported is None else imported
@@ -217,6 +218,8 @@ def imported_distributions(profile: Profile, needs: NotebookNeeds | None = None)
              for name in profile.imported_distributions()}
     for dist, modules in (needs.imported() if needs is not None else {}).items():
         found.setdefault(dist, f"the notebook imports it ({modules})")
+    for name in profile.roots.get("notebook_imports", []):   # a schema 1 profile named its notebook's imports
+        found.setdefault(name, "the notebook imports it")
     return found
 
 
