@@ -242,7 +242,7 @@ def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> Non
         elif failed and plan.tolerate_failures:
             pins.remove(failed)
             plan.reasons[canonicalize_name(Requirement(failed).name)] = \
-                f"could not be installed here: {_uv_error(result.stderr)[:240]}"
+                f"could not be installed here: {_uv_failure(result.stderr)}"
         else:
             raise BuildError(f"{plan.profile.name}: installing the image's pins failed"
                              + (f" at {failed}" if failed else "") + f": {_uv_error(result.stderr)}", pin=failed)
@@ -336,6 +336,15 @@ def _step(args: list[str], journal, what: str, plan: BuildPlan) -> None:
 def _journal(journal, result) -> None:
     journal.write(f"\n$ {result.command}\n{result.stdout}{result.stderr}(exit {result.returncode})\n")
     journal.flush()
+
+
+def _uv_failure(stderr: str) -> str:
+    """uv's error and its causes, without the progress before them (``Failed to build `gdal==3.8.4`: ...``)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith(("error:", "×"))), 0)
+    causes = [line.removeprefix("error:").removeprefix("cause:").removeprefix("×").strip()
+              for line in lines[start:] if line.startswith(("error:", "cause:", "×", "╰─▶"))]
+    return ": ".join(causes)[:300] or _uv_error(stderr)[:300]
 
 
 def _uv_error(stderr: str) -> str:
