@@ -18,8 +18,10 @@ metadata was built here from an sdist or is known by name and version only.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +77,7 @@ def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", pyth
     pip = profile.image.get("pip") or ""
     _uv(["pip", "install", "-p", str(env / "bin" / "python"), "--no-deps", "--compile-bytecode",
          f"pip=={pip}" if pip else "pip"], profile)
-    dists = fetch_image_metadata(profile, env / "bin" / "python", log)
+    dists = fetch_image_metadata(profile, _reader(env), log)
     site = _site_packages(env)
     for name, dist in dists.items():
         if name != "pip" and dist.version:      # pip is installed for real; no version, no metadata to write
@@ -128,6 +130,15 @@ def _fidelity(profile: Profile, python: str, why_python: str, dists: dict[str, D
     if not pip:
         lines.append(f"pip: {RUNNER_NEEDS[0]} is not in the image; the newest pip answers instead")
     return lines
+
+
+def _reader(env: Path) -> Path:
+    """The pip that reads the image's metadata: the harness's own where it has one (a pip >= 25 reads a
+    wheel's metadata file alone where the index advertises it, PEP 658; the images' pip 24.1 downloads
+    each wheel), else the image's."""
+    if importlib.util.find_spec("pip") is not None:
+        return Path(sys.executable)
+    return env / "bin" / "python"
 
 
 def _load(env: Path, key: str) -> MetadataEnv | None:
