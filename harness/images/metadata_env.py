@@ -29,7 +29,6 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
-from harness.images.fidelity import RUNNER_NEEDS
 from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
 from harness.images.plan import Mode, machine_plan
 from harness.images.profiles import Profile
@@ -128,7 +127,7 @@ def _fidelity(profile: Profile, python: str, why_python: str, dists: dict[str, D
         if dist.source != "unknown" and dist.note:
             lines.append(f"{name} {dist.version}: {dist.note}")
     if not pip:
-        lines.append(f"pip: {RUNNER_NEEDS[0]} is not in the image; the newest pip answers instead")
+        lines.append("pip is not in the image: the newest pip answers instead")
     return lines
 
 
