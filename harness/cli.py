@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how --image builds its environment (see `colab-ci images build --help`)")
     run.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                      help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
+    run.add_argument("--closure", choices=("notebook", "full"), default="notebook",
+                     help="what --image's mirror holds: what the notebook imports and installs (default), or the "
+                          "whole image (every distribution an index serves; several GB)")
+    run.add_argument("--with", dest="with_", action="append", default=[], metavar="REQ",
+                     help="more of the image's distributions for --image's mirror (repeatable)")
     run.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
                      help="a file or folder copied into the kernel's working directory before the first cell, as "
                           "if uploaded to Colab's /content (repeatable); google.colab.files.upload() returns them")
@@ -156,7 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--drive {args.drive} is not a folder.")
     from harness.images.build import python_for_image
 
-    python = python_for_image(args.image, args.python, args.cache_dir, args.mode)
+    python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
+                              content=args.content, closure=args.closure, with_=args.with_)
 
     from harness.execution.environment import EnvironmentInBackground
 

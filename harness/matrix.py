@@ -34,6 +34,7 @@ from typing import Any
 from harness.checks import CHECKS
 from harness.errors import HarnessError
 from harness.images.build import BuildError, build_env
+from harness.images.needs import notebook_needs
 from harness import parameters, progress
 from harness.checkout import default_notebook
 from harness.images.profiles import Profile, select_profiles
@@ -78,7 +79,7 @@ def run_matrix(args, profiles_dir: Path) -> int:
         runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args), timeout=args.timeout,
                       cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
                       baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted,
-                      run_args=_run_args(args), shown=shown)
+                      run_args=_run_args(args), shown=shown, content=tuple(args.content))
     finally:
         shown.close()
         signal.signal(signal.SIGTERM, previous)
@@ -112,7 +113,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
            mode: str = "auto", python: str | None = None, force: bool = False,
            baselines: Path | None = None, update_baselines: bool = False,
            interrupted: threading.Event | None = None, run_args: list[str] = (),
-           shown: progress.Display | None = None) -> list[ImageRun]:
+           shown: progress.Display | None = None, content: tuple[Path, ...] = ()) -> list[ImageRun]:
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
     shown = shown or progress.display()
     runs: dict[str, ImageRun] = {}
@@ -121,7 +122,9 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "")
         runs[profile.name] = run
         try:
-            env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force,
+            # the mirror holds what this notebook imports and installs (harness.images.needs)
+            needs = notebook_needs(notebook, profile.image, content=tuple(content))
+            env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
                             log=lambda line, name=profile.name: shown.show(
                                 progress.Event(name, line.removeprefix(f"{name}: "))))
         except BuildError as exc:

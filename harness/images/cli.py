@@ -181,7 +181,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     except Unreachable as exc:
         print(f"colab-ci: {exc}", file=sys.stderr)
         return EXIT_HARNESS
-    drift = compare(newest, upstream)
+    drift = compare(newest, upstream, _checkout_notebook_needs(newest))
     # Import first: a profile that cannot be written is exit 2 before any report claims otherwise.
     imported = import_upstream(upstream, _dir(args)) if args.import_ and drift.drifted else None
     if args.report:
@@ -302,6 +302,17 @@ def _dir(args: argparse.Namespace) -> Path:
     from harness.images.profiles import PROFILES_DIR
 
     return args.profiles_dir or Path(os.environ.get("COLAB_CI_PROFILES") or PROFILES_DIR)
+
+
+def _checkout_notebook_needs(profile):  # -> NotebookNeeds | None
+    """What this checkout's template imports and installs (what a drift means for it); None elsewhere."""
+    from harness.checkout import default_notebook
+    from harness.images.needs import notebook_needs
+
+    try:
+        return notebook_needs(default_notebook(), profile.image)
+    except HarnessError:
+        return None
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -35,8 +35,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from harness.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
+from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
 
 REPOSITORY = "googlecolab/backend-info"
@@ -70,9 +74,9 @@ class Drift:
     upstream_date: str
     python: tuple[str, str] | None                  # (profile, upstream) when they differ
     key: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)     # numpy, torch
-    pins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)    # other closure pins
+    pins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)    # what the kernel or the notebook uses
     now_preinstalled: dict[str, str] = field(default_factory=dict)                 # notebook installs now in the image
-    others_changed: int = 0                          # outside the closure: information only
+    others_changed: int = 0                          # the rest of the image: information only
 
     @property
     def drifted(self) -> bool:
@@ -140,24 +144,30 @@ def _get(url: str, timeout: float) -> str:
 
 # ------------------------------------------------------------------------------------ comparing
 
-def compare(profile: Profile, upstream: Upstream) -> Drift:
+def compare(profile: Profile, upstream: Upstream, needs: NotebookNeeds | None = None) -> Drift:
+    """What moved between ``profile``'s image and the upstream snapshot: Python, numpy and torch first,
+    then what Colab's kernel needs (the profile's pins) and what the notebook imports (``needs``), then
+    the notebook's installs the image now ships; the rest is counted."""
     drift = Drift(profile.name, upstream.commit, upstream.date,
                   None if upstream.os_info.python == profile.python else (profile.python, upstream.os_info.python))
     new = upstream.freeze.versions()
-    for pin in profile.pins:
-        now = new.get(pin.name)
-        if now != pin.version:
-            (drift.key if pin.name in KEY_PACKAGES else drift.pins)[pin.name] = (pin.version, now)
-    for name in KEY_PACKAGES:
-        if profile.pin(name) is None and new.get(name) != profile.image.get(name):
+    for name in KEY_PACKAGES:   # numpy, then torch
+        if new.get(name) != profile.image.get(name):
             drift.key[name] = (profile.image.get(name), new.get(name))
-    drift.key = {name: drift.key[name] for name in KEY_PACKAGES if name in drift.key}   # numpy, then torch
-    for name in profile.outside_image:
-        if name in new and "(root)" in profile.outside_image[name].get("required_by", []):
+    watched = {p.name for p in profile.pins} | set(needs.import_distributions() if needs else [])
+    for name in sorted(watched - set(KEY_PACKAGES)):
+        if new.get(name) != profile.image.get(name):
+            drift.pins[name] = (profile.image.get(name), new.get(name))
+    for requirement in needs.installs if needs else []:
+        try:
+            name = canonicalize_name(Requirement(requirement).name)
+        except InvalidRequirement:
+            continue
+        if name in new and name not in profile.image:
             drift.now_preinstalled[name] = new[name]
-    pinned = {p.name for p in profile.pins}
-    drift.others_changed = sum(1 for name in set(new) | set(profile.image)
-                               if name not in pinned and new.get(name) != profile.image.get(name))
+    said = watched | set(KEY_PACKAGES) | set(drift.now_preinstalled)
+    drift.others_changed = sum(1 for name in set(new) | set(profile.image)   # "" (a URL install) is no version
+                               if name not in said and (new.get(name) or None) != (profile.image.get(name) or None))
     return drift
 
 
@@ -169,11 +179,11 @@ def render(drift: Drift) -> str:
     for name, (old, new) in drift.key.items():
         lines.append(f"  {name} {old or 'absent'} -> {new or 'removed'}")
     for name, (old, new) in sorted(drift.pins.items()):
-        lines.append(f"  {name} {old} -> {new or 'removed'} (pinned: in the closure)")
+        lines.append(f"  {name} {old or 'absent'} -> {new or 'removed'} (the kernel or the notebook uses it)")
     for name, version in sorted(drift.now_preinstalled.items()):
         lines.append(f"  {name} {version} is now pre-installed (the notebook installs it)")
     if drift.others_changed:
-        lines.append(f"  {drift.others_changed} other distributions changed (outside the closure; information only)")
+        lines.append(f"  {drift.others_changed} other distributions of the image changed (information only)")
     if drift.drifted:
         lines.append("  import it: harness images sync --import (or harness images import pip-freeze.txt "
                      "--os-info os-info.txt --name <date>-<commit>-cpu --commit <sha> --date <date>)")
@@ -223,14 +233,14 @@ def render_markdown(drift: Drift, previous: Profile, upstream: Upstream,
     for label, old, now in rows:   # always numpy, torch, Python, first: what the notebook and the kernel stand on
         lines.append(f"| {label} | {old or 'absent'} | {now or 'absent'} | {'**changed**' if old != now else ''} |")
     if drift.pins:
-        lines += ["", "Other pinned distributions (the closure the mirrors build) that changed:", "",
+        lines += ["", "What Colab's kernel or the notebook uses that changed:", "",
                   "| distribution | profile | snapshot |", "|---|---|---|"]
-        lines += [f"| {name} | {old} | {now or 'removed'} |" for name, (old, now) in sorted(drift.pins.items())]
+        lines += [f"| {name} | {old or 'absent'} | {now or 'removed'} |" for name, (old, now) in sorted(drift.pins.items())]
     if drift.now_preinstalled:
         lines += ["", "Now pre-installed, though the notebook installs them: "
                   + ", ".join(f"{n} {v}" for n, v in sorted(drift.now_preinstalled.items())) + "."]
     if drift.others_changed:
-        lines += ["", f"{drift.others_changed} other distributions changed outside the closure (information only)."]
+        lines += ["", f"{drift.others_changed} other distributions of the image changed (information only)."]
     if imported:
         profile, path = imported
         lines += ["", "### What this adds", "",

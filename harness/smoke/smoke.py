@@ -631,7 +631,8 @@ def run(args: argparse.Namespace) -> int:
 
         values = parameters.from_args(args)
         notebook = args.notebook or default_notebook("--notebook")
-        python = python_for_image(args.image, args.python, args.cache_dir, args.mode) or Path(sys.executable)
+        python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=notebook,
+                                  content=args.content) or Path(sys.executable)
         shown = progress.for_this_process()
         try:
             results = [run_local(notebook, python=python, out=args.out, parameters=values, browser=args.browser,

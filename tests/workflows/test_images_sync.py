@@ -117,7 +117,7 @@ def test_import_writes_the_new_profile_and_the_pull_request_body(tmp_path: Path,
     assert rows[:3] == ["| numpy | 2.0.2 | 2.1.3 | **changed** |",
                         "| torch | 2.9.0+cu126 | 2.11.0+cpu | **changed** |",
                         "| Python | 3.12.12 | 3.13.15 | **changed** |"]
-    assert body.index("| numpy |") < body.index("| filelock |")      # the other pins come after
+    assert body.index("| numpy |") < body.index("What Colab's kernel or the notebook uses that changed")
     assert f"https://github.com/googlecolab/backend-info/commit/{SHA}" in body
     assert f"`harness/images/profiles/{NEW}.json`: Python 3.13.15" in body
 
