@@ -38,7 +38,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -134,7 +134,8 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
         f"{', '.join(extra) or 'nothing else'}) into {env}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as journal:
+    with open(log_path, "w", encoding="utf-8") as handle:
+        journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
         journal.write(f"# colab-ci build of {profile.name} (key {plan.key}, {uv_version()})\n")
         try:
             _build(plan, env, journal)
@@ -203,7 +204,7 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
             args += ["--no-deps", "--index-url", plan.torch_index]
         else:
             args += ["--resolution", "lowest-direct", *find_links_args()]
-        result = run_uv(args + plan.substitutes)
+        result = run_uv(args + plan.substitutes, on_line=journal.uv_line)
         _journal(journal, result)
         if not result.ok:
             failed = failing_pin(result.stderr, plan.substitutes) or plan.substitutes[0]
@@ -213,7 +214,7 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
         _install_companions(plan, python, journal)
     if plan.runner_needs:
         result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "--exclude-newer",
-                         f"{plan.profile.date}T23:59:59Z", *plan.runner_needs])
+                         f"{plan.profile.date}T23:59:59Z", *plan.runner_needs], on_line=journal.uv_line)
         _journal(journal, result)
         if not result.ok:
             raise BuildError(f"{plan.profile.name}: installing {', '.join(plan.runner_needs)} failed: "
@@ -229,7 +230,7 @@ def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> Non
             return
         pins_file.write_text("\n".join(pins) + "\n", encoding="utf-8")
         result = run_uv(["pip", "install", "-p", python, "--no-deps", "--compile-bytecode",
-                         "--exclude-newer", exclude_newer, "-r", str(pins_file)])
+                         "--exclude-newer", exclude_newer, "-r", str(pins_file)], on_line=journal.uv_line)
         _journal(journal, result)
         if result.ok:
             return
@@ -259,7 +260,7 @@ def _install_companions(plan: BuildPlan, python: str, journal) -> None:
         constraint = handle.name
     try:
         result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "-c", constraint, *find_links_args(),
-                         *plan.companions])
+                         *plan.companions], on_line=journal.uv_line)
     finally:
         os.unlink(constraint)
     _journal(journal, result)
@@ -327,10 +328,33 @@ def _unimportable(env: Path, modules: list[str]) -> list[str]:
 
 
 def _step(args: list[str], journal, what: str, plan: BuildPlan) -> None:
-    result = run_uv(args)
+    result = run_uv(args, on_line=journal.uv_line)
     _journal(journal, result)
     if not result.ok:
         raise BuildError(f"{plan.profile.name}: could not {what}: {_uv_error(result.stderr)}")
+
+
+# uv's own progress, one line per step (UV_NO_PROGRESS: no bars), passed on while a build runs
+_UV_PROGRESS = re.compile(r"^\s*(Resolved|Prepared|Installed|Uninstalled|Downloading|Downloaded|Building|Built|"
+                          r"Audited|Using Python)\b")
+
+
+class Journal:
+    """A build's log file, and uv's own progress lines passed on as they come (where it downloads
+    several GB, a build is otherwise silent for minutes)."""
+
+    def __init__(self, handle: Any, say: Callable[[str], None]) -> None:
+        self.handle, self.say = handle, say
+
+    def write(self, text: str) -> None:
+        self.handle.write(text)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def uv_line(self, line: str) -> None:
+        if _UV_PROGRESS.match(line):
+            self.say(f"uv: {line.strip()}")
 
 
 def _journal(journal, result) -> None:

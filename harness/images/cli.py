@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness import parameters
+from harness import parameters, progress
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
@@ -207,8 +207,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     for profile in select_profiles(args.names, _dir(args)):
         needs = notebook_needs(args.notebook, profile.image, content=args.content, with_=args.with_) \
             if args.notebook is not None or args.with_ else None
-        env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
-                        needs=needs, closure=args.closure)
+        shown = progress.display()   # the build's steps and uv's own progress, live on a terminal
+        try:
+            env = build_env(profile, cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
+                            needs=needs, closure=args.closure, log=_to(shown, profile.name))
+        finally:
+            shown.close()
         print(f"{profile.name}: {env.python} ({'skipped' if env.skipped else 'built'} in {env.seconds:.1f} s)")
         print(f"  fidelity ({len(env.fidelity)} deviations from the image):")
         for line in env.fidelity:
@@ -236,8 +240,12 @@ def cmd_preflight(args: argparse.Namespace) -> int:
             specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[found],
                                      found_in={str(found): "--requirements"}))
         needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content)) if notebook else None
-        verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
-                             force=args.force, resolver=args.resolver, log=lambda line: print(line, file=sys.stderr), needs=needs)
+        shown = progress.display()
+        try:
+            verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                                 force=args.force, resolver=args.resolver, log=_to(shown, "preflight"), needs=needs)
+        finally:
+            shown.close()
     except Exception as exc:
         if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
             write_outputs(args.out, [], error=str(exc) or type(exc).__name__)
@@ -260,6 +268,14 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+def _to(shown: "progress.Display", scope: str):  # -> Callable[[str], None]
+    """A build's or preflight's log lines as progress events (``NAME: what`` under the scope NAME)."""
+    def say(line: str) -> None:
+        name, sep, rest = line.partition(": ")
+        shown.show(progress.Event(name, rest) if sep and " " not in name else progress.Event(scope, line))
+    return say
+
 
 def _profiles_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles-dir", type=Path, default=None, help=argparse.SUPPRESS)

@@ -17,9 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -66,18 +68,41 @@ class UvResult:
 
 
 def run_uv(args: list[str], *, allow_python_downloads: bool = False, timeout: float = 1800,
-           env: dict[str, str] | None = None) -> UvResult:
-    """Run ``uv ARGS`` and capture its output (never raises for a non-zero exit)."""
+           env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> UvResult:
+    """Run ``uv ARGS`` and capture its output (never raises for a non-zero exit). ``on_line`` gets each
+    line uv writes to stderr as it comes (its own progress: resolved, downloading, installed ...)."""
     environ = dict(os.environ if env is None else env)
-    environ.setdefault("UV_NO_PROGRESS", "1")
+    environ.setdefault("UV_NO_PROGRESS", "1")   # no bars: uv then says each step on a line of its own
     if not allow_python_downloads:
         environ["UV_PYTHON_DOWNLOADS"] = "never"
+    if on_line is None:
+        try:
+            done = subprocess.run([uv_binary(), *args], capture_output=True, text=True, timeout=timeout,
+                                  env=environ, stdin=subprocess.DEVNULL, check=False)
+        except subprocess.TimeoutExpired as exc:
+            return UvResult(args, 124, _text(exc.stdout), _text(exc.stderr) + f"\ntimed out after {timeout:.0f} s")
+        return UvResult(args, done.returncode, done.stdout, done.stderr)
+    proc = subprocess.Popen([uv_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=environ, stdin=subprocess.DEVNULL)
+    stderr: list[str] = []
+
+    def follow() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            stderr.append(line)
+            on_line(line.rstrip("\n"))
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
     try:
-        done = subprocess.run([uv_binary(), *args], capture_output=True, text=True, timeout=timeout,
-                              env=environ, stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired as exc:
-        return UvResult(args, 124, _text(exc.stdout), _text(exc.stderr) + f"\ntimed out after {timeout:.0f} s")
-    return UvResult(args, done.returncode, done.stdout, done.stderr)
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, _ = proc.communicate()
+        follower.join(5)
+        return UvResult(args, 124, stdout or "", "".join(stderr) + f"\ntimed out after {timeout:.0f} s")
+    follower.join()
+    return UvResult(args, proc.returncode, stdout or "", "".join(stderr))
 
 
 @lru_cache(maxsize=1)
