@@ -84,25 +84,33 @@ def run_uv(args: list[str], *, allow_python_downloads: bool = False, timeout: fl
         return UvResult(args, done.returncode, done.stdout, done.stderr)
     proc = subprocess.Popen([uv_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=environ, stdin=subprocess.DEVNULL)
+    stdout: list[str] = []
     stderr: list[str] = []
 
-    def follow() -> None:
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        stdout.append(proc.stdout.read())
+
+    def follow_stderr() -> None:   # line by line, as uv writes them
         assert proc.stderr is not None
         for line in proc.stderr:
             stderr.append(line)
             on_line(line.rstrip("\n"))
 
-    follower = threading.Thread(target=follow, daemon=True)
-    follower.start()
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=follow_stderr, daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
-        stdout, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        stdout, _ = proc.communicate()
-        follower.join(5)
-        return UvResult(args, 124, stdout or "", "".join(stderr) + f"\ntimed out after {timeout:.0f} s")
-    follower.join()
-    return UvResult(args, proc.returncode, stdout or "", "".join(stderr))
+        proc.wait()
+        for reader in readers:
+            reader.join(5)
+        return UvResult(args, 124, "".join(stdout), "".join(stderr) + f"\ntimed out after {timeout:.0f} s")
+    for reader in readers:
+        reader.join()
+    return UvResult(args, proc.returncode, "".join(stdout), "".join(stderr))
 
 
 @lru_cache(maxsize=1)
