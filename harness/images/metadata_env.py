@@ -18,7 +18,7 @@ metadata was built here from an sdist or is known by name and version only.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.metadata
 import json
 import shutil
 import sys
@@ -134,9 +134,16 @@ def _fidelity(profile: Profile, python: str, why_python: str, dists: dict[str, D
 def _reader(env: Path) -> Path:
     """The pip that reads the image's metadata: the harness's own where it has one (a pip >= 25 reads a
     wheel's metadata file alone where the index advertises it, PEP 658; the images' pip 24.1 downloads
-    each wheel), else the image's."""
-    if importlib.util.find_spec("pip") is not None:
-        return Path(sys.executable)
+    each wheel), else the image's.
+
+    Asked of the installed metadata, not ``importlib.util.find_spec("pip")``: on Python < 3.12 a
+    finder lookup of the top-level name ``pip`` makes setuptools' distutils shim give up for the rest
+    of the process, and a later ``import setuptools`` (torch.utils.benchmark does one) then fails."""
+    try:
+        importlib.metadata.distribution("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return env / "bin" / "python"
+    return Path(sys.executable)
     return env / "bin" / "python"
 
 

@@ -194,10 +194,12 @@ def test_secrets_never_reach_the_history(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("COLAB_CI_TEST_TOKEN", secret)
     import argparse
 
-    from harness.history import run as history_run
+    from harness.history import add_arguments, run as history_run
 
-    args = argparse.Namespace(runs=[tmp_path / "run"], previous=None, out=tmp_path / "out", last=12, min_runs=8,
-                              store=tmp_path / "kept", summary=tmp_path / "summary.md")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)   # the verb's own parser: a Namespace built by hand drifts from it
+    args = parser.parse_args([str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--last", "12",
+                              "--store", str(tmp_path / "kept"), "--summary", str(tmp_path / "summary.md")])
     assert history_run(args) == 0
     for path in [*(tmp_path / "out").iterdir(), tmp_path / "summary.md", *(tmp_path / "kept").rglob("*.json")]:
         text = path.read_text(encoding="utf-8")

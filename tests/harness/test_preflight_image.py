@@ -169,3 +169,19 @@ def test_the_template_passes_and_knows_what_it_imports(image, cache: Path, capsy
     assert {"torch", "numpy", "pandas", "matplotlib", "scipy", "psutil", "ipykernel"} <= set(verdict["imported"])
     install = next(i for i in verdict["installs"] if i["install"] == "cell 3 [install] install()")
     assert install["files"] == [f"{REPO / 'requirements-colab.txt'} (the checkout (COLAB_CI_CHECKOUT))"]
+
+
+def test_choosing_the_metadata_reader_leaves_setuptools_importable(tmp_path: Path):
+    """On Python < 3.12 a finder lookup of ``pip`` (``importlib.util.find_spec("pip")``) makes setuptools'
+    distutils shim give up for the rest of the process: a later ``import setuptools`` (torch.utils.benchmark
+    does one) then fails. The harness's own process must never do that."""
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path\n"
+            "from harness.images.metadata_env import _reader\n"
+            f"_reader(Path({str(tmp_path)!r}))\n"
+            "import setuptools, distutils.core\n"
+            "assert '_distutils' in distutils.core.__file__, distutils.core.__file__\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
