@@ -12,6 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.harness import alert_runs
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
@@ -95,3 +97,18 @@ def stream_text(cell: dict) -> str:
     """A cell's stdout/stderr as one string (on disk, nbformat stores it as a list of lines)."""
     texts = (o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
     return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+
+
+# -- workflow-run folders for aggregate and alert ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def preflights(tmp_path_factory) -> dict[str, Path]:
+    return alert_runs.cached_preflights(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture()
+def runs(tmp_path: Path, preflights: dict[str, Path]):
+    """``runs(name, {image: recorded run}, smoke=..., preflight=...)``: one workflow run's folder."""
+    def build(name: str, images: dict[str, str], smoke: str | None = "local_pass", preflight: str | None = "ok") -> Path:
+        return alert_runs.make_run(tmp_path / name, images, smoke, preflights[preflight] if preflight else None)
+    return build

@@ -18,22 +18,10 @@ from pathlib import Path
 import pytest
 
 from harness.report.aggregate import Subject, covered_subjects, failing_subjects, load_run, render_markdown
-from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY, cached_preflights, make_run
+from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 A, B = "2025-11-24-13d109b-cpu", "2026-08-19-a724079-cpu"
-
-
-@pytest.fixture(scope="session")
-def preflights(tmp_path_factory) -> dict[str, Path]:
-    return cached_preflights(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture()
-def runs(tmp_path: Path, preflights: dict[str, Path]):
-    def build(name: str, images: dict[str, str], smoke: str | None = "local_pass", preflight: str | None = "ok") -> Path:
-        return make_run(tmp_path / name, images, smoke, preflights[preflight] if preflight else None)
-    return build
 
 
 def aggregate(report: Path, *args: str, summary: Path | None = None) -> subprocess.CompletedProcess[str]:

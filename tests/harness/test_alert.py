@@ -22,7 +22,7 @@ import pytest
 from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
 from harness.report.aggregate import load_run
-from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY, cached_preflights, make_run
+from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY
 from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,19 +63,6 @@ def marker_of(text: str) -> dict:
 
 def image_subjects(image: str, tiers: tuple[str, ...] = ALL_TIERS) -> list[list[str]]:
     return [["image", image, tier] for tier in tiers]
-
-
-@pytest.fixture(scope="session")
-def preflights(tmp_path_factory) -> dict[str, Path]:
-    return cached_preflights(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture()
-def runs(tmp_path: Path, preflights: dict[str, Path]):
-    """``runs(name, {image: recorded run}, smoke=..., preflight=...)``: one workflow run's folder."""
-    def build(name: str, images: dict[str, str], smoke: str | None = "local_pass", preflight: str | None = "ok") -> Path:
-        return make_run(tmp_path / name, images, smoke, preflights[preflight] if preflight else None)
-    return build
 
 
 def alert_issues(github: FakeGitHub) -> list[dict]:
