@@ -37,6 +37,20 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
     assert text.endswith("}\n") and json.loads(text)["schema_version"] == 1
 
 
+def test_a_baseline_written_with_the_summary_copy_still_judges_a_run_cleanly(tmp_path: Path) -> None:
+    """colab-ci 0.1 also stored the summary cell's repeat of every test ("summary/tier1/..."). Those
+    entries are never compared; read literally, each would be "in the baseline but did not run"."""
+    from harness.checks import CheckOptions, run_checks
+
+    record = load_record("clean_run")
+    data = Baseline.from_record(record).to_json()
+    data["tests"].update({f"summary/{key}": entry for key, entry in data["tests"].items()})
+    baseline = load_baseline(_write(tmp_path, data))
+    assert not [key for key in baseline.tests if key.startswith("summary/")]
+    findings = run_checks(record, baseline, CheckOptions())
+    assert not [f for f in findings if f.check == "tiers" and f.severity != "info"], findings
+
+
 def _write(tmp_path: Path, data: object) -> Path:
     path = tmp_path / "b.json"
     path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
