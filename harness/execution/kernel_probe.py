@@ -105,6 +105,7 @@ class Probe:
         self.pending = {}      # file -> (module name, identity before it loaded), since the last probe
         self.tracked = {}      # file -> [identity last seen, module, distribution, version loaded, loaded_at]
         self.folders = {}      # folder -> identity when its files were last compared
+        self.folder_files = {}  # folder -> ([tracked files in it], [the extension modules among them])
         self.module_count = 0  # len(sys.modules) at the last probe (new modules are found past it)
         self.seen_modules = set()
         self.tops = {}         # metadata folder -> top-level names it installs
@@ -237,24 +238,19 @@ class Probe:
             dist = self.owner(path, installed, metadata) or self.owner(path, before, self.metadata, cached=False)
             unchanged = at_load is None or at_load == now
             version = (installed if unchanged else before).get(dist) if dist else None
-            self.tracked[path] = [at_load if at_load is not None else now, module, dist, version, loaded_at]
+            self.track(path, [at_load if at_load is not None else now, module, dist, version, loaded_at])
             if dist and dist not in self.loaded_dists:
                 self.loaded_dists.add(dist)
                 loaded_new[dist] = version
-            self.folders.setdefault(os.path.dirname(path), identity(os.path.dirname(path)))
             if not unchanged:
                 self._replaced(replaced, path, now, installed, metadata)
         # 2. files loaded earlier: the folder first, every file only where the folder changed
-        by_folder = {}
-        for path in self.tracked:
-            by_folder.setdefault(os.path.dirname(path), []).append(path)
-        for folder, paths in by_folder.items():
+        # (grouped as they are tracked: regrouping thousands of paths per probe was most of its cost)
+        for folder, (files, extensions) in self.folder_files.items():
             now_folder = identity(folder)
-            folder_changed = now_folder != self.folders.get(folder)
+            folder_changed = now_folder != self.folders[folder]
             self.folders[folder] = now_folder
-            for path in paths:
-                if not folder_changed and not path.endswith(_EXTENSION_SUFFIXES):
-                    continue
+            for path in files if folder_changed else extensions:
                 checked += 1
                 now = identity(path)
                 if now != self.tracked[path][0]:
@@ -272,6 +268,18 @@ class Probe:
             payload["executable"] = sys.executable
         payload["probe_ms"] = round((time.perf_counter() - start) * 1000, 3)
         return payload
+
+    def track(self, path, state):
+        """Compare ``path`` from now on; ``state`` is [identity, module, distribution, version, loaded_at]."""
+        self.tracked[path] = state
+        folder = os.path.dirname(path)
+        if folder not in self.folders:
+            self.folders[folder] = identity(folder)
+            self.folder_files[folder] = ([], [])
+        files, extensions = self.folder_files[folder]
+        files.append(path)
+        if path.endswith(_EXTENSION_SUFFIXES):
+            extensions.append(path)
 
     def _replaced(self, replaced, path, now, installed, metadata):
         state = self.tracked[path]
