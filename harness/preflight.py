@@ -75,6 +75,8 @@ Log = Callable[[str], None]
 PREFLIGHT_SCHEMA_VERSION = 1
 PREFLIGHT_JSON, PREFLIGHT_MD = "preflight.json", "preflight.md"
 VERDICTS = ("pass", "fail", "error")        # by exit code: 0 nothing moves, 1 corrupts or fails, 2 could not check
+NO_INSTALLS = ("the notebook has no pip install that colab-ci recognises (docs/harness.md, the install rule): "
+               "nothing to resolve; an install written some other way is still caught by `colab-ci run`")
 
 
 class IndexUnreachable(HarnessError):
@@ -141,6 +143,7 @@ class ImageVerdict:
     build_seconds: float = 0.0       # the image's metadata environment (harness.images.metadata_env)
     build_skipped: bool = False
     imported: dict[str, str] = field(default_factory=dict)   # distribution -> who imports it (corrupts if moved)
+    notes: list[str] = field(default_factory=list)           # about the image's preflight as a whole
 
     @property
     def status(self) -> str:
@@ -187,8 +190,9 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
               log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None) -> list[ImageVerdict]:
     """Evaluate every install in ``specs`` against each profile's whole image (its metadata environment,
     built if needed); ``needs(profile)`` gives what the notebook imports from that image."""
-    if not specs:
-        raise HarnessError("nothing to preflight: no pip install found in the install cells, and no --requirements")
+    if not specs:   # nothing installs, so nothing can move what the image pre-installs: a pass, said so
+        return [ImageVerdict(profile.name, profile.python, "not built (nothing to resolve)", [], [], 0.0,
+                             build_skipped=True, notes=[NO_INSTALLS]) for profile in profiles]
     verdicts = []
     for profile in profiles:
         env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
@@ -625,6 +629,7 @@ def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> st
                 out.append(f"    {install.guard}")
             for note in install.notes:
                 out.append(f"    note: {note}")
+        out += [f"  note: {note}" for note in verdict.notes]
         if verdict.fidelity and not problems_only:
             out.append(f"  fidelity ({len(verdict.fidelity)} deviations of this environment from the image):")
             out += [f"    - {line}" for line in verdict.fidelity]

@@ -152,6 +152,23 @@ def test_nothing_imported_moves_is_exit_0(image, tmp_path):
     assert (data["verdict"], data["images"][0]["status"]) == ("pass", "ok")
 
 
+def test_a_notebook_that_installs_nothing_passes_and_says_so(image, tmp_path):
+    """Its notebook only imports: nothing can move what the image pre-installs (a reusable-workflow
+    caller whose notebook installs nothing must not get a red "could not check")."""
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "harness", "preflight", "--notebook", str(image["notebook"]),
+                           "--profiles-dir", str(image["profiles"]), "--cache-dir", str(tmp_path / "no-cache"),
+                           "--out", str(out)], cwd=REPO, env=offline(image), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = preflight_json(out)
+    (only,) = data["images"]
+    assert (data["verdict"], only["status"], only["installs"]) == ("pass", "ok", [])
+    assert "no pip install that colab-ci recognises" in only["notes"][0]
+    assert "note: the notebook has no pip install" in (out / "preflight.md").read_text(encoding="utf-8")
+    assert not (tmp_path / "no-cache").exists()      # nothing was built to say so
+
+
 def test_a_preflight_that_cannot_run_still_writes_could_not_check(image, tmp_path):
     out = tmp_path / "out"
     done = preflight(image, offline(image), out=out)      # --requirements names a file that does not exist
