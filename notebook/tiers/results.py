@@ -118,11 +118,24 @@ def timed(name: str, body: Callable[[], TestResult]) -> TestResult:
     try:
         result = body()
     except Exception as exc:  # noqa: BLE001 - a broken model must not stop the tier
-        result = TestResult(name, "fail", f"{type(exc).__name__}: {exc}".strip()[:500] +
-                            " (the model raised while this test ran it; fix the model and re-run this cell)")
+        result = TestResult(name, "fail", f"{type(exc).__name__}: {exc}".strip()[:500] + _blame(exc))
     result.name = name
     result.duration_s = time.perf_counter() - start
     return result
+
+
+def _blame(exc: BaseException) -> str:
+    """Who to look at: an exception raised while a module was being imported is the runtime's packages
+    (a broken or half-replaced install), not the model's code, whichever line triggered the import."""
+    frame = exc.__traceback__
+    while frame is not None:
+        # a module's top-level code runs as "<module>" only while it is imported (the import system
+        # drops its own frames from the traceback, so they cannot be looked for)
+        if isinstance(exc, ImportError) or frame.tb_frame.f_code.co_name == "<module>":
+            return (" (raised while importing a module: the runtime's installed packages are at fault, not "
+                    "necessarily the model; restart the runtime, and check what the install cells changed)")
+        frame = frame.tb_next
+    return " (the model raised while this test ran it; fix the model and re-run this cell)"
 
 
 def publish(result: TierResult, extra_html: str = "") -> dict[str, Any]:

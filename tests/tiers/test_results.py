@@ -36,6 +36,18 @@ def test_a_raising_test_fails_alone_and_names_the_exception():
     assert timed("x", lambda: TestResult("", "pass")).duration_s >= 0
 
 
+def test_a_failing_import_is_blamed_on_the_packages_not_the_model(tmp_path, monkeypatch):
+    (tmp_path / "half_installed.py").write_text("raise AssertionError('a module of another version')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def imports_inside(model, config):
+        import half_installed  # noqa: F401 - as torch.utils.benchmark imports setuptools
+
+    (result,) = run_tier("tier3", {"benchmark": imports_inside}, None, None).tests
+    assert result.status == "fail" and "AssertionError: a module of another version" in result.message
+    assert "raised while importing a module" in result.message and "the model raised" not in result.message
+
+
 def test_publish_outside_ipython_prints_the_table(capsys):
     payload = publish(TierResult("tier2", [TestResult("attention_patterns", "skip", "no attention found")]))
     assert payload["status"] == "skip"
