@@ -24,9 +24,12 @@ Modelled on papermill's ``engines.py`` and kept in three parts with one concern 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -39,6 +42,7 @@ from papermill.utils import merge_kwargs, remove_args
 
 from harness.execution.environment import KernelSpecInfo
 from harness.execution.probes import META_KEY, probe_role
+from harness.secrets import redact_data
 
 ENGINE_NAME = "colab-ci"
 
@@ -91,6 +95,11 @@ class RunState:
     cell_started: float | None = None         # time.monotonic() when the running cell started
     all_cells_ran: bool = False
     nb_man: Any = None
+    # The executed notebook is written by the engine (worker thread) and, last, by the run itself
+    # (main thread), possibly while an abandoned worker still saves: one writer at a time, and none
+    # after the run's final save.
+    save_lock: threading.Lock = field(default_factory=threading.Lock)
+    final_saved: bool = False
 
     def stop(self, outcome: str, detail: str) -> None:
         if self.outcome is None:
@@ -124,6 +133,23 @@ def _note_stop(cell: Any, state: RunState) -> None:
         _note_error(cell, "KeyboardInterrupt", "the run was interrupted while this cell ran")
 
 
+def write_notebook(nb: Any, path: Path) -> None:
+    """``nb`` to ``path``, redacted, written beside and renamed: a reader, or a process that ends
+    mid-write (the CLI leaves with os._exit when a worker will not stop), never finds half a notebook."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(redact_data(nb)))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _tag(cell: Any) -> str:
     return next((t for t in cell.metadata.get("tags", []) if t not in ("raises-exception", "skip-execution")), "")
 
@@ -137,6 +163,16 @@ class HarnessExecutionManager(NotebookExecutionManager):
                          autosave_cell_every=autosave_cell_every)
         self.run_state = run_state
         self._started: dict[int, float] = {}
+
+    def save(self, **kwargs: Any) -> None:
+        """papermill's save, made safe: atomic, redacted, and never after the run's final save."""
+        if self.output_path and self.run_state is not None:
+            with self.run_state.save_lock:
+                if not self.run_state.final_saved:
+                    write_notebook(self.nb, Path(self.output_path))
+        elif self.output_path:
+            write_notebook(self.nb, Path(self.output_path))
+        self.last_save_time = self.now()
 
     def _progress(self, event: ProgressEvent) -> None:
         if self.run_state is not None and self.run_state.progress is not None:

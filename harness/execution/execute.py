@@ -58,7 +58,7 @@ from papermill.exceptions import PapermillExecutionError
 from harness.checkout import checkout_of
 from harness.errors import HarnessError
 from harness.execution import headless_colab
-from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState
+from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
 from harness.execution.supervisor import end_kernel_group, supervise
@@ -66,7 +66,7 @@ from harness.images.fidelity import read_fidelity
 from harness.observations.observe import observe
 from harness.progress import Display, Event
 from harness.records import RunRecord
-from harness.secrets import kernel_environment, redact_data
+from harness.secrets import kernel_environment
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
@@ -247,7 +247,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         if final_nb is None:
             final_nb = instrumented
         if env is not None or outcome == "interrupted":  # a run began: its notebook is always saved
-            _save(final_nb, output, notebook, outcome, detail, env, parameters, python, log)
+            _save(final_nb, output, notebook, outcome, detail, env, parameters, python, log, state)
         if workdir is not None and (workdir / KERNEL_LOG).is_file():
             _keep_kernel_log(workdir / KERNEL_LOG, out_dir / KERNEL_LOG)
         if env is not None:
@@ -311,18 +311,22 @@ def _runtime_identity() -> dict[str, str]:
 
 
 def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env: RunEnvironment | None,
-          parameters: dict[str, Any], python: Path | None, log: Log) -> None:
-    nb.metadata.setdefault("papermill", {})["input_path"] = str(notebook)
-    nb.metadata[META_KEY] = {
-        "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
-        "python": str(env.target.python) if env else str(python or sys.executable),
-        "environment": env.metadata() if env else {},
-        "parameters": parameters,
-    }
-    try:
-        nbformat.write(nbformat.from_dict(redact_data(nb)), str(output))
-    except OSError as exc:
-        log(f"colab-ci: could not write {output} ({exc.strerror})")
+          parameters: dict[str, Any], python: Path | None, log: Log, state: RunState | None) -> None:
+    lock = state.save_lock if state is not None else threading.Lock()
+    with lock:   # waits for a save the engine has begun (same notebook object); none follows this one
+        if state is not None:
+            state.final_saved = True
+        nb.metadata.setdefault("papermill", {})["input_path"] = str(notebook)
+        nb.metadata[META_KEY] = {
+            "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
+            "python": str(env.target.python) if env else str(python or sys.executable),
+            "environment": env.metadata() if env else {},
+            "parameters": parameters,
+        }
+        try:
+            write_notebook(nb, output)
+        except OSError as exc:
+            log(f"colab-ci: could not write {output} ({exc.strerror})")
 
 
 def _keep_kernel_log(source: Path, target: Path) -> None:
