@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
@@ -136,8 +137,6 @@ def _note_stop(cell: Any, state: RunState) -> None:
 def write_notebook(nb: Any, path: Path) -> None:
     """``nb`` to ``path``, redacted, written beside and renamed: a reader, or a process that ends
     mid-write (the CLI leaves with os._exit when a worker will not stop), never finds half a notebook."""
-    import nbformat
-
     text = nbformat.writes(nbformat.from_dict(redact_data(nb)))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
