@@ -63,6 +63,7 @@ from packaging.utils import canonicalize_name
 from harness import __version__
 from harness.errors import HarnessError
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
+from harness.images.closure import requirements_that_apply
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
@@ -453,13 +454,7 @@ def dependency_chain(target: str, requested: dict[str, str], items: dict[str, di
     seen = set(requested)
     while queue:
         name = queue.popleft()
-        for text in requires(name):
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate({**marker_env, "extra": ""}):
-                continue
+        for req in requirements_that_apply(requires(name), marker_env):
             child = canonicalize_name(req.name)
             if child in seen or (child not in items and child not in state):
                 continue
@@ -541,15 +536,9 @@ def _other_requirements_met(text: str, moved: dict[str, Change], python: Path, i
     if error or not report.get("install"):
         return ""
     item = report["install"][0]
-    marker_env = {**(report.get("environment") or default_environment()), "extra": ""}
+    marker_env = report.get("environment") or default_environment()
     declared = []
-    for requirement in item["metadata"].get("requires_dist") or []:
-        try:
-            req = Requirement(requirement)
-        except InvalidRequirement:
-            continue
-        if req.marker is not None and not req.marker.evaluate(marker_env):
-            continue
+    for req in requirements_that_apply(item["metadata"].get("requires_dist") or [], marker_env):
         name = canonicalize_name(req.name)
         if name in moved:
             declared.append(f"{req.name}{req.specifier}")

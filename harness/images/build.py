@@ -44,7 +44,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from harness.errors import HarnessError
-from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, deviations
+from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
 from harness.images.needs import NotebookNeeds, notebook_needs
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
@@ -181,11 +181,8 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
 
 
 def _load_built(env: Path, key: str) -> BuiltEnv | None:
-    try:
-        data = json.loads((env / BUILD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("key") != key or not (env / "bin" / "python").exists():
+    data = current_record(env, BUILD_FILE, key)
+    if data is None:
         return None
     names = BuiltEnv.__dataclass_fields__
     return BuiltEnv(**{k: v for k, v in data.items() if k in names and k != "path"}, path=env)

@@ -34,6 +34,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -155,6 +156,19 @@ def _cuda_dependencies(version: str, python: str, platform: str) -> tuple[list[s
 def _dropped(entry, needed_by: list[str]) -> dict:
     return {"name": entry.name, "line": entry.line, "line_no": entry.line_no, "reason": entry.unavailable,
             "needed_by": needed_by}
+
+
+def requirements_that_apply(texts: Iterable[str], marker_env: dict[str, Any]) -> Iterator[Requirement]:
+    """A distribution's ``Requires-Dist`` lines that hold in ``marker_env`` (no extra asked for); a line
+    packaging cannot parse is skipped, as pip skips it."""
+    environment = {**marker_env, "extra": ""}
+    for text in texts:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker is None or req.marker.evaluate(environment):
+            yield req
 
 
 def _name(requirement: str) -> str:

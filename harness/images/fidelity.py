@@ -22,6 +22,18 @@ BUILD_FILE = "colab-ci-build.json"      # the build record, in the environment's
 FIDELITY_FILE = "fidelity.json"
 
 
+def current_record(env: Path, filename: str, key: str) -> dict | None:
+    """The record ``filename`` colab-ci wrote in the environment ``env`` when it built it for ``key``,
+    or None when there is none, it is unreadable, it was built for another key, or its python is gone."""
+    try:
+        data = json.loads((env / filename).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or not (env / "bin" / "python").exists():
+        return None
+    return data
+
+
 def read_fidelity(python: str | Path) -> list[str] | None:
     """The fidelity lines of the environment that ``python`` belongs to, or None if colab-ci did not build it."""
     path = Path(python).absolute()

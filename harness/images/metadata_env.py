@@ -29,6 +29,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
+from harness.images.fidelity import current_record
 from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
 from harness.images.plan import Mode, machine_plan
 from harness.images.profiles import Profile
@@ -144,15 +145,11 @@ def _reader(env: Path) -> Path:
     except importlib.metadata.PackageNotFoundError:
         return env / "bin" / "python"
     return Path(sys.executable)
-    return env / "bin" / "python"
 
 
 def _load(env: Path, key: str) -> MetadataEnv | None:
-    try:
-        data = json.loads((env / RECORD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("key") != key or not (env / "bin" / "python").exists():
+    data = current_record(env, RECORD_FILE, key)
+    if data is None:
         return None
     return MetadataEnv(data["profile"], env, key, data["python_version"], list(data["fidelity"]),
                        dict(data["counts"]), 0.0, True)

@@ -35,12 +35,11 @@ from typing import Callable, Literal
 
 from packaging import tags as _tags
 from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from harness.errors import HarnessError
-from harness.images.closure import Pin
+from harness.images.closure import Pin, requirements_that_apply
 from harness.images.fidelity import RUNNER_NEEDS
 from harness.images.profiles import Profile
 from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv
@@ -215,15 +214,9 @@ def _wheel_at(path: str) -> LocalWheel:
 def _moved_by(wheel: LocalWheel, pins: dict[str, Pin], python: str) -> dict[str, str]:
     """Pins the stand-in torch does not accept: name -> its requirement (e.g. ``sympy>=1.13.3``)."""
     env = dict(default_environment(), python_version=".".join(python.split(".")[:2]), python_full_version=python,
-               implementation_version=python, extra="")
+               implementation_version=python)
     moved = {}
-    for text in _wheel_requires(wheel.path):
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue
+    for req in requirements_that_apply(_wheel_requires(wheel.path), env):
         pin = pins.get(canonicalize_name(req.name))
         if pin is not None and not req.specifier.contains(pin.version, prereleases=True):
             moved[pin.name] = f"{pin.name}{req.specifier}"
