@@ -23,6 +23,7 @@ Modelled on papermill's ``engines.py`` and kept in three parts with one concern 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -165,12 +166,11 @@ class HarnessExecutionManager(NotebookExecutionManager):
 
     def save(self, **kwargs: Any) -> None:
         """papermill's save, made safe: atomic, redacted, and never after the run's final save."""
-        if self.output_path and self.run_state is not None:
-            with self.run_state.save_lock:
-                if not self.run_state.final_saved:
+        state = self.run_state
+        if self.output_path:
+            with state.save_lock if state is not None else contextlib.nullcontext():
+                if state is None or not state.final_saved:
                     write_notebook(self.nb, Path(self.output_path))
-        elif self.output_path:
-            write_notebook(self.nb, Path(self.output_path))
         self.last_save_time = self.now()
 
     def _progress(self, event: ProgressEvent) -> None:

@@ -39,6 +39,7 @@ The kernel's working directory is an empty scratch folder, like Colab's ``/conte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -312,8 +313,7 @@ def _runtime_identity() -> dict[str, str]:
 
 def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env: RunEnvironment | None,
           parameters: dict[str, Any], python: Path | None, log: Log, state: RunState | None) -> None:
-    lock = state.save_lock if state is not None else threading.Lock()
-    with lock:   # waits for a save the engine has begun (same notebook object); none follows this one
+    with state.save_lock if state is not None else contextlib.nullcontext():   # waits for a save the engine has begun (same notebook object); none follows this one
         if state is not None:
             state.final_saved = True
         nb.metadata.setdefault("papermill", {})["input_path"] = str(notebook)

@@ -104,8 +104,8 @@ class Probe:
         self.sites = ()        # sys.path folders holding *.dist-info, each ending in os.sep
         self.pending = {}      # file -> (module name, identity before it loaded), since the last probe
         self.tracked = {}      # file -> [identity last seen, module, distribution, version loaded, loaded_at]
-        self.folders = {}      # folder -> identity when its files were last compared
-        self.folder_files = {}  # folder -> ([tracked files in it], [the extension modules among them])
+        self.folders = {}      # folder -> [identity when its files were last compared, its tracked files,
+                               #            the extension modules among them]
         self.module_count = 0  # len(sys.modules) at the last probe (new modules are found past it)
         self.seen_modules = set()
         self.tops = {}         # metadata folder -> top-level names it installs
@@ -246,10 +246,11 @@ class Probe:
                 self._replaced(replaced, path, now, installed, metadata)
         # 2. files loaded earlier: the folder first, every file only where the folder changed
         # (grouped as they are tracked: regrouping thousands of paths per probe was most of its cost)
-        for folder, (files, extensions) in self.folder_files.items():
+        for folder, entry in self.folders.items():
             now_folder = identity(folder)
-            folder_changed = now_folder != self.folders[folder]
-            self.folders[folder] = now_folder
+            folder_changed = now_folder != entry[0]
+            entry[0] = now_folder
+            _, files, extensions = entry
             for path in files if folder_changed else extensions:
                 checked += 1
                 now = identity(path)
@@ -274,9 +275,8 @@ class Probe:
         self.tracked[path] = state
         folder = os.path.dirname(path)
         if folder not in self.folders:
-            self.folders[folder] = identity(folder)
-            self.folder_files[folder] = ([], [])
-        files, extensions = self.folder_files[folder]
+            self.folders[folder] = [identity(folder), [], []]
+        _, files, extensions = self.folders[folder]
         files.append(path)
         if path.endswith(_EXTENSION_SUFFIXES):
             extensions.append(path)
