@@ -83,6 +83,7 @@ class RunState:
     kernel_stdio: Any = None                  # file the kernel's stdout/stderr go to (never the harness's)
     kernel_env: dict[str, str] | None = None  # the kernel's environment (the kernelspec's env is added)
     kernel_cwd: Path | None = None            # the kernel's working directory (never the harness's: see below)
+    output_path: Path | None = None           # where the engine saves the executed notebook (else papermill's path)
     # how execution stopped (None: every cell ran), as the engine saw it
     outcome: str | None = None
     outcome_detail: str = ""
@@ -394,6 +395,8 @@ class HarnessEngine(NBClientEngine):
                          progress_bar: bool = False, log_output: bool = False,
                          autosave_cell_every: int = 30, run_state: RunState | None = None,
                          **kwargs: Any) -> Any:
+        if run_state is not None and run_state.output_path is not None:
+            output_path = str(run_state.output_path)
         nb_man = HarnessExecutionManager(nb, output_path=output_path, log_output=log_output,
                                          autosave_cell_every=autosave_cell_every, run_state=run_state)
         if run_state is not None:

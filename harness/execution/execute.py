@@ -218,9 +218,13 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             kernel_log = open(workdir / KERNEL_LOG, "wb")  # noqa: SIM115 - closed in the finally below
             state = RunState(kernel_spec=spec, total_source_cells=len(source.cells), progress=progress,
                              ready=env.wait_ready, cell_timeout=cell_timeout, kernel_stdio=kernel_log,
-                             kernel_env=kernel_environment(secrets), kernel_cwd=cwd)
+                             kernel_env=kernel_environment(secrets), kernel_cwd=cwd, output_path=output)
+            # papermill's own writes (its error banner, its final write: after the engine returns, from a
+            # worker that may outlive the run, truncate-then-write) go to a scratch file; the engine saves
+            # executed.ipynb itself (state.output_path), atomically, and never after the run's final save.
             run = _papermill_in_a_thread(state, dict(
-                input_path=str(input_path), output_path=str(output), parameters=parameters or None,
+                input_path=str(input_path), output_path=str(workdir / "papermill-output.ipynb"),
+                parameters=parameters or None,
                 engine_name=ENGINE_NAME, kernel_name=spec.name, language="python", progress_bar=False,
                 start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
                 run_state=state))
@@ -316,7 +320,7 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
     with state.save_lock if state is not None else contextlib.nullcontext():   # waits for a save the engine has begun (same notebook object); none follows this one
         if state is not None:
             state.final_saved = True
-        nb.metadata.setdefault("papermill", {})["input_path"] = str(notebook)
+        nb.metadata.setdefault("papermill", {}).update(input_path=str(notebook), output_path=str(output))
         nb.metadata[META_KEY] = {
             "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
             "python": str(env.target.python) if env else str(python or sys.executable),
