@@ -58,7 +58,10 @@ class InstallObservation:
     changed: dict[str, list[str | None]]   # canonical name -> [version before, version after]; None: absent
     recognised: list[str] = field(default_factory=list)  # install forms the rule found ("%pip", ...); []: none
     loaded: dict[str, str | None] = field(default_factory=dict)  # changed distributions the kernel had loaded -> version loaded
-    pip_lines: list[str] = field(default_factory=list)  # "Successfully installed", uninstall, conflict lines
+    pip_lines: list[str] = field(default_factory=list)  # "Successfully installed", uninstall, conflict, ERROR lines
+    # the guarded installs' own results (``application/vnd.colab-ci.install+json``, docs/result-contract.md),
+    # as published: requirements, returncode, ok, pip_messages, not_installed, ...
+    results: list[dict[str, Any]] = field(default_factory=list)
 
     def changed_pairs(self) -> dict[str, tuple[str | None, str | None]]:
         return {name: (pair[0], pair[1]) for name, pair in sorted(self.changed.items())}

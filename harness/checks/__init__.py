@@ -15,7 +15,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable
 
-from harness.checks import cells, corruption, headless, install_time, tiers
+from harness.checks import cells, corruption, headless, install_time, installs, tiers
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.records import Finding, RunRecord
@@ -24,11 +24,12 @@ __all__ = ["CHECKS", "CheckOptions", "exit_code", "run_checks", "verdict"]
 
 Check = Callable[[RunRecord, Baseline | None, CheckOptions], list[Finding]]
 
-# Causes before symptoms: a replaced numpy (corruption) or an unreachable network (headless)
-# explains a later cell's ImportError (cells) and a tier's failures (tiers), so reports list them first.
+# Causes before symptoms: a replaced numpy (corruption), an unreachable network (headless) or a failed
+# install explains a later cell's ImportError (cells) and a tier's failures (tiers), so reports list them first.
 CHECKS: dict[str, Check] = {
     corruption.NAME: corruption.check,
     headless.NAME: headless.check,
+    installs.NAME: installs.check,
     install_time.NAME: install_time.check,
     cells.NAME: cells.check,
     tiers.NAME: tiers.check,

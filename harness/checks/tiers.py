@@ -18,7 +18,10 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from packaging.utils import canonicalize_name
+
 from harness.checks.baseline import Baseline, BaselineTest
+from harness.checks.installs import FailedInstall, failed_names
 from harness.checks.options import CheckOptions
 from harness.labels import cell_label
 from harness.observations.tier_payload import TierTest, parse_payload
@@ -76,6 +79,15 @@ def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -
 
     if not record.tier_outputs():
         findings.append(Finding(NAME, "info", "No tier results were published, so no tier test was checked."))
+    # A skip because a package is missing whose install failed in this run is a failure caused by that
+    # install; a skip the notebook chose (a disabled tier, no GPU) names no failed install and stays a skip.
+    failed = failed_names(record)
+    judged: set[str] = set()   # judged here; not compared with the baseline again
+    for key, (test, index, tag) in current.items():
+        cause = failed.get(canonicalize_name(test.missing_package)) if test.missing_package else None
+        if test.status == "skip" and cause is not None:
+            findings.append(_skipped_for_install(test, index, tag, cause))
+            judged.add(key)
     if baseline is None:
         findings += [f for test, index, tag in current.values() for f in _own_verdict(test, index, tag)]
         if record.tier_outputs():
@@ -84,6 +96,8 @@ def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -
         return findings
 
     for test, index, tag in current.values():
+        if test.key in judged:
+            continue
         reference = baseline.tests.get(test.key)
         if reference is None:
             findings += _new_test(test, index, tag)
@@ -108,6 +122,16 @@ def _own_verdict(test: TierTest, index: int, tag: str) -> list[Finding]:
     severity: Severity = "fail" if test.status == "fail" else "warn"
     return [Finding(NAME, severity, f"{test.key} reported {test.status}: {test.message or '(no message)'}",
                     cell_index=index, cell_tag=tag, evidence=_evidence(test))]
+
+
+def _skipped_for_install(test: TierTest, index: int, tag: str, cause: FailedInstall) -> Finding:
+    where = cell_label(cause.cell_index, cause.cell_tag)
+    return Finding(NAME, "fail", f"{test.key} was skipped because {test.missing_package} could not be installed: "
+                                 f"the install of {' '.join(cause.requirements) or test.missing_package} in {where} "
+                                 f"failed ({cause.reason}: {cause.detail}).",
+                   cell_index=index, cell_tag=tag,
+                   evidence=_evidence(test, missing_package=test.missing_package, install_cell=cause.cell_index,
+                                      install=cause.evidence()))
 
 
 def _new_test(test: TierTest, index: int, tag: str) -> list[Finding]:

@@ -33,6 +33,7 @@ from harness.records import (
 )
 
 TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MIME_TYPE
+INSTALL_MIME = "application/vnd.colab-ci.install+json"  # notebook/tiers/install.py INSTALL_MIME
 COLAB_MIME = "application/vnd.colab-ci.colab+json"  # harness/execution/colab_emulation/google/colab/_colab_ci.py
 TRACEBACK_HEAD_LINES = 12
 
@@ -41,7 +42,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _PIP_LINE = re.compile(
     r"^\s*(?:Successfully installed |Successfully uninstalled |Attempting uninstall: |"
     r"Found existing installation: |Uninstalling |Not uninstalling |Can't uninstall |Collecting |Processing |"
-    r"ERROR: |WARNING: The following packages were previously imported|WARNING: Skipping |"
+    r"ERROR: |WARNING: The following packages were previously imported|WARNING: Skipping |WARNING: Retrying |"
     r".*\brequires\b.*(?:\bbut you have\b.*\bwhich is incompatible|which is not installed))"
 )
 _NBCLIENT_TAGS = ("raises-exception", "skip-execution")
@@ -259,12 +260,13 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
                     for name, (before, after) in changed.items() if name in loaded and before is not None]
             stats.missing.append(index)
         recognised = install_forms(_text(cell.get("source", "")))
-        if changed or recognised or any(is_install_tag(t) for t in tags):
+        results = list(_outputs_with(cell, INSTALL_MIME))
+        if changed or recognised or results or any(is_install_tag(t) for t in tags):
             seen.installs.append(InstallObservation(
                 cell_index=index, cell_tag=_role_tag(tags), duration_s=float(duration or 0.0),
                 changed=changed, recognised=recognised,
                 loaded={name: loaded[name] for name in changed if name in loaded},
-                pip_lines=pip_lines(cell),
+                pip_lines=pip_lines(cell), results=results,
             ))
     stats.cells_probed = len(timings)
     if timings:

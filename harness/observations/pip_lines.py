@@ -13,6 +13,10 @@ Lines understood (pip >= 23; leading whitespace and ANSI colour codes are ignore
     Successfully installed captum-0.8.0 numpy-1.26.4
     opencv-python 4.12.0.88 requires numpy<2.3.0,>=2, but you have numpy 1.26.4 which is incompatible.
     thinc 8.3.6 requires blis<1.4.0,>=1.3.0, which is not installed.
+    ERROR: No matching distribution found for captum==99.0.0            # why an install failed
+    WARNING: Retrying (Retry(total=4, ...)) after connection broken by 'NewConnectionError(...)': /simple/captum/
+
+``install_failure`` says why pip failed, in pip's own words, from its ERROR (and retry) lines.
 """
 
 from __future__ import annotations
@@ -40,6 +44,56 @@ _MISSING = re.compile(
     r"^(?P<dependent>[A-Za-z0-9][A-Za-z0-9._-]*) (?P<dependent_version>\S+) requires (?P<req>.+?), "
     r"which is not installed\.?$"
 )
+
+
+# pip's ERROR lines that name what it could not install, and the reason each one stands for.
+_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^ERROR: No matching distribution found for (?P<req>.+)$"), "no matching distribution"),
+    (re.compile(r"^ERROR: Could not find a version that satisfies the requirement (?P<req>.+?)(?: \(from versions:.*)?$"),
+     "no matching distribution"),
+    (re.compile(r"^ERROR: Cannot install (?P<req>.+?) because these package versions have conflicting dependencies"),
+     "resolution conflict"),
+    (re.compile(r"^ERROR: ResolutionImpossible"), "resolution conflict"),
+    (re.compile(r"^ERROR: Failed (?:building wheel for|to build) (?P<req>.+?)$"), "build failed"),
+    (re.compile(r"^ERROR: Invalid requirement: '?(?P<req>[^']+)'?"), "invalid requirement"),
+    (re.compile(r"^ERROR: (?P<detail>.+)$"), "pip error"),
+)
+# Printed after a successful install that left conflicts (pip exits 0): not a failed install.
+_NOT_A_FAILURE = ("ERROR: pip's dependency resolver does not currently take into account",)
+_NETWORK = re.compile(r"Retrying \(Retry\(|NewConnectionError|Failed to establish a new connection|"
+                      r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
+                      r"ConnectTimeoutError|ProxyError|SSLError|HTTPSConnectionPool|Read timed out")
+
+
+@dataclass(frozen=True)
+class InstallFailure:
+    """Why pip could not install, as pip said it."""
+
+    reason: str                 # "no matching distribution" | "resolution conflict" | "network" | "build failed" |
+                                # "invalid requirement" | "pip error"
+    requirement: str | None     # what pip named (``captum==99.0.0``), None when it named nothing
+    detail: str                 # pip's own line that says why (ANSI codes stripped)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "requirement": self.requirement, "detail": self.detail}
+
+
+def install_failure(lines: Iterable[str]) -> InstallFailure | None:
+    """The failure pip's ERROR lines report, or None when there is none. A "could not find a version"
+    after pip retried its connection is a network failure, not a missing release."""
+    cleaned = [_ANSI.sub("", raw).strip() for raw in lines]
+    errors = [line for line in cleaned if line.startswith("ERROR:") and not line.startswith(_NOT_A_FAILURE)]
+    if not errors:
+        return None
+    network = next((line for line in cleaned if _NETWORK.search(line)), None)
+    for pattern, reason in _FAILURES:     # the most telling line first, whatever order pip printed them in
+        for line in errors:
+            if m := pattern.match(line):
+                requirement = (m.groupdict().get("req") or "").strip() or None
+                if network is not None and reason in ("no matching distribution", "pip error"):
+                    return InstallFailure("network", requirement, f"{line} (after: {network})")
+                return InstallFailure(reason, requirement, line)
+    return None  # unreachable: the last pattern matches every ERROR line
 
 
 @dataclass(frozen=True)

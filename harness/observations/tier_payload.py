@@ -29,6 +29,7 @@ class TierTest:
     message: str = ""
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     duration_s: float = 0.0
+    missing_package: str | None = None   # a skip because this package is not installed
 
     @property
     def key(self) -> str:
@@ -56,6 +57,7 @@ def parse_payload(payload: Any, fallback_tier: str = "") -> ParsedPayload:
         where = "/".join(map(str, error.absolute_path)) or "(the payload)"
         return ParsedPayload(tier, "", [], f"field '{where}': {error.message}")
     tests = [TierTest(tier=tier, name=raw["name"], status=raw["status"], message=raw["message"],
-                      metrics=dict(raw["metrics"]), duration_s=float(raw["duration_s"]))
+                      metrics=dict(raw["metrics"]), duration_s=float(raw["duration_s"]),
+                      missing_package=raw.get("missing_package"))
              for raw in payload["tests"]]
     return ParsedPayload(tier, payload["status"], tests)

@@ -12,7 +12,12 @@ such as "Downloading" and "Requirement already satisfied"; pip's own ``-q`` is n
 also hides "Successfully installed". Afterwards the installed distributions are compared with a
 snapshot taken before, and what was added / changed / removed is printed with the time it took.
 
-A failure never raises into the notebook: it prints a boxed message and returns ``ok=False``.
+A failure never raises into the notebook: it prints a boxed message and returns ``ok=False``. A pip
+that exits 0 but leaves a requested requirement uninstalled (or at a version outside its specifier)
+is a failure too. Every call also publishes what it did as one display output of MIME type
+``INSTALL_MIME`` (docs/result-contract.md): the requirements, pip's exit status, pip's own ERROR and
+WARNING lines and what was not installed, so the colab-ci harness judges the install from data rather
+than from printed text. In Colab that output shows nothing; the box is what people read.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _CONSTRAINT_HIT = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9._-]+)==(\S+)")
 _DEPENDS = re.compile(r"^\s*(\S+ \S+ depends on .+?)\s*$")
 _USER_REQUESTED = re.compile(r"^\s*The user requested (?!\(constraint\))(.+?)\s*$")
+INSTALL_MIME = "application/vnd.colab-ci.install+json"
+INSTALL_SCHEMA_VERSION = 1
+MAX_PIP_MESSAGES = 40   # pip's ERROR/WARNING lines kept in the published result
 
 
 @dataclass
@@ -62,6 +70,7 @@ class InstallReport:
     returncode: int | None = None
     command: list[str] = field(default_factory=list)
     pip_lines: list[str] = field(default_factory=list, repr=False)
+    not_installed: list[str] = field(default_factory=list)  # requested, but not installed afterwards
 
 
 def install(requirements: list[str] | None = None, requirement_files: list[str] | None = None,
@@ -71,9 +80,17 @@ def install(requirements: list[str] | None = None, requirement_files: list[str] 
     ``requirements`` are passed to pip one argument each (``"numpy>=2; python_version>'3.9'"`` is
     one requirement); ``requirement_files`` become ``-r FILE``; ``extra_args`` go before them.
     """
-    start = time.perf_counter()
     requirements = list(requirements or [])
     requirement_files = [str(f) for f in requirement_files or []]
+    report = _install(requirements, requirement_files, no_deps, quiet, list(extra_args or []))
+    if requirements or requirement_files:
+        publish_result(report, requirements, requirement_files)
+    return report
+
+
+def _install(requirements: list[str], requirement_files: list[str], no_deps: bool, quiet: bool,
+             extra_args: list[str]) -> InstallReport:
+    start = time.perf_counter()
     wanted = requirements + [f"-r {f}" for f in requirement_files]
     if not wanted:
         return _report({}, {}, start, True, "nothing to install", print_summary=True)
@@ -107,7 +124,11 @@ def install(requirements: list[str] | None = None, requirement_files: list[str] 
             except OSError:
                 pass
     if returncode == 0:
-        return _report(before, after, start, True, "", returncode=0, command=cmd, lines=lines, print_summary=True)
+        absent = not_installed(requirements, after)
+        if not absent:
+            return _report(before, after, start, True, "", returncode=0, command=cmd, lines=lines, print_summary=True)
+        return _fail(before, after, start, f"pip exited 0, but {', '.join(absent)} is not installed afterwards",
+                     returncode=0, command=cmd, lines=lines, absent=absent)
     blocked: dict[str, str] = {}
     for name, version in _CONSTRAINT_HIT.findall("\n".join(lines)):
         if canonicalize(name) in before:
@@ -118,7 +139,64 @@ def install(requirements: list[str] | None = None, requirement_files: list[str] 
         errors = [line.strip() for line in lines if line.strip().startswith("ERROR:")]
         detail = errors[0][len("ERROR:"):].strip() if errors else (lines[-1].strip() if lines else "no output")
         message = f"pip install failed (exit code {returncode}): {detail}"
-    return _fail(before, after, start, message, blocked=blocked, returncode=returncode, command=cmd, lines=lines)
+    return _fail(before, after, start, message, blocked=blocked, returncode=returncode, command=cmd, lines=lines,
+                 absent=not_installed(requirements, after))
+
+
+def not_installed(requirements: list[str], installed: dict[str, str]) -> list[str]:
+    """The requirements (as given) that ``installed`` does not satisfy: the name is absent, or its
+    version is outside the specifier. Requirements whose markers exclude this interpreter, and words
+    that are not PEP 508 requirements (paths, URLs, options), are not judged here: pip's exit status is."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:
+        try:
+            from pip._vendor.packaging.requirements import InvalidRequirement, Requirement  # type: ignore[no-redef]
+        except ImportError:
+            return []
+    absent = []
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        version = installed.get(canonicalize(req.name))
+        if version is None or (req.specifier and not req.specifier.contains(version, prereleases=True)):
+            absent.append(text)
+    return absent
+
+
+def publish_result(report: InstallReport, requirements: list[str], requirement_files: list[str]) -> dict:
+    """Display what this install did as ``INSTALL_MIME`` (docs/result-contract.md) for the harness.
+
+    Returns the payload. Outside IPython nothing is shown (the printed summary and box stay)."""
+    payload = {
+        "schema_version": INSTALL_SCHEMA_VERSION,
+        "requirements": list(requirements),
+        "requirement_files": list(requirement_files),
+        "ok": report.ok,
+        "returncode": report.returncode,
+        "message": report.message,
+        "pip_messages": [line.strip() for line in report.pip_lines
+                         if line.strip().startswith(("ERROR:", "WARNING:"))][:MAX_PIP_MESSAGES],
+        "not_installed": list(report.not_installed),
+        "blocked_by": dict(report.blocked_by),
+        "added": dict(report.added),
+        "changed": {name: list(pair) for name, pair in report.changed.items()},
+        "removed": dict(report.removed),
+        "duration_s": round(report.duration_s, 3),
+    }
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return payload
+    if get_ipython() is not None:
+        # text/plain is empty on purpose: people read the printed summary or the box above it
+        display({INSTALL_MIME: payload, "text/plain": ""}, raw=True)
+    return payload
 
 
 def installed_distributions() -> dict[str, str]:
@@ -231,7 +309,7 @@ def _summary(added: dict, changed: dict, removed: dict, duration: float) -> str:
 
 def _report(before: dict, after: dict, start: float, ok: bool, message: str, *, print_summary: bool = False,
             blocked: dict | None = None, returncode: int | None = None, command: Iterable[str] = (),
-            lines: list[str] | None = None) -> InstallReport:
+            lines: list[str] | None = None, absent: list[str] | None = None) -> InstallReport:
     added, changed, removed = _diff(before, after)
     duration = time.perf_counter() - start
     summary = _summary(added, changed, removed, duration)
@@ -243,7 +321,7 @@ def _report(before: dict, after: dict, start: float, ok: bool, message: str, *, 
             print("Pre-installed packages changed: restart the runtime (Runtime > Restart session) before "
                   "importing them again.", flush=True)
     return InstallReport(added, changed, removed, duration, ok, message, dict(blocked or {}), returncode,
-                         list(command), list(lines or []))
+                         list(command), list(lines or []), list(absent or []))
 
 
 def _fail(before: dict, after: dict, start: float, message: str, **kwargs) -> InstallReport:

@@ -56,4 +56,4 @@ def skip_missing(test_name: str, package: str, purpose: str) -> TestResult:
     print(box)
     return TestResult(test_name, "skip",
                       f"{package} is not installed: {INSTALL_COMMANDS.get(package, f'%pip install {package}')}, "
-                      "then re-run this cell")
+                      "then re-run this cell", missing_package=package)

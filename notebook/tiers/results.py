@@ -33,11 +33,16 @@ class TestResult:
     message: str = ""
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     duration_s: float = 0.0
+    # A ``skip`` because this package is not installed (``optional.skip_missing``): the harness fails
+    # the test when the run's install of that package failed, and leaves a skip the notebook chose alone.
+    missing_package: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["metrics"] = {k: _json_number(v) for k, v in self.metrics.items()}
         data["duration_s"] = round(self.duration_s, 4)
+        if self.missing_package is None:
+            del data["missing_package"]   # optional in the contract: absent unless a package is missing
         return data
 
 

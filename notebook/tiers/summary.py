@@ -31,7 +31,7 @@ def describe_model(model: nn.Module, config: Any) -> str:
 
 def summarize(results: dict[str, TierResult]) -> TierResult:
     """One TierResult ("summary") holding every tier's tests, named "tier/test"."""
-    tests = [TestResult(f"{tier}/{t.name}", t.status, t.message, dict(t.metrics), t.duration_s)
+    tests = [TestResult(f"{tier}/{t.name}", t.status, t.message, dict(t.metrics), t.duration_s, t.missing_package)
              for tier, result in results.items() for t in result.tests]
     # The device the tiers ran on (the model's), not merely whether this kernel has a GPU.
     ran_on = next((dict(result.environment) for result in results.values() if result.environment), None)

@@ -1,0 +1,123 @@
+"""Installs: every install the run observed that failed is a failure, naming the cell, the requirement
+and pip's own reason.
+
+Two sources, both read from the record only:
+
+* the guarded ``tiers.install.install()`` publishes its result (``application/vnd.colab-ci.install+json``,
+  docs/result-contract.md; ``InstallObservation.results``): not ``ok`` (pip exited non-zero, or a
+  requested requirement is not installed afterwards) is a failure. In Colab the notebook goes on
+  with its boxed message; in CI the run fails, so a Colab release in which a tier's package no
+  longer installs cannot pass.
+* ``%pip``, ``!pip`` and ``subprocess`` installs leave only pip's own lines in the cell's output
+  (``InstallObservation.pip_lines``): an ERROR line there (other than pip's note about conflicts it
+  left, printed after a successful install) is a failure, with the reason pip gave
+  (``harness.observations.pip_lines.install_failure``). Lines a guarded install already reported
+  are not counted twice.
+
+A tier test that skipped because its package is missing, where that package's install failed, is
+failed by the tiers check (``failed_names``), which names the install as the cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from harness.checks.baseline import Baseline
+from harness.checks.options import CheckOptions
+from harness.labels import cell_label
+from harness.observations.pip_lines import install_failure
+from harness.records import Finding, InstallObservation, RunRecord
+
+NAME = "install"
+
+
+@dataclass(frozen=True)
+class FailedInstall:
+    cell_index: int
+    cell_tag: str
+    form: str                      # "install()" (the guarded wrapper) or the forms the cell used ("%pip", ...)
+    requirements: list[str]        # what was asked for, as written ([] when pip's lines named nothing)
+    reason: str                    # pip's reason in words: "no matching distribution", "resolution conflict", ...
+    detail: str                    # pip's own line (or the wrapper's message) that says why
+    returncode: int | None = None
+    not_installed: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> set[str]:
+        """Canonical names of the distributions this failure left out."""
+        return {name for text in (self.not_installed or self.requirements) if (name := _name(text))}
+
+    def evidence(self) -> dict[str, Any]:
+        return {"form": self.form, "requirements": self.requirements, "reason": self.reason, "detail": self.detail,
+                "returncode": self.returncode, "not_installed": self.not_installed}
+
+
+def _name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
+def failed_installs(record: RunRecord) -> list[FailedInstall]:
+    """Every failed install of the run, in cell order."""
+    return [failure for obs in record.installs for failure in _failures(obs)]
+
+
+def failed_names(record: RunRecord) -> dict[str, FailedInstall]:
+    """Canonical distribution name -> the failed install that left it out (the first one)."""
+    found: dict[str, FailedInstall] = {}
+    for failure in failed_installs(record):
+        for name in sorted(failure.names):
+            found.setdefault(name, failure)
+    return found
+
+
+def _failures(obs: InstallObservation) -> list[FailedInstall]:
+    found: list[FailedInstall] = []
+    reported: set[str] = set()
+    for result in obs.results:
+        messages = [str(line) for line in result.get("pip_messages") or []]
+        reported.update(line.strip() for line in messages)
+        if result.get("ok") is True and not result.get("not_installed"):
+            continue
+        requirements = [str(r) for r in result.get("requirements") or []]
+        requirements += [f"-r {f}" for f in result.get("requirement_files") or []]
+        returncode = result.get("returncode")
+        not_installed = [str(r) for r in result.get("not_installed") or []]
+        pip = install_failure(messages)
+        if pip is not None:
+            reason, detail = pip.reason, pip.detail
+        elif returncode == 0 and not_installed:
+            reason, detail = "not installed", str(result.get("message") or "")
+        else:
+            reason, detail = "pip error", str(result.get("message") or "no message")
+        found.append(FailedInstall(obs.cell_index, obs.cell_tag, "install()", requirements, reason, detail,
+                                   returncode if isinstance(returncode, int) else None, not_installed))
+    shell = [line for line in obs.pip_lines if line.strip() not in reported]
+    pip = install_failure(shell)
+    if pip is not None:
+        found.append(FailedInstall(obs.cell_index, obs.cell_tag, ", ".join(obs.recognised) or "pip",
+                                   [pip.requirement] if pip.requirement else [], pip.reason, pip.detail))
+    return found
+
+
+def _describe(failure: FailedInstall) -> str:
+    what = " ".join(failure.requirements) or "a requirement pip did not name"
+    code = f"pip exit {failure.returncode}, " if failure.returncode not in (None, 0) else ""
+    return f"the install of {what} ({failure.form}) failed ({code}{failure.reason}: {failure.detail})"
+
+
+def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
+    if not record.installs:
+        return [Finding(NAME, "info", "No install cells were observed, so no install was checked for failure.")]
+    return [Finding(
+        NAME, "fail",
+        f"{cell_label(failure.cell_index, failure.cell_tag)}: {_describe(failure)}; in Colab the notebook goes "
+        f"on without it, so what needs it is skipped or broken for every user.",
+        cell_index=failure.cell_index, cell_tag=failure.cell_tag, evidence=failure.evidence(),
+    ) for failure in failed_installs(record)]
