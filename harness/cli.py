@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
     run.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
     run.add_argument("--update-baseline", action="store_true",
-                     help="write this run as the new baseline (to --baseline, default DIR/baseline.json)")
+                     help="write this run as the new baseline (to --baseline, default DIR/baseline.json); refused "
+                          "(exit 2) when a tier test fails, unless --accept-failures")
+    run.add_argument("--accept-failures", action="store_true",
+                     help="with --update-baseline: write a run with failing tier tests, each marked as an accepted "
+                          "failure in the baseline and in every report compared with it")
     run.add_argument("--cell-timeout", type=_positive, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
                      help="limit for one cell (default: %(default)g)")
     run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
@@ -199,9 +203,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
     else:
         print(verdict_text(record, findings, paths))
-    if args.update_baseline:
-        _update_baseline(record, args.baseline or out_dir / "baseline.json")
-    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else int(exit_code(findings))
+    refused = args.update_baseline and not _update_baseline(record, findings, args.baseline or out_dir / "baseline.json",
+                                                            args.accept_failures)
+    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else EXIT_HARNESS if refused else int(exit_code(findings))
     if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
         sys.stdout.flush()
         sys.stderr.flush()
@@ -229,14 +233,23 @@ def _read_baseline(path: Path | None, updating: bool):  # -> Baseline | None
         raise HarnessError(str(exc)) from None
 
 
-def _update_baseline(record, target: Path) -> None:
+def _update_baseline(record, findings, target: Path, accept_failures: bool) -> bool:
+    """Write the run as the baseline; False when refused (failing tier tests not accepted)."""
     if record.outcome != "completed":
         print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
-        return
-    from harness.checks.baseline import Baseline
+        return True
+    from harness.checks.baseline import FailingTests, for_update
 
-    Baseline.from_record(record).save(target)
-    print(f"colab-ci: baseline written to {target}", file=sys.stderr)
+    try:
+        baseline = for_update(record, findings, accept_failures)
+    except FailingTests as exc:
+        print(f"colab-ci: error: baseline {target} not updated: {exc}", file=sys.stderr)
+        return False
+    baseline.save(target)
+    accepted = [key for key, test in baseline.tests.items() if test.get("accepted_failure")]
+    print(f"colab-ci: baseline written to {target}"
+          + (f" (accepted failures: {', '.join(accepted)})" if accepted else ""), file=sys.stderr)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,6 +79,7 @@ def run_matrix(args, profiles_dir: Path) -> int:
         runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args), timeout=args.timeout,
                       cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
                       baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted,
+                      accept_failures=getattr(args, "accept_failures", False),
                       run_args=_run_args(args), shown=shown, content=tuple(args.content))
     finally:
         shown.close()
@@ -111,7 +112,7 @@ def _sigterm(_signum: int, _frame: object) -> None:
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
            parameters: dict[str, Any] | None = None, timeout: float | None = None, cache_dir: Path | None = None,
            mode: str = "auto", python: str | None = None, force: bool = False,
-           baselines: Path | None = None, update_baselines: bool = False,
+           baselines: Path | None = None, update_baselines: bool = False, accept_failures: bool = False,
            interrupted: threading.Event | None = None, run_args: list[str] = (),
            shown: progress.Display | None = None, content: tuple[Path, ...] = ()) -> list[ImageRun]:
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
@@ -140,7 +141,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
     children = _Children()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_one, run, python, notebook, out, parameters, timeout,
-                               [*_baseline_args(run.image, baselines, update_baselines), *run_args], env, children,
+                               [*_baseline_args(run.image, baselines, update_baselines, accept_failures), *run_args], env, children,
                                shown)
                    for run, python in ready]
         followers = {run.image: progress.Follower(out / run.image / PROGRESS_FILE) for run, _python in ready}
@@ -224,13 +225,14 @@ def _thread_share(cores: int, workers: int) -> dict[str, str]:
     return env
 
 
-def _baseline_args(image: str, baselines: Path | None, update: bool) -> list[str]:
-    """Each image is compared with its own baseline: durations and metrics differ between images."""
+def _baseline_args(image: str, baselines: Path | None, update: bool, accept_failures: bool = False) -> list[str]:
+    """Each image is compared with its own baseline: durations and metrics differ between images.
+    A run with failing tier tests is written only with --accept-failures (docs/baselines.md)."""
     if baselines is None:
         return []
     path = baselines / f"{image}.json"
     if update:
-        return ["--baseline", str(path), "--update-baseline"]
+        return ["--baseline", str(path), "--update-baseline", *(["--accept-failures"] if accept_failures else [])]
     return ["--baseline", str(path)] if path.is_file() else []
 
 

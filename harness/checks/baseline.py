@@ -1,8 +1,10 @@
 """The baseline: what a known-good run of the notebook looked like, to compare a new run against.
 
 A baseline holds, per tier test, its status and metrics, and per install cell, its duration. It is
-written from a run (``Baseline.from_record`` then ``save``, behind ``--update-baseline``) and
-committed under ``baselines/`` (docs/baselines.md). A baseline someone edited by hand or an older
+written from a run (``for_update`` then ``save``, behind ``--update-baseline``) and committed under
+``baselines/`` (docs/baselines.md). A baseline records what passed: a run with failing tier tests is
+refused (``FailingTests``) unless the failures are accepted explicitly (``--accept-failures``), and
+then each such test carries ``"accepted_failure": true``, which every later comparison repeats. A baseline someone edited by hand or an older
 harness wrote must fail loudly and precisely, so ``load_baseline`` validates every field it reads
 and raises ``BaselineError`` with one sentence naming the file and the field at fault.
 """
@@ -15,12 +17,15 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Iterable, NotRequired, TypedDict
 
 from harness.observations.tier_payload import STATUSES, parse_payload
-from harness.records import SUMMARY_TIER, RunRecord
+from harness.records import SUMMARY_TIER, Finding, RunRecord
 
-BASELINE_SCHEMA_VERSION = 1
+# 2: a failing test is recorded only as an accepted failure ("accepted_failure": true). Version 1 is
+# still read; its failing tests carry no acceptance, so a run failing them again fails.
+BASELINE_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 _REFRESH = "python -m harness run notebook/template.ipynb --update-baseline --baseline {path}"
 
 
@@ -28,9 +33,21 @@ class BaselineError(ValueError):
     """A baseline file that cannot be used; the message names the file and the field at fault."""
 
 
+class FailingTests(BaselineError):
+    """``--update-baseline`` on a run with failing tier tests, without ``--accept-failures``."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        super().__init__(f"{len(keys)} tier test{'s' if len(keys) != 1 else ''} failed in this run: "
+                         f"{', '.join(keys)}; a baseline records what passed. Fix them, or pass --accept-failures "
+                         f"to record them as accepted failures (marked so in the baseline and in every report "
+                         f"compared with it).")
+
+
 class BaselineTest(TypedDict):
     status: str                             # "pass" | "warn" | "fail" | "skip"
     metrics: dict[str, float | int | None]  # as the tier published them (None: was NaN/Inf)
+    accepted_failure: NotRequired[bool]     # present (True) only on a failing test accepted with --accept-failures
 
 
 def tier_test_key(tier: str, name: str) -> str:
@@ -54,14 +71,18 @@ class Baseline:
     environment: dict[str, str] = field(default_factory=dict)     # optional: the run's python/numpy/torch
 
     @classmethod
-    def from_record(cls, record: RunRecord, created_at: str | None = None) -> Baseline:
+    def from_record(cls, record: RunRecord, created_at: str | None = None,
+                    accept_failures: bool = False) -> Baseline:
         """The baseline a run would set. Later payloads of the same tier replace earlier ones
-        (a tier cell run twice reports its last result)."""
+        (a tier cell run twice reports its last result). ``accept_failures`` marks every failing
+        test as an accepted failure; ``for_update`` is what ``--update-baseline`` calls."""
         tests: dict[str, BaselineTest] = {}
         for output in record.tier_outputs():
             # An unusable payload sets nothing: the tiers check reports it on the same run.
             for test in parse_payload(output.payload, output.cell_tag).tests:
                 tests[test.key] = {"status": test.status, "metrics": dict(test.metrics)}
+                if accept_failures and test.status == "fail":
+                    tests[test.key]["accepted_failure"] = True
         installs = {install_key(o.cell_index, o.cell_tag): o.duration_s for o in record.installs}
         return cls(
             schema_version=BASELINE_SCHEMA_VERSION,
@@ -77,7 +98,9 @@ class Baseline:
             "schema_version": self.schema_version,
             "created_at": self.created_at,
             "notebook": self.notebook,
-            "tests": {k: {"status": v["status"], "metrics": dict(v["metrics"])} for k, v in self.tests.items()},
+            "tests": {k: {"status": v["status"], "metrics": dict(v["metrics"]),
+                          **({"accepted_failure": True} if v.get("accepted_failure") else {})}
+                      for k, v in self.tests.items()},
             "installs": dict(self.installs),
             "environment": dict(self.environment),
         }
@@ -97,6 +120,35 @@ class Baseline:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+def failing_tests(record: RunRecord, findings: Iterable[Finding] = ()) -> list[str]:
+    """The tier tests this run fails: published as ``fail`` (the last payload of a tier wins), or
+    failed by a check although published otherwise (a skip whose package's install failed)."""
+    status: dict[str, str] = {}
+    for output in record.tier_outputs():
+        for test in parse_payload(output.payload, output.cell_tag).tests:
+            status[test.key] = test.status
+    failed = [key for key, value in status.items() if value == "fail"]
+    for finding in findings:
+        ev = finding.evidence
+        if finding.check == "tiers" and finding.severity == "fail" and isinstance(ev.get("tier"), str) \
+                and isinstance(ev.get("test"), str):
+            key = tier_test_key(ev["tier"], ev["test"])
+            if key in status and key not in failed:
+                failed.append(key)
+    return failed
+
+
+def for_update(record: RunRecord, findings: Iterable[Finding], accept_failures: bool) -> Baseline:
+    """The baseline ``--update-baseline`` writes from this run; ``FailingTests`` when a tier test
+    fails and ``accept_failures`` is not set. Accepted, each test published as ``fail`` is marked
+    ``accepted_failure``; a test failed by another check (a skip whose install failed) is written as
+    published, and that check fails it again on every run, whatever the baseline says."""
+    failing = failing_tests(record, findings)
+    if failing and not accept_failures:
+        raise FailingTests(failing)
+    return Baseline.from_record(record, accept_failures=accept_failures)
 
 
 def load_baseline(path: Path | str) -> Baseline:
@@ -123,10 +175,10 @@ def _parse(data: Any, path: Path) -> Baseline:
     if not isinstance(data, dict):
         raise BaselineError(f"Baseline file {path} must hold a JSON object, not {type(data).__name__}.")
     version = data.get("schema_version")
-    if version != BASELINE_SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
         found = "is missing" if "schema_version" not in data else f"is {version!r}"
         raise fail("schema_version", f"{found}, but this harness reads schema_version "
-                   f"{BASELINE_SCHEMA_VERSION}; refresh it with `{_REFRESH.format(path=path)}`")
+                   f"{' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}; refresh it with `{_REFRESH.format(path=path)}`")
     for name in ("created_at", "notebook"):
         if not isinstance(data.get(name), str):
             raise fail(name, "must be a string")
@@ -149,6 +201,14 @@ def _parse(data: Any, path: Path) -> Baseline:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise fail(f"tests.{key}.metrics.{metric}", f"must be a number or null, not {value!r}")
         tests[key] = {"status": entry["status"], "metrics": dict(metrics)}
+        accepted = entry.get("accepted_failure", False)
+        if not isinstance(accepted, bool):
+            raise fail(f"tests.{key}.accepted_failure", f"must be true or false, not {accepted!r}")
+        if accepted and entry["status"] != "fail":
+            raise fail(f"tests.{key}.accepted_failure", f"is true, but only a failing test can be an accepted "
+                                                        f"failure (status is {entry['status']!r})")
+        if accepted:
+            tests[key]["accepted_failure"] = True
 
     installs_in = data.get("installs", {})
     if not isinstance(installs_in, dict):

@@ -153,11 +153,23 @@ def _status_change(test: TierTest, reference: BaselineTest, index: int, tag: str
     if now == "fail" and was != "fail":
         return [Finding(NAME, "fail", f"{test.key} regressed from {was} to fail: {test.message or '(no message)'}",
                         cell_index=index, cell_tag=tag, evidence=evidence)]
+    if now == "fail" and reference.get("accepted_failure"):
+        # Accepted explicitly (--update-baseline --accept-failures): known, not a regression; every
+        # report says so, so the acceptance is not forgotten.
+        return [Finding(NAME, "warn", f"{test.key} still fails, an accepted failure in the baseline "
+                                      f"(--accept-failures): {test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence={**evidence, "accepted_failure": True})]
     if now == "fail":
-        # Failing in the baseline too: whoever refreshed the baseline accepted it, so it is known,
-        # not a regression; still shown so it is not forgotten.
-        return [Finding(NAME, "warn", f"{test.key} still fails, as in the baseline: {test.message or '(no message)'}",
-                        cell_index=index, cell_tag=tag, evidence=evidence)]
+        # Failing in the baseline without being accepted (a schema 1 baseline, written from any run):
+        # nobody said this failure is known, so it still fails the run.
+        return [Finding(NAME, "fail", f"{test.key} still fails; the baseline records it failing but not as an "
+                                      f"accepted failure (refresh it with --update-baseline --accept-failures to "
+                                      f"accept it): {test.message or '(no message)'}",
+                        cell_index=index, cell_tag=tag, evidence={**evidence, "accepted_failure": False})]
+    if was == "fail" and reference.get("accepted_failure"):
+        return [Finding(NAME, "info", f"{test.key} is {now} now, an accepted failure in the baseline; refresh the "
+                                      f"baseline so it records the test passing.",
+                        cell_index=index, cell_tag=tag, evidence={**evidence, "accepted_failure": True})]
     if now == "skip" and was in ("pass", "warn"):
         return [Finding(NAME, "warn", f"{test.key} was {was} in the baseline and is now skipped: "
                                       f"{test.message or '(no message)'}",

@@ -114,7 +114,10 @@ def add_commands(verbs) -> None:
     mat.add_argument("--baselines", type=Path, default=Path("baselines"), metavar="DIR",
                      help="compare each image's run with DIR/<image>.json where it exists (default: baselines)")
     mat.add_argument("--update-baselines", action="store_true",
-                     help="write each image's run as DIR/<image>.json (see docs/baselines.md)")
+                     help="write each image's run as DIR/<image>.json (see docs/baselines.md); an image whose run "
+                          "has failing tier tests is refused (exit 2) unless --accept-failures")
+    mat.add_argument("--accept-failures", action="store_true",
+                     help="with --update-baselines: record failing tier tests as accepted failures")
     mat.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
                      help="passed to each run (see `colab-ci run --help`)")
     mat.add_argument("--drive", type=Path, default=None, metavar="DIR", help="passed to each run")

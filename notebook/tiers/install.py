@@ -47,6 +47,8 @@ _NOISE = ("Downloading ", "Using cached ", "Requirement already satisfied", "Loo
           "Getting requirements to build", "Building wheel", "Created wheel", "Stored in directory",
           "Building wheels for collected", "Checking if build backend", "Installing backend dependencies",
           "File was already downloaded", "Saved ")
+# pip colours its ERROR lines when it thinks it writes to a notebook; what is read and published is plain text
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _CONSTRAINT_HIT = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9._-]+)==(\S+)")
 _DEPENDS = re.compile(r"^\s*(\S+ \S+ depends on .+?)\s*$")
@@ -276,8 +278,10 @@ def _run_streaming(cmd: list[str], show: Callable[[str], bool] | None) -> tuple[
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip("\r\n")
-            lines.append(line)
-            if show is None or show(line):
+            plain = _ANSI.sub("", line)
+            if plain.strip() or not line.strip():   # a bare colour reset is not a line pip wrote
+                lines.append(plain)
+            if show is None or show(plain):
                 print(line, flush=True)
         returncode = proc.wait()
     return returncode, lines

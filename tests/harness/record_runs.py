@@ -15,6 +15,9 @@ kernel really produce:
   publishes that error as a failed test (as the notebook's tier cells do);
 * ``untagged_subprocess``: an untagged cell swaps numpy through ``subprocess`` and the next cell
   still works (nothing visible fails: only the probe can tell);
+* ``failed_install``: the guarded ``tiers.install.install`` asks for ``captum==99.0.0`` and a ``%pip``
+  cell for ``colabci-absent==1.0``, both offline (``--no-index``) so pip finds neither; the tier cell
+  after them publishes its test as skipped because captum is missing (``missing_package``);
 * ``clean_run``: this repository's template notebook in the harness's own venv (all tiers).
 
 Paths that differ between machines (temporary folders, the checkout) are replaced by placeholders.
@@ -58,6 +61,14 @@ TIER_CELL = textwrap.dedent('''
     display({"application/vnd.colab-ci.tier+json": payload, "text/plain": status}, raw=True)
 ''')
 
+TIER2_MISSING_CELL = textwrap.dedent('''
+    from tiers.optional import skip_missing, try_import
+    from tiers.results import TestResult, TierResult, publish
+    test = (skip_missing("attribution", "captum", "Tier 2 attribution") if try_import("captum") is None
+            else TestResult("attribution", "pass", "captum is installed"))
+    publish(TierResult("tier2", [test]));
+''')
+
 NOTEBOOKS = {
     "numpy_downgrade": [
         ("import numpy as np\nprint(np.__version__)", []),
@@ -76,6 +87,12 @@ NOTEBOOKS = {
         ("import subprocess, sys\n"
          "subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', 'numpy==2.1.3'], check=True)", []),
         ("print(np.arange(3).sum())", []),
+    ],
+    "failed_install": [
+        (f"import sys\nsys.path.insert(0, {str(REPO / 'notebook')!r})\nfrom tiers.install import install", ["install"]),
+        ("install(['captum==99.0.0'], extra_args=['--no-index'])", ["tier2-install"]),
+        ("%pip install --no-index colabci-absent==1.0", ["install"]),
+        (TIER2_MISSING_CELL, ["tier2"]),
     ],
 }
 

@@ -34,7 +34,7 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["local.json"]  # no temp file left behind
     assert path.stat().st_mode & 0o777 == 0o644
     text = path.read_text(encoding="utf-8")
-    assert text.endswith("}\n") and json.loads(text)["schema_version"] == 1
+    assert text.endswith("}\n") and json.loads(text)["schema_version"] == BASELINE_SCHEMA_VERSION == 2
 
 
 def test_a_baseline_written_with_the_summary_copy_still_judges_a_run_cleanly(tmp_path: Path) -> None:
@@ -78,7 +78,11 @@ def test_invalid_json_names_the_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"schema_version": 2}, "field 'schema_version' is 2, but this harness reads schema_version 1"),
+    ({"schema_version": 3}, "field 'schema_version' is 3, but this harness reads schema_version 1 or 2"),
+    ({"tests": {"tier1/x": {"status": "pass", "metrics": {}, "accepted_failure": True}}},
+     "field 'tests.tier1/x.accepted_failure' is true, but only a failing test can be an accepted failure"),
+    ({"tests": {"tier1/x": {"status": "fail", "metrics": {}, "accepted_failure": "yes"}}},
+     "field 'tests.tier1/x.accepted_failure' must be true or false, not 'yes'"),
     ({"schema_version": None}, "field 'schema_version' is None"),
     ({"created_at": 5}, "field 'created_at' must be a string"),
     ({"tests": []}, "field 'tests' must be an object"),

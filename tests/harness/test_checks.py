@@ -330,7 +330,7 @@ def test_same_statuses_as_baseline_pass() -> None:
 
 @pytest.mark.parametrize("was, now, severity", [
     ("pass", "fail", "fail"), ("pass", "warn", "fail"), ("warn", "fail", "fail"), ("skip", "fail", "fail"),
-    ("fail", "fail", "warn"), ("pass", "skip", "warn"),
+    ("fail", "fail", "fail"), ("pass", "skip", "warn"),   # fail -> fail: failing in the baseline, never accepted
     ("fail", "pass", None), ("warn", "warn", None), ("warn", "pass", None), ("skip", "skip", None),
 ])
 def test_status_changes_against_baseline(was: str, now: str, severity: str | None) -> None:
@@ -338,8 +338,10 @@ def test_status_changes_against_baseline(was: str, now: str, severity: str | Non
     baseline = _baseline(tests={"tier1/shape_robustness": {"status": was, "metrics": {}}})
     findings = [f for f in tiers.check(record, baseline, OPTIONS) if f.severity != "info"]
     assert [f.severity for f in findings] == ([severity] if severity else [])
-    if severity == "fail":
+    if severity == "fail" and was != now:
         assert f"regressed from {was} to {now}" in findings[0].message
+    if (was, now) == ("fail", "fail"):
+        assert "not as an accepted failure" in findings[0].message
 
 
 def test_new_failing_test_fails_and_new_passing_test_is_fine() -> None:
