@@ -198,13 +198,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         findings = run_checks(record, baseline, options)
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
         findings = [crashed("checks", exc)]
+    refused = args.update_baseline and not _update_baseline(record, findings, args.baseline or out_dir / "baseline.json",
+                                                            args.accept_failures)
     paths = write_reports(record, findings, out_dir)
     if args.json:
         sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
     else:
         print(verdict_text(record, findings, paths))
-    refused = args.update_baseline and not _update_baseline(record, findings, args.baseline or out_dir / "baseline.json",
-                                                            args.accept_failures)
     code = EXIT_INTERRUPTED if record.outcome == "interrupted" else EXIT_HARNESS if refused else int(exit_code(findings))
     if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
         sys.stdout.flush()
@@ -233,8 +233,9 @@ def _read_baseline(path: Path | None, updating: bool):  # -> Baseline | None
         raise HarnessError(str(exc)) from None
 
 
-def _update_baseline(record, findings, target: Path, accept_failures: bool) -> bool:
-    """Write the run as the baseline; False when refused (failing tier tests not accepted)."""
+def _update_baseline(record, findings: list, target: Path, accept_failures: bool) -> bool:
+    """Write the run as the baseline; False when refused (failing tier tests not accepted). Accepted
+    failures are added to ``findings`` (info), so this run's reports say what was accepted."""
     if record.outcome != "completed":
         print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
         return True
@@ -249,6 +250,10 @@ def _update_baseline(record, findings, target: Path, accept_failures: bool) -> b
     accepted = [key for key, test in baseline.tests.items() if test.get("accepted_failure")]
     print(f"colab-ci: baseline written to {target}"
           + (f" (accepted failures: {', '.join(accepted)})" if accepted else ""), file=sys.stderr)
+    if accepted:
+        from harness.checks.baseline import accepted_note
+
+        findings.append(accepted_note(accepted, target))
     return True
 
 

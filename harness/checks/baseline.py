@@ -151,6 +151,14 @@ def for_update(record: RunRecord, findings: Iterable[Finding], accept_failures: 
     return Baseline.from_record(record, accept_failures=accept_failures)
 
 
+def accepted_note(keys: list[str], path: Path | str) -> Finding:
+    """What the run that wrote accepted failures into a baseline reports about them."""
+    return Finding("baseline", "info", f"Written to the baseline {path} as accepted failure"
+                                       f"{'s' if len(keys) != 1 else ''} (--accept-failures): {', '.join(keys)}; "
+                                       f"later runs that fail {'them' if len(keys) != 1 else 'it'} only warn, and say so.",
+                   evidence={"baseline": str(path), "accepted_failures": list(keys)})
+
+
 def load_baseline(path: Path | str) -> Baseline:
     path = Path(path)
     try:

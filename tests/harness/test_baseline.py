@@ -114,3 +114,67 @@ def test_environment_is_optional(tmp_path: Path) -> None:
     data = _valid()
     del data["environment"]
     assert load_baseline(_write(tmp_path, data)).environment == {}
+
+
+# -- baselines record only what passed ------------------------------------------------------------------
+
+def test_a_run_with_a_failing_tier_test_is_refused_and_accepted_only_explicitly(tmp_path: Path) -> None:
+    from harness.checks import CheckOptions, run_checks
+    from harness.checks.baseline import FailingTests, for_update
+
+    record = load_record("numpy_upgrade_center")   # tier1/shape_robustness fails: '_center' after the swap
+    findings = run_checks(record, None, CheckOptions())
+    with pytest.raises(FailingTests) as refused:
+        for_update(record, findings, accept_failures=False)
+    assert refused.value.keys == ["tier1/shape_robustness"]
+    assert "tier1/shape_robustness" in str(refused.value) and "--accept-failures" in str(refused.value)
+
+    accepted = for_update(record, findings, accept_failures=True)
+    assert accepted.tests["tier1/shape_robustness"]["accepted_failure"] is True
+    path = accepted.save(tmp_path / "b.json")
+    assert json.loads(path.read_text())["tests"]["tier1/shape_robustness"]["accepted_failure"] is True
+    assert load_baseline(path) == accepted
+    # a passing run needs nothing accepted, and marks nothing
+    clean = load_record("clean_run")
+    written = for_update(clean, run_checks(clean, None, CheckOptions()), accept_failures=False).to_json()
+    assert not [key for key, test in written["tests"].items() if "accepted_failure" in test]
+
+
+def test_a_test_skipped_because_its_install_failed_is_a_failing_test() -> None:
+    from harness.checks import CheckOptions, run_checks
+    from harness.checks.baseline import failing_tests
+
+    record = load_record("failed_install")
+    assert failing_tests(record) == []    # published as skip ...
+    assert failing_tests(record, run_checks(record, None, CheckOptions())) == ["tier2/attribution"]   # ... failed
+
+
+def test_every_report_compared_with_an_accepted_failure_says_so(tmp_path: Path) -> None:
+    from harness.checks import CheckOptions, exit_code, run_checks
+    from harness.checks.baseline import for_update
+    from harness.report import write_reports
+    from tests.harness.recorded_runs import minimal_record, tier_payload, with_tiers
+
+    failing = with_tiers(minimal_record(), tier_payload("tier1", [("shape_robustness", "fail"), ("ok", "pass")]))
+    baseline = load_baseline(for_update(failing, [], accept_failures=True).save(tmp_path / "b.json"))
+    findings = run_checks(failing, baseline, CheckOptions())
+    [accepted] = [f for f in findings if f.check == "tiers" and f.severity != "info"]
+    assert accepted.severity == "warn" and accepted.evidence["accepted_failure"] is True
+    assert "tier1/shape_robustness still fails, an accepted failure in the baseline" in accepted.message
+    assert exit_code(findings) == 0
+    paths = write_reports(failing, findings, tmp_path / "out", env={})
+    for kind in ("json", "markdown", "html"):
+        assert "accepted failure" in paths[kind].read_text(encoding="utf-8"), kind
+
+
+def test_a_schema_1_baseline_is_read_and_its_failures_are_not_accepted(tmp_path: Path) -> None:
+    from harness.checks import CheckOptions, run_checks
+    from tests.harness.recorded_runs import minimal_record, tier_payload, with_tiers
+
+    data = {**_valid(), "schema_version": 1,
+            "tests": {"tier1/shape_robustness": {"status": "fail", "metrics": {}}}}
+    baseline = load_baseline(_write(tmp_path, data))
+    assert baseline.schema_version == 1 and "accepted_failure" not in baseline.tests["tier1/shape_robustness"]
+    failing = with_tiers(minimal_record(), tier_payload("tier1", [("shape_robustness", "fail")]))
+    [f] = [f for f in run_checks(failing, baseline, CheckOptions()) if f.check == "tiers" and f.severity == "fail"]
+    assert "not as an accepted failure" in f.message
