@@ -41,13 +41,13 @@ def test_aggregate_verdicts_checks_and_junit(tmp_path: Path):
     assert exit_code([good]) == 0 and exit_code([good, bad]) == 1 and exit_code([good, bad, missing]) == 2
 
     markdown = render_markdown([good, bad], Path("template.ipynb"))
-    assert "| old | 3.12.12 -> - | 2.0.2 | 2.9.0+cu126 | fail | pass | warn | pass | pass | **fail** |" in markdown
+    assert "| old | 3.12.12 -> - | 2.0.2 | 2.9.0+cu126 | fail | pass | pass | warn | pass | pass | **fail** |" in markdown
     assert "**old**: corruption: numpy 2.0.2 was replaced by 1.26.4 in cell 7" in markdown
     assert "- python 3.13.15 -> 3.11.7: x" in markdown
 
     suites = ET.fromstring(render_junit([good, bad, missing]))
     suite = suites.find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("11", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("13", "1", "1")
     failure = suite.find("testcase[@classname='matrix.old'][@name='corruption']/failure")
     assert failure.get("message") == "numpy 2.0.2 was replaced by 1.26.4 in cell 7"
 
