@@ -129,6 +129,47 @@ def test_installed_distributions_are_canonical() -> None:
     assert "torch" in found and all(name == install_mod.canonicalize(name) for name in found)
 
 
+def test_not_installed_judges_names_versions_and_markers_only() -> None:
+    installed = {"numpy": "2.1.3", "captum": "0.9.0", "torch": "2.8.0+cu126"}
+    assert install_mod.not_installed(["captum==0.9.0", "numpy>=2", "torch==2.8.0", "Captum"], installed) == []
+    assert install_mod.not_installed(["captum==99.0.0", "optuna", "numpy<2"], installed) == \
+        ["captum==99.0.0", "optuna", "numpy<2"]
+    # markers that exclude this interpreter, paths, URLs and options are pip's to judge (its exit status)
+    assert install_mod.not_installed(['optuna; python_version < "3"', "./local", "git+https://x/y.git", "-U"],
+                                     installed) == []
+
+
+def test_the_result_is_published_for_the_harness(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[dict] = []
+    import IPython
+    import IPython.display
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw: shown.append(bundle))
+    report = install_mod.InstallReport({}, {}, {}, 1.5, False, "pip install failed (exit code 1): ...", returncode=1,
+                                       pip_lines=["Collecting captum==99.0.0", "ERROR: No matching distribution "
+                                                  "found for captum==99.0.0"], not_installed=["captum==99.0.0"])
+    payload = install_mod.publish_result(report, ["captum==99.0.0"], [])
+    assert shown == [{install_mod.INSTALL_MIME: payload, "text/plain": ""}]
+    assert payload["schema_version"] == 1 and payload["ok"] is False and payload["returncode"] == 1
+    assert payload["pip_messages"] == ["ERROR: No matching distribution found for captum==99.0.0"]
+    assert payload["requirements"] == ["captum==99.0.0"] and payload["not_installed"] == ["captum==99.0.0"]
+
+
+def test_pip_exiting_0_without_installing_the_requirement_is_a_failure(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """``--dry-run`` makes a real pip resolve (from a local wheel, offline), exit 0 and install nothing."""
+    from tests.harness.tiny_wheels import tiny_wheel
+
+    tiny_wheel(tmp_path, "colabci-tiny", "1.0")
+    report = install_mod.install(["colabci-tiny==1.0"],
+                                 extra_args=["--dry-run", "--no-index", "--find-links", str(tmp_path)])
+    assert report.returncode == 0 and not report.ok
+    assert report.not_installed == ["colabci-tiny==1.0"]
+    assert "pip exited 0, but colabci-tiny==1.0 is not installed afterwards" in report.message
+    assert "INSTALL FAILED" in capsys.readouterr().out
+
+
 def test_nothing_to_install_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert install_mod.install().ok
     report = install_mod.install(requirement_files=[str(tmp_path / "nope.txt")])

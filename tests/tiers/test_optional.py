@@ -48,6 +48,7 @@ def test_missing_tier_package_skips_with_the_install_box(monkeypatch: pytest.Mon
     assert result.status == "skip"
     assert optional.INSTALL_COMMANDS[package].split("(")[0].strip() in result.message
     assert "re-run this cell" in result.message
+    assert result.missing_package == package and result.to_json()["missing_package"] == package   # for the harness
     printed = capsys.readouterr().out
     assert f"MISSING OPTIONAL PACKAGE: {package}" in printed and "then re-run this cell." in printed
     assert printed.lstrip().startswith("+-")  # the box, not a traceback

@@ -17,6 +17,13 @@ def test_payload_validates_and_non_finite_metrics_become_null(tier_schema):
     assert set(payload["environment"]) >= {"python", "torch", "numpy", "device"}
 
 
+def test_missing_package_is_in_the_payload_only_when_a_package_is_missing(tier_schema):
+    payload = TierResult("tier2", [TestResult("attribution", "skip", "captum is not installed", missing_package="captum"),
+                                   TestResult("robustness", "pass")]).to_json()
+    jsonschema.validate(payload, tier_schema)
+    assert payload["tests"][0]["missing_package"] == "captum" and "missing_package" not in payload["tests"][1]
+
+
 def test_tier_status_is_the_worst_test_status():
     make = lambda *statuses: TierResult("tier1", [TestResult(str(i), s) for i, s in enumerate(statuses)])
     assert make("pass", "skip").status == "skip"
