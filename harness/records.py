@@ -62,6 +62,8 @@ class InstallObservation:
     # the guarded installs' own results (``application/vnd.colab-ci.install+json``, docs/result-contract.md),
     # as published: requirements, returncode, ok, pip_messages, not_installed, ...
     results: list[dict[str, Any]] = field(default_factory=list)
+    # pip installs the cell ran through the shell (``!pip``, ``%pip``), as the probe saw them: command, exit_code
+    pip_commands: list[dict[str, Any]] = field(default_factory=list)
 
     def changed_pairs(self) -> dict[str, tuple[str | None, str | None]]:
         return {name: (pair[0], pair[1]) for name, pair in sorted(self.changed.items())}

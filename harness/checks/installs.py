@@ -8,11 +8,13 @@ Two sources, both read from the record only:
   requested requirement is not installed afterwards) is a failure. In Colab the notebook goes on
   with its boxed message; in CI the run fails, so a Colab release in which a tier's package no
   longer installs cannot pass.
-* ``%pip``, ``!pip`` and ``subprocess`` installs leave only pip's own lines in the cell's output
+* ``%pip``, ``!pip`` and ``subprocess`` installs leave pip's own lines in the cell's output
   (``InstallObservation.pip_lines``): an ERROR line there (other than pip's note about conflicts it
   left, printed after a successful install) is a failure, with the reason pip gave
   (``harness.observations.pip_lines.install_failure``). Lines a guarded install already reported
-  are not counted twice.
+  are not counted twice. ``!pip`` and ``%pip`` also leave their exit status (the probe's
+  ``pip_commands``): one that exited non-zero is a failure even where pip printed nothing (``-qqq``,
+  output sent to /dev/null).
 
 A tier test that skipped because its package is missing, where that package's install failed, is
 failed by the tiers check (``failed_names``), which names the install as the cause.
@@ -45,6 +47,7 @@ class FailedInstall:
     detail: str                    # pip's own line (or the wrapper's message) that says why
     returncode: int | None = None
     not_installed: list[str] = field(default_factory=list)
+    command: str = ""              # the shell command as run (``!pip``/``%pip``), when the probe saw it
 
     @property
     def names(self) -> set[str]:
@@ -53,7 +56,8 @@ class FailedInstall:
 
     def evidence(self) -> dict[str, Any]:
         return {"form": self.form, "requirements": self.requirements, "reason": self.reason, "detail": self.detail,
-                "returncode": self.returncode, "not_installed": self.not_installed}
+                "returncode": self.returncode, "not_installed": self.not_installed,
+                **({"command": self.command} if self.command else {})}
 
 
 def _name(text: str) -> str | None:
@@ -99,15 +103,24 @@ def _failures(obs: InstallObservation) -> list[FailedInstall]:
         found.append(FailedInstall(obs.cell_index, obs.cell_tag, "install()", requirements, reason, detail,
                                    returncode if isinstance(returncode, int) else None, not_installed))
     shell = [line for line in obs.pip_lines if line.strip() not in reported]
+    form = ", ".join(f for f in obs.recognised if f != "install()") or "pip"
+    exited = [(str(c.get("command") or ""), c["exit_code"]) for c in obs.pip_commands
+              if isinstance(c.get("exit_code"), int) and not isinstance(c.get("exit_code"), bool) and c["exit_code"] != 0]
     pip = install_failure(shell)
-    if pip is not None:
-        found.append(FailedInstall(obs.cell_index, obs.cell_tag, ", ".join(obs.recognised) or "pip",
-                                   [pip.requirement] if pip.requirement else [], pip.reason, pip.detail))
+    if pip is not None:   # pip said why; the first command that exited non-zero is taken to be the one
+        command, code = exited.pop(0) if exited else ("", None)
+        found.append(FailedInstall(obs.cell_index, obs.cell_tag, form, [pip.requirement] if pip.requirement else [],
+                                   pip.reason, pip.detail, code, command=command))
+    for command, code in exited:
+        found.append(FailedInstall(obs.cell_index, obs.cell_tag, form, [], "pip error",
+                                   f"`{command}` exited {code} and pip printed no ERROR line (run it without -q "
+                                   f"and without redirecting its output to see why)", code, command=command))
     return found
 
 
 def _describe(failure: FailedInstall) -> str:
-    what = " ".join(failure.requirements) or "a requirement pip did not name"
+    what = " ".join(failure.requirements) or (f"`{failure.command}`" if failure.command else "a requirement pip did "
+                                                                                            "not name")
     code = f"pip exit {failure.returncode}, " if failure.returncode not in (None, 0) else ""
     return f"the install of {what} ({failure.form}) failed ({code}{failure.reason}: {failure.detail})"
 

@@ -30,6 +30,7 @@ What it does:
                    "module_count",   # how many loaded modules' files changed
                    "module", "path", "identity_loaded", "identity_now",   # one of them (an extension if any)
                    "loaded_at"}],
+     "pip_commands": [{"command", "exit_code"}],   # cells: pip installs run by ``!``/``%pip`` (expanded)
      "tracked_files": int, "checked_files": int, "probe_ms": float,
      "environment": {"python", "numpy", "torch"}, "executable": str,  # start-up only
      "error": str}                                                    # only when the probe itself failed
@@ -50,6 +51,8 @@ MIME = "application/vnd.colab-ci.probe+json"
 MAX_MODULE_NAMES = 12          # top-level module names listed per replaced distribution (the count is exact)
 _NORM = re.compile(r"[-_.]+")
 _EXTENSION_SUFFIXES = (".so", ".pyd", ".dylib")
+_PIP_INSTALL = re.compile(r"\bpip3?\b.*\binstall\b")   # pip, pip3, python -m pip, uv pip: ... install
+MAX_COMMAND_CHARS = 1000
 
 
 def canon(name):
@@ -113,6 +116,7 @@ class Probe:
         self.loaded_dists = set()
         self.recorder = LoadRecorder(self)
         self.skip_next = False
+        self.commands = []     # pip installs run through the shell since the last probe: {command, exit_code}
 
     # --- installed distributions ---------------------------------------------------------------
     def _listing(self, entry):
@@ -225,6 +229,7 @@ class Probe:
         if phase == "startup":
             payload["installed"] = dict(installed)
         else:
+            payload["pip_commands"], self.commands = self.commands, []
             names = set(before) | set(installed)
             payload["installed_changed"] = {n: [before.get(n), installed.get(n)] for n in sorted(names)
                                             if before.get(n) != installed.get(n)}
@@ -323,6 +328,7 @@ class Probe:
         probe after every cell."""
         import importlib
         self.refresh_installed()
+        _record_shell_installs(self)
         sys.meta_path.insert(0, self.recorder)
         for name in imports:
             try:
@@ -332,6 +338,26 @@ class Probe:
         self.publish("startup", None)
         self.skip_next = True
         get_ipython().events.register("post_run_cell", self.post_run_cell)  # noqa: F821 (IPython builtin)
+
+
+def _record_shell_installs(probe):
+    """Keep the exit status of every pip install run through the shell (``!pip``, ``%pip``): both end
+    in ipykernel's module-level ``system`` with the command already expanded, so wrapping that (and
+    not the shell's ``system`` method, whose caller frame ``{var}`` expansion reads) changes nothing
+    else. Without ipykernel's function there is nothing to wrap: pip's own lines are all there is."""
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    original = getattr(zmqshell, "system", None)
+    if original is None or getattr(original, "colab_ci_probe", False):
+        return
+
+    def system(cmd):
+        code = original(cmd)
+        if isinstance(cmd, str) and _PIP_INSTALL.search(cmd):
+            probe.commands.append({"command": cmd[:MAX_COMMAND_CHARS], "exit_code": code})
+        return code
+
+    system.colab_ci_probe = True
+    zmqshell.system = system
 
 
 def _describe(payload):

@@ -223,6 +223,7 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
             seen.network_failures.append(failure)
 
         changed: dict[str, list[str | None]] = {}
+        commands: list[dict[str, Any]] = []
         cell_probes = [p for p in payloads.get(index, []) if p.get("phase") == "cell"]
         for payload in cell_probes:
             seen.probes.append(payload)
@@ -230,6 +231,7 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
                 stats.errors.append(f"cell {index}: the probe failed: {_first_line(payload['error'])}")
                 continue
             timings.append(float(payload.get("probe_ms") or 0.0))
+            commands += [c for c in payload.get("pip_commands") or [] if isinstance(c, dict)]
             stats.tracked_files = max(stats.tracked_files, int(payload.get("tracked_files") or 0))
             for name, (before, after) in (payload.get("installed_changed") or {}).items():
                 changed[name] = [changed[name][0] if name in changed else before, after]
@@ -261,12 +263,12 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
             stats.missing.append(index)
         recognised = install_forms(_text(cell.get("source", "")))
         results = list(_outputs_with(cell, INSTALL_MIME))
-        if changed or recognised or results or any(is_install_tag(t) for t in tags):
+        if changed or recognised or results or commands or any(is_install_tag(t) for t in tags):
             seen.installs.append(InstallObservation(
                 cell_index=index, cell_tag=_role_tag(tags), duration_s=float(duration or 0.0),
                 changed=changed, recognised=recognised,
                 loaded={name: loaded[name] for name in changed if name in loaded},
-                pip_lines=pip_lines(cell), results=results,
+                pip_lines=pip_lines(cell), results=results, pip_commands=commands,
             ))
     stats.cells_probed = len(timings)
     if timings:

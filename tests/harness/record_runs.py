@@ -15,9 +15,10 @@ kernel really produce:
   publishes that error as a failed test (as the notebook's tier cells do);
 * ``untagged_subprocess``: an untagged cell swaps numpy through ``subprocess`` and the next cell
   still works (nothing visible fails: only the probe can tell);
-* ``failed_install``: the guarded ``tiers.install.install`` asks for ``captum==99.0.0`` and a ``%pip``
-  cell for ``colabci-absent==1.0``, both offline (``--no-index``) so pip finds neither; the tier cell
-  after them publishes its test as skipped because captum is missing (``missing_package``);
+* ``failed_install``: the guarded ``tiers.install.install`` asks for ``captum==99.0.0``, a ``%pip``
+  cell for ``colabci-absent==1.0`` and a ``!pip -qqq`` cell (pip prints nothing) for
+  ``colabci-quiet==1.0``, all offline (``--no-index``) so pip finds none; the tier cell after them
+  publishes its test as skipped because captum is missing (``missing_package``);
 * ``clean_run``: this repository's template notebook in the harness's own venv (all tiers).
 
 Paths that differ between machines (temporary folders, the checkout) are replaced by placeholders.
@@ -92,6 +93,7 @@ NOTEBOOKS = {
         (f"import sys\nsys.path.insert(0, {str(REPO / 'notebook')!r})\nfrom tiers.install import install", ["install"]),
         ("install(['captum==99.0.0'], extra_args=['--no-index'])", ["tier2-install"]),
         ("%pip install --no-index colabci-absent==1.0", ["install"]),
+        ("!pip install -qqq --no-index colabci-quiet==1.0", ["install"]),   # -qqq: pip prints nothing
         (TIER2_MISSING_CELL, ["tier2"]),
     ],
 }

@@ -2,8 +2,8 @@
 
 ``failed_install`` (tests/harness/recorded, from ``python -m tests.harness.record_runs``) is a real
 run: the guarded ``install(['captum==99.0.0'], extra_args=['--no-index'])``, then
-``%pip install --no-index colabci-absent==1.0``, both failing in real pip, then a tier cell whose
-``attribution`` test skips because captum is missing.
+``%pip install --no-index colabci-absent==1.0`` and ``!pip install -qqq --no-index colabci-quiet==1.0``,
+all failing in real pip, then a tier cell whose ``attribution`` test skips because captum is missing.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def test_the_recorded_failed_installs_fail_the_run_naming_cell_requirement_and_r
     record = load_record("failed_install")
     findings = run_checks(record, None, OPTIONS)
     failing = [f for f in findings if f.severity == "fail"]
-    assert [(f.check, f.cell_index) for f in failing] == [("install", 1), ("install", 2), ("tiers", 3)]
-    guarded, shell, skipped = failing
+    assert [(f.check, f.cell_index) for f in failing] == [("install", 1), ("install", 2), ("install", 3),
+                                                          ("tiers", 4)]
+    guarded, shell, _quiet, skipped = failing
     assert guarded.evidence == {"form": "install()", "requirements": ["captum==99.0.0"],
                                 "reason": "no matching distribution",
                                 "detail": "ERROR: No matching distribution found for captum==99.0.0",
@@ -70,6 +71,9 @@ def test_the_recorded_failed_installs_fail_the_run_naming_cell_requirement_and_r
     # the %pip cell: only pip's lines tell, and the guarded install's lines are not counted twice
     assert (shell.evidence["form"], shell.evidence["requirements"], shell.evidence["reason"]) == \
         ("%pip", ["colabci-absent==1.0"], "no matching distribution")
+    # ... and the probe's record of the command as run, with its exit status
+    assert shell.evidence["returncode"] == 1
+    assert shell.evidence["command"] == "<env>/venv/bin/python -m pip install --no-index colabci-absent==1.0"
     assert shell.message.startswith("cell 2 [install]: the install of colabci-absent==1.0 (%pip) failed")
     assert skipped.evidence["test"] == "attribution" and skipped.evidence["install_cell"] == 1
     assert skipped.message.startswith("tier2/attribution was skipped because captum could not be installed: the "
@@ -77,11 +81,24 @@ def test_the_recorded_failed_installs_fail_the_run_naming_cell_requirement_and_r
     assert exit_code(findings) == 1
 
 
+def test_a_shell_pip_that_exited_non_zero_fails_even_when_it_printed_nothing() -> None:
+    record = load_record("failed_install")
+    quiet = record.installs[3]
+    quiet.pip_lines = []    # output sent to /dev/null: only the exit status the probe kept tells
+    [finding] = [f for f in installs.check(record, None, OPTIONS) if f.cell_index == 3]
+    assert finding.severity == "fail" and finding.evidence["returncode"] == 1
+    assert finding.evidence["command"] == "pip install -qqq --no-index colabci-quiet==1.0"
+    assert finding.message.startswith("cell 3 [install]: the install of `pip install -qqq --no-index "
+                                      "colabci-quiet==1.0` (!pip) failed (pip exit 1, pip error:")
+    quiet.pip_commands[0]["exit_code"] = 0
+    assert not [f for f in installs.check(record, None, OPTIONS) if f.cell_index == 3]
+
+
 def test_a_skip_the_notebook_chose_stays_a_skip() -> None:
     record = load_record("failed_install")
     # the install went through: the tier's skip (had captum still been missing) names no failed install
     for obs in record.installs:
-        obs.pip_lines = []
+        obs.pip_lines, obs.pip_commands = [], []
         for result in obs.results:
             result.update(ok=True, returncode=0, pip_messages=[], not_installed=[])
     assert installs.failed_installs(record) == []
@@ -100,7 +117,7 @@ def test_pip_exiting_0_with_the_requirement_not_installed_is_a_failure() -> None
     result.update(ok=False, returncode=0, pip_messages=[], message="pip exited 0, but captum==99.0.0 is not "
                                                                    "installed afterwards")
     record.installs[1].pip_lines = []
-    (failure, _shell) = installs.failed_installs(record)
+    (failure, *_shell) = installs.failed_installs(record)
     assert (failure.reason, failure.returncode, failure.not_installed) == ("not installed", 0, ["captum==99.0.0"])
 
 
