@@ -155,6 +155,8 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     values = parameters.from_args(args)
     out_dir = args.out or Path("out") / args.notebook.stem
+    if args.accept_failures and not args.update_baseline:
+        raise HarnessError("--accept-failures only means something with --update-baseline.")
     baseline = _read_baseline(args.baseline, args.update_baseline)
     if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
         raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")

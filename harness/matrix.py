@@ -141,8 +141,8 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
     children = _Children()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_one, run, python, notebook, out, parameters, timeout,
-                               [*_baseline_args(run.image, baselines, update_baselines, accept_failures), *run_args], env, children,
-                               shown)
+                               [*_baseline_args(run.image, baselines, update_baselines, accept_failures), *run_args],
+                               env, children, shown)
                    for run, python in ready]
         followers = {run.image: progress.Follower(out / run.image / PROGRESS_FILE) for run, _python in ready}
         try:

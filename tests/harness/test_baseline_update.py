@@ -62,3 +62,10 @@ def test_the_matrix_passes_accept_failures_only_with_update_baselines(tmp_path: 
     assert _baseline_args("img", tmp_path, True, True) == ["--baseline", path, "--update-baseline", "--accept-failures"]
     assert _baseline_args("img", tmp_path, True) == ["--baseline", path, "--update-baseline"]
     assert "--accept-failures" not in _baseline_args("img", tmp_path, False, True)
+
+
+def test_accept_failures_without_update_baseline_is_a_usage_error(tmp_path: Path) -> None:
+    nb = make_notebook(tmp_path / "n.ipynb", [("print(1)", [])])
+    done = run_cli("run", str(nb), "--accept-failures", "--out", str(tmp_path / "out"), timeout=120)
+    assert done.returncode == 2 and "--accept-failures only means something with --update-baseline" in done.stderr
+    assert not (tmp_path / "out").exists()
