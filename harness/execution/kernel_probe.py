@@ -30,7 +30,8 @@ What it does:
                    "module_count",   # how many loaded modules' files changed
                    "module", "path", "identity_loaded", "identity_now",   # one of them (an extension if any)
                    "loaded_at"}],
-     "pip_commands": [{"command", "exit_code"}],   # cells: pip installs run by ``!``/``%pip`` (expanded)
+     "pip_commands": [{"command", "exit_code", "via"}],   # cells: pip installs run by ``!``/``%pip`` ("shell",
+                                                          # expanded) or ``subprocess`` ("subprocess")
      "tracked_files": int, "checked_files": int, "probe_ms": float,
      "environment": {"python", "numpy", "torch"}, "executable": str,  # start-up only
      "error": str}                                                    # only when the probe itself failed
@@ -116,7 +117,8 @@ class Probe:
         self.loaded_dists = set()
         self.recorder = LoadRecorder(self)
         self.skip_next = False
-        self.commands = []     # pip installs run through the shell since the last probe: {command, exit_code}
+        self.commands = []     # pip installs run through the shell since the last probe: {command, exit_code, via}
+        self.processes = []    # (command, Popen) of pip installs started by subprocess since the last probe
 
     # --- installed distributions ---------------------------------------------------------------
     def _listing(self, entry):
@@ -229,7 +231,7 @@ class Probe:
         if phase == "startup":
             payload["installed"] = dict(installed)
         else:
-            payload["pip_commands"], self.commands = self.commands, []
+            payload["pip_commands"], self.commands = self.commands + self._finished_processes(), []
             names = set(before) | set(installed)
             payload["installed_changed"] = {n: [before.get(n), installed.get(n)] for n in sorted(names)
                                             if before.get(n) != installed.get(n)}
@@ -274,6 +276,15 @@ class Probe:
             payload["executable"] = sys.executable
         payload["probe_ms"] = round((time.perf_counter() - start) * 1000, 3)
         return payload
+
+    def _finished_processes(self):
+        """The subprocess pip installs since the last probe, with their exit status (None: still running)."""
+        found = []
+        for command, process in self.processes:
+            code = process.returncode if process.returncode is not None else process.poll()
+            found.append({"command": command, "exit_code": code, "via": "subprocess"})
+        self.processes = []
+        return found
 
     def track(self, path, state):
         """Compare ``path`` from now on; ``state`` is [identity, module, distribution, version, loaded_at]."""
@@ -329,6 +340,7 @@ class Probe:
         import importlib
         self.refresh_installed()
         _record_shell_installs(self)
+        _record_subprocess_installs(self)
         sys.meta_path.insert(0, self.recorder)
         for name in imports:
             try:
@@ -353,11 +365,33 @@ def _record_shell_installs(probe):
     def system(cmd):
         code = original(cmd)
         if isinstance(cmd, str) and _PIP_INSTALL.search(cmd):
-            probe.commands.append({"command": cmd[:MAX_COMMAND_CHARS], "exit_code": code})
+            probe.commands.append({"command": cmd[:MAX_COMMAND_CHARS], "exit_code": code, "via": "shell"})
         return code
 
     system.colab_ci_probe = True
     zmqshell.system = system
+
+
+def _record_subprocess_installs(probe):
+    """Keep every pip install a cell starts with ``subprocess`` (``run``, ``call``, ``check_call``, ``Popen``):
+    the probe after the cell reads its exit status. The guarded ``tiers.install.install()`` (its
+    constraints file is named ``colab-ci-installed-*``) publishes its own result and is left out."""
+    import subprocess
+    original = subprocess.Popen.__init__
+    if getattr(original, "colab_ci_probe", False):
+        return
+
+    def __init__(self, args, *more, **options):
+        original(self, args, *more, **options)
+        try:
+            command = args if isinstance(args, str) else " ".join(map(str, args))
+            if _PIP_INSTALL.search(command) and "colab-ci-installed-" not in command:
+                probe.processes.append((command[:MAX_COMMAND_CHARS], self))
+        except Exception:   # never let the probe change what the notebook's own call does
+            pass
+
+    __init__.colab_ci_probe = True
+    subprocess.Popen.__init__ = __init__
 
 
 def _describe(payload):

@@ -16,8 +16,9 @@ kernel really produce:
 * ``untagged_subprocess``: an untagged cell swaps numpy through ``subprocess`` and the next cell
   still works (nothing visible fails: only the probe can tell);
 * ``failed_install``: the guarded ``tiers.install.install`` asks for ``captum==99.0.0``, a ``%pip``
-  cell for ``colabci-absent==1.0`` and a ``!pip -qqq`` cell (pip prints nothing) for
-  ``colabci-quiet==1.0``, all offline (``--no-index``) so pip finds none; the tier cell after them
+  cell for ``colabci-absent==1.0``, a ``!pip -qqq`` cell for ``colabci-quiet==1.0`` and an untagged
+  ``subprocess.run`` whose output is captured for ``colabci-captured==1.0``, all offline
+  (``--no-index``) so pip finds none; the tier cell after them
   publishes its test as skipped because captum is missing (``missing_package``);
 * ``clean_run``: this repository's template notebook in the harness's own venv (all tiers).
 
@@ -94,6 +95,9 @@ NOTEBOOKS = {
         ("install(['captum==99.0.0'], extra_args=['--no-index'])", ["tier2-install"]),
         ("%pip install --no-index colabci-absent==1.0", ["install"]),
         ("!pip install -qqq --no-index colabci-quiet==1.0", ["install"]),   # -qqq: pip prints nothing
+        ("import subprocess, sys\n"   # output captured and the failure not raised: only the exit status tells
+         "subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', 'colabci-captured==1.0'], "
+         "capture_output=True)", []),
         (TIER2_MISSING_CELL, ["tier2"]),
     ],
 }

@@ -2,7 +2,8 @@
 
 ``failed_install`` (tests/harness/recorded, from ``python -m tests.harness.record_runs``) is a real
 run: the guarded ``install(['captum==99.0.0'], extra_args=['--no-index'])``, then
-``%pip install --no-index colabci-absent==1.0`` and ``!pip install -qqq --no-index colabci-quiet==1.0``,
+``%pip install --no-index colabci-absent==1.0``, ``!pip install -qqq --no-index colabci-quiet==1.0`` and an
+untagged ``subprocess.run([... 'pip', 'install', '--no-index', 'colabci-captured==1.0'], capture_output=True)``,
 all failing in real pip, then a tier cell whose ``attribution`` test skips because captum is missing.
 """
 
@@ -59,8 +60,8 @@ def test_the_recorded_failed_installs_fail_the_run_naming_cell_requirement_and_r
     findings = run_checks(record, None, OPTIONS)
     failing = [f for f in findings if f.severity == "fail"]
     assert [(f.check, f.cell_index) for f in failing] == [("install", 1), ("install", 2), ("install", 3),
-                                                          ("tiers", 4)]
-    guarded, shell, _quiet, skipped = failing
+                                                          ("install", 4), ("tiers", 5)]
+    guarded, shell, _quiet, captured, skipped = failing
     assert guarded.evidence == {"form": "install()", "requirements": ["captum==99.0.0"],
                                 "reason": "no matching distribution",
                                 "detail": "ERROR: No matching distribution found for captum==99.0.0",
@@ -75,6 +76,11 @@ def test_the_recorded_failed_installs_fail_the_run_naming_cell_requirement_and_r
     assert shell.evidence["returncode"] == 1
     assert shell.evidence["command"] == "<env>/venv/bin/python -m pip install --no-index colabci-absent==1.0"
     assert shell.message.startswith("cell 2 [install]: the install of colabci-absent==1.0 (%pip) failed")
+    # a subprocess whose output was captured and whose failure was not raised: its exit status tells
+    assert (captured.evidence["form"], captured.evidence["returncode"]) == ("subprocess", 1)
+    assert captured.evidence["command"].endswith("-m pip install --no-index colabci-captured==1.0")
+    assert captured.message.startswith("cell 4: the install of `<env>/venv/bin/python -m pip install --no-index "
+                                       "colabci-captured==1.0` (subprocess) failed (pip exit 1, pip error:")
     assert skipped.evidence["test"] == "attribution" and skipped.evidence["install_cell"] == 1
     assert skipped.message.startswith("tier2/attribution was skipped because captum could not be installed: the "
                                       "install of captum==99.0.0 in cell 1 [tier2-install] failed")
