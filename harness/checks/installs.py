@@ -94,8 +94,11 @@ def _failures(obs: InstallObservation) -> list[FailedInstall]:
         returncode = result.get("returncode")
         not_installed = [str(r) for r in result.get("not_installed") or []]
         pip = install_failure(messages)
+        blocked = result.get("blocked_by") if isinstance(result.get("blocked_by"), dict) else {}
         if pip is not None:
             reason, detail = pip.reason, pip.detail
+            if blocked:   # the guard's pins: which pre-installed package it would have moved
+                detail += "; it would replace the pre-installed " + ", ".join(f"{n} {v}" for n, v in blocked.items())
         elif returncode == 0 and not_installed:
             reason, detail = "not installed", str(result.get("message") or "")
         else:

@@ -127,6 +127,16 @@ def test_pip_exiting_0_with_the_requirement_not_installed_is_a_failure() -> None
     assert (failure.reason, failure.returncode, failure.not_installed) == ("not installed", 0, ["captum==99.0.0"])
 
 
+def test_a_guarded_install_the_guard_refused_names_the_pre_installed_package() -> None:
+    record = load_record("failed_install")
+    result = record.installs[1].results[0]
+    result.update(requirements=["captum==0.8.0"], not_installed=["captum==0.8.0"], blocked_by={"numpy": "2.1.3"},
+                  pip_messages=[CONFLICT[0].replace(" and numpy==2.1.3", ""), CONFLICT[1]])
+    failure = installs.failed_installs(record)[0]
+    assert (failure.reason, failure.requirements) == ("resolution conflict", ["captum==0.8.0"])
+    assert failure.detail.endswith("; it would replace the pre-installed numpy 2.1.3")
+
+
 def test_clean_and_conflict_runs_have_no_failed_install() -> None:
     for name in ("clean_run", "numpy_downgrade", "numpy_upgrade_center", "untagged_subprocess"):
         record = load_record(name)
