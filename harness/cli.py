@@ -200,8 +200,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         findings = run_checks(record, baseline, options)
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
         findings = [crashed("checks", exc)]
-    refused = args.update_baseline and not _update_baseline(record, findings, args.baseline or out_dir / "baseline.json",
-                                                            args.accept_failures)
+    target = args.baseline or out_dir / "baseline.json"
+    refused = args.update_baseline and not _update_baseline(record, findings, target, args.accept_failures)
     paths = write_reports(record, findings, out_dir)
     if args.json:
         sys.stdout.write(paths["json"].read_text(encoding="utf-8"))

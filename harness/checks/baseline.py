@@ -4,8 +4,8 @@ A baseline holds, per tier test, its status and metrics, and per install cell, i
 written from a run (``for_update`` then ``save``, behind ``--update-baseline``) and committed under
 ``baselines/`` (docs/baselines.md). A baseline records what passed: a run with failing tier tests is
 refused (``FailingTests``) unless the failures are accepted explicitly (``--accept-failures``), and
-then each such test carries ``"accepted_failure": true``, which every later comparison repeats. A baseline someone edited by hand or an older
-harness wrote must fail loudly and precisely, so ``load_baseline`` validates every field it reads
+then each such test carries ``"accepted_failure": true``, which every later comparison repeats. A
+baseline someone edited by hand or an older harness wrote must fail loudly and precisely, so ``load_baseline`` validates every field it reads
 and raises ``BaselineError`` with one sentence naming the file and the field at fault.
 """
 
@@ -153,9 +153,10 @@ def for_update(record: RunRecord, findings: Iterable[Finding], accept_failures: 
 
 def accepted_note(keys: list[str], path: Path | str) -> Finding:
     """What the run that wrote accepted failures into a baseline reports about them."""
-    return Finding("baseline", "info", f"Written to the baseline {path} as accepted failure"
-                                       f"{'s' if len(keys) != 1 else ''} (--accept-failures): {', '.join(keys)}; "
-                                       f"later runs that fail {'them' if len(keys) != 1 else 'it'} only warn, and say so.",
+    plural = len(keys) != 1
+    return Finding("baseline", "info", f"Written to the baseline {path} as accepted failure{'s' if plural else ''} "
+                                       f"(--accept-failures): {', '.join(keys)}; later runs that fail "
+                                       f"{'them' if plural else 'it'} only warn, and say so.",
                    evidence={"baseline": str(path), "accepted_failures": list(keys)})
 
 

@@ -107,8 +107,8 @@ def _failures(obs: InstallObservation) -> list[FailedInstall]:
                                    returncode if isinstance(returncode, int) else None, not_installed))
     shell = [line for line in obs.pip_lines if line.strip() not in reported]
     form = ", ".join(f for f in obs.recognised if f != "install()") or "pip"
-    exited = [(str(c.get("command") or ""), c["exit_code"]) for c in obs.pip_commands
-              if isinstance(c.get("exit_code"), int) and not isinstance(c.get("exit_code"), bool) and c["exit_code"] != 0]
+    exited = [(str(c.get("command") or ""), code) for c in obs.pip_commands
+              if isinstance(code := c.get("exit_code"), int) and not isinstance(code, bool) and code != 0]
     pip = install_failure(shell)
     if pip is not None:   # pip said why; the first command that exited non-zero is taken to be the one
         command, code = exited.pop(0) if exited else ("", None)

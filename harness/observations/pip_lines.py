@@ -49,8 +49,8 @@ _MISSING = re.compile(
 # pip's ERROR lines that name what it could not install, and the reason each one stands for.
 _FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^ERROR: No matching distribution found for (?P<req>.+)$"), "no matching distribution"),
-    (re.compile(r"^ERROR: Could not find a version that satisfies the requirement (?P<req>.+?)(?: \(from versions:.*)?$"),
-     "no matching distribution"),
+    (re.compile(r"^ERROR: Could not find a version that satisfies the requirement (?P<req>.+?)"
+                r"(?: \(from versions:.*)?$"), "no matching distribution"),
     (re.compile(r"^ERROR: Cannot install (?P<req>.+?) because these package versions have conflicting dependencies"),
      "resolution conflict"),
     (re.compile(r"^ERROR: ResolutionImpossible"), "resolution conflict"),
