@@ -207,7 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
     else:
         print(verdict_text(record, findings, paths))
-    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else EXIT_HARNESS if refused else int(exit_code(findings))
+    code = int(exit_code(findings)) if not refused else EXIT_HARNESS
+    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else code
     if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
         sys.stdout.flush()
         sys.stderr.flush()

@@ -5,8 +5,9 @@ written from a run (``for_update`` then ``save``, behind ``--update-baseline``) 
 ``baselines/`` (docs/baselines.md). A baseline records what passed: a run with failing tier tests is
 refused (``FailingTests``) unless the failures are accepted explicitly (``--accept-failures``), and
 then each such test carries ``"accepted_failure": true``, which every later comparison repeats. A
-baseline someone edited by hand or an older harness wrote must fail loudly and precisely, so ``load_baseline`` validates every field it reads
-and raises ``BaselineError`` with one sentence naming the file and the field at fault.
+baseline someone edited by hand or an older harness wrote must fail loudly and precisely, so
+``load_baseline`` validates every field it reads and raises ``BaselineError`` with one sentence naming
+the file and the field at fault.
 """
 
 from __future__ import annotations
