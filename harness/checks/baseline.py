@@ -131,10 +131,10 @@ def failing_tests(record: RunRecord, findings: Iterable[Finding] = ()) -> list[s
         for test in parse_payload(output.payload, output.cell_tag).tests:
             status[test.key] = test.status
     failed = [key for key, value in status.items() if value == "fail"]
-    for finding in findings:
+    for finding in findings:   # a regression against the old baseline (pass -> warn) is not a failing test
         ev = finding.evidence
-        if finding.check == "tiers" and finding.severity == "fail" and isinstance(ev.get("tier"), str) \
-                and isinstance(ev.get("test"), str):
+        if finding.check == "tiers" and finding.severity == "fail" and "install" in ev \
+                and isinstance(ev.get("tier"), str) and isinstance(ev.get("test"), str):
             key = tier_test_key(ev["tier"], ev["test"])
             if key in status and key not in failed:
                 failed.append(key)

@@ -149,6 +149,18 @@ def test_a_test_skipped_because_its_install_failed_is_a_failing_test() -> None:
     assert failing_tests(record, run_checks(record, None, CheckOptions())) == ["tier2/attribution"]   # ... failed
 
 
+def test_a_test_that_now_warns_is_not_a_failing_test_even_as_a_regression() -> None:
+    from harness.checks import CheckOptions, run_checks
+    from harness.checks.baseline import failing_tests
+    from tests.harness.recorded_runs import minimal_record, tier_payload, with_tiers
+
+    warns = with_tiers(minimal_record(), tier_payload("tier1", [("shape_robustness", "warn")]))
+    old = Baseline.from_record(with_tiers(minimal_record(), tier_payload("tier1", [("shape_robustness", "pass")])))
+    findings = run_checks(warns, old, CheckOptions())
+    assert any(f.severity == "fail" and "regressed from pass to warn" in f.message for f in findings)
+    assert failing_tests(warns, findings) == []
+
+
 def test_every_report_compared_with_an_accepted_failure_says_so(tmp_path: Path) -> None:
     from harness.checks import CheckOptions, exit_code, run_checks
     from harness.checks.baseline import for_update
