@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -33,8 +34,17 @@ def test_a_refused_connection_is_offline_with_the_reason(probe) -> None:
 def test_a_probe_that_hangs_is_offline_after_the_timeout(probe, monkeypatch: pytest.MonkeyPatch) -> None:
     # No address here drops packets (this sandbox answers every connection it routes), so the hang
     # (a resolver or a firewall that never answers) is played by the connection itself.
-    monkeypatch.setattr(conftest.socket, "create_connection", lambda *a, **k: time.sleep(30))
-    reason, seconds = probe("example.invalid", 443, 0.5)
+    released = threading.Event()
+
+    def hang(*_args: object, **_kwargs: object) -> None:
+        released.wait(30)
+        raise OSError("released by the test")
+
+    monkeypatch.setattr(conftest.socket, "create_connection", hang)
+    try:
+        reason, seconds = probe("example.invalid", 443, 0.5)
+    finally:
+        released.set()
     assert reason == "example.invalid:443 did not answer within 0.5 s"
     assert seconds < 1.5
 

@@ -68,19 +68,17 @@ def render_matrix(legs: Sequence[MatrixLeg], checks: Sequence[str]) -> str:
     return _document(suite, name="colab-ci matrix")
 
 
-def _document(suite: ET.Element, **attributes: str) -> str:
+def _document(suite: ET.Element, name: str | None = None) -> str:
     """``<testsuites>`` around ``suite``, both carrying the counts CI systems show."""
     cases = suite.findall("testcase")
     counts = {"tests": len(cases),
               "failures": sum(1 for c in cases if c.find("failure") is not None),
               "errors": sum(1 for c in cases if c.find("error") is not None),
               "skipped": sum(1 for c in cases if c.find("skipped") is not None)}
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    root = ET.Element("testsuites", **attributes)
-    if attributes:   # the matrix's readers read the totals on the root
+    root = ET.Element("testsuites", **({"name": name} if name else {}))
+    for element in (suite, root):
         for key, value in counts.items():
-            root.set(key, str(value))
+            element.set(key, str(value))
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
