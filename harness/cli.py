@@ -261,6 +261,18 @@ def _update_baseline(record, findings: list, target: Path, accept_failures: bool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness import actions_log
+
+    # Under GitHub Actions nothing printed may act as a workflow command: notebook text (cell errors,
+    # install lines) reaches verdicts, progress and tables (harness.actions_log), so guard it all here.
+    restore = actions_log.guard(os.environ)
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -4,16 +4,19 @@ For each profile: its environment is built (or found up to date: ``harness.image
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
 most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
 folder; this module only reads their ``report.json`` and lays the outcome out as one images x checks
-table (``matrix.md``, ``matrix.json``, ``junit.xml`` in OUT), with each image's fidelity report.
+table (``matrix.md``, ``matrix.json``, ``junit.xml`` by ``harness.report.junit`` in OUT), with each
+image's fidelity report.
 
 Exit status: 0 every image passes; 1 a check failed in some image; 2 a build or a run could not be
 done, or a run could not tell (the other images still run and are reported).
 
 Each run's folder is emptied of earlier reports before it starts, and a report older than the
 run's start is never read: a run that dies before writing reads as "no report", never as the
-previous month's verdict. Ctrl-C or SIGTERM to the matrix is passed on to every run as SIGTERM
-(each writes its notebook and reports, then exits 130); a run that does not end in
-``STOP_GRACE_S`` is killed.
+previous month's verdict. A run's exit status wins over its report: a run killed (or crashed)
+after writing a report, or one whose status disagrees with its report's verdict, has no verdict
+("could not tell"), whatever the report says. Ctrl-C or SIGTERM to the matrix is passed on to
+every run as SIGTERM (each writes its notebook and reports, then exits 130); a run that does not
+end in ``STOP_GRACE_S`` is killed.
 """
 
 from __future__ import annotations
@@ -25,11 +28,10 @@ import subprocess
 import sys
 import threading
 import time
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from harness.checks import CHECKS
 from harness.errors import HarnessError
@@ -39,6 +41,7 @@ from harness import parameters, progress
 from harness.checkout import default_notebook
 from harness.images.profiles import Profile, select_profiles
 from harness.parameters import to_cli as parameters_to_cli
+from harness.report import junit
 
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
 STOP_GRACE_S = 30.0
@@ -238,13 +241,14 @@ def _baseline_args(image: str, baselines: Path | None, update: bool, accept_fail
 
 def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
              baseline_args: list[str], env: dict[str, str], children: _Children,
-             shown: progress.Display) -> None:
+             shown: progress.Display, harness: Sequence[str] = ()) -> None:
+    """One image's run: ``harness`` (default: this interpreter's ``-m harness``) ``run ...``."""
     folder = out / run.image
     folder.mkdir(parents=True, exist_ok=True)
     for name in (*RUN_OUTPUTS, PROGRESS_FILE):   # never leave the previous run's verdict behind
         (folder / name).unlink(missing_ok=True)
     env = {**env, progress.PROGRESS_FILE_ENV: str(folder / PROGRESS_FILE)}
-    command = [sys.executable, "-m", "harness", "run", str(notebook), "--python", str(python), "--out", str(folder),
+    command = [*(harness or (sys.executable, "-m", "harness")), "run", str(notebook), "--python", str(python), "--out", str(folder),
                *parameters_to_cli(parameters or {})]
     if timeout:
         command += ["--timeout", str(timeout)]
@@ -268,7 +272,7 @@ def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> Non
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        run.verdict, run.error = "error", f"the run wrote no report (exit {run.exit_code}): {' '.join(tail)}"
+        run.verdict, run.error = "error", f"the run wrote no report ({exit_words(run.exit_code)}): {' '.join(tail)}"
         return
     findings = report.get("findings", [])
     for name in CHECKS:
@@ -278,11 +282,33 @@ def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> Non
     run.fidelity = list(report.get("record", {}).get("fidelity") or run.fidelity)
     verdict = report.get("verdict")
     run.verdict = verdict if verdict in ("pass", "fail", "error") else "error"
-    if run.exit_code == EXIT_HARNESS or verdict == "error":
+    # The run's exit status wins over its report: a run killed (or crashed) after writing a green
+    # report did not end as that report says, and a status that disagrees with the report is no verdict.
+    if run.exit_code == 130:
+        run.verdict, run.error = "error", "the run was interrupted"
+    elif run.exit_code not in _EXPECTED_VERDICT:
+        run.verdict = "error"
+        run.error = f"the run ended abnormally ({exit_words(run.exit_code)}) after writing its report; see {log}"
+    elif run.exit_code == EXIT_HARNESS or verdict == "error":
         run.verdict = "error"
         run.error = f"the run could not tell (exit {run.exit_code}); see {log}"
-    elif run.exit_code == 130:
-        run.verdict, run.error = "error", "the run was interrupted"
+    elif _EXPECTED_VERDICT[run.exit_code] != run.verdict:
+        run.verdict = "error"
+        run.error = (f"the run's exit status {run.exit_code} disagrees with its report (verdict {verdict!r}); "
+                     f"see {log}")
+
+
+_EXPECTED_VERDICT = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}
+
+
+def exit_words(code: int) -> str:
+    """``exit 3``, or ``killed by SIGKILL`` for a run a signal ended (Popen's negative status)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
 
 
 def exit_code(runs: list[ImageRun]) -> int:
@@ -300,7 +326,7 @@ def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]
     paths[0].write_text(render_markdown(runs, notebook) + "\n", encoding="utf-8")
     paths[1].write_text(json.dumps({"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
                                     "images": [asdict(r) for r in runs]}, indent=1) + "\n", encoding="utf-8")
-    paths[2].write_bytes(render_junit(runs))
+    paths[2].write_text(junit.render_matrix(runs, list(CHECKS)), encoding="utf-8")
     from harness.report import matrix_html   # matrix.html: for people, in a browser
 
     paths.append(matrix_html.write(runs, notebook, verdict, out))
@@ -324,30 +350,3 @@ def render_markdown(runs: list[ImageRun], notebook: Path, details: bool = True) 
                           "from the image</summary>", ""]
             lines += [f"- {line}" for line in run.fidelity] + ["", "</details>"]
     return "\n".join(lines)
-
-
-def render_junit(runs: list[ImageRun]) -> bytes:
-    suite = ET.Element("testsuite", name="colab-ci matrix")
-    counts = {"tests": 0, "failures": 0, "errors": 0}
-    for run in runs:
-        if run.verdict == "error" and not run.checks:
-            case = ET.SubElement(suite, "testcase", classname=f"matrix.{run.image}", name="run",
-                                 time=f"{run.seconds:.3f}")
-            ET.SubElement(case, "error", message=run.error)
-            counts["tests"] += 1
-            counts["errors"] += 1
-            continue
-        for name in CHECKS:
-            case = ET.SubElement(suite, "testcase", classname=f"matrix.{run.image}", name=name)
-            counts["tests"] += 1
-            if run.checks.get(name) == "fail":
-                messages = [f.split(": ", 1)[1] for f in run.failures if f.startswith(f"{name}: ")]
-                ET.SubElement(case, "failure", message=messages[0] if messages else "failed").text = "\n".join(messages)
-                counts["failures"] += 1
-        if run.fidelity:
-            ET.SubElement(suite, "system-out").text = f"{run.image} fidelity:\n" + "\n".join(run.fidelity)
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    suites = ET.Element("testsuites", name="colab-ci matrix", **{k: str(v) for k, v in counts.items()})
-    suites.append(suite)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)

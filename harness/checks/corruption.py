@@ -12,7 +12,10 @@ a known signature), so the user learns both halves.
 * loaded files replaced by the **same version** (``--force-reinstall``): warn;
 * loaded files that no installed metadata claims: warn (nothing says which version was loaded);
 * a pre-installed distribution that changed on disk but whose modules were never loaded: warn;
-* a probe that failed, or a cell that ran without one: error ("could not tell", exit 2).
+* a probe that failed, or a cell that ran without one: error ("could not tell", exit 2);
+* the cell the run stopped in (kernel died, timeout, interrupt) when no probe ran after it: warn,
+  "could not check after cell N" (the run already fails or was interrupted; only versions on disk,
+  read after the run, speak for that cell).
 
 Version strings are evidence here, not the test: the test is the file identity.
 """
@@ -38,6 +41,7 @@ _STOPPED = ("kernel-died", "timeout", "interrupted")
 
 def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
     findings = _probe_health(record)
+    findings += _unchecked_stop(record)
     findings += _replaced_under_kernel(record)
     findings += _signatures_in_errors(record)
     return findings
@@ -60,6 +64,19 @@ def _probe_health(record: RunRecord) -> list[Finding]:
     return findings
 
 
+def _unchecked_stop(record: RunRecord) -> list[Finding]:
+    """The cell the run stopped in, when no probe ran after it: its files were never compared."""
+    stopped = _stopping_cell(record)
+    if record.outcome not in _STOPPED or stopped is None or stopped not in record.probes.missing:
+        return []
+    tag = next((c.tag for c in record.cells if c.index == stopped), "")
+    return [Finding(NAME, "warn", f"Could not check after {cell_label(stopped, tag)}: the run stopped in it "
+                                  f"({record.outcome}) before its probe ran, so whether it replaced a file of a "
+                                  "loaded module is not known (only versions on disk, read after the run, were "
+                                  "compared).",
+                    cell_index=stopped, cell_tag=tag, evidence={"cell_index": stopped, "outcome": record.outcome})]
+
+
 def _stopping_cell(record: RunRecord) -> int | None:
     ran = [c.index for c in record.cells if c.cell_type == "code" and c.status != "not-run"]
     return ran[-1] if ran else None
@@ -77,7 +94,9 @@ def _replaced_under_kernel(record: RunRecord) -> list[Finding]:
         if untouched:
             findings.append(_not_loaded_finding(obs, untouched))
     if not findings:
-        findings.append(Finding(NAME, "info", f"No cell replaced a file of a loaded module "
+        unchecked = _unchecked_stop(record)
+        which = f"No cell before cell {unchecked[0].cell_index}" if unchecked else "No cell"
+        findings.append(Finding(NAME, "info", f"{which} replaced a file of a loaded module "
                                               f"({record.probes.cells_probed} cells probed, "
                                               f"{record.probes.tracked_files} loaded files tracked)."))
     return findings

@@ -157,6 +157,10 @@ def _startup_fidelity(observed_probes: list[dict[str, Any]], target: str) -> lis
         if dist not in start.get("installed", {}):
             lines.append(f"{module} is not installed in {target}: Colab's kernel imports it at start-up, "
                          "this run's kernel could not.")
+    for module, error in sorted((start.get("startup_import_errors") or {}).items()):
+        why = str(error).splitlines()[0] if error else "?"
+        lines.append(f"import {module} failed at start-up in {target} ({why}): Colab's kernel has it loaded "
+                     "before the first cell, this run's kernel does not (a fidelity error: the run cannot pass).")
     return lines
 
 

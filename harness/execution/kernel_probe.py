@@ -34,6 +34,7 @@ What it does:
                                                           # expanded) or ``subprocess`` ("subprocess")
      "tracked_files": int, "checked_files": int, "probe_ms": float,
      "environment": {"python", "numpy", "torch"}, "executable": str,  # start-up only
+     "startup_import_errors": {module: "ExceptionType: message"},      # start-up only: installed, failed
      "error": str}                                                    # only when the probe itself failed
 
    ``loaded_at`` is the ``execution_count`` of the cell during which the module was loaded (null:
@@ -119,6 +120,7 @@ class Probe:
         self.skip_next = False
         self.commands = []     # pip installs run through the shell since the last probe: {command, exit_code, via}
         self.processes = []    # (command, Popen) of pip installs started by subprocess since the last probe
+        self.startup_import_errors = {}   # start-up module -> "ExceptionType: message"
 
     # --- installed distributions ---------------------------------------------------------------
     def _listing(self, entry):
@@ -274,6 +276,7 @@ class Probe:
                                       "numpy": installed.get("numpy", "absent"),
                                       "torch": installed.get("torch", "absent")}
             payload["executable"] = sys.executable
+            payload["startup_import_errors"] = dict(self.startup_import_errors)
         payload["probe_ms"] = round((time.perf_counter() - start) * 1000, 3)
         return payload
 
@@ -345,8 +348,11 @@ class Probe:
         for name in imports:
             try:
                 importlib.import_module(name)
-            except Exception:
-                pass
+            except (Exception, SystemExit) as exc:
+                # absent: nothing to emulate; present but broken: the run is not Colab's (on Colab it
+                # is loaded before the first cell), so the harness must hear of it, not lose it here
+                if not _absent(name, exc):
+                    self.startup_import_errors[name] = "%s: %s" % (type(exc).__name__, exc)
         self.publish("startup", None)
         self.skip_next = True
         get_ipython().events.register("post_run_cell", self.post_run_cell)  # noqa: F821 (IPython builtin)
@@ -406,12 +412,21 @@ def _describe(payload):
     changed = payload.get("installed_changed") or {}
     if changed:
         parts.append("%d distribution(s) changed on disk" % len(changed))
+    for name, error in sorted((payload.get("startup_import_errors") or {}).items()):
+        parts.append("start-up import of %s failed (%s)" % (name, error.splitlines()[0] if error else "?"))
     if payload["phase"] == "startup":
         parts.append("%d distributions installed, %d loaded files tracked" % (
             len(payload["installed"]), payload["tracked_files"]))
     if not parts:
         return ""
     return "colab-ci probe: " + "; ".join(parts) + " (%.1f ms)" % payload["probe_ms"]
+
+
+def _absent(name, exc):
+    """Whether ``exc`` says the start-up module ``name`` (or a package above it) is not installed, as
+    opposed to installed and failing (a missing dependency of it, a broken extension, ...)."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    return bool(missing) and (name == missing or name.startswith(missing + "."))
 
 
 def _vendored(folder, sites):

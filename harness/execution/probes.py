@@ -6,7 +6,8 @@
   so observations map back to source cells whatever papermill inserts (``injected-parameters``);
 * a **start-up cell** comes first. It runs ``harness/execution/kernel_probe.py`` in the kernel as
   the module ``_colab_ci_probe``, which installs the load recorder, emulates Colab's kernel start-up
-  by importing numpy, PIL, psutil and google.colab (each only if installed), publishes the first
+  by importing numpy, PIL, psutil and google.colab (each only if installed; one installed that fails
+  to import is named in the snapshot's ``startup_import_errors``), publishes the first
   snapshot (phase ``startup``) and registers the probe on IPython's ``post_run_cell`` event, so
   **every** cell (tagged or not, recognised as an install or not, raising or not) is followed by a
   probe output of MIME type ``PROBE_MIME`` in its own outputs. See kernel_probe.py for the payload.

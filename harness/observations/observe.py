@@ -193,6 +193,11 @@ def observe(nb: dict[str, Any], final_installed: dict[str, str] | None = None) -
         stats.errors.append("the start-up probe published nothing: nothing the kernel loaded could be watched")
     elif "error" in startup:
         stats.errors.append(f"the start-up probe failed: {_first_line(startup['error'])}")
+    for module, error in sorted(((startup or {}).get("startup_import_errors") or {}).items()):
+        # Colab loads it before the first cell; here it is not loaded, so a later install that replaces
+        # it would read as a harmless replacement instead of corruption
+        stats.errors.append(f"Colab's start-up import of {module} failed in this environment "
+                            f"({_first_line(str(error))}), so the kernel does not hold what Colab's holds")
     timings: list[float] = []
     ran = [i for i in sorted(source_cells) if source_cells[i].get("cell_type") == "code" and _ran(source_cells[i])]
     last_ran = ran[-1] if ran else None

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from harness import actions_log
 from harness.labels import cell_label
 from harness.records import Finding
 
@@ -53,8 +54,8 @@ def publish(lines: list[str], summary_markdown: str, env: Mapping[str, str], str
     """Print ``lines`` when running in GitHub Actions; append the summary when the job asks for
     one. Returns the step summary file written to, or None."""
     if in_actions(env):
-        for line in lines:
-            print(line, file=stream)
+        for line in lines:   # the harness's own commands: the only lines harness.actions_log lets through
+            actions_log.command(stream, line)
         stream.flush()
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:

@@ -1,8 +1,15 @@
-"""junit.xml: the run as JUnit test cases, for CI systems that display them.
+"""junit.xml: the run, or the matrix, as JUnit test cases, for CI systems that display them.
 
-One testsuite per run, holding a testcase per executed code cell (classname ``cells``), per tier
+The one JUnit writer: ``render`` for a run, ``render_matrix`` for a matrix, with one meaning of
+each severity (``fail``: a ``<failure>``; ``error``, the harness could not tell: an ``<error>``).
+
+A run is one testsuite holding a testcase per executed code cell (classname ``cells``), per tier
 test (classname = the tier) and per failing check finding (classname ``checks``). A cell tagged
 ``raises-exception`` that raised is a pass: the tag says the error is expected.
+
+A matrix is one testsuite holding a testcase per image and check (classname ``matrix.<image>``),
+plus a testcase ``run`` that is an ``<error>`` for every image without a trustworthy verdict (its
+environment could not be built, its run wrote no report, ended abnormally or could not tell).
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Protocol
 
 from harness.labels import cell_label
 from harness.observations.tier_payload import parse_payload
@@ -29,15 +38,60 @@ def render(record: RunRecord, findings: list[Finding]) -> str:
     _cells(suite, record)
     _tiers(suite, record)
     _checks(suite, findings)
+    return _document(suite)
+
+
+class MatrixLeg(Protocol):
+    """What the matrix knows of one image's run (``harness.matrix.ImageRun``)."""
+
+    image: str
+    seconds: float
+    checks: dict[str, str]      # check -> "pass" | "warn" | "fail" | "error", from the run's report
+    failures: list[str]         # "check: message" of each failing or erroring finding
+    error: str                  # why the image has no trustworthy verdict; empty when it has one
+    fidelity: list[str]
+
+
+def render_matrix(legs: Sequence[MatrixLeg], checks: Sequence[str]) -> str:
+    suite = ET.Element("testsuite", name="colab-ci matrix")
+    for leg in legs:
+        classname = xml_text(f"matrix.{leg.image}")
+        if leg.error:   # whatever its report said: an image without a verdict is never a pass
+            _outcome(_case(suite, classname, "run", leg.seconds), "error", leg.error, "run")
+        for name in checks if leg.checks else ():
+            messages = [f.split(": ", 1)[1] for f in leg.failures if f.startswith(f"{name}: ")]
+            case = _case(suite, classname, name)
+            _outcome(case, leg.checks.get(name, "pass"), messages[0] if messages else name, name,
+                     "\n".join(messages))
+        if leg.fidelity:
+            ET.SubElement(suite, "system-out").text = xml_text(f"{leg.image} fidelity:\n" + "\n".join(leg.fidelity))
+    return _document(suite, name="colab-ci matrix")
+
+
+def _document(suite: ET.Element, name: str | None = None) -> str:
+    """``<testsuites>`` around ``suite``, both carrying the counts CI systems show."""
     cases = suite.findall("testcase")
-    suite.set("tests", str(len(cases)))
-    suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-    suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
-    suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
-    root = ET.Element("testsuites")
+    counts = {"tests": len(cases),
+              "failures": sum(1 for c in cases if c.find("failure") is not None),
+              "errors": sum(1 for c in cases if c.find("error") is not None),
+              "skipped": sum(1 for c in cases if c.find("skipped") is not None)}
+    root = ET.Element("testsuites", **({"name": name} if name else {}))
+    for element in (suite, root):
+        for key, value in counts.items():
+            element.set(key, str(value))
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _outcome(case: ET.Element, severity: str, message: str, kind: str, text: str = "") -> None:
+    """The one mapping of a severity onto JUnit: ``fail`` a failure, ``error`` (could not tell) an
+    error, anything else (pass, warn, info) a passing case."""
+    if severity == "fail":
+        _failure(case, message, kind, text)
+    elif severity == "error":
+        error = ET.SubElement(case, "error", message=xml_text(message), type=xml_text(kind))
+        error.text = xml_text(text)
 
 
 def _case(suite: ET.Element, classname: str, name: str, time: float | None = None) -> ET.Element:
@@ -80,8 +134,4 @@ def _checks(suite: ET.Element, findings: list[Finding]) -> None:
             continue
         where = f" {cell_label(f.cell_index, f.cell_tag)}" if f.cell_index is not None else ""
         case = _case(suite, "checks", f"{f.check}{where}: {f.message[:120]}")
-        if f.severity == "error":   # JUnit's "error": the test could not be judged
-            error = ET.SubElement(case, "error", message=xml_text(f.message), type=xml_text(f.check))
-            error.text = xml_text(json.dumps(f.evidence, indent=2, default=str))
-        else:
-            _failure(case, f.message, f.check, json.dumps(f.evidence, indent=2, default=str))
+        _outcome(case, f.severity, f.message, f.check, json.dumps(f.evidence, indent=2, default=str))

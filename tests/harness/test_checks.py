@@ -183,6 +183,23 @@ def test_a_probe_that_failed_or_never_ran_means_could_not_tell() -> None:
     assert not of(corruption.check(died, None, OPTIONS), "error")
 
 
+def test_a_run_stopped_in_its_last_cell_says_it_could_not_check_after_it() -> None:
+    died = minimal_record(outcome="kernel-died", cells=[code_cell(1), code_cell(2, "install", status="error"),
+                                                        code_cell(3, status="not-run")],
+                          probes=ProbeStats(cells_probed=1, missing=[2]))
+    findings = corruption.check(died, None, OPTIONS)
+    [w] = of(findings, "warn")
+    assert w.message.startswith("Could not check after cell 2 [install]: the run stopped in it (kernel-died) "
+                                "before its probe ran")
+    assert (w.cell_index, w.cell_tag) == (2, "install")
+    assert not [f for f in findings if f.message.startswith("No cell replaced")]
+    assert [f.message.split(" (")[0] for f in of(findings, "info")][0] == \
+        "No cell before cell 2 replaced a file of a loaded module"
+    # what versions on disk show is still reported beside it
+    died.replaced = [replaced(index=2, evidence="versions")]
+    assert of(corruption.check(died, None, OPTIONS), "warn") == [w] and fails(corruption.check(died, None, OPTIONS))
+
+
 def test_later_error_is_classified_by_signature_and_linked_to_the_install() -> None:
     findings = corruption.check(load_record("numpy_downgrade"), None, OPTIONS)
     [f] = [f for f in findings if "signature" in f.evidence]

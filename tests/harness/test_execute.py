@@ -198,9 +198,13 @@ def test_kernel_death_is_an_outcome_with_notebook_and_reports(target_venv: Path,
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert {"executed.ipynb", "report.json", "report.md", "junit.xml"} <= {p.name for p in out.iterdir()}
-    record = json.loads((out / "report.json").read_text())["record"]
+    report = json.loads((out / "report.json").read_text())
+    record = report["record"]
     assert record["outcome"] == "kernel-died"
     assert record["outcome_detail"] == f"kernel died ({signame}) in cell 1"
+    corruption = [f["message"] for f in report["findings"] if f["check"] == "corruption"]
+    assert any(m.startswith("Could not check after cell 1: the run stopped in it (kernel-died)") for m in corruption)
+    assert not any(m.startswith("No cell replaced") for m in corruption), corruption
     assert [c["status"] for c in record["cells"]] == ["ok", "error", "not-run"]
     assert record["cells"][1]["error"]["ename"] == "DeadKernelError"
     assert stream_text(_cell(out / "executed.ipynb", 0)) == "before\n"

@@ -11,8 +11,17 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from harness import progress
-from harness.matrix import ImageRun, _Children, _read_report, _run_one, exit_code, render_junit, render_markdown
+from harness.checks import CHECKS
+from harness.matrix import ImageRun, _Children, _read_report, _run_one, exit_code, render_markdown
+from harness.report.junit import render_matrix
+from tests.harness.conftest import make_notebook
+
+
+def render_junit(runs: list[ImageRun]) -> str:
+    return render_matrix(runs, list(CHECKS))
 
 
 def _report(folder: Path, exit_code_: int, findings: list[dict]) -> Path:
@@ -65,16 +74,100 @@ def test_a_report_that_says_error_or_predates_the_run_is_never_a_verdict(tmp_pat
     assert stale.verdict == "error" and "wrote no report" in stale.error
 
 
-def test_a_run_that_dies_early_leaves_no_earlier_verdict_behind(tmp_path: Path):
+def test_junit_renders_a_run_whose_checks_say_error_as_errors_never_as_passing(tmp_path: Path):
+    could_not_tell = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=2)
+    _read_report(could_not_tell, _report(tmp_path / "a", 2, [
+        {"check": "corruption", "severity": "error", "message": "the start-up probe failed: \x1b[31mboom"},
+        {"check": "cells", "severity": "fail", "message": "cell 2 raised ValueError: x"}]), tmp_path / "a.log", 0.0)
+    suite = ET.fromstring(render_junit([could_not_tell])).find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "1", "2")
+    error = suite.find("testcase[@classname='matrix.img'][@name='corruption']/error")
+    assert error.get("message") == "the start-up probe failed: [31mboom"   # no character XML forbids
+    assert suite.find("testcase[@classname='matrix.img'][@name='run']/error").get("message").startswith(
+        "the run could not tell (exit 2)")
+    assert suite.find("testcase[@classname='matrix.img'][@name='cells']/failure") is not None
+
+
+@pytest.mark.parametrize("code, said, words", [
+    (-9, "pass", "ended abnormally (killed by SIGKILL) after writing its report"),
+    (3, "pass", "ended abnormally (exit 3) after writing its report"),
+    (137, "fail", "ended abnormally (exit 137) after writing its report"),
+    (0, "fail", "exit status 0 disagrees with its report (verdict 'fail')"),
+    (1, "pass", "exit status 1 disagrees with its report (verdict 'pass')"),
+])
+def test_a_runs_exit_status_wins_over_its_report(tmp_path: Path, code: int, said: str, words: str):
+    path = _report(tmp_path / "leg", ("pass", "fail").index(said), [])
+    run = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=code)
+    _read_report(run, path, tmp_path / "leg.log", 0.0)
+    assert run.verdict == "error" and words in run.error
+    assert exit_code([run]) == 2
+    assert ET.fromstring(render_junit([run])).find("testsuite").get("errors") == "1"
+
+
+# A harness interpreter that really dies: ``python -m harness`` that kills itself with SIGKILL when its
+# run's first cell is running in the kernel (WHEN=cell), or after the run wrote its reports (WHEN=exit).
+_DYING_HARNESS = """#!{python}
+import os, runpy, signal, sys, threading, time
+
+def _die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def _when_a_cell_runs(progress_file):
+    while True:
+        try:
+            with open(progress_file, encoding="utf-8") as handle:
+                if "running" in handle.read():
+                    _die()
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+if {when!r} == "cell":
+    threading.Thread(target=_when_a_cell_runs, args=(os.environ["COLAB_CI_PROGRESS_FILE"],), daemon=True).start()
+sys.path.insert(0, {repo!r})
+try:
+    runpy.run_module("harness", run_name="__main__", alter_sys=True)
+finally:
+    _die()
+"""
+
+
+def _dying_harness(tmp_path: Path, when: str) -> str:
+    path = tmp_path / f"harness-dies-{when}"
+    path.write_text(_DYING_HARNESS.format(python=sys.executable, when=when,
+                                          repo=str(Path(__file__).resolve().parents[2])))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_run_killed_mid_run_leaves_no_earlier_verdict_behind(target_venv: Path, tmp_path: Path):
     folder = tmp_path / "out" / "img"
     _report(folder, 0, [])           # a green report from an earlier matrix run in the same --out
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nexit 3\n")   # the run's interpreter dies at once
-    fake.chmod(0o755)
+    notebook = make_notebook(tmp_path / "slow.ipynb", [("import time\ntime.sleep(30)", [])])
     run = ImageRun("img", "3.12", "2.0.2", "2.9.0")
     shown = progress.LineDisplay(io.StringIO())
-    _run_one(run, fake, Path("nb.ipynb"), tmp_path / "out", {}, None, [], dict(os.environ), _Children(), shown)
-    assert run.verdict == "error" and not (folder / "report.json").exists()
+    _run_one(run, target_venv, notebook, tmp_path / "out", {}, None, [], dict(os.environ), _Children(), shown,
+             harness=[_dying_harness(tmp_path, "cell")])
+    assert run.exit_code == -9 and run.seconds < 30   # killed while its cell slept, not after
+    assert run.verdict == "error" and run.error.startswith("the run wrote no report (killed by SIGKILL)")
+    assert not (folder / "report.json").exists() and not run.checks
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_run_killed_after_writing_a_green_report_is_not_green(target_venv: Path, tmp_path: Path):
+    notebook = make_notebook(tmp_path / "ok.ipynb", [("print(1 + 1)", [])])
+    run = ImageRun("img", "3.12", "2.0.2", "2.9.0")
+    shown = progress.LineDisplay(io.StringIO())
+    _run_one(run, target_venv, notebook, tmp_path / "out", {}, None, [], dict(os.environ), _Children(), shown,
+             harness=[_dying_harness(tmp_path, "exit")])
+    report = json.loads((tmp_path / "out" / "img" / "report.json").read_text())
+    assert report["verdict"] == "pass"      # the run itself passed and said so ...
+    assert run.exit_code == -9              # ... then its process was killed
+    assert run.verdict == "error" and "ended abnormally (killed by SIGKILL) after writing its report" in run.error
+    assert exit_code([run]) == 2
 
 
 def test_an_interrupted_matrix_passes_sigterm_to_every_run(tmp_path: Path):
