@@ -64,6 +64,7 @@ from harness.execution.environment import RunEnvironment, make_kernelspec, prepa
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
+from harness.notebook_config import declared_tiers
 from harness.observations.observe import observe
 from harness.progress import Display, Event
 from harness.records import RunRecord
@@ -182,6 +183,10 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
     parameters = dict(parameters or {})
     source = load_notebook(notebook)
     check_parameters(source, parameters, notebook)
+    try:
+        declared = declared_tiers(source.metadata)
+    except ValueError as exc:
+        raise HarnessError(f"notebook {notebook}: {exc}.") from None
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,6 +277,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         cells=seen.cells, installs=seen.installs, replaced=seen.replaced, probes=seen.stats,
         colab_calls=seen.colab_calls, network_failures=seen.network_failures,
         tiers=seen.tiers, environment={**seen.environment, **_runtime_identity()}, fidelity=fidelity,
+        declared_tiers=declared,
     )
 
 
