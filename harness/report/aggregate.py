@@ -428,7 +428,7 @@ class Subject:
                      # or "the run"; "" the image as a whole (its report was missing and no tier is known)
 
     def to_json(self) -> list[str]:
-        return [self.kind, self.name, self.tier]
+        return [self.kind, self.name, self.part]
 
     @classmethod
     def from_json(cls, data: Any) -> "Subject":
