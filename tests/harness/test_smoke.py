@@ -51,7 +51,7 @@ def test_local_smoke_runs_all_cells_and_reads_tier1_from_the_page(tmp_path):
     out = tmp_path / "out"
     done = run_smoke(out)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "smoke local: ok: Tier 1 summary in the page: tier1:" in done.stdout
+    assert "smoke local: ok: tier1 summary in the page: tier1:" in done.stdout
     [result] = smoke_json(out)
     assert result["ok"] and not result["problems"]
     assert re.match(r"tier1: (\S+ )?(PASS|WARN)$", result["tier1_heading"]), result["tier1_heading"]
@@ -214,8 +214,25 @@ def test_a_failing_tier1_summary_fails_the_smoke_test():
     state = _state((True, "[1]:", []))
     state["cells"][0]["headings"] = ["tier1: ❌ FAIL"]
     state["cells"][0]["rows"] = [["status", "test"], ["❌ fail", "gradient_flow"], ["✅ pass", "shape_robustness"]]
-    result = smoke._judge(state, ["tier1"])
+    result = smoke._judge(state, ["tier1"], "tier1")
     assert not result.ok and result.message == "cell 0 [tier1] shows tier1: ❌ FAIL (failing: gradient_flow)"
+    missing = _state((True, "[1]:", []))
+    assert smoke._judge(missing, ["tier1"], "tier1").message == "the tier1 summary (<h4>tier1: ...) did not appear in the page"
+
+
+def test_the_summary_tier_is_the_notebooks_own_declaration():
+    template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+    assert smoke.summary_tier(template) == "tier1"
+    # A notebook of someone else's with a cell that happens to be tagged tier1 declares nothing: no
+    # summary is required of its page, every cell running without an error is the test.
+    assert smoke.summary_tier({"metadata": {}, "cells": []}) == ""
+    state = _state((True, "[1]:", []))
+    result = smoke._judge(state, ["tier1"], smoke.summary_tier({"metadata": {}}))
+    assert result.ok and result.message == "all 1 code cells ran without an error"
+    declared = {"metadata": {"colab_ci": {"tiers": {"extra": {"enabled_by": "X"}, "core": {}}}}}
+    assert smoke.summary_tier(declared) == "core"
+    with pytest.raises(HarnessError, match="metadata.colab_ci.tiers is not an object"):
+        smoke.summary_tier({"metadata": {"colab_ci": {"tiers": 1}}})
 
 
 # -- Colab ------------------------------------------------------------------------------------------
