@@ -26,9 +26,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from harness import preflight as preflight_module
@@ -49,7 +49,7 @@ STATUSES = ("pass", "fail", "error")        # indexed by exit code: error = the 
 VERDICT_WORDS = {"pass": "✅ pass", "fail": "❌ fail", "error": "❓ could not tell"}
 CELL_ICONS = {"ok": "✅", "fail": "❌", "error": "❓", "not-run": "⏭️", "absent": "—"}
 RUN_PART = cell_label(None)                  # "the run": findings that concern no cell (kernel death, timeout)
-CELL_LIST_MAX = 4                            # more cells than this are counted, not listed, in a description
+CELL_LIST_MAX = 4                            # what a run covered: more cells than this are counted, not listed
 TRACEBACK_LINES = 5
 MAX_FINDINGS_PER_IMAGE = 10
 
@@ -481,15 +481,15 @@ def _cell_order(part: str) -> tuple[int, str]:
 
 
 def describe_image_parts(parts: Iterable[str], brief: bool = False) -> str:
-    """``tier1, tier2``; ``cell 4 [train], the run``; ``12 cells`` when there are many. ``brief``
-    (what a run covered): cells and the run only where the image has no tier, "as a whole" only
-    where nothing else is said."""
+    """``tier1, tier2``; ``cell 4 [train], the run``. ``brief`` (what a run covered): cells and the
+    run only where the image has no tier, and counted (``12 cells``) when there are many. "as a
+    whole" only where nothing else is said."""
     unique = set(parts)
     cells = sorted((p for p in unique if p.startswith("cell ")), key=_cell_order)
     tiers = sorted(p for p in unique if p and p != RUN_PART and p not in cells)
     words = list(tiers)
     if not (brief and tiers):
-        words += cells if len(cells) <= CELL_LIST_MAX else [f"{len(cells)} cells"]
+        words += [f"{len(cells)} cells"] if brief and len(cells) > CELL_LIST_MAX else cells
         if RUN_PART in unique and not (brief and cells):
             words.append(RUN_PART)
     return ", ".join(words) or "as a whole"
