@@ -190,9 +190,9 @@ def narrower_comment(run: RunReports, run_url: str, missing: set[Subject] | None
     where = f" in {run_url}" if run_url else ""
     marker = render_marker("green-partial", run_url, set(), covered)
     if missing is None:
-        text = (f"Green{where} for {describe_subjects(covered, brief=True)}. This issue carries no colab-ci record of what it "
-                f"was opened for (opened by hand, or by an older colab-ci), so the alert leaves it open: close it "
-                f"by hand if this run covers it.\n")
+        text = (f"Green{where} for {describe_subjects(covered, brief=True)}. This issue's colab-ci record names "
+                f"nothing this colab-ci can check, so the alert leaves it open: close it by hand if this run covers "
+                f"it.\n")
     else:
         text = (f"Green{where} for {describe_subjects(covered, brief=True)}; still not checked: {describe_subjects(missing)}. "
                 f"The issue stays open until one run checks everything it was opened for (the monthly "

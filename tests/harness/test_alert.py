@@ -319,7 +319,7 @@ def test_an_issue_whose_marker_names_nothing_is_left_for_a_person_to_close(runs)
         done = alert(runs("green", {A: GREEN, B: GREEN}), _env(github))
         assert "green, but the issue records no scope; the issue stays open" in done.stdout
         assert github.issues[1]["state"] == "open"
-        assert "carries no colab-ci record of what it was opened for" in github.comments[1][-1]["body"]
+        assert "record names nothing this colab-ci can check" in github.comments[1][-1]["body"]
 
 
 # -- the alert adopts only its own issue ------------------------------------------------------------
