@@ -327,7 +327,9 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
         if state is not None:
             state.final_saved = True
         nb.metadata.setdefault("papermill", {}).update(input_path=str(notebook), output_path=str(output))
+        own = nb.metadata.get(META_KEY) or {}   # the notebook's own declaration (notebook_config) is kept
         nb.metadata[META_KEY] = {
+            **({"tiers": own["tiers"]} if isinstance(own, dict) and "tiers" in own else {}),
             "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
             "python": str(env.target.python) if env else str(python or sys.executable),
             "environment": env.metadata() if env else {},

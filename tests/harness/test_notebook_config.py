@@ -82,3 +82,6 @@ def test_a_real_run_records_the_declaration_for_the_reports(tmp_path):
     assert record.outcome == "completed", record.outcome_detail
     assert record.declared_tiers == {"basic": "", "extra": "ENABLE_EXTRA"}
     assert tiers_enabled(record.declared_tiers, record.parameters) == {"basic"}
+    executed = json.loads((tmp_path / "out" / "executed.ipynb").read_text(encoding="utf-8"))
+    assert executed["metadata"]["colab_ci"]["tiers"] == nb.metadata["colab_ci"]["tiers"]   # kept beside the run's
+    assert executed["metadata"]["colab_ci"]["outcome"] == "completed"
