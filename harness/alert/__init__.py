@@ -8,7 +8,8 @@ corruption or failed install (preflight.json). Then:
 * it failed and no alert issue is open: open one, titled ``ALERT_TITLE`` and labelled ``ALERT_LABEL``;
 * it failed and the issue is open: comment on it (a repeated failure never opens a second issue);
 * it passed and the issue is open: close the issue *only if this run checked everything the issue
-  was opened for* (every image at every tier, the smoke modes, the preflight images that failed, in
+  was opened for* (every image at every tier, or at every failing cell for a notebook without tiers,
+  the smoke modes, the preflight images that failed, in
   this issue's opening run and every failing run since); a narrower run (a ``workflow_dispatch`` of
   one image, or of Tier 1 only) comments "green for X, still not checked: Y" and leaves it open;
 * it passed and no issue is open: nothing to do.
@@ -17,19 +18,25 @@ What the issue was opened for is kept in the issue itself, machine-readable, so 
 anywhere else: the body and every comment the alert writes start with a hidden marker
 
     <!-- colab-ci-alert {"marker_version": 1, "event": "opened", "run": URL,
-                         "failing": [["image", NAME, "tier1"], ["smoke", "local", ""], ...],
+                         "failing": [["image", NAME, "tier1"], ["image", NAME, "cell 4 [train]"],
+                                     ["smoke", "local", ""], ...],
                          "covered": [...]} -->
 
 (``event``: ``opened`` | ``failing`` | ``green-partial`` | ``closed``; subjects are
-``aggregate.Subject``). The issue's scope is the union of ``failing`` over the body's marker and the
+``aggregate.Subject``: an image's part is a tier the notebook publishes or declares, or, for a
+notebook without tiers, a cell). The issue's scope is the union of ``failing`` over the body's marker and the
 markers of comments written by the issue's author (the alert's own identity; markers in anyone
 else's comments are ignored, and only a marker that starts the text counts, so quoted notebook
-output cannot forge one). An issue without a marker in its body (opened by hand, or by an older
-colab-ci) has no known scope and is never closed by the alert: it says so, and a person closes it.
+output cannot forge one). A marker that names no readable subject gives no known scope: such an
+issue is never closed by the alert; it says so, and a person closes it.
 
-The issue is found by its label (and, should the label have been dropped, by its exact title). The
-body holds the failing images x cells table, the smoke and preflight verdicts, the evidence and the
-link to the run. Optionally the same news goes to a Slack-compatible webhook (``{"text": ...}``).
+The alert adopts an open issue only when it is its own: it carries the alert's label, its body
+starts with the marker above, and it was opened by the account the token belongs to (``GET /user``;
+for an installation token, which has no user, ``github-actions[bot]`` under GitHub Actions, or
+``--author``). An issue with the same title opened by a person, or without the marker, is left
+alone and a new one is opened. Among several of its own, the one with the alert's title (else the
+oldest) is kept up to date. The body holds the failing images x cells table, the smoke and
+preflight verdicts, the evidence and the link to the run. Optionally the same news goes to a Slack-compatible webhook (``{"text": ...}``).
 
 The token comes from ``GITHUB_TOKEN`` only, is sent only in the Authorization header, and is
 never printed or written; everything sent is passed through the reports' redaction as well. The
@@ -51,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.alert.github import Comment, GitHubError, GitHubIssues, Issue
+from harness.alert.github import ACTIONS_BOT, Comment, GitHubError, GitHubIssues, Issue
 from harness.errors import HarnessError
 from harness.report.aggregate import (
     add_report_arguments,
@@ -175,7 +182,7 @@ def green_comment(run: RunReports, run_url: str) -> str:
     where = f" in {run_url}" if run_url else ""
     marker = render_marker("closed", run_url, set(), covered)
     return _with_marker(marker, f"Green again{where}: every check passes, and this run checked everything this "
-                                f"issue was opened for ({describe_subjects(covered)}). Closing.\n")
+                                f"issue was opened for ({describe_subjects(covered, brief=True)}). Closing.\n")
 
 
 def narrower_comment(run: RunReports, run_url: str, missing: set[Subject] | None) -> str:
@@ -183,11 +190,11 @@ def narrower_comment(run: RunReports, run_url: str, missing: set[Subject] | None
     where = f" in {run_url}" if run_url else ""
     marker = render_marker("green-partial", run_url, set(), covered)
     if missing is None:
-        text = (f"Green{where} for {describe_subjects(covered)}. This issue carries no colab-ci record of what it "
-                f"was opened for (opened by hand, or by an older colab-ci), so the alert leaves it open: close it "
-                f"by hand if this run covers it.\n")
+        text = (f"Green{where} for {describe_subjects(covered, brief=True)}. This issue's colab-ci record names "
+                f"nothing this colab-ci can check, so the alert leaves it open: close it by hand if this run covers "
+                f"it.\n")
     else:
-        text = (f"Green{where} for {describe_subjects(covered)}; still not checked: {describe_subjects(missing)}. "
+        text = (f"Green{where} for {describe_subjects(covered, brief=True)}; still not checked: {describe_subjects(missing)}. "
                 f"The issue stays open until one run checks everything it was opened for (the monthly "
                 f"schedule does, or a workflow_dispatch of those images and tiers).\n")
     return _with_marker(marker, text)
@@ -195,19 +202,47 @@ def narrower_comment(run: RunReports, run_url: str, missing: set[Subject] | None
 
 # -- the issue ------------------------------------------------------------------------------------
 
-def find_alert_issue(client: GitHubIssues, title: str, label: str) -> Issue | None:
-    """The open alert issue: by label (the title preferred among several), else by exact title."""
-    labelled = client.open_issues(label)
-    if labelled:
-        return next((i for i in labelled if i.title == title), labelled[0])
-    return next((i for i in client.open_issues() if i.title == title), None)
+def alert_author(client: GitHubIssues, env: dict[str, str] | None = None) -> str:
+    """The login the alert's issues are opened by: the token's account (``GET /user``); for an
+    installation token under GitHub Actions, ``github-actions[bot]`` (the GITHUB_TOKEN's author).
+    Anything else cannot be told: HarnessError asking for ``--author``."""
+    login = client.authenticated_login()
+    if login:
+        return login
+    env = dict(os.environ) if env is None else env
+    if env.get("GITHUB_ACTIONS") == "true":
+        return ACTIONS_BOT
+    raise HarnessError("the token is an installation token (GitHub answers GET /user with 403) outside GitHub "
+                       "Actions, so whose issues the alert may adopt cannot be told: pass --author LOGIN (the "
+                       "app's bot, e.g. my-app[bot])")
+
+
+def is_own_issue(issue: Issue, label: str, author: str) -> bool:
+    """The alert's own issue: its label, its marker first in the body, opened by ``author``."""
+    return (label in issue.labels and issue.author.casefold() == author.casefold()
+            and read_marker(issue.body) is not None)
+
+
+def find_alert_issue(client: GitHubIssues, title: str, label: str, author: str | None = None) -> Issue | None:
+    """The open alert issue this alert opened (``is_own_issue``), the one titled ``title`` preferred
+    among several, else the oldest; None when there is none (an issue with the same title opened by
+    someone else, or without the marker, is never adopted). ``author`` is asked of GitHub
+    (``alert_author``) only when a labelled issue carries a marker."""
+    marked = [i for i in client.open_issues(label) if label in i.labels and read_marker(i.body) is not None]
+    if not marked:
+        return None
+    author = author or alert_author(client)
+    own = [i for i in marked if is_own_issue(i, label, author)]
+    return next((i for i in own if i.title == title), own[0] if own else None)
 
 
 def sync_issue(run: RunReports, client: GitHubIssues, run_url: str = "",
-               title: str = ALERT_TITLE, label: str = ALERT_LABEL, appendix: str = "") -> AlertOutcome:
+               title: str = ALERT_TITLE, label: str = ALERT_LABEL, appendix: str = "",
+               author: str | None = None) -> AlertOutcome:
     """Open, comment on, or close the alert issue to match ``run`` (``appendix``: Markdown put under
-    the report when the issue is opened or commented on as failing)."""
-    issue = find_alert_issue(client, title, label)
+    the report when the issue is opened or commented on as failing; ``author``: the login the token
+    writes as, asked of GitHub when not given)."""
+    issue = find_alert_issue(client, title, label, author)
     summary = headline(run)
     if run.failing and issue is None:
         created = client.create(title, issue_body(run, run_url, appendix), [label])
@@ -266,6 +301,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"also post to this Slack-compatible webhook (default: ${WEBHOOK_ENV} when set)")
     parser.add_argument("--title", default=ALERT_TITLE, help="the alert issue's title (default: %(default)r)")
     parser.add_argument("--label", default=ALERT_LABEL, help="the alert issue's label (default: %(default)s)")
+    parser.add_argument("--author", default=None, metavar="LOGIN",
+                        help="the account the token writes as, whose labelled, marked issue the alert adopts "
+                             "(default: GET /user's login; github-actions[bot] for GitHub Actions' GITHUB_TOKEN)")
     parser.add_argument("--json", action="store_true",
                         help="print what was done as JSON (action, issue, message) instead of a line")
     parser.add_argument("--append", type=Path, default=None, metavar="FILE",
@@ -284,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
         if not repo:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)
-        outcome = sync_issue(reports, client, run_url, args.title, args.label, read_appendix(args.append))
+        outcome = sync_issue(reports, client, run_url, args.title, args.label, read_appendix(args.append),
+                             args.author)
         if args.json:
             issue = ({"number": outcome.issue.number, "url": outcome.issue.html_url, "state": outcome.issue.state}
                      if outcome.issue else None)

@@ -9,6 +9,10 @@ Endpoints (REST API version 2022-11-28):
   oldest first (ascending id).
 * ``POST  /repos/{owner}/{repo}/issues/{number}/comments`` ``{"body"}`` -> 201, the comment.
 * ``PATCH /repos/{owner}/{repo}/issues/{number}`` ``{"state": "closed", "state_reason": "completed"}`` -> 200.
+* ``GET   /user`` -> 200, the token's own account (``login``), for a personal or OAuth token. An
+  installation token (GitHub Actions' ``GITHUB_TOKEN``, a GitHub App's) gets 403 "Resource not
+  accessible by integration": it has no user; what it writes is authored by its app's bot
+  (``github-actions[bot]`` for the ``GITHUB_TOKEN``), which the caller has to know.
 
 Lists are paginated: a response with more pages carries a ``Link`` header whose ``rel="next"`` URL is
 requested next (GitHub writes it as ``/repositories/{id}/...``). That URL is followed only when it
@@ -40,6 +44,8 @@ from typing import Any
 from harness.errors import HarnessError
 
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_BOT = "github-actions[bot]"          # the author of what GitHub Actions' GITHUB_TOKEN writes
+NO_USER_FOR_INTEGRATION = "Resource not accessible by integration"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
 MAX_PAGES = 10
@@ -49,9 +55,10 @@ TIMEOUT_S = 30.0
 class GitHubError(HarnessError):
     """GitHub refused or could not be reached; ``str(error)`` is one sentence without the token."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, github_message: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.github_message = github_message      # GitHub's own "message" field, when it sent one
 
 
 def _login(data: Mapping[str, Any]) -> str:
@@ -108,12 +115,17 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def github_message(body: str) -> str:
+    """The ``message`` field of GitHub's JSON error body; '' when there is none."""
+    try:
+        return str(json.loads(body).get("message", "")).strip()
+    except (ValueError, AttributeError):
+        return ""
+
+
 def describe_http_error(status: int, headers: Any, body: str, what: str, repo: str) -> str:
     """One sentence for a failed GitHub response (shared with tests that read these messages)."""
-    try:
-        message = str(json.loads(body).get("message", "")).strip()
-    except (ValueError, AttributeError):
-        message = ""
+    message = github_message(body)
     remaining = _header(headers, "x-ratelimit-remaining")
     retry_after = _header(headers, "retry-after")
     if status in (403, 429) and (remaining == "0" or retry_after is not None or "rate limit" in message.lower()):
@@ -182,7 +194,8 @@ class GitHubIssues:
                 text = response.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", errors="replace") if exc.fp is not None else ""
-            raise GitHubError(describe_http_error(exc.code, exc.headers, text, what, self.repo), exc.code) from None
+            raise GitHubError(describe_http_error(exc.code, exc.headers, text, what, self.repo), exc.code,
+                              github_message(text)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise GitHubError(f"could not reach GitHub's API at {self.api_url} for {what}: {reason}") from None
@@ -213,6 +226,20 @@ class GitHubIssues:
             return items
         raise GitHubError(f"{what} has more than {MAX_PAGES * PER_PAGE} items; the alert reads at most {MAX_PAGES} "
                           f"pages")
+
+    def authenticated_login(self) -> str | None:
+        """The login of the token's account (``GET /user``); None for an installation token, which
+        GitHub answers 403 "Resource not accessible by integration" (any other refusal is raised)."""
+        try:
+            data, _headers = self._send("GET", f"{self.api_url}/user", "GET /user")
+        except GitHubError as exc:
+            if exc.status == 403 and exc.github_message == NO_USER_FOR_INTEGRATION:
+                return None
+            raise
+        login = data.get("login") if isinstance(data, dict) else None
+        if not isinstance(login, str) or not login:
+            raise GitHubError("GitHub's answer to GET /user has no login")
+        return login
 
     def open_issues(self, label: str | None = None) -> list[Issue]:
         """Open issues (pull requests skipped), with ``label`` when given, oldest first."""

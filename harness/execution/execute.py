@@ -64,6 +64,7 @@ from harness.execution.environment import RunEnvironment, make_kernelspec, prepa
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
+from harness.notebook_config import declared_tiers
 from harness.observations.observe import observe
 from harness.progress import Display, Event
 from harness.records import RunRecord
@@ -186,6 +187,10 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
     parameters = dict(parameters or {})
     source = load_notebook(notebook)
     check_parameters(source, parameters, notebook)
+    try:
+        declared = declared_tiers(source.metadata)
+    except ValueError as exc:
+        raise HarnessError(f"notebook {notebook}: {exc}.") from None
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -276,6 +281,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         cells=seen.cells, installs=seen.installs, replaced=seen.replaced, probes=seen.stats,
         colab_calls=seen.colab_calls, network_failures=seen.network_failures,
         tiers=seen.tiers, environment={**seen.environment, **_runtime_identity()}, fidelity=fidelity,
+        declared_tiers=declared,
     )
 
 
@@ -325,7 +331,9 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
         if state is not None:
             state.final_saved = True
         nb.metadata.setdefault("papermill", {}).update(input_path=str(notebook), output_path=str(output))
+        own = nb.metadata.get(META_KEY) or {}   # the notebook's own declaration (notebook_config) is kept
         nb.metadata[META_KEY] = {
+            **({"tiers": own["tiers"]} if isinstance(own, dict) and "tiers" in own else {}),
             "source": str(notebook), "outcome": outcome, "outcome_detail": detail,
             "python": str(env.target.python) if env else str(python or sys.executable),
             "environment": env.metadata() if env else {},

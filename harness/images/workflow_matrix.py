@@ -10,10 +10,14 @@ and the matrix job reads ``strategy.matrix: ${{ fromJSON(needs.setup.outputs.mat
 runner per image, each entry carrying the image's fields (name, date, runtime, python, numpy,
 torch, commit). Which images and tiers:
 
-* ``pull_request``: the newest image, Tier 1 only (fast feedback);
+* ``pull_request``: the newest image, only the tiers without a switch (Tier 1: fast feedback);
 * ``workflow_dispatch``: the ``images`` input (names separated by commas or spaces; empty = all)
-  and the ``tiers`` input ("1,2,3", "1,2", ...: Tier 1 always runs);
+  and the ``tiers`` input ("1,2,3", "1,2", ...: a tier without a switch always runs);
 * ``schedule`` and ``push``: every image, every tier.
+
+The tiers and the parameters that switch them are the notebook's own (``--notebook``: its
+``metadata.colab_ci.tiers``, harness/notebook_config.py); a notebook that declares none gets no
+tier parameters.
 
 Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``names`` (the selected
 images, space-separated: the reports the alert expects), ``newest`` (its name), ``newest_python``,
@@ -30,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.notebook_config import declared_tiers
 
 FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")
-ALL_TIERS = ("1", "2", "3")
-TIER_SWITCHES = {"2": "ENABLE_TIER2", "3": "ENABLE_TIER3"}   # Tier 1 has none: it always runs
 
 
 def _words(text: str) -> list[str]:
@@ -59,17 +62,40 @@ def select_images(images: list[dict[str, Any]], event: str, requested: str = "")
     return [known[n] for n in dict.fromkeys(names)]
 
 
-def tier_parameters(event: str, tiers: str = "") -> list[str]:
-    """``NAME=VALUE`` parameters that switch off the tiers not asked for."""
-    wanted = {"1"} if event == "pull_request" else set(_words(tiers) if event == "workflow_dispatch" else []) or set(ALL_TIERS)
-    wanted = {t.lower().removeprefix("tier") for t in wanted}
-    unknown = sorted(wanted - set(ALL_TIERS))
+def _tier_name(word: str) -> str:
+    """``1`` and ``tier1`` both name ``tier1``."""
+    word = word.strip().lower()
+    return word if word.startswith("tier") else f"tier{word}"
+
+
+def tier_parameters(event: str, tiers: str = "", declared: dict[str, str] | None = None) -> list[str]:
+    """``NAME=VALUE`` parameters that switch off the declared tiers not asked for (``declared``:
+    tier -> its switch, "" for none, as ``notebook_config.declared_tiers`` reads it)."""
+    declared = declared or {}
+    switches = {tier: switch for tier, switch in declared.items() if switch}
+    if event == "pull_request":
+        wanted: set[str] = set()
+    else:
+        wanted = {_tier_name(t) for t in (_words(tiers) if event == "workflow_dispatch" else [])} or set(declared)
+    unknown = sorted(wanted - set(declared))
     if unknown:
-        raise HarnessError(f"unknown tier {unknown[0]!r}: use some of {', '.join(ALL_TIERS)}")
-    return [f"{switch}={'True' if tier in wanted else 'False'}" for tier, switch in TIER_SWITCHES.items()]
+        raise HarnessError(f"unknown tier {unknown[0]!r}: the notebook declares "
+                           f"{', '.join(declared) or 'no tiers (metadata.colab_ci.tiers)'}")
+    return [f"{switch}={'True' if tier in wanted else 'False'}" for tier, switch in switches.items()]
 
 
-def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers: str = "") -> dict[str, str]:
+def notebook_tiers(path: Path | None) -> dict[str, str]:
+    """The tiers ``path`` declares ({} without a notebook); HarnessError naming the file and field."""
+    if path is None:
+        return {}
+    try:
+        return declared_tiers(json.loads(path.read_text(encoding="utf-8")).get("metadata"))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise HarnessError(f"cannot read the tiers of {path}: {exc}") from None
+
+
+def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers: str = "",
+            declared: dict[str, str] | None = None) -> dict[str, str]:
     selected = select_images(images, event, requested)
     include = [{k: str(image.get(k, "")) for k in FIELDS} for image in selected]
     latest = newest(images)
@@ -77,7 +103,7 @@ def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers
         "matrix": json.dumps({"include": include}, separators=(",", ":")),
         "newest": str(latest["name"]),
         "newest_python": str(latest.get("python", "")),
-        "parameters": " ".join(tier_parameters(event, tiers)),
+        "parameters": " ".join(tier_parameters(event, tiers, declared)),
         "names": " ".join(i["name"] for i in include),
     }
 
@@ -88,12 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--event", required=True, help="github.event_name")
     parser.add_argument("--images", default="", help="workflow_dispatch input: image names (empty = all)")
     parser.add_argument("--tiers", default="", help="workflow_dispatch input: tiers, e.g. 1,2,3")
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="the notebook whose declared tiers (metadata.colab_ci.tiers) --tiers picks from")
     args = parser.parse_args(argv)
     try:
         images = json.loads(args.images_json.read_text(encoding="utf-8"))
         if not isinstance(images, list):
             raise HarnessError(f"{args.images_json} is not a JSON list of images")
-        for key, value in outputs(images, args.event, args.images, args.tiers).items():
+        for key, value in outputs(images, args.event, args.images, args.tiers, notebook_tiers(args.notebook)).items():
             print(f"{key}={value}")
     except (OSError, ValueError) as exc:
         print(f"workflow_matrix: cannot read {args.images_json}: {exc}", file=sys.stderr)

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ from typing import Any
 from harness import preflight as preflight_module
 from harness.checks import verdict as findings_verdict
 from harness.errors import HarnessError
-from harness.images.workflow_matrix import ALL_TIERS, TIER_SWITCHES
 from harness.labels import cell_label
+from harness.notebook_config import tiers_enabled
 from harness.records import CellRecord, Finding, RunRecord
 from harness.report import json_report
 
@@ -47,8 +48,8 @@ SMOKE_SCHEMA_VERSION = 1
 STATUSES = ("pass", "fail", "error")        # indexed by exit code: error = the harness could not tell
 VERDICT_WORDS = {"pass": "✅ pass", "fail": "❌ fail", "error": "❓ could not tell"}
 CELL_ICONS = {"ok": "✅", "fail": "❌", "error": "❓", "not-run": "⏭️", "absent": "—"}
-TIERS = tuple(f"tier{n}" for n in ALL_TIERS)                          # tier1, tier2, tier3
-TIER_PARAMETERS = {f"tier{n}": name for n, name in TIER_SWITCHES.items()}   # tier2 -> ENABLE_TIER2, ...
+RUN_PART = cell_label(None)                  # "the run": findings that concern no cell (kernel death, timeout)
+CELL_LIST_MAX = 4                            # what a run covered: more cells than this are counted, not listed
 TRACEBACK_LINES = 5
 MAX_FINDINGS_PER_IMAGE = 10
 
@@ -100,13 +101,27 @@ class ImageReport:
         findings that concern no cell (a kernel death, a timeout, a crashed check)."""
         if self.record is None:
             return {"run": "error"}
+        statuses = {column(index, tag): status for index, tag, status in self.code_cells()}
+        statuses["run"] = self.run_status()
+        return statuses
+
+    def run_status(self) -> str:
+        """"ok" | "fail" | "error" for the findings that concern no cell."""
+        run_level = [f.severity for f in self.failures if f.cell_index is None]
+        return "error" if "error" in run_level or self.record is None else "fail" if run_level else "ok"
+
+    def code_cells(self) -> list[tuple[int, str, str]]:
+        """(index, tag, "ok" | "fail" | "error" | "not-run") for every code cell, in notebook order,
+        and for every cell a failing finding names that the record did not list."""
+        if self.record is None:
+            return []
         by_cell: dict[int, str] = {}
         for finding in self.failures:
             if finding.cell_index is not None:
                 by_cell[finding.cell_index] = worst_cell(by_cell.get(finding.cell_index, "ok"), finding.severity)
         tier_failed = {t.cell_index for t in self.record.tier_outputs()
                        if isinstance(t.payload, dict) and t.payload.get("status") == "fail"}
-        statuses: dict[str, str] = {}
+        statuses: list[tuple[int, str, str]] = []
         for cell in self.record.cells:
             if cell.cell_type != "code":
                 continue
@@ -119,13 +134,13 @@ class ImageReport:
                 status = "not-run"
             else:
                 status = "ok"
-            statuses[column(cell.index, cell.tag)] = status
+            statuses.append((cell.index, cell.tag, status))
         # A finding for a cell the record did not list still gets its column.
+        listed = {index for index, _tag, _status in statuses}
         for finding in self.failures:
-            if finding.cell_index is not None:
-                statuses.setdefault(column(finding.cell_index, finding.cell_tag), by_cell[finding.cell_index])
-        run_level = [f.severity for f in self.failures if f.cell_index is None]
-        statuses["run"] = "error" if "error" in run_level else "fail" if run_level else "ok"
+            if finding.cell_index is not None and finding.cell_index not in listed:
+                statuses.append((finding.cell_index, finding.cell_tag, by_cell[finding.cell_index]))
+                listed.add(finding.cell_index)
         return statuses
 
     def cell(self, index: int | None) -> CellRecord | None:
@@ -135,28 +150,50 @@ class ImageReport:
         """Tiers whose cell published a result that tested something (a ``skip`` tier checked nothing)."""
         if self.record is None:
             return set()
-        return {str(t.payload.get("tier")) for t in self.record.tier_outputs()
-                if isinstance(t.payload, dict) and t.payload.get("tier") in TIERS and t.payload.get("status") != "skip"}
+        return {str(t.payload["tier"]) for t in self.record.tier_outputs()
+                if isinstance(t.payload, dict) and isinstance(t.payload.get("tier"), str) and t.payload["tier"]
+                and t.payload.get("status") != "skip"}
 
-    def tiers_enabled(self) -> set[str]:
-        """Tiers the run was asked to run: Tier 1 always, Tiers 2 and 3 unless their ``ENABLE_TIER*``
-        parameter was set false (the template enables both), and any tier that ran."""
+    def tiers_expected(self) -> set[str]:
+        """Tiers this run was meant to check: those the notebook published results for, and those it
+        declares (its metadata, harness/notebook_config.py) that its parameters left switched on.
+        Empty for a notebook that neither publishes nor declares tiers: its cells are what is checked."""
         if self.record is None:
             return set()
-        enabled = {TIERS[0]}
-        for tier, parameter in TIER_PARAMETERS.items():
-            if not _is_false(self.record.parameters.get(parameter, True)):
-                enabled.add(tier)
-        return enabled | self.tiers_ran()
+        return tiers_enabled(self.record.declared_tiers, self.record.parameters) | self.tiers_ran()
+
+    def failing_parts(self, intended: Iterable[str] = ()) -> set[str]:
+        """What of this image an alert waits for when it fails: its expected tiers; for a notebook
+        without tiers, its failing cells (``cell 4 [train]``) and ``the run`` for a failure in no
+        cell; for a report that could not be used, ``intended`` (the other images' tiers), else ""
+        (the image as a whole)."""
+        if self.record is None:
+            return set(intended) or {""}
+        tiers = self.tiers_expected()
+        if tiers:
+            return tiers
+        parts = {cell_label(index, tag) for index, tag, status in self.code_cells() if status in ("fail", "error")}
+        if self.run_status() != "ok":
+            parts.add(RUN_PART)
+        return parts or {""}
+
+    def covered_parts(self) -> set[str]:
+        """What of this image the run checked: the tiers that ran, every code cell that ran without
+        failing, ``the run`` when nothing outside the cells failed, and "" (the image as a whole)
+        when the image passed. Nothing when its report says ``error``."""
+        if self.record is None or self.status == "error":
+            return set()
+        parts = self.tiers_ran() | {cell_label(index, tag) for index, tag, status in self.code_cells() if status == "ok"}
+        if self.run_status() == "ok":
+            parts.add(RUN_PART)
+        if self.status == "pass":
+            parts.add("")
+        return parts
 
 
 def worst_cell(status: str, severity: str) -> str:
     """A cell's status once a finding of ``severity`` (or a failure: "fail") is added to it."""
     return "error" if "error" in (status, severity) else "fail"
-
-
-def _is_false(value: Any) -> bool:
-    return value is False or str(value).strip().lower() in ("false", "0", "no", "off")
 
 
 def column(index: int, tag: str) -> str:
@@ -239,10 +276,9 @@ class RunReports:
         return [part.problem for part in self.parts() if part.problem]
 
     def tiers_intended(self) -> set[str]:
-        """The tiers this run's image jobs were asked to run (every leg gets the same parameters);
-        every tier when no report says."""
-        enabled = set().union(*(r.tiers_enabled() for r in self.images if r.record is not None))
-        return enabled or set(TIERS)
+        """The tiers this run's image jobs were meant to check (every leg runs the same notebook with
+        the same parameters); empty when no usable report says."""
+        return set().union(*(r.tiers_expected() for r in self.images if r.record is not None))
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -380,17 +416,19 @@ def _add_file(run: RunReports, file: Path, image: str) -> None:
 
 @dataclass(frozen=True, order=True)
 class Subject:
-    """One thing a run can check: an image at one tier, a smoke mode, the preflight of an image.
+    """One thing a run can check: an image at one tier (or, for a notebook without tiers, one cell),
+    a smoke mode, the preflight of an image.
 
     The alert issue records the subjects it was opened for and closes only when one run covers them
     all (harness/alert/)."""
 
     kind: str        # "image" | "smoke" | "preflight"
     name: str        # the image; the smoke mode ("local", "colab"); the preflight's image ("": the whole preflight)
-    tier: str = ""   # images only: "tier1", "tier2", "tier3"
+    part: str = ""   # images only: a tier ("tier1"); for a notebook without tiers a cell ("cell 4 [train]")
+                     # or "the run"; "" the image as a whole (its report was missing and no tier is known)
 
     def to_json(self) -> list[str]:
-        return [self.kind, self.name, self.tier]
+        return [self.kind, self.name, self.part]
 
     @classmethod
     def from_json(cls, data: Any) -> "Subject":
@@ -403,10 +441,10 @@ class Subject:
 def failing_subjects(run: RunReports) -> set[Subject]:
     """What failed or could not be told, at the tiers it was meant to run."""
     subjects: set[Subject] = set()
+    intended = run.tiers_intended()
     for report in run.images:
         if report.failing:
-            tiers = report.tiers_enabled() if report.record is not None else run.tiers_intended()
-            subjects |= {Subject("image", report.image, tier) for tier in tiers}
+            subjects |= {Subject("image", report.image, part) for part in report.failing_parts(intended)}
     for smoke in run.smoke:
         if smoke.failing:
             modes = [c.mode for c in smoke.checks if c.status != "pass"] or ["local"]
@@ -422,11 +460,11 @@ def failing_subjects(run: RunReports) -> set[Subject]:
 
 def covered_subjects(run: RunReports) -> set[Subject]:
     """What the run checked, whatever the outcome: each image at the tiers that ran (from the tier
-    cells' results), each smoke mode that was not skipped, each image the preflight could check."""
+    cells' results) and the cells that ran without failing, each smoke mode that was not skipped,
+    each image the preflight could check."""
     subjects: set[Subject] = set()
     for report in run.images:
-        if report.record is not None and report.status != "error":
-            subjects |= {Subject("image", report.image, tier) for tier in report.tiers_ran()}
+        subjects |= {Subject("image", report.image, part) for part in report.covered_parts()}
     for smoke in run.smoke:
         subjects |= {Subject(SMOKE, c.mode) for c in smoke.checks if not c.skipped}
     for preflight in run.preflight:
@@ -437,19 +475,40 @@ def covered_subjects(run: RunReports) -> set[Subject]:
     return subjects
 
 
-def describe_subjects(subjects: set[Subject] | list[Subject]) -> str:
-    """``img-a (tier1, tier2), smoke (local), preflight (img-a)``: grouped, in a stable order."""
+def _cell_order(part: str) -> tuple[int, str]:
+    number = part.split(" ", 2)[1] if part.startswith("cell ") and len(part.split(" ")) > 1 else ""
+    return (int(number) if number.isdigit() else 10**6, part)
+
+
+def describe_image_parts(parts: Iterable[str], brief: bool = False) -> str:
+    """``tier1, tier2``; ``cell 4 [train], the run``. ``brief`` (what a run covered): cells and the
+    run only where the image has no tier, and counted (``12 cells``) when there are many. "as a
+    whole" only where nothing else is said."""
+    unique = set(parts)
+    cells = sorted((p for p in unique if p.startswith("cell ")), key=_cell_order)
+    tiers = sorted(p for p in unique if p and p != RUN_PART and p not in cells)
+    words = list(tiers)
+    if not (brief and tiers):
+        words += [f"{len(cells)} cells"] if brief and len(cells) > CELL_LIST_MAX else cells
+        if RUN_PART in unique and not (brief and cells):
+            words.append(RUN_PART)
+    return ", ".join(words) or "as a whole"
+
+
+def describe_subjects(subjects: set[Subject] | list[Subject], brief: bool = False) -> str:
+    """``img-a (tier1, tier2), smoke (local), preflight (img-a)``: grouped, in a stable order
+    (``brief``: see ``describe_image_parts``)."""
     images: dict[str, list[str]] = {}
     smoke: list[str] = []
     preflight: list[str] = []
     for subject in sorted(subjects):
         if subject.kind == "image":
-            images.setdefault(subject.name, []).append(subject.tier)
+            images.setdefault(subject.name, []).append(subject.part)
         elif subject.kind == SMOKE:
             smoke.append(subject.name)
         else:
             preflight.append(subject.name or "as a whole")
-    parts = [f"{name} ({', '.join(tiers)})" for name, tiers in images.items()]
+    parts = [f"{name} ({describe_image_parts(found, brief)})" for name, found in images.items()]
     if smoke:
         parts.append(f"smoke ({', '.join(smoke)})")
     if preflight:
@@ -646,7 +705,7 @@ def render_markdown(run: RunReports, run_url: str = "", title: str = "colab-ci")
         parts += render_runtimes(run.images)
     if run.smoke or run.preflight:
         parts += [render_checks_table(run), ""]
-    parts += [f"Checked in this run: {describe_subjects(covered_subjects(run))}.", ""]
+    parts += [f"Checked in this run: {describe_subjects(covered_subjects(run), brief=True)}.", ""]
     failing_images = [r for r in run.images if r.failing]
     if failing_images:
         parts += ["Failing cells are marked ❌, ❓ where the harness could not tell (⏭️ not run, — not in that "
@@ -661,7 +720,7 @@ def to_json(run: RunReports) -> dict[str, Any]:
     """The combined verdict for tools: each part's verdict, where it came from, and why it fails."""
     return {
         "verdict": run.status, "exit_code": run.exit_code, "headline": headline(run),
-        "checked": describe_subjects(covered_subjects(run)),
+        "checked": describe_subjects(covered_subjects(run), brief=True),
         "images": [{"image": r.image, "verdict": r.status, "report": r.path.as_posix(), "versions": r.versions(),
                     "failures": [f"{f.check}: {f.message}" for f in r.failures], "problem": r.problem}
                    for r in run.images],

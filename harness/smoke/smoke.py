@@ -17,16 +17,18 @@ Local path (the default, no network needed):
    notebook in a colab-ci checkout gets ``COLAB_CI_CHECKOUT`` so it imports the checkout's ``tiers``;
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
-   output), naming the cell by index and tag; where the notebook has a cell tagged ``tier1`` (this
-   repository's template), also when the Tier 1 summary (``<h4>tier1: ...``) is missing or says
-   FAIL, and it reads that summary from the page. Any other notebook passes when every cell ran
-   without an error;
+   output), naming the cell by index and tag; where the notebook declares tiers in its metadata
+   (harness/notebook_config.py; this repository's template does), also when the summary of its
+   first tier that always runs (``<h4>tier1: ...`` in the cell tagged ``tier1``, as the tiers
+   library renders it) is missing or says FAIL, and it reads that summary from the page. Any other
+   notebook passes when every cell ran without an error;
 5. it saves a full-page screenshot at the end, one of the failing cell on failure, the executed
    notebook (saved from the page) and ``smoke.json`` into ``--out``.
 
-Colab path (``--colab``, needs the network): opens the repository's "Open in Colab" URL
-(harness/smoke/colab.py) and checks that the notebook renders (title, first cells) with no error
-banner; screenshot. Where Colab cannot be reached the result is "not checked", with the reason:
+Colab path (``--colab``, needs the network): opens the "Open in Colab" URL of the notebook being
+smoke-tested (its path in its git repository, on ``--repo`` at ``--branch``; harness/smoke/colab.py)
+and checks that it renders (the page title names it, its own first heading, read from the notebook,
+shows) with no error banner; screenshot. Where Colab cannot be reached the result is "not checked", with the reason:
 never a pass (exit 2).
 
 ``smoke.json`` (in ``--out``)::
@@ -59,7 +61,8 @@ from typing import Any
 from harness import parameters, progress
 from harness.errors import HarnessError
 from harness.labels import cell_label
-from harness.smoke.colab import DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
+from harness.notebook_config import declared_tiers, first_heading
+from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv
 
 DEFAULT_OUT = Path("out") / "smoke"
@@ -71,7 +74,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1400, "height": 1000}
 NO_BROWSER = ("no Chromium browser found: install one with `apt-get install chromium` (Debian/Ubuntu) or "
               "`python -m playwright install chromium`, or pass --browser PATH (or set COLAB_CI_BROWSER)")
-TIER1_TAG = "tier1"
 TRACEBACK_MARKER = "Traceback (most recent call last)"
 ERROR_MIME = "application/vnd.jupyter.error"
 STDERR_MIME = "application/vnd.jupyter.stderr"
@@ -118,8 +120,8 @@ class SmokeResult:
     message: str                                  # one sentence: what the page showed
     duration_s: float = 0.0
     problems: list[CellProblem] = field(default_factory=list)
-    tier1_heading: str = ""                       # e.g. "tier1: ✅ PASS"
-    tier1_rows: list[list[str]] = field(default_factory=list)
+    tier1_heading: str = ""                       # the summary tier's heading, e.g. "tier1: ✅ PASS"
+    tier1_rows: list[list[str]] = field(default_factory=list)   # (named for the template's tier1)
     screenshots: list[str] = field(default_factory=list)
     executed_notebook: str = ""
     skipped: str = ""                             # non-empty: not checked, and why (never a pass)
@@ -187,6 +189,16 @@ def apply_parameters(notebook: dict[str, Any], parameters: dict[str, Any]) -> di
     new_source = "".join(lines)
     cell["source"] = new_source.splitlines(keepends=True)
     return notebook
+
+
+def summary_tier(notebook: dict[str, Any]) -> str:
+    """The tier whose summary the page must show: the first one the notebook declares without a
+    switch (it always runs); '' when it declares none (HarnessError for a malformed declaration)."""
+    try:
+        declared = declared_tiers(notebook.get("metadata"))
+    except ValueError as exc:
+        raise HarnessError(f"the notebook's {exc}") from None
+    return next((tier for tier, switch in declared.items() if not switch), "")
 
 
 def prepare_notebook(source: Path, root: Path, parameters: dict[str, Any]) -> Path:
@@ -405,7 +417,9 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
         copy = prepare_notebook(notebook, root, parameters or {})
         settings = headless_colab.kernel_settings(headless_colab.stage_content(content, root), out / "downloads",
                                                   drive, secrets)
-        tags = [cell_tag(c) for c in json.loads(copy.read_text(encoding="utf-8"))["cells"]]
+        copied = json.loads(copy.read_text(encoding="utf-8"))
+        tags = [cell_tag(c) for c in copied["cells"]]
+        summary = summary_tier(copied)
         with sync_playwright() as playwright:
             context = _launch(playwright, browser, Path(tmp) / "chromium-profile")  # no browser: fail first
             try:
@@ -421,7 +435,7 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
                                            server_env=kernel_environment(secrets),
                                            start_timeout_s=start_timeout_s, log_path=out / "jupyter.log")
                     with server:
-                        result = _run_all_cells(context.new_page(), server, copy, tags, out, timeout_s,
+                        result = _run_all_cells(context.new_page(), server, copy, tags, summary, out, timeout_s,
                                                 start_timeout_s, shots, shown)
             finally:
                 context.close()
@@ -438,7 +452,8 @@ def _require_jupyterlab() -> None:
                            f"{sys.executable} -m pip install 'colab-ci[smoke]'")
 
 
-def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str], out: Path, timeout_s: float,
+def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str], summary: str, out: Path,
+                   timeout_s: float,
                    start_timeout_s: float, shots: list[str], shown: progress.Display) -> SmokeResult:
     """Open ``copy`` in JupyterLab, Run All, read the page, take the screenshots, save the notebook."""
     page.set_default_timeout(60_000)
@@ -448,12 +463,12 @@ def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str]
     shown.show(progress.Event("smoke", "waiting for the kernel"))
     _wait_for_kernel(page, timeout_s=start_timeout_s + 60)
     _run_all(page)
-    result = _watch(page, tags, timeout_s, shown)
+    result = _watch(page, tags, summary, timeout_s, shown)
     if result.problems:
         _scroll_to_cell(page, result.problems[0].cell_index)
         _screenshot(page, out / "smoke-local-failure.png", shots)
-    if TIER1_TAG in tags:
-        _scroll_to_cell(page, tags.index(TIER1_TAG))
+    if summary and summary in tags:
+        _scroll_to_cell(page, tags.index(summary))
     else:
         _scroll_to_cell(page, 0)
     _screenshot(page, out / "smoke-local.png", shots)
@@ -466,7 +481,7 @@ def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str]
     return result
 
 
-def _watch(page: Any, tags: list[str], timeout_s: float, shown: progress.Display) -> SmokeResult:
+def _watch(page: Any, tags: list[str], summary: str, timeout_s: float, shown: progress.Display) -> SmokeResult:
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] = {"cells": [], "dialog": ""}
     seen_start = False
@@ -490,17 +505,18 @@ def _watch(page: Any, tags: list[str], timeout_s: float, shown: progress.Display
             break
         page.wait_for_timeout(500)
     else:
-        return _judge(state, tags, timed_out=timeout_s)
-    return _judge(state, tags)
+        return _judge(state, tags, summary, timed_out=timeout_s)
+    return _judge(state, tags, summary)
 
 
-def _judge(state: dict[str, Any], tags: list[str], timed_out: float | None = None) -> SmokeResult:
+def _judge(state: dict[str, Any], tags: list[str], summary: str = "", timed_out: float | None = None) -> SmokeResult:
+    """The page's verdict; ``summary``: the tier whose summary heading must show (``summary_tier``)."""
     problems = find_problems(state, tags)
-    tier1 = tags.index(TIER1_TAG) if TIER1_TAG in tags else -1
+    tier1 = tags.index(summary) if summary and summary in tags else -1
     heading, rows = "", []
     if 0 <= tier1 < len(state["cells"]):
         cell = state["cells"][tier1]
-        heading = next((h for h in cell["headings"] if h.lower().startswith(f"{TIER1_TAG}:")), "")
+        heading = next((h for h in cell["headings"] if h.lower().startswith(f"{summary.lower()}:")), "")
         rows = [r for r in cell["rows"] if r]
     result = SmokeResult("local", False, "", problems=problems, tier1_heading=heading, tier1_rows=rows)
     if state["dialog"]:
@@ -513,19 +529,19 @@ def _judge(state: dict[str, Any], tags: list[str], timed_out: float | None = Non
         result.message = problems[0].describe()
         if len(problems) > 1:
             result.message += f" (and {len(problems) - 1} more cell(s))"
-    elif tier1 < 0:   # not this repository's template: every cell ran without an error is the test
+    elif tier1 < 0:   # no declared tier with a cell: every cell ran without an error is the test
         code = [c for c in state["cells"] if c["code"]]
         result.ok = True
         result.message = f"all {len(code)} code cells ran without an error"
     elif not heading:
-        result.message = "the Tier 1 summary (<h4>tier1: ...) did not appear in the page"
+        result.message = f"the {summary} summary (<h4>{summary}: ...) did not appear in the page"
     elif re.search(r"\bFAIL\b", heading):
         failed = [r[1] for r in rows[1:] if len(r) > 1 and "fail" in r[0].lower()]
-        result.message = (f"{cell_label(tier1, TIER1_TAG)} shows {heading}"
+        result.message = (f"{cell_label(tier1, summary)} shows {heading}"
                           + (f" (failing: {', '.join(failed)})" if failed else ""))
     else:
         result.ok = True
-        result.message = f"Tier 1 summary in the page: {heading} ({max(len(rows) - 1, 0)} table rows)"
+        result.message = f"{summary} summary in the page: {heading} ({max(len(rows) - 1, 0)} table rows)"
     return result
 
 
@@ -533,12 +549,36 @@ def _judge(state: dict[str, Any], tags: list[str], timed_out: float | None = Non
 
 COLAB_ERROR_TEXTS = ("Notebook loading error", "Could not load", "Could not find", "There was an error loading",
                      "Not Found", "Failed to fetch")
-COLAB_FIRST_CELL_TEXT = "Transformer Builder: model validation"
 
 
-def run_colab(*, repo: str = REPOSITORY, branch: str = DEFAULT_BRANCH, path: str = NOTEBOOK_PATH,
+def repository_path(notebook: Path) -> str | None:
+    """``notebook``'s path inside the git repository it lies in (the part of its Colab URL after the
+    branch); None outside one."""
+    here = Path(os.path.abspath(notebook))
+    for folder in here.parents:
+        if (folder / ".git").exists():
+            return here.relative_to(folder).as_posix()
+    return None
+
+
+def notebook_heading(notebook: Path) -> str:
+    """The first heading of ``notebook`` (what Colab shows on top of it); '' when it has none."""
+    try:
+        return first_heading(json.loads(notebook.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"cannot read the notebook {notebook}: {exc}") from exc
+
+
+def run_colab(notebook: Path, *, repo: str = REPOSITORY, branch: str = DEFAULT_BRANCH, path: str | None = None,
               out: Path = DEFAULT_OUT, browser: str | None = None, timeout_s: float = 120.0) -> SmokeResult:
-    """Open the "Open in Colab" URL and check that the notebook renders without an error banner."""
+    """Open ``notebook``'s "Open in Colab" URL (``path`` in ``repo``, default: its path in its git
+    repository) and check that it renders, with its own first heading, without an error banner."""
+    heading = notebook_heading(notebook)
+    path = path or repository_path(notebook)
+    if path is None:
+        why = (f"{notebook} is not in a git repository, so its path on {repo} (its Colab URL) is unknown: "
+               f"run the smoke test on the notebook inside its repository's checkout")
+        return SmokeResult("colab", False, f"not checked: {why}", skipped=why)
     url = colab_url(repo, branch, path)
     why_not = colab_reachable()
     if why_not:
@@ -555,10 +595,11 @@ def run_colab(*, repo: str = REPOSITORY, branch: str = DEFAULT_BRANCH, path: str
             page = context.new_page()
             page.goto(url, timeout=timeout_s * 1000, wait_until="domcontentloaded")
             problems: list[str] = []
-            try:
-                page.get_by_text(COLAB_FIRST_CELL_TEXT).first.wait_for(timeout=timeout_s * 1000)
-            except Exception:
-                problems.append(f"the first cell's heading ({COLAB_FIRST_CELL_TEXT!r}) did not render")
+            if heading:   # a notebook without a heading is judged by its title and the error banners
+                try:
+                    page.get_by_text(heading).first.wait_for(timeout=timeout_s * 1000)
+                except Exception:
+                    problems.append(f"the notebook's first heading ({heading!r}) did not render")
             title = page.title()
             if name not in title:
                 problems.append(f"the page title is {title!r}, not the notebook's ({name})")
@@ -642,7 +683,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             shown.close()
         if args.colab:
-            results.append(run_colab(repo=args.repo, branch=args.branch, out=args.out, browser=args.browser))
+            results.append(run_colab(notebook, repo=args.repo, branch=args.branch, out=args.out,
+                                     browser=args.browser))
     except HarnessError as exc:
         print(f"smoke: {exc}", file=sys.stderr)
         results = [SmokeResult("local", False, f"could not run: {exc}", skipped=str(exc))]

@@ -8,7 +8,9 @@ in CI, from recorded real executions:
   record_runs.py and record_alert_runs.py), judged by the real checks (``harness.checks.run_checks``)
   and written by the real writer (``harness.report.write_reports``). ``CRASHED_CHECK`` judges the
   green run with options a check cannot handle, so the real ``run_checks`` turns the crash into an
-  ``error`` finding;
+  ``error`` finding. The template's runs were recorded before the template declared its tiers in
+  its metadata: that declaration is read from notebook/template.ipynb by the real reader
+  (``harness.notebook_config.declared_tiers``), as ``execute`` reads it today;
 * ``smoke.json``: the results of a real ``harness smoke`` run (tests/harness/recorded/smoke/, see
   record_alert_runs.py), written with the smoke test's own ``smoke_report``;
 * ``preflight.json``: the real preflight (``harness.preflight.preflight_image``: uv, then pip's
@@ -33,6 +35,7 @@ from harness.images.closure import Pin
 from harness.images.profiles import Profile
 from harness.images.uvtool import pip_find_links
 from harness.install_cells import InstallSpec
+from harness.notebook_config import declared_tiers
 from harness.preflight import preflight_image, write_outputs
 from harness.report import write_reports
 from harness.smoke.smoke import CellProblem, SmokeResult, smoke_report
@@ -43,6 +46,10 @@ FAILING = "numpy_upgrade_center"     # numpy 2.0.2 -> 2.1.3 under the kernel; Ti
 GREEN = "clean_run"                  # the template, every tier passing
 TIER1_ONLY = "tier1_only"            # the template with Tiers 2 and 3 off (record_alert_runs.py): passes
 CRASHED_CHECK = "crashed_check"      # the green run, with a check that raises: verdict error
+NO_TIERS_FAILS = "no_tiers_fails"    # tests/harness/notebooks/no_tiers.ipynb: no tiers; cell 4 [train] raises
+NO_TIERS_PASSES = "no_tiers_passes"  # the same notebook, every cell passing
+TEMPLATE_RUNS = (GREEN, TIER1_ONLY)  # recorded runs of notebook/template.ipynb
+TEMPLATE = Path(__file__).resolve().parents[2] / "notebook" / "template.ipynb"
 RECORDED_SMOKE = RECORDED / "smoke"
 
 
@@ -51,12 +58,13 @@ RECORDED_SMOKE = RECORDED / "smoke"
 def write_image_report(folder: Path, recorded: str) -> Path:
     """``folder/report.json`` for the recorded run ``recorded`` (or ``CRASHED_CHECK``), as ``harness run``
     writes it."""
+    record = load_record(GREEN if recorded == CRASHED_CHECK else recorded)
+    if recorded in (*TEMPLATE_RUNS, CRASHED_CHECK) and not record.declared_tiers:
+        record.declared_tiers = declared_tiers(json.loads(TEMPLATE.read_text(encoding="utf-8"))["metadata"])
     if recorded == CRASHED_CHECK:
-        record = load_record(GREEN)
         # install-time compares each install's duration with the budget; None makes that raise
         findings = run_checks(record, None, CheckOptions(install_budget_s=None))  # type: ignore[arg-type]
     else:
-        record = load_record(recorded)
         findings = run_checks(record, None, CheckOptions())
     return write_reports(record, findings, folder, env={})["json"]
 

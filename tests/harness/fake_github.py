@@ -8,12 +8,15 @@ It answers the requests ``harness alert`` makes the way api.github.com does (ver
 * ``GET   /repos/{o}/{r}/issues/{n}/comments?per_page=N&page=P`` -> 200 and a JSON list of comment
   objects, oldest first (ascending id);
 * ``POST  /repos/{o}/{r}/issues/{n}/comments`` ``{"body"}`` -> 201 and the comment;
-* ``PATCH /repos/{o}/{r}/issues/{n}`` ``{"state": "closed", ...}`` -> 200 and the issue.
+* ``PATCH /repos/{o}/{r}/issues/{n}`` ``{"state": "closed", ...}`` -> 200 and the issue;
+* ``GET   /user`` -> 200 and the token's user (``login``, ``id``, ``type``...) for a personal token
+  (``login`` not ending in ``[bot]``); for an installation token such as Actions' GITHUB_TOKEN (the
+  default, ``BOT``) 403 ``Resource not accessible by integration``, as api.github.com answers it.
 
 Lists are paginated as on GitHub: ``per_page`` (default 30, at most 100) and ``page``, and a ``Link``
 header with ``rel="next"``/``"last"`` (and ``"prev"``/``"first"``) whose URLs use the repository's id,
 ``/repositories/{id}/issues...``, which the server answers too. Issues and comments the alert creates
-are written by ``BOT`` (the login of Actions' GITHUB_TOKEN).
+are written by ``login``, the token's account (default ``BOT``, the login of Actions' GITHUB_TOKEN).
 
 Requests without ``Authorization: Bearer <token>`` get GitHub's 401 (``Bad credentials``); a
 missing ``Accept: application/vnd.github+json`` or ``X-GitHub-Api-Version`` header, or a body that
@@ -65,9 +68,10 @@ REPOSITORY_ID = 1296269
 
 
 class FakeGitHub:
-    def __init__(self, token: str, repo: str = "octo-org/colab-ci") -> None:
+    def __init__(self, token: str, repo: str = "octo-org/colab-ci", login: str = "") -> None:
         self.token = token
         self.repo = repo
+        self.login = login or BOT                 # who the token writes as
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.requests: list[Recorded] = []
@@ -184,6 +188,15 @@ class FakeGitHub:
                 if fake.fail_with is not None:
                     return self._send(fake.fail_with.status, fake.fail_with.body, fake.fail_with.headers)
                 path = split.path
+                if path == "/user" and method == "GET":
+                    if fake.login.endswith("[bot]"):       # an installation token has no user
+                        return self._send(403, {"message": "Resource not accessible by integration",
+                                                "documentation_url": "https://docs.github.com/rest/users/users"
+                                                                     "#get-the-authenticated-user",
+                                                "status": "403"})
+                    return self._send(200, {**_user(fake.login), "name": None, "site_admin": False,
+                                            "url": f"{fake.url}/users/{fake.login}",
+                                            "created_at": "2020-01-01T00:00:00Z"})
                 if path.startswith(f"/repositories/{REPOSITORY_ID}/"):   # the form GitHub's Link headers use
                     path = f"/repos/{fake.repo}/" + path[len(f"/repositories/{REPOSITORY_ID}/"):]
                 prefix = f"/repos/{fake.repo}/issues"
@@ -200,7 +213,8 @@ class FakeGitHub:
                         return self._send(422, {"message": "Validation Failed", "errors": [
                             {"resource": "Issue", "code": "custom", "field": "body",
                              "message": "body is too long (maximum is 65536 characters)"}]})
-                    issue = fake._new_issue(body["title"], body.get("body", ""), list(body.get("labels", [])))
+                    issue = fake._new_issue(body["title"], body.get("body", ""), list(body.get("labels", [])),
+                                            fake.login)
                     return self._send(201, issue)
                 if not rest or not rest[0].isdigit() or int(rest[0]) not in fake.issues:
                     return self._send(404, {"message": "Not Found", "status": "404"})
@@ -216,7 +230,7 @@ class FakeGitHub:
                         return self._send(422, {"message": "Validation Failed", "errors": [
                             {"resource": "IssueComment", "code": "unprocessable", "field": "data",
                              "message": "Body is too long (maximum is 65536 characters)"}]})
-                    return self._send(201, fake._new_comment(number, body["body"]))
+                    return self._send(201, fake._new_comment(number, body["body"], fake.login))
                 if method == "PATCH" and len(rest) == 1:
                     if not isinstance(body, dict):
                         return self._send(422, {"message": "Validation Failed"})

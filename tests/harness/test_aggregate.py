@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.aggregate import Subject, covered_subjects, failing_subjects, load_run, render_markdown
-from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY
+from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 A, B = "2025-11-24-13d109b-cpu", "2026-08-19-a724079-cpu"
@@ -121,15 +121,55 @@ def test_a_section_per_kind_and_what_the_run_checked(runs):
     assert "tabulate 0.8.10 -> 0.9.0 (CORRUPTS: the notebook imports it)" in text
 
 
+def _tier_subjects(subjects: set[Subject]) -> set[Subject]:
+    return {s for s in subjects if s.part.startswith("tier")}
+
+
 def test_tiers_covered_come_from_the_tier_cells_results(runs):
     run = load_run(runs("run", {A: FAILING, B: GREEN, "tiers-1": TIER1_ONLY}, None, None))
     by_image = {r.image: r for r in run.images}
-    assert by_image["tiers-1"].tiers_enabled() == {"tier1"} and by_image["tiers-1"].tiers_ran() == {"tier1"}
-    assert by_image[B].tiers_ran() == {"tier1", "tier2", "tier3"}
-    assert by_image[A].tiers_enabled() == {"tier1", "tier2", "tier3"} and by_image[A].tiers_ran() == {"tier1"}
+    # The template declares tier1-3, switched by ENABLE_TIER2/3: a run with both off expects Tier 1 only.
+    assert by_image["tiers-1"].tiers_expected() == {"tier1"} and by_image["tiers-1"].tiers_ran() == {"tier1"}
+    assert by_image[B].tiers_expected() == by_image[B].tiers_ran() == {"tier1", "tier2", "tier3"}
+    # A notebook that publishes only a tier1 result and declares nothing is expected to publish tier1,
+    # not the template's three tiers (the alert used to wait for tier2/3 that it never publishes).
+    assert by_image[A].tiers_expected() == {"tier1"} and by_image[A].tiers_ran() == {"tier1"}
+    assert failing_subjects(run) == {Subject("image", A, "tier1")}
+    assert _tier_subjects(covered_subjects(run)) == (
+        {Subject("image", A, "tier1"), Subject("image", "tiers-1", "tier1")}
+        | {Subject("image", B, t) for t in ("tier1", "tier2", "tier3")})
+
+
+def test_a_template_run_that_could_not_tell_waits_for_every_tier_it_declares(runs):
+    # The crashed check leaves the template's tier results, but the verdict is error: every declared
+    # tier is what the alert waits for, read from the notebook's own metadata, not from the harness.
+    run = load_run(runs("run", {A: CRASHED_CHECK}, None, None))
+    assert run.images[0].record.declared_tiers == {"tier1": "", "tier2": "ENABLE_TIER2", "tier3": "ENABLE_TIER3"}
     assert failing_subjects(run) == {Subject("image", A, t) for t in ("tier1", "tier2", "tier3")}
-    assert covered_subjects(run) == ({Subject("image", A, "tier1"), Subject("image", "tiers-1", "tier1")}
-                                     | {Subject("image", B, t) for t in ("tier1", "tier2", "tier3")})
+
+
+def test_a_notebook_without_tiers_is_judged_by_its_cells(runs):
+    failing = load_run(runs("failing", {A: NO_TIERS_FAILS, B: NO_TIERS_PASSES}, None, None))
+    report = next(r for r in failing.images if r.image == A)
+    assert report.tiers_expected() == set() and report.record.tier_outputs() == []
+    assert failing_subjects(failing) == {Subject("image", A, "cell 4 [train]")}
+    covered = covered_subjects(failing)
+    assert Subject("image", B, "cell 4 [train]") in covered and Subject("image", A, "cell 2 [data]") in covered
+    assert Subject("image", A, "cell 4 [train]") not in covered
+    text = render_markdown(failing)
+    assert "**cells** (cell 4 [train]): " in text and "FloatingPointError: loss is nan after 200 steps" in text
+    # what ran without failing; many cells are counted, not listed
+    assert f"Checked in this run: {A} (cell 1 [parameters], cell 2 [data], cell 3), {B} (5 cells)." in text
+    green = load_run(runs("green", {A: NO_TIERS_PASSES, B: NO_TIERS_PASSES}, None, None))
+    assert not green.failing and failing_subjects(failing) <= covered_subjects(green)
+
+
+def test_a_missing_report_waits_for_the_tiers_of_the_others_or_the_whole_image(runs):
+    with_tiers = load_run(runs("tiers", {B: GREEN}, None, None), expect=[A, B])
+    assert failing_subjects(with_tiers) == {Subject("image", A, t) for t in ("tier1", "tier2", "tier3")}
+    without = load_run(runs("no-tiers", {B: NO_TIERS_PASSES}, None, None), expect=[A, B])
+    assert failing_subjects(without) == {Subject("image", A, "")}
+    assert Subject("image", A, "") in covered_subjects(load_run(runs("later", {A: NO_TIERS_PASSES}, None, None)))
 
 
 def test_nothing_to_read_is_exit_2(tmp_path):

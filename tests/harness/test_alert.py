@@ -22,7 +22,7 @@ import pytest
 from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
 from harness.report.aggregate import load_run
-from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, TIER1_ONLY
+from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,9 @@ ALL_TIERS = ("tier1", "tier2", "tier3")
 def _env(fake: FakeGitHub | None, token: str | None = TOKEN, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GITHUB_", "COLAB_CI_")) and "proxy" not in k.lower()}
-    env.update({"PYTHONPATH": str(REPO_ROOT), "NO_PROXY": "127.0.0.1", "GITHUB_REPOSITORY": REPO})
+    # As in the workflow's alert job: under GitHub Actions, with its GITHUB_TOKEN (the fake's default account).
+    env.update({"PYTHONPATH": str(REPO_ROOT), "NO_PROXY": "127.0.0.1", "GITHUB_REPOSITORY": REPO,
+                "GITHUB_ACTIONS": "true"})
     if fake is not None:
         env["GITHUB_API_URL"] = fake.url
     if token is not None:
@@ -97,7 +99,7 @@ def test_first_failure_opens_second_comments_green_closes(runs):
         # What the issue was opened for, machine-readable, first in the body.
         marker = marker_of(body)
         assert (marker["event"], marker["run"]) == ("opened", RUN_URL)
-        assert marker["failing"] == image_subjects(A)
+        assert marker["failing"] == image_subjects(A, ("tier1",))   # the only tier A's notebook publishes
         assert ["image", B, "tier3"] in marker["covered"] and ["smoke", "local", ""] in marker["covered"]
 
         second = alert(failing, _env(github), "--run-url", RUN_URL + "1")
@@ -268,7 +270,8 @@ def test_an_expected_smoke_or_preflight_without_its_file_keeps_the_issue_open(ru
 
 def test_a_narrower_green_run_comments_instead_of_closing(runs):
     with FakeGitHub(TOKEN, REPO) as github:
-        alert(runs("failing", {A: FAILING, B: GREEN}, smoke="broken_model"), _env(github), "--run-url", RUN_URL)
+        # The template could not be told on A: the issue waits for every tier the template declares.
+        alert(runs("failing", {A: CRASHED_CHECK, B: GREEN}, smoke="broken_model"), _env(github), "--run-url", RUN_URL)
         assert marker_of(github.issues[1]["body"])["failing"] == [*image_subjects(A), ["smoke", "local", ""]]
         # People discuss the issue (120 comments: the alert reads them page by page), and one pastes a
         # marker: only the alert's own comments speak for it.
@@ -303,20 +306,85 @@ def test_later_failures_widen_what_the_issue_waits_for(runs):
     with FakeGitHub(TOKEN, REPO) as github:
         alert(runs("a-fails", {A: FAILING, B: GREEN}), _env(github))
         alert(runs("b-fails", {A: GREEN, B: FAILING}), _env(github))          # still failing, now B
-        assert marker_of(github.comments[1][-1]["body"])["failing"] == image_subjects(B)
+        assert marker_of(github.comments[1][-1]["body"])["failing"] == image_subjects(B, ("tier1",))
         narrow = alert(runs("dispatch-a", {A: GREEN}), _env(github))
-        assert f"still not checked: {B} (tier1, tier2, tier3)" in narrow.stdout
+        assert f"still not checked: {B} (tier1)" in narrow.stdout
         assert "closed issue #1" in alert(runs("scheduled", {A: GREEN, B: GREEN}), _env(github)).stdout
 
 
-def test_an_issue_without_a_record_is_left_for_a_person_to_close(runs):
+def test_an_issue_whose_marker_names_nothing_is_left_for_a_person_to_close(runs):
     with FakeGitHub(TOKEN, REPO) as github:
-        github.add_issue(ALERT_TITLE, [ALERT_LABEL], body="Opened by hand: the notebook fails on Colab.",
-                         author="octocat")
+        github.add_issue(ALERT_TITLE, [ALERT_LABEL], body='<!-- colab-ci-alert {"marker_version":1,"event":"opened",'
+                                                          '"run":"","failing":[],"covered":[]} -->\nold')
         done = alert(runs("green", {A: GREEN, B: GREEN}), _env(github))
         assert "green, but the issue records no scope; the issue stays open" in done.stdout
         assert github.issues[1]["state"] == "open"
-        assert "carries no colab-ci record of what it was opened for" in github.comments[1][-1]["body"]
+        assert "record names nothing this colab-ci can check" in github.comments[1][-1]["body"]
+
+
+# -- the alert adopts only its own issue ------------------------------------------------------------
+
+OWN_MARKER = ('<!-- colab-ci-alert {"marker_version":1,"event":"opened","run":"",'
+              '"failing":[["image","2025-11-24-13d109b-cpu","tier1"]],"covered":[]} -->\nearlier run')
+
+
+@pytest.mark.parametrize(("labels", "body", "author"), [
+    ([ALERT_LABEL], OWN_MARKER, "octocat"),                            # the alert's title, label, marker; a person's
+    ([ALERT_LABEL], "The notebook fails on Colab, see the run.", BOT),  # the alert's account, no marker
+    ([], OWN_MARKER, BOT),                                              # no label
+], ids=["someone-else", "no-marker", "no-label"])
+def test_an_issue_that_is_not_the_alerts_own_is_not_adopted(runs, labels, body, author):
+    with FakeGitHub(TOKEN, REPO) as github:
+        foreign = github.add_issue(ALERT_TITLE, labels, body=body, author=author)
+        done = alert(runs("failing", {A: FAILING, B: GREEN}), _env(github))
+        assert done.returncode == 0, done.stderr
+        assert f"opened issue #{foreign['number'] + 1}" in done.stdout
+        assert github.comments[foreign["number"]] == [] and foreign["state"] == "open" and foreign["body"] == body
+        # a green run leaves the foreign issue alone too, and closes the alert's own
+        closed = alert(runs("green", {A: GREEN, B: GREEN}), _env(github))
+        assert f"closed issue #{foreign['number'] + 1}" in closed.stdout, closed.stdout + closed.stderr
+        assert github.comments[foreign["number"]] == [] and foreign["state"] == "open"
+
+
+def test_the_alerts_own_issue_is_adopted_under_actions_and_with_a_personal_token(runs):
+    failing = runs("failing", {A: FAILING, B: GREEN})
+    with FakeGitHub(TOKEN, REPO) as github:                  # GITHUB_TOKEN: GET /user is refused, 403
+        github.add_issue(ALERT_TITLE, [ALERT_LABEL], body=OWN_MARKER, author="octocat")
+        own = github.add_issue(ALERT_TITLE, [ALERT_LABEL], body=OWN_MARKER, author=BOT)
+        done = alert(failing, _env(github))
+        assert f"commented on issue #{own['number']}" in done.stdout, done.stdout + done.stderr
+        assert len(github.open_issues()) == 2
+        assert ("GET", "/user") in [(r.method, r.path) for r in github.requests]
+        # An installation token outside Actions cannot say who it is: exit 2 unless --author says it.
+        outside = {k: v for k, v in _env(github).items() if k != "GITHUB_ACTIONS"}
+        unsure = alert(failing, outside)
+        assert unsure.returncode == 2 and "pass --author LOGIN" in unsure.stderr
+        told = alert(failing, outside, "--author", BOT)
+        assert f"commented on issue #{own['number']}" in told.stdout, told.stderr
+    with FakeGitHub(TOKEN, REPO, login="octocat") as github:   # a personal token: GET /user says octocat
+        github.add_issue(ALERT_TITLE, [ALERT_LABEL], body=OWN_MARKER, author=BOT)
+        mine = github.add_issue(ALERT_TITLE, [ALERT_LABEL], body=OWN_MARKER, author="octocat")
+        done = alert(failing, _env(github))
+        assert f"commented on issue #{mine['number']}" in done.stdout, done.stdout + done.stderr
+        assert github.comments[mine["number"]][0]["user"]["login"] == "octocat"
+
+
+# -- a notebook without tiers ------------------------------------------------------------------------
+
+def test_a_notebook_without_tiers_gets_an_alert_for_its_cells_and_a_green_run_closes_it(runs):
+    with FakeGitHub(TOKEN, REPO) as github:
+        opened = alert(runs("failing", {A: NO_TIERS_FAILS, B: NO_TIERS_PASSES}), _env(github), "--run-url", RUN_URL)
+        assert opened.returncode == 0, opened.stderr
+        [issue] = alert_issues(github)
+        marker = marker_of(issue["body"])
+        assert marker["failing"] == [["image", A, "cell 4 [train]"]]          # its cells, no tier
+        assert "cell 4 [train] raised FloatingPointError: loss is nan after 200 steps" in issue["body"]
+        narrow = alert(runs("dispatch-b", {B: NO_TIERS_PASSES}), _env(github))
+        assert f"still not checked: {A} (cell 4 [train])" in narrow.stdout, narrow.stdout + narrow.stderr
+        closed = alert(runs("green", {A: NO_TIERS_PASSES, B: NO_TIERS_PASSES}), _env(github), "--run-url", RUN_URL + "2")
+        assert f"closed issue #{issue['number']}" in closed.stdout, closed.stdout + closed.stderr
+        assert github.issues[issue["number"]]["state"] == "closed"
+        assert f"Green again in {RUN_URL}2: every check passes" in github.comments[issue["number"]][-1]["body"]
 
 
 def test_a_next_page_link_outside_the_api_is_not_followed():
@@ -342,13 +410,6 @@ def test_one_report_json_and_a_single_run_folder(runs):
         done = alert(single.parent, _env(github))
         assert "commented on issue #1" in done.stdout
 
-
-def test_an_open_issue_that_lost_its_label_is_found_by_title(runs):
-    with FakeGitHub(TOKEN, REPO) as github:
-        old = github.add_issue(ALERT_TITLE, [])
-        done = alert(runs("failing", {A: FAILING, B: GREEN}), _env(github))
-        assert done.returncode == 0 and f"commented on issue #{old['number']}" in done.stdout
-        assert len(github.open_issues()) == 1
 
 
 def test_token_is_absent_from_everything_written(runs, tmp_path):
@@ -468,7 +529,7 @@ def test_body_is_cut_under_githubs_limit_and_keeps_its_marker(runs):
         assert outcome.action == "opened"
         body = github.open_issues()[0]["body"]
         assert len(body) <= 60_000 and body.rstrip().endswith("(cut: the full evidence is in the run's report artifacts)")
-        assert marker_of(body)["failing"] == image_subjects(A)
+        assert marker_of(body)["failing"] == image_subjects(A, ("tier1",))
         assert github.issues[1]["user"]["login"] == BOT
 
 

@@ -25,6 +25,7 @@ from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPO
 from harness.smoke.jupyter_server import JupyterServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / NOTEBOOK_PATH
 QUICK = ["-p", "ENABLE_TIER2=False", "-p", "ENABLE_TIER3=False"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -50,7 +51,7 @@ def test_local_smoke_runs_all_cells_and_reads_tier1_from_the_page(tmp_path):
     out = tmp_path / "out"
     done = run_smoke(out)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "smoke local: ok: Tier 1 summary in the page: tier1:" in done.stdout
+    assert "smoke local: ok: tier1 summary in the page: tier1:" in done.stdout
     [result] = smoke_json(out)
     assert result["ok"] and not result["problems"]
     assert re.match(r"tier1: (\S+ )?(PASS|WARN)$", result["tier1_heading"]), result["tier1_heading"]
@@ -213,8 +214,25 @@ def test_a_failing_tier1_summary_fails_the_smoke_test():
     state = _state((True, "[1]:", []))
     state["cells"][0]["headings"] = ["tier1: ❌ FAIL"]
     state["cells"][0]["rows"] = [["status", "test"], ["❌ fail", "gradient_flow"], ["✅ pass", "shape_robustness"]]
-    result = smoke._judge(state, ["tier1"])
+    result = smoke._judge(state, ["tier1"], "tier1")
     assert not result.ok and result.message == "cell 0 [tier1] shows tier1: ❌ FAIL (failing: gradient_flow)"
+    missing = _state((True, "[1]:", []))
+    assert smoke._judge(missing, ["tier1"], "tier1").message == "the tier1 summary (<h4>tier1: ...) did not appear in the page"
+
+
+def test_the_summary_tier_is_the_notebooks_own_declaration():
+    template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+    assert smoke.summary_tier(template) == "tier1"
+    # A notebook of someone else's with a cell that happens to be tagged tier1 declares nothing: no
+    # summary is required of its page, every cell running without an error is the test.
+    assert smoke.summary_tier({"metadata": {}, "cells": []}) == ""
+    state = _state((True, "[1]:", []))
+    result = smoke._judge(state, ["tier1"], smoke.summary_tier({"metadata": {}}))
+    assert result.ok and result.message == "all 1 code cells ran without an error"
+    declared = {"metadata": {"colab_ci": {"tiers": {"extra": {"enabled_by": "X"}, "core": {}}}}}
+    assert smoke.summary_tier(declared) == "core"
+    with pytest.raises(HarnessError, match="metadata.colab_ci.tiers is not an object"):
+        smoke.summary_tier({"metadata": {"colab_ci": {"tiers": 1}}})
 
 
 # -- Colab ------------------------------------------------------------------------------------------
@@ -245,14 +263,14 @@ def test_notebook_renders_in_colab(tmp_path):
     why_not = colab_reachable()
     if why_not:
         pytest.skip(f"Colab check needs the network: {why_not}")
-    result = smoke.run_colab(out=tmp_path)
+    result = smoke.run_colab(TEMPLATE, out=tmp_path)
     assert result.ok, result.message
     assert (tmp_path / "smoke-colab.png").read_bytes()[:8] == PNG
 
 
 def test_colab_unreachable_is_not_checked_never_a_pass(tmp_path, monkeypatch):
     monkeypatch.setattr(smoke, "colab_reachable", lambda: "colab.research.google.com is unreachable (test)")
-    result = smoke.run_colab(out=tmp_path)
+    result = smoke.run_colab(TEMPLATE, out=tmp_path)
     assert not result.ok and result.skipped == "colab.research.google.com is unreachable (test)"
     assert result.message == "not checked: colab.research.google.com is unreachable (test)"
     assert result.exit_code == 2
@@ -280,28 +298,61 @@ class _Page(BaseHTTPRequestHandler):
         pass
 
 
+def _own_notebook(folder: Path) -> Path:
+    """A notebook of someone else's, in a git repository of its own, headed "Fine-tuning *BERT* on IMDb"."""
+    (folder / ".git").mkdir(parents=True)
+    notebook = folder / "course" / "chapter3.ipynb"
+    notebook.parent.mkdir()
+    notebook.write_text(json.dumps({"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["Install first.\n"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["## Fine-tuning *BERT* on IMDb\n", "Text\n"]},
+        {"cell_type": "code", "metadata": {}, "source": ["print(1)"], "outputs": [], "execution_count": None}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    return notebook
+
+
+def test_the_colab_check_looks_for_the_notebooks_own_heading_and_path(tmp_path, monkeypatch):
+    notebook = _own_notebook(tmp_path / "repo")
+    assert smoke.notebook_heading(notebook) == "Fine-tuning BERT on IMDb"
+    assert smoke.notebook_heading(TEMPLATE) == "Transformer Builder: model validation"
+    assert smoke.repository_path(notebook) == "course/chapter3.ipynb"
+    opened: list[str] = []
+    monkeypatch.setattr(smoke, "colab_reachable", lambda: "offline (test)")
+    monkeypatch.setattr(smoke, "colab_url", lambda repo, branch, path: opened.append(f"{repo}@{branch}:{path}") or "u")
+    smoke.run_colab(notebook, repo="someone/course", branch="main", out=tmp_path / "out")
+    assert opened == ["someone/course@main:course/chapter3.ipynb"]
+    loose = tmp_path / "loose.ipynb"
+    loose.write_text(notebook.read_text())
+    result = smoke.run_colab(loose, out=tmp_path / "out")
+    assert result.exit_code == 2 and "is not in a git repository" in result.skipped
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("title", "body", "ok"), [
-    ("template.ipynb - Colab", "<h1>Transformer Builder: model validation</h1><p>Validates a transformer</p>", True),
-    ("template.ipynb - Colab", "<div role='alertdialog'>Notebook loading error</div>", False),
-])
+    ("chapter3.ipynb - Colab", "<h2>Fine-tuning <em>BERT</em> on IMDb</h2><p>Text</p>", True),
+    # our template's heading is not this notebook's: the page shows another notebook
+    ("chapter3.ipynb - Colab", "<h1>Transformer Builder: model validation</h1><p>Validates a transformer</p>", False),
+    ("chapter3.ipynb - Colab", "<div role='alertdialog'>Notebook loading error</div>", False),
+], ids=["own-heading", "template-heading", "error-banner"])
 def test_colab_checks_in_a_real_browser_against_a_local_page(tmp_path, monkeypatch, title, body, ok):
     # Colab itself is out of reach here: the same checks, on a page served locally.
+    notebook = _own_notebook(tmp_path / "repo")
     handler = type("Handler", (_Page,), {"html": f"<html><head><title>{title}</title></head><body>{body}</body></html>".encode()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setattr(smoke, "colab_reachable", lambda: "")
         monkeypatch.setattr(smoke, "colab_url", lambda repo, branch, path: f"http://127.0.0.1:{server.server_address[1]}/")
-        result = smoke.run_colab(out=tmp_path, timeout_s=4)
+        result = smoke.run_colab(notebook, out=tmp_path, timeout_s=4)
     finally:
         server.shutdown()
         server.server_close()
     assert result.ok is ok, result.message
     assert (tmp_path / "smoke-colab.png").read_bytes()[:8] == PNG
     if not ok:
-        assert "Colab shows an error: 'Notebook loading error'" in result.message
         assert "did not render" in result.message
+        assert ("Colab shows an error: 'Notebook loading error'" in result.message) is ("alertdialog" in body)
+        assert "the notebook's first heading ('Fine-tuning BERT on IMDb') did not render" in result.message
 
 
 def test_verbs_are_wired_into_the_harness_cli(tmp_path):

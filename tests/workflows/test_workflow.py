@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import harness
+from harness.errors import HarnessError
 from harness.images import workflow_matrix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -244,18 +245,23 @@ def test_the_setup_step_really_produces_the_matrix():
     images = images_list()
     assert images, "the repository ships image profiles"
     assert {"name", "date", "runtime", "python", "numpy", "torch", "commit"} <= set(images[0])
-    scheduled = workflow_matrix.outputs(images, "schedule")
+    declared = workflow_matrix.notebook_tiers(REPO_ROOT / "notebook" / "template.ipynb")
+    scheduled = workflow_matrix.outputs(images, "schedule", declared=declared)
     include = json.loads(scheduled["matrix"])["include"]
     assert [i["name"] for i in include] == [i["name"] for i in images]
     assert all(i["python"] for i in include)
     newest = max(images, key=lambda i: i["date"])
-    pr = workflow_matrix.outputs(images, "pull_request")
+    pr = workflow_matrix.outputs(images, "pull_request", declared=declared)
     assert [i["name"] for i in json.loads(pr["matrix"])["include"]] == [newest["name"]]
     assert pr["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
     assert scheduled["parameters"] == "ENABLE_TIER2=True ENABLE_TIER3=True"
-    picked = workflow_matrix.outputs(images, "workflow_dispatch", images[-1]["name"], "1,3")
+    picked = workflow_matrix.outputs(images, "workflow_dispatch", images[-1]["name"], "1,3", declared)
     assert [i["name"] for i in json.loads(picked["matrix"])["include"]] == [images[-1]["name"]]
     assert picked["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=True"
+    # a notebook that declares no tiers gets no tier parameters, and asking for a tier is an error
+    assert workflow_matrix.outputs(images, "schedule")["parameters"] == ""
+    with pytest.raises(HarnessError, match="unknown tier 'tier2': the notebook declares no tiers"):
+        workflow_matrix.outputs(images, "workflow_dispatch", "", "2")
 
 
 def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
@@ -266,10 +272,12 @@ def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
         return subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
                                *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
-    done = helper("--event", "workflow_dispatch", "--images", "", "--tiers", "1")
+    done = helper("--event", "workflow_dispatch", "--images", "", "--tiers", "1",
+                  "--notebook", str(REPO_ROOT / "notebook" / "template.ipynb"))
     assert done.returncode == 0, done.stderr
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
+    assert lines["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
     assert lines["names"].split() == [i["name"] for i in images_list()]
     assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
     # The reusable workflow's setup gets colab-ci.yml's `names` (space-separated) back as --images.
