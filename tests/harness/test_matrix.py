@@ -80,7 +80,7 @@ def test_junit_renders_a_run_whose_checks_say_error_as_errors_never_as_passing(t
         {"check": "corruption", "severity": "error", "message": "the start-up probe failed: \x1b[31mboom"},
         {"check": "cells", "severity": "fail", "message": "cell 2 raised ValueError: x"}]), tmp_path / "a.log", 0.0)
     suite = ET.fromstring(render_junit([could_not_tell])).find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "1", "2")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("7", "1", "2")
     error = suite.find("testcase[@classname='matrix.img'][@name='corruption']/error")
     assert error.get("message") == "the start-up probe failed: [31mboom"   # no character XML forbids
     assert suite.find("testcase[@classname='matrix.img'][@name='run']/error").get("message").startswith(
