@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 from harness.observations.tier_payload import STATUSES, parse_payload
 from harness.records import SUMMARY_TIER, RunRecord
+from harness.secrets import redact_data
 
 BASELINE_SCHEMA_VERSION = 1
 _REFRESH = "python -m harness run notebook/template.ipynb --update-baseline --baseline {path}"
@@ -86,7 +87,7 @@ class Baseline:
         """Write atomically (a crash mid-write must not leave a half baseline to be committed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+        text = json.dumps(redact_data(self.to_json()), indent=2, sort_keys=True) + "\n"   # a committed file
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -6,8 +6,12 @@ runs the *target* environment's interpreter, through a kernelspec written into a
 the home directory (config, data, runtime files, IPython profile, Lab settings and workspaces)
 lives in a temporary directory, so a run neither depends on nor changes the machine's setup.
 
-It listens on 127.0.0.1 only, on a free port, with a random token. Its log goes to a file; the
-token is replaced by ``***`` before the log is shown or kept (Jupyter prints login URLs).
+It listens on 127.0.0.1 only, on a free port, with a random token. The token reaches the server
+through a configuration file in the private directory (``jupyter_server_config.json``, readable by
+this user only), never its command line (``/proc/<pid>/cmdline`` is readable by every user) nor its
+environment (which its kernels inherit). Its log goes to a file; the token and every secret value
+(``harness.secrets``) are replaced by ``***`` before the log is shown or kept (Jupyter prints
+login URLs; a kernel's output can reach the log).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from harness.errors import HarnessError
+from harness.secrets import redact as redact_secrets
 
 DEFAULT_START_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 40
@@ -133,7 +138,7 @@ class JupyterServer:
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
     def redact(self, text: str) -> str:
-        return text.replace(self.token, "***") if self.token else text
+        return redact_secrets(text.replace(self.token, "***") if self.token else text)
 
     def log_text(self) -> str:
         """The server's log so far, token removed."""
@@ -158,6 +163,11 @@ class JupyterServer:
         jupyter_path = private / "jupyter-path"
         write_kernelspec(jupyter_path, self.kernel_command or kernel_argv(self.kernel_python), env=self.kernel_env,
                          python=self.kernel_python)
+        config = private / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        token_file = config / "jupyter_server_config.json"
+        token_file.touch(mode=0o600)   # private before the token is in it
+        token_file.write_text(json.dumps({"IdentityProvider": {"token": self.token}}) + "\n", encoding="utf-8")
         settings = private / "lab-settings"
         for rel, values in LAB_SETTINGS.items():
             target = settings / rel
@@ -167,7 +177,7 @@ class JupyterServer:
         env = {k: v for k, v in base.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
         env.update({
             "JUPYTER_PATH": str(jupyter_path),
-            "JUPYTER_CONFIG_DIR": str(private / "config"),
+            "JUPYTER_CONFIG_DIR": str(config),
             "JUPYTER_DATA_DIR": str(private / "data"),
             "JUPYTER_RUNTIME_DIR": str(private / "runtime"),
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -189,7 +199,6 @@ class JupyterServer:
             f"--port={self.port}",
             "--port-retries=0",
             f"--ServerApp.root_dir={self.root_dir}",
-            "--IdentityProvider.token=" + self.token,
             "--ServerApp.password=",
             "--ServerApp.allow_remote_access=False",
             "--ServerApp.terminals_enabled=False",
