@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -235,3 +236,43 @@ def test_history_fails_closed_when_the_remote_cannot_be_asked(tmp_path: Path):
     write_run(reports, "img", "2026-01-01T05:17:00+00:00")
     done = history(work, reports, store=True)
     assert done.returncode == 2 and "cannot ask origin for colab-ci-history" in done.stderr
+
+
+def test_history_hands_the_token_to_git_through_its_environment_never_its_command_line(tmp_path: Path):
+    """/proc/<pid>/cmdline is readable by every user of a runner; git gets the header from
+    GIT_CONFIG_* variables instead of ``-c``. A git on PATH records each call, then runs the real one."""
+    real_git = shutil.which("git")
+    calls = tmp_path / "git-calls.jsonl"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f"""#!{sys.executable}
+import json, os, sys
+with open({str(calls)!r}, "a") as log:
+    log.write(json.dumps({{"argv": sys.argv, "env": {{k: v for k, v in os.environ.items() if k.startswith("GIT_CONFIG")}}}}) + "\\n")
+os.execv({real_git!r}, [{real_git!r}, *sys.argv[1:]])
+""")
+    (bin_dir / "git").chmod(0o755)
+    origin = tmp_path / "origin.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(origin), cwd=tmp_path)
+    work = tmp_path / "work"
+    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp_path)
+    git("remote", "add", "origin", str(origin), cwd=work)
+    (work / "README.md").write_text("colab-ci\n")
+    git("add", "README.md", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "main", cwd=work)
+    reports = tmp_path / "reports"
+    write_run(reports, "img", "2026-01-01T05:17:00+00:00")
+    token = "ghs_history-token-0123456789"
+    env = {**os.environ, "PYTHON": sys.executable, "STORE": "", "GITHUB_TOKEN": token,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    done = subprocess.run(["bash", str(SCRIPTS / "history.sh"), str(reports)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    authed = [c for c in recorded if c["env"].get("GIT_CONFIG_VALUE_0") == f"AUTHORIZATION: basic {basic}"]
+    assert [c["argv"][1] for c in authed] == ["ls-remote"]               # the remote call got the header
+    assert authed[0]["env"]["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    for call in recorded:
+        assert not any(token in a or basic in a for a in call["argv"]), call["argv"]
