@@ -135,7 +135,8 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
     notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": "import sys\nprint('kernel', sys.prefix)"},
+         "source": "import os, sys\nprint('kernel', sys.prefix)\n"
+                   "print(os.environ.get('MPLBACKEND'), os.environ.get('RUNNER_TEMP', 'absent'))"},
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
          "source": "import time\ntime.sleep(600)"}]}))
     out = tmp_path / "out"
@@ -144,11 +145,13 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
            "PATH": f"{kernel / 'bin'}:/usr/bin:/bin", "COLAB_CI_UV": uv,
            "COLAB_CI_OUT": str(out), "COLAB_CI_HARNESS_VENV": str(tmp_path / "harness"),
            "WHEEL": str(next(wheel_dir.glob("*.whl"))), "NOTEBOOK": str(notebook), "TIMEOUT": "500",
-           "PARAMETERS": "", "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+           "PARAMETERS": "", "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid()),
+           # the image's own environment reaches the kernel (named with --env), a runner's does not
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline", "RUNNER_TEMP": "/runner/tmp"}
     process = subprocess.Popen(["bash", str(SCRIPTS / "colab-runtime-inside.sh")], env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
-    while not (out / "executed.ipynb").exists() or "time.sleep" not in (out / "executed.ipynb").read_text():
+    while not (out / "executed.ipynb").exists() or "backend_inline" not in (out / "executed.ipynb").read_text():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.5)
     time.sleep(2)                                   # inside the sleeping cell
@@ -158,6 +161,10 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
     report = json.loads((out / "report.json").read_text())
     assert report["record"]["outcome"] == "interrupted"
     assert f"kernel: {kernel / 'bin' / 'python3'}" in output
+    first = next(c for c in json.loads((out / "executed.ipynb").read_text())["cells"]
+                 if "print('kernel'" in "".join(c["source"]))
+    assert "module://matplotlib_inline.backend_inline absent\n" in "".join(
+        "".join(o.get("text", "")) for o in first["outputs"]), first["outputs"]
     assert any("--in-place" in line for line in report["record"]["fidelity"]), report["record"]["fidelity"]
 
 
