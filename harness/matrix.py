@@ -295,9 +295,11 @@ def exit_code(runs: list[ImageRun]) -> int:
 
 def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
+    # Redacted before any renderer escapes them (XML, HTML, JSON would split a secret): runs quote logs.
+    runs = [ImageRun(**secrets.redact_data(asdict(run))) for run in runs]
     verdict = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}[exit_code(runs)]
     paths = [out / "matrix.md", out / "matrix.json", out / "junit.xml"]
-    secrets.write_text(paths[0], render_markdown(runs, notebook) + "\n")   # runs quote their logs: redacted
+    secrets.write_text(paths[0], render_markdown(runs, notebook) + "\n")
     secrets.write_json(paths[1], {"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
                                   "images": [asdict(r) for r in runs]}, indent=1, ensure_ascii=True)
     paths[2].write_bytes(secrets.redact_bytes(render_junit(runs)))

@@ -83,6 +83,28 @@ def test_the_cli_redacts_its_own_streams(tmp_path: Path, capsys: pytest.CaptureF
     assert secrets.redact("value-in-a-path-4242", {}) == "value-in-a-path-4242"   # forgotten after the verb
 
 
+def test_the_matrix_passes_secret_and_env_to_each_run_and_redacts_its_files(tmp_path: Path) -> None:
+    from harness.cli import build_parser
+    from harness.matrix import ImageRun, _read_report, _run_args, write_reports
+
+    args = build_parser().parse_args(["matrix", "nb.ipynb", "--secret", "SOME_NAME", "--env", "MODE=fast"])
+    assert _run_args(args) == ["--secret", "SOME_NAME", "--env", "MODE=fast"]
+    value = 'matrix"<&>-value-77'
+    secrets.register_secrets(["SOME_NAME"], {"SOME_NAME": value})
+    log = tmp_path / "leg.log"
+    log.write_text(f"ValueError: {value}\n")
+    run = ImageRun("img", "3.11.7", "2.0.2", "2.9.0", exit_code=2)
+    _read_report(run, tmp_path / "none" / "report.json", log, 0.0)    # no report: the log's last line is quoted
+    assert value in run.error
+    paths = write_reports([run], Path("nb.ipynb"), tmp_path / "out")
+    assert {p.name for p in paths} == {"matrix.md", "matrix.json", "junit.xml", "matrix.html"}
+    for path in paths:
+        data = path.read_bytes()
+        assert b"***" in data, path
+        for form in {value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, quote=False)}:
+            assert form.encode() not in data, (form, path)
+
+
 # -- the kernel's environment -------------------------------------------------------------------------
 
 CALLER = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
