@@ -258,8 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with secrets.redacted_standard_streams():
             for name in short:
-                print(f"colab-ci: warning: --secret {name}: a value under {secrets.MIN_SECRET_LENGTH} characters "
-                      "cannot be redacted", file=sys.stderr)
+                print(f"colab-ci: warning: --secret {name}: its value cannot be redacted (under "
+                      f"{secrets.MIN_SECRET_LENGTH} characters, or true/false/null)", file=sys.stderr)
             return _call(args)
     finally:
         secrets.forget_registered_secrets()

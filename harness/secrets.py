@@ -44,6 +44,9 @@ SECRET_NAME_WORDS = ("KEY", "AUTH", "PASS", "COOKIE")
 # Shorter values are not redacted: replacing every "1" or "true" in a report would destroy it,
 # and a 3-character secret is not protected by hiding it anyway.
 MIN_SECRET_LENGTH = 4
+# Flag values of variables named like secrets (HF_HUB_DISABLE_TOKEN=true): replacing every "true" or
+# "null" would break every JSON file written, and they hide nothing.
+NOT_SECRET_VALUES = frozenset({"true", "false", "null", "none", "unset"})
 REDACTED = "***"
 
 _registered: set[str] = set()     # values of the variables named with --secret in this process
@@ -58,10 +61,14 @@ def is_secret_name(name: str) -> bool:
     return any(word in words for word in SECRET_NAME_WORDS)
 
 
+def _redactable(value: str) -> bool:
+    return len(value) >= MIN_SECRET_LENGTH and value.lower() not in NOT_SECRET_VALUES
+
+
 def register_secrets(names: Iterable[str], env: Mapping[str, str] | None = None) -> list[str]:
     """Redact the values of the variables ``names`` (``--secret``) from everything this process
-    writes or prints from now on, whatever the names are. Returns the names whose value is too
-    short to be redacted (``MIN_SECRET_LENGTH``); a name that is not set has nothing to redact."""
+    writes or prints from now on, whatever the names are. Returns the names whose value cannot be
+    redacted (shorter than ``MIN_SECRET_LENGTH``, or a flag word); a name not set has nothing to redact."""
     env = os.environ if env is None else env
     short = []
     with _registered_lock:
@@ -69,7 +76,7 @@ def register_secrets(names: Iterable[str], env: Mapping[str, str] | None = None)
             value = env.get(name)
             if value is None:
                 continue
-            if len(value) < MIN_SECRET_LENGTH:
+            if not _redactable(value):
                 short.append(name)
                 continue
             _registered.add(value)
@@ -87,7 +94,7 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     the registered ones (``--secret``) and those of ``env``'s (default: this process's) variables
     named like secrets."""
     env = os.environ if env is None else env
-    values = {v for k, v in env.items() if is_secret_name(k) and len(v) >= MIN_SECRET_LENGTH}
+    values = {v for k, v in env.items() if is_secret_name(k) and _redactable(v)}
     with _registered_lock:
         values |= _registered
     return sorted(values, key=len, reverse=True)

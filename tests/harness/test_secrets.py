@@ -46,10 +46,12 @@ def test_names_that_are_not_secrets(name: str) -> None:
 
 
 def test_a_registered_value_is_redacted_whatever_its_name() -> None:
-    env = {"SOME_NAME": 'v"al<&>ue-0123', "SHORT": "abc", "HOME": "/root"}
+    env = {"SOME_NAME": 'v"al<&>ue-0123', "SHORT": "abc", "FLAG": "true", "HOME": "/root"}
     assert secrets.redact('x v"al<&>ue-0123 y', env) == 'x v"al<&>ue-0123 y'     # not named like a secret
-    assert secrets.register_secrets(["SOME_NAME", "SHORT", "NOT_SET"], env) == ["SHORT"]   # too short to redact
-    assert secrets.redact('x v"al<&>ue-0123 y /root abc', {}) == "x *** y /root abc"
+    assert secrets.register_secrets(["SOME_NAME", "SHORT", "FLAG", "NOT_SET"], env) == ["SHORT", "FLAG"]
+    assert secrets.redact('x v"al<&>ue-0123 y /root abc true', {}) == "x *** y /root abc true"
+    assert secrets.redact("HF_HUB_DISABLE_TOKEN is true", {"HF_HUB_DISABLE_TOKEN": "true"}) == \
+        "HF_HUB_DISABLE_TOKEN is true"       # a flag: redacting it would break every JSON file
     # Redacted before serialising: JSON would escape the quote and split the value.
     text = secrets.json_text({'k v"al<&>ue-0123': ['v"al<&>ue-0123']}, {})
     assert json.loads(text) == {"k ***": ["***"]}
