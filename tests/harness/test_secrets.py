@@ -140,6 +140,26 @@ def test_env_options() -> None:
         passed_variables(["1BAD=x"], CALLER)
 
 
+@pytest.mark.timeout(300)
+def test_preflights_pip_builds_a_local_project_without_the_callers_shell(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dry run still builds a project's metadata (runs its setup.py): third-party code, given the
+    allow-list like a kernel."""
+    from harness.preflight import _pip_dry_run
+
+    seen = tmp_path / "env.json"
+    project = tmp_path / "envspy"
+    project.mkdir()
+    (project / "setup.py").write_text(f"import json, os\nopen({str(seen)!r}, 'w').write(json.dumps(dict(os.environ)))\n"
+                                      "from setuptools import setup\nsetup(name='envspy', version='0.1')\n")
+    monkeypatch.setenv("CALLER_PRIVATE_THING", PRIVATE_VALUE)
+    monkeypatch.setenv("OPENAI_KEY", "sk-never-in-a-build")
+    report, error = _pip_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])
+    assert not error and [i["metadata"]["name"] for i in report["install"]] == ["envspy"]
+    env = json.loads(seen.read_text())
+    assert "CALLER_PRIVATE_THING" not in env and "OPENAI_KEY" not in env and env["HOME"] == os.environ["HOME"]
+
+
 # -- the promise, with a real kernel --------------------------------------------------------------------
 
 SECRET_VALUE = 'kaggle"<&>-SOME-value-7f3a91'     # quotes and markup: escaping must not split it
