@@ -379,7 +379,10 @@ def _short_reason(reason: str) -> str:
 def _uv_dry_run(python: Path, args: list[str]) -> dict[str, tuple[str | None, str]] | None:
     """uv's answer: {name: (version before or None, version after)}, or None when uv refuses or cannot
     say; ``IndexUnreachable`` when uv could not reach its index."""
-    result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args])
+    from harness.execution.kernel_environment import kernel_environment
+
+    result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args],
+                    env=kernel_environment())   # builds sdists too: the allow-list, as for pip's dry run
     if not result.ok:
         unreachable = uv_index_unreachable(result.stderr)
         if unreachable:

@@ -141,11 +141,11 @@ def test_env_options() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_preflights_pip_builds_a_local_project_without_the_callers_shell(tmp_path: Path,
+def test_preflights_resolvers_build_a_local_project_without_the_callers_shell(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A dry run still builds a project's metadata (runs its setup.py): third-party code, given the
     allow-list like a kernel."""
-    from harness.preflight import _pip_dry_run
+    from harness.preflight import _pip_dry_run, _uv_dry_run
 
     seen = tmp_path / "env.json"
     project = tmp_path / "envspy"
@@ -158,6 +158,10 @@ def test_preflights_pip_builds_a_local_project_without_the_callers_shell(tmp_pat
     assert not error and [i["metadata"]["name"] for i in report["install"]] == ["envspy"]
     env = json.loads(seen.read_text())
     assert "CALLER_PRIVATE_THING" not in env and "OPENAI_KEY" not in env and env["HOME"] == os.environ["HOME"]
+    seen.unlink()
+    _uv_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])   # uv's screen too
+    env = json.loads(seen.read_text())
+    assert "CALLER_PRIVATE_THING" not in env and "OPENAI_KEY" not in env
 
 
 # -- the promise, with a real kernel --------------------------------------------------------------------
