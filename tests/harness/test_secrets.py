@@ -40,7 +40,8 @@ def test_names_like_secrets(name: str) -> None:
     assert secrets.is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["PWD", "OLDPWD", "PIP_KEYRING_PROVIDER", "AUTHOR", "PASSTHROUGH", "HOME", "SOME_NAME"])
+@pytest.mark.parametrize("name", ["PWD", "OLDPWD", "PIP_KEYRING_PROVIDER", "AUTHOR", "PASSTHROUGH", "HOME",
+                                  "SOME_NAME"])
 def test_names_that_are_not_secrets(name: str) -> None:
     assert not secrets.is_secret_name(name)
 
@@ -141,8 +142,8 @@ def test_env_options() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_preflights_resolvers_build_a_local_project_without_the_callers_shell(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflights_resolvers_build_a_local_project_without_the_callers_shell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dry run still builds a project's metadata (runs its setup.py): third-party code, given the
     allow-list like a kernel."""
     from harness.preflight import _pip_dry_run, _uv_dry_run
@@ -184,8 +185,8 @@ def test_a_secret_and_the_callers_shell_never_reach_any_file_or_stream(target_ve
          "raise ValueError('rejected: ' + value)", []),                           # the error reaches every report
     ])
     out = tmp_path / "out"
-    env = {**os.environ, "SOME_NAME": SECRET_VALUE, "CALLER_PRIVATE_THING": PRIVATE_VALUE, "OPENAI_KEY": "sk-" + "x" * 20,
-           "PASSED": PASSED_VALUE}
+    env = {**os.environ, "SOME_NAME": SECRET_VALUE, "CALLER_PRIVATE_THING": PRIVATE_VALUE,
+           "OPENAI_KEY": "sk-" + "x" * 20, "PASSED": PASSED_VALUE}
     proc = subprocess.run([sys.executable, "-m", "harness", "run", str(nb), "--python", str(target_venv),
                            "--out", str(out), "--secret", "SOME_NAME", "--env", "PASSED"],
                           capture_output=True, timeout=400, cwd=REPO_ROOT, env=env)

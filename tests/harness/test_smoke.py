@@ -368,7 +368,8 @@ def test_smoke_artifacts_never_hold_a_secret_or_the_callers_shell(tmp_path):
     notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "id": "a",
-         "source": "import os\nprint(os.environ['SOME_NAME'])\nprint(os.environ.get('CALLER_PRIVATE_THING', 'absent'))"},
+         "source": "import os\nprint(os.environ['SOME_NAME'])\n"
+                   "print(os.environ.get('CALLER_PRIVATE_THING', 'absent'))"},
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "id": "b",
          "source": "raise ValueError('rejected: ' + os.environ['SOME_NAME'])"}]}
     path = tmp_path / "secret.ipynb"

@@ -255,7 +255,8 @@ def test_history_hands_the_token_to_git_through_its_environment_never_its_comman
     (bin_dir / "git").write_text(f"""#!{sys.executable}
 import json, os, sys
 with open({str(calls)!r}, "a") as log:
-    log.write(json.dumps({{"argv": sys.argv, "env": {{k: v for k, v in os.environ.items() if k.startswith("GIT_CONFIG")}}}}) + "\\n")
+    config = {{k: v for k, v in os.environ.items() if k.startswith("GIT_CONFIG")}}
+    log.write(json.dumps({{"argv": sys.argv, "env": config}}) + "\\n")
 os.execv({real_git!r}, [{real_git!r}, *sys.argv[1:]])
 """)
     (bin_dir / "git").chmod(0o755)
