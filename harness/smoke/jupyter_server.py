@@ -119,7 +119,7 @@ class JupyterServer:
     kernel_env: Mapping[str, str] = field(default_factory=dict)     # for the kernel only (its kernelspec)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     server_python: str = sys.executable
-    log_path: Path | None = None        # default: inside the private directory (gone after exit)
+    log_path: Path | None = None        # where the redacted log is kept after stop (default: nowhere)
 
     def __post_init__(self) -> None:
         self.token = secrets.token_hex(24)
@@ -127,6 +127,7 @@ class JupyterServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._private: tempfile.TemporaryDirectory[str] | None = None
         self._log_file: BinaryIO | None = None
+        self._raw_log: Path | None = None   # the server's own log, in the private directory (unredacted)
 
     @property
     def base_url(self) -> str:
@@ -142,9 +143,9 @@ class JupyterServer:
 
     def log_text(self) -> str:
         """The server's log so far, token removed."""
-        if self.log_path is None or not self.log_path.exists():
+        if self._raw_log is None or not self._raw_log.exists():
             return ""
-        return self.redact(self.log_path.read_text(encoding="utf-8", errors="replace"))
+        return self.redact(self._raw_log.read_text(encoding="utf-8", errors="replace"))
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
@@ -211,12 +212,12 @@ class JupyterServer:
     def start(self) -> None:
         self._private = tempfile.TemporaryDirectory(prefix="colab-ci-jupyter-")
         private = Path(self._private.name)
-        if self.log_path is None:
-            self.log_path = private / "jupyter.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The server writes its log where only this user can read it, and nothing unredacted lies in
+        # --out even if the harness is killed: the kept copy is written, redacted, by stop().
+        self._raw_log = private / "jupyter.log"
         self.port = free_port()
         env = self._environment(private)
-        self._log_file = self.log_path.open("wb")
+        self._log_file = self._raw_log.open("wb")
         try:
             self._proc = subprocess.Popen(self.command(), cwd=self.root_dir, env=env, stdin=subprocess.DEVNULL,
                                           stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -269,9 +270,9 @@ class JupyterServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.log_path is not None and self._private is not None and self.log_path.exists() \
-                and not self.log_path.is_relative_to(self._private.name):
-            # A kept log (in --out) must not hold the token.
+        if self.log_path is not None and self._raw_log is not None and self._raw_log.exists():
+            # The kept log (in --out) holds neither the token nor a secret.
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text(self.log_text(), encoding="utf-8")
         if self._private is not None:
             self._private.cleanup()

@@ -356,6 +356,8 @@ def test_the_server_token_is_on_no_command_line_and_its_kernels_get_the_allow_li
         environ = Path(f"/proc/{kernel}/environ").read_bytes()
         assert token not in environ and b"CALLER_PRIVATE_THING" not in environ
         assert b"\0HOME=" in b"\0" + environ
+        # Nothing unredacted in the kept log's folder while the server runs (a killed harness leaves it).
+        assert not any(token in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     assert server.token not in (tmp_path / "jupyter.log").read_text()
 
 
