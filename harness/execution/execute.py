@@ -62,13 +62,13 @@ from harness.errors import HarnessError
 from harness.execution import headless_colab
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
+from harness.execution.kernel_environment import kernel_environment
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
 from harness.observations.observe import observe
 from harness.progress import Display, Event
 from harness.records import RunRecord
-from harness.execution.kernel_environment import kernel_environment
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
