@@ -5,7 +5,8 @@ A notebook is often third-party code. A fresh Colab runtime has no ``OPENAI_KEY`
 ``google.colab.userdata``), so a headless run gives its kernel only
 
 * the variables below (``ALLOWED_NAMES``, ``ALLOWED_PREFIXES``): what a Colab runtime has, or what
-  the harness and the environment's installers need, each with the reason it is there;
+  the harness and the environment's installers need, each with the reason it is there (of the
+  harness's own ``COLAB_CI_*``, only those a notebook reads);
 * minus any of those named like a secret (``harness.secrets.is_secret_name``: a
   ``UV_INDEX_..._PASSWORD``, a ``COLAB_CI_..._TOKEN``);
 * plus what the caller names: ``--secret NAME`` (its value; also what ``userdata.get`` may return)
@@ -56,22 +57,29 @@ ALLOWED_NAMES: dict[str, str] = {
     "OMP_NUM_THREADS": "the CPU share of this run", "MKL_NUM_THREADS": "the CPU share of this run",
     "OPENBLAS_NUM_THREADS": "the CPU share of this run",
     "LD_LIBRARY_PATH": "GPU driver and CUDA libraries (Colab: /usr/lib64-nvidia)",
+    # The harness's own variables that a notebook reads; the others (its cache, the alert's webhook...)
+    # are the harness's business. What the harness sets for the kernel goes through the kernelspec.
+    "COLAB_CI_CHECKOUT": "the checkout under test, whose tiers library the template imports",
+    "COLAB_CI_GITHUB_API": "the GitHub API the tiers library fetches Gists from (a local double in tests)",
 }
 ALLOWED_PREFIXES: dict[str, str] = {
     "LC_": "the locale",
-    "COLAB_": "the harness's own settings (COLAB_CI_*), and Colab's in its runtime container (COLAB_RELEASE_TAG, "
-              "COLAB_GPU...), which notebooks read to know they run in Colab",
+    "COLAB_": "Colab's runtime variables in its own container (COLAB_RELEASE_TAG, COLAB_GPU...), which notebooks "
+              "read to know they run in Colab; not COLAB_CI_* (the harness's own, above)",
     "PIP_": "pip's configuration (index, find-links, certificates): a notebook's pip installs from where the "
             "harness's does; the same settings are readable from pip.conf under HOME anyway",
     "UV_": "uv's configuration, for the same reason",
     "CUDA_": "which GPU the run may use (CUDA_VISIBLE_DEVICES)",
     "NVIDIA_": "which GPU the run may use (NVIDIA_VISIBLE_DEVICES in containers)",
 }
+HARNESS_PREFIX = "COLAB_CI_"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def allowed(name: str) -> bool:
     """True when the kernel may see the caller's variable ``name`` without being told to."""
+    if name.startswith(HARNESS_PREFIX) and name not in ALLOWED_NAMES:
+        return False
     return (name in ALLOWED_NAMES or name.startswith(tuple(ALLOWED_PREFIXES))) and not is_secret_name(name)
 
 

@@ -115,7 +115,8 @@ CALLER = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "LC_ALL": "C.U
           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "0",
           "OPENAI_KEY": "sk-never", "SSH_AUTH_SOCK": "/tmp/ssh/agent", "CALLER_PRIVATE_THING": "private",
           "AWS_PROFILE": "prod", "PYTHONPATH": "/work/harness-only", "VIRTUAL_ENV": "/work/.venv",
-          "UV_INDEX_CORP_PASSWORD": "hunter22", "COLAB_CI_TEST_TOKEN": "tok-12345", "KAGGLE_KEY": "kaggle-123"}
+          "UV_INDEX_CORP_PASSWORD": "hunter22", "COLAB_CI_TEST_TOKEN": "tok-12345", "KAGGLE_KEY": "kaggle-123",
+          "COLAB_CI_ALERT_WEBHOOK": "https://hooks.example/T0/B0/x", "COLAB_CI_CACHE": "/cache"}
 
 
 def test_the_kernel_gets_the_allow_list_and_nothing_else_of_the_callers_shell() -> None:
