@@ -65,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="limit for one cell (default: %(default)g)")
     run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
     run.add_argument("--secret", action="append", default=[], metavar="NAME",
-                     help="pass the environment variable NAME to the kernel (variables named like secrets, "
-                          "*TOKEN*, *SECRET*, *PASSWORD*, ..., are withheld otherwise); its value is redacted "
-                          "from everything written")
+                     help="pass the environment variable NAME to the kernel (google.colab.userdata.get reads it); "
+                          "its value is redacted from everything written or printed, whatever NAME is")
+    run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                     help="pass the environment variable NAME (this shell's value, or VALUE) to the kernel, which "
+                          "otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)")
     run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
                      help="seconds each install cell may take (default: 300)")
     run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
@@ -165,6 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise HarnessError(f"--content {path} does not exist.")
     if args.drive is not None and not args.drive.is_dir():
         raise HarnessError(f"--drive {args.drive} is not a folder.")
+    from harness.execution.kernel_environment import passed_variables
+
+    passed_env = passed_variables(args.env)
     from harness.images.build import python_for_image
 
     python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
@@ -185,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = execute(args.notebook, out_dir, python=python, parameters=values,
                          cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
                          progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
-                         content=tuple(args.content), drive=args.drive)
+                         content=tuple(args.content), drive=args.drive, passed_env=passed_env)
         shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
     finally:
         shown.close()
@@ -278,6 +283,22 @@ def _main(argv: Sequence[str] | None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_HARNESS
+    from harness import secrets
+
+    # One redaction context for the whole verb: --secret values, whatever their names, and values of
+    # variables named like secrets, out of every file (harness.secrets' writers) and both streams.
+    short = secrets.register_secrets(getattr(args, "secret", None) or ())
+    try:
+        with secrets.redacted_standard_streams():
+            for name in short:
+                print(f"colab-ci: warning: --secret {name}: its value cannot be redacted (under "
+                      f"{secrets.MIN_SECRET_LENGTH} characters, or true/false/null)", file=sys.stderr)
+            return _call(args)
+    finally:
+        secrets.forget_registered_secrets()
+
+
+def _call(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except HarnessError as exc:

@@ -37,7 +37,7 @@ from harness.checks import CHECKS
 from harness.errors import HarnessError
 from harness.images.build import BuildError, build_env
 from harness.images.needs import notebook_needs
-from harness import parameters, progress
+from harness import parameters, progress, secrets
 from harness.checkout import default_notebook
 from harness.images.profiles import Profile, select_profiles
 from harness.parameters import to_cli as parameters_to_cli
@@ -105,6 +105,8 @@ def _run_args(args) -> list[str]:
         passed += ["--drive", str(Path(args.drive).resolve())]
     for name in args.secret:
         passed += ["--secret", name]
+    for spec in args.env:
+        passed += ["--env", spec]
     return passed
 
 
@@ -321,12 +323,14 @@ def exit_code(runs: list[ImageRun]) -> int:
 
 def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
+    # Redacted before any renderer escapes them (XML, HTML, JSON would split a secret): runs quote logs.
+    runs = [ImageRun(**secrets.redact_data(asdict(run))) for run in runs]
     verdict = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}[exit_code(runs)]
     paths = [out / "matrix.md", out / "matrix.json", out / "junit.xml"]
-    paths[0].write_text(render_markdown(runs, notebook) + "\n", encoding="utf-8")
-    paths[1].write_text(json.dumps({"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
-                                    "images": [asdict(r) for r in runs]}, indent=1) + "\n", encoding="utf-8")
-    paths[2].write_text(junit.render_matrix(runs, list(CHECKS)), encoding="utf-8")
+    secrets.write_text(paths[0], render_markdown(runs, notebook) + "\n")
+    secrets.write_json(paths[1], {"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
+                                  "images": [asdict(r) for r in runs]}, indent=1, ensure_ascii=True)
+    paths[2].write_bytes(secrets.redact_bytes(junit.render_matrix(runs, list(CHECKS))))
     from harness.report import matrix_html   # matrix.html: for people, in a browser
 
     paths.append(matrix_html.write(runs, notebook, verdict, out))

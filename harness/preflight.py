@@ -309,7 +309,11 @@ def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
     Raises ``IndexUnreachable`` when pip could not reach a package index: then its answer (a refusal
     or, from the indexes it did reach, a plan) is not what a user would get. pip tells the two apart
     only in its debug log, so it writes one (``--log``) beside the report."""
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
+    from harness.execution.kernel_environment import kernel_environment
+
+    # The kernel's allow-list, not the caller's shell: a URL or sdist in the notebook's install builds
+    # (runs its setup code) even in a dry run.
+    env = dict(kernel_environment(), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
     with tempfile.TemporaryDirectory(prefix="colab-ci-pip-log-") as folder:
         log_path = Path(folder) / "pip.log"
         # --log raises pip's log level to debug, which would bring its progress bar onto stdout: off.
@@ -375,7 +379,10 @@ def _short_reason(reason: str) -> str:
 def _uv_dry_run(python: Path, args: list[str]) -> dict[str, tuple[str | None, str]] | None:
     """uv's answer: {name: (version before or None, version after)}, or None when uv refuses or cannot
     say; ``IndexUnreachable`` when uv could not reach its index."""
-    result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args])
+    from harness.execution.kernel_environment import kernel_environment
+
+    result = run_uv(["pip", "install", "--dry-run", "-p", str(python), *find_links_args(), *args],
+                    env=kernel_environment())   # builds sdists too: the allow-list, as for pip's dry run
     if not result.ok:
         unreachable = uv_index_unreachable(result.stderr)
         if unreachable:

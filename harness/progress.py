@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Mapping, Protocol
 
+from harness.secrets import redact_data
+
 PROGRESS_FILE_ENV = "COLAB_CI_PROGRESS_FILE"
 
 
@@ -109,7 +111,7 @@ class FileDisplay:
         self.lock = threading.Lock()
 
     def show(self, event: Event) -> None:
-        line = json.dumps(asdict(event)) + "\n"
+        line = json.dumps(redact_data(asdict(event))) + "\n"
         with self.lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
 

@@ -24,6 +24,17 @@ UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$kernel_python" "$harness
 run=("$harness_venv/bin/python" -m harness run "$NOTEBOOK" --python "$kernel_python" --in-place
      --out "$out" --timeout "$TIMEOUT")
 for parameter in $PARAMETERS; do run+=(-p "$parameter"); done
+# The kernel sees an allow-list of the harness's environment (docs/harness.md). Here the container's
+# environment is Colab's runtime's own (the image's ENV: PYTHONPATH, MPLBACKEND, TF_*, ...), so each of
+# its variables is named with --env (names only; values stay in the environment), except those
+# colab-runtime.sh added for the harness and anything named like a secret.
+while read -r name; do
+  case $name in
+    *TOKEN*|*SECRET*|*PASSWORD*|*PASSWD*|*CREDENTIAL*|*KEY*|*AUTH*) ;;
+    GITHUB_*|RUNNER_*|COLAB_CI_*|PARAMETERS|NOTEBOOK|TIMEOUT|WHEEL|HOST_UID|HOST_GID|PWD|OLDPWD|SHLVL|_) ;;
+    *) run+=(--env "$name") ;;
+  esac
+done < <(compgen -e)
 
 # In the background, so that a stop (the step's timeout, Ctrl-C: docker passes it to tini, tini to
 # this shell) reaches the harness, which ends the run and writes its reports; bash alone would die of

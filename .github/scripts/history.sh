@@ -26,13 +26,16 @@ remote=${HISTORY_REMOTE:-origin}
 
 die() { echo "history: $*" >&2; exit 2; }
 
-# git with the token as an http header, for github.com only; nothing else ever sees it.
+# git with the token as an http header, for github.com only; nothing else ever sees it. The header
+# goes to git through its environment (GIT_CONFIG_COUNT/KEY/VALUE, git >= 2.31), never its command
+# line: /proc/<pid>/cmdline is readable by every user of the machine, a process's environment is not.
 git_auth() {
   if [ -n "${GITHUB_TOKEN:-}" ]; then
     local basic
-    basic=$(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 -w0)
+    basic=$(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 -w0)   # printf: a builtin, no argv
     if [ "${GITHUB_ACTIONS:-}" = true ]; then echo "::add-mask::$basic"; fi
-    git -c "http.https://github.com/.extraheader=AUTHORIZATION: basic $basic" "$@"
+    GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="http.https://github.com/.extraheader" \
+      GIT_CONFIG_VALUE_0="AUTHORIZATION: basic $basic" git "$@"
   else
     git "$@"
   fi

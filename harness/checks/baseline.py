@@ -22,6 +22,7 @@ from typing import Any, Iterable, NotRequired, TypedDict
 
 from harness.observations.tier_payload import STATUSES, parse_payload
 from harness.records import SUMMARY_TIER, Finding, RunRecord
+from harness.secrets import redact_data
 
 # 2: a failing test is recorded only as an accepted failure ("accepted_failure": true). Version 1 is
 # still read; its failing tests carry no acceptance, so a run failing them again fails.
@@ -110,7 +111,7 @@ class Baseline:
         """Write atomically (a crash mid-write must not leave a half baseline to be committed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+        text = json.dumps(redact_data(self.to_json()), indent=2, sort_keys=True) + "\n"   # a committed file
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -22,10 +22,11 @@ caller writes reports as for any other run (the CLI then exits 130). When the wo
 unwound, ``record`` is still returned and ``abandoned_runs()`` says so (the CLI then leaves with
 ``os._exit``).
 
-The kernel's environment is the harness's minus variables named like secrets (``*TOKEN*``,
-``*SECRET*``, ``*PASSWORD*``, ...): a fresh Colab runtime has none of them either. ``secrets``
-names the ones to pass through; their values are redacted from the executed notebook as from
-every report. The kernel's own stdout/stderr (not the cells' outputs) go to ``kernel.log``.
+The kernel's environment is an allow-list (``harness.execution.kernel_environment``): what a
+fresh Colab runtime has and what the harness needs, plus the variables ``secrets`` (``--secret``)
+and ``passed_env`` (``--env``) name; nothing else of the caller's shell. The values of ``secrets``
+are redacted from the executed notebook as from every report (``harness.secrets``, registered by
+the CLI). The kernel's own stdout/stderr (not the cells' outputs) go to ``kernel.log``.
 
 Parameters are injected by papermill in an ``injected-parameters`` cell right after the cell
 tagged ``parameters``, so they win over that cell's ``#@param`` assignments. A parameter the
@@ -33,7 +34,7 @@ parameters cell does not assign is a ``HarnessError``.
 
 The kernel gets ``COLAB_CI_CHECKOUT=<repository root>`` when the notebook lies in a checkout that
 has ``notebook/tiers`` (so the notebook's install cell uses the tiers library of the checkout under
-test, never a published copy); every other variable of the harness's environment passes through.
+test, never a published copy).
 The kernel's working directory is an empty scratch folder, like Colab's ``/content``.
 """
 
@@ -61,6 +62,7 @@ from harness.errors import HarnessError
 from harness.execution import headless_colab
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
+from harness.execution.kernel_environment import kernel_environment
 from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
@@ -68,7 +70,6 @@ from harness.notebook_config import declared_tiers
 from harness.observations.observe import observe
 from harness.progress import Display, Event
 from harness.records import RunRecord
-from harness.secrets import kernel_environment
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
@@ -141,9 +142,10 @@ def _installed_on_disk(env: RunEnvironment, cwd: Path) -> dict[str, str] | None:
     """The run environment's distributions, read after the kernel stopped (stand-in after-probe),
     from the kernel's working directory so ``sys.path`` is the kernel's."""
     code = KERNEL_PROBE_SOURCE + "\nimport json\nprint(json.dumps(PROBE.refresh_installed()[0]))\n"
+    # The kernel's environment, not the harness's: what the notebook installed runs here too (.pth files).
     try:
         proc = subprocess.run(env.argv([str(env.python), "-B", "-c", code]), capture_output=True, text=True, timeout=60,
-                              env={**os.environ, **env.kernel_env()}, cwd=str(cwd))
+                              env={**kernel_environment(), **env.kernel_env()}, cwd=str(cwd))
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return None
@@ -173,13 +175,14 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             progress: Progress | None = None, log: Log = _stderr,
             environment: Callable[[], RunEnvironment] | None = None,
             secrets: tuple[str, ...] = (), content: tuple[Path, ...] = (),
-            drive: Path | None = None) -> RunRecord:
+            drive: Path | None = None, passed_env: dict[str, str] | None = None) -> RunRecord:
     """Run ``notebook`` headlessly; write ``out_dir/executed.ipynb``; return what was observed.
 
     ``environment``: where the run's disposable environment comes from once the inputs are valid
     (default: ``prepare_environment(python, keep=keep_env, defer=True)``; the CLI passes an
     ``EnvironmentInBackground`` started before it imported this module). ``content``, ``drive``,
     ``secrets``: what a Colab notebook expects of its runtime (``harness.execution.headless_colab``).
+    ``passed_env``: more variables for the kernel (``--env``).
     """
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -227,7 +230,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             kernel_log = open(workdir / KERNEL_LOG, "wb")  # noqa: SIM115 - closed in the finally below
             state = RunState(kernel_spec=spec, total_source_cells=len(source.cells), progress=progress,
                              ready=env.wait_ready, cell_timeout=cell_timeout, kernel_stdio=kernel_log,
-                             kernel_env=kernel_environment(secrets), kernel_cwd=cwd, output_path=output)
+                             kernel_env=kernel_environment(secrets, passed_env), kernel_cwd=cwd, output_path=output)
             # papermill's own writes (its error banner, its final write: after the engine returns, from a
             # worker that may outlive the run, truncate-then-write) go to a scratch file; the engine saves
             # executed.ipynb itself (state.output_path), atomically, and never after the run's final save.

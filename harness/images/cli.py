@@ -122,6 +122,7 @@ def add_commands(verbs) -> None:
                      help="passed to each run (see `colab-ci run --help`)")
     mat.add_argument("--drive", type=Path, default=None, metavar="DIR", help="passed to each run")
     mat.add_argument("--secret", action="append", default=[], metavar="NAME", help="passed to each run")
+    mat.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]", help="passed to each run")
     mat.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
     parameters.add_arguments(mat)
     _build_options(mat)

@@ -6,8 +6,12 @@ runs the *target* environment's interpreter, through a kernelspec written into a
 the home directory (config, data, runtime files, IPython profile, Lab settings and workspaces)
 lives in a temporary directory, so a run neither depends on nor changes the machine's setup.
 
-It listens on 127.0.0.1 only, on a free port, with a random token. Its log goes to a file; the
-token is replaced by ``***`` before the log is shown or kept (Jupyter prints login URLs).
+It listens on 127.0.0.1 only, on a free port, with a random token. The token reaches the server
+through a configuration file in the private directory (``jupyter_server_config.json``, readable by
+this user only), never its command line (``/proc/<pid>/cmdline`` is readable by every user) nor its
+environment (which its kernels inherit). Its log goes to a file; the token and every secret value
+(``harness.secrets``) are replaced by ``***`` before the log is shown or kept (Jupyter prints
+login URLs; a kernel's output can reach the log).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from harness.errors import HarnessError
+from harness.secrets import redact as redact_secrets
 
 DEFAULT_START_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 40
@@ -114,7 +119,7 @@ class JupyterServer:
     kernel_env: Mapping[str, str] = field(default_factory=dict)     # for the kernel only (its kernelspec)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     server_python: str = sys.executable
-    log_path: Path | None = None        # default: inside the private directory (gone after exit)
+    log_path: Path | None = None        # where the redacted log is kept after stop (default: nowhere)
 
     def __post_init__(self) -> None:
         self.token = secrets.token_hex(24)
@@ -122,6 +127,7 @@ class JupyterServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._private: tempfile.TemporaryDirectory[str] | None = None
         self._log_file: BinaryIO | None = None
+        self._raw_log: Path | None = None   # the server's own log, in the private directory (unredacted)
 
     @property
     def base_url(self) -> str:
@@ -133,13 +139,13 @@ class JupyterServer:
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
     def redact(self, text: str) -> str:
-        return text.replace(self.token, "***") if self.token else text
+        return redact_secrets(text.replace(self.token, "***") if self.token else text)
 
     def log_text(self) -> str:
         """The server's log so far, token removed."""
-        if self.log_path is None or not self.log_path.exists():
+        if self._raw_log is None or not self._raw_log.exists():
             return ""
-        return self.redact(self.log_path.read_text(encoding="utf-8", errors="replace"))
+        return self.redact(self._raw_log.read_text(encoding="utf-8", errors="replace"))
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
@@ -158,6 +164,11 @@ class JupyterServer:
         jupyter_path = private / "jupyter-path"
         write_kernelspec(jupyter_path, self.kernel_command or kernel_argv(self.kernel_python), env=self.kernel_env,
                          python=self.kernel_python)
+        config = private / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        token_file = config / "jupyter_server_config.json"
+        token_file.touch(mode=0o600)   # private before the token is in it
+        token_file.write_text(json.dumps({"IdentityProvider": {"token": self.token}}) + "\n", encoding="utf-8")
         settings = private / "lab-settings"
         for rel, values in LAB_SETTINGS.items():
             target = settings / rel
@@ -167,7 +178,7 @@ class JupyterServer:
         env = {k: v for k, v in base.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
         env.update({
             "JUPYTER_PATH": str(jupyter_path),
-            "JUPYTER_CONFIG_DIR": str(private / "config"),
+            "JUPYTER_CONFIG_DIR": str(config),
             "JUPYTER_DATA_DIR": str(private / "data"),
             "JUPYTER_RUNTIME_DIR": str(private / "runtime"),
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -189,7 +200,6 @@ class JupyterServer:
             f"--port={self.port}",
             "--port-retries=0",
             f"--ServerApp.root_dir={self.root_dir}",
-            "--IdentityProvider.token=" + self.token,
             "--ServerApp.password=",
             "--ServerApp.allow_remote_access=False",
             "--ServerApp.terminals_enabled=False",
@@ -202,12 +212,12 @@ class JupyterServer:
     def start(self) -> None:
         self._private = tempfile.TemporaryDirectory(prefix="colab-ci-jupyter-")
         private = Path(self._private.name)
-        if self.log_path is None:
-            self.log_path = private / "jupyter.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The server writes its log where only this user can read it, and nothing unredacted lies in
+        # --out even if the harness is killed: the kept copy is written, redacted, by stop().
+        self._raw_log = private / "jupyter.log"
         self.port = free_port()
         env = self._environment(private)
-        self._log_file = self.log_path.open("wb")
+        self._log_file = self._raw_log.open("wb")
         try:
             self._proc = subprocess.Popen(self.command(), cwd=self.root_dir, env=env, stdin=subprocess.DEVNULL,
                                           stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -260,9 +270,9 @@ class JupyterServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.log_path is not None and self._private is not None and self.log_path.exists() \
-                and not self.log_path.is_relative_to(self._private.name):
-            # A kept log (in --out) must not hold the token.
+        if self.log_path is not None and self._raw_log is not None and self._raw_log.exists():
+            # The kept log (in --out) holds neither the token nor a secret.
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text(self.log_text(), encoding="utf-8")
         if self._private is not None:
             self._private.cleanup()

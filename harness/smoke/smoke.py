@@ -62,6 +62,7 @@ from harness import parameters, progress
 from harness.errors import HarnessError
 from harness.labels import cell_label
 from harness.notebook_config import declared_tiers, first_heading
+from harness.secrets import json_text, secret_values, write_json
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv
 
@@ -373,8 +374,25 @@ def _save(page: Any) -> None:
     page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=15_000)
 
 
+# Secret values in the page's text (outside editors, which must not be edited behind CodeMirror's
+# back) become *** before a screenshot: a PNG is an artifact like any report. Best effort: a value
+# split across elements (ANSI colours) is not seen.
+_HIDE_SECRETS_JS = """(values) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement && node.parentElement.closest('.cm-editor')) continue;
+    let text = node.nodeValue;
+    for (const value of values) text = text.split(value).join('***');
+    if (text !== node.nodeValue) node.nodeValue = text;
+  }
+}"""
+
+
 def _screenshot(page: Any, path: Path, shots: list[str]) -> None:
     try:
+        values = secret_values()
+        if values:
+            page.evaluate(_HIDE_SECRETS_JS, values)
         page.screenshot(path=str(path), full_page=True)
         shots.append(str(path))
     except Exception:  # a screenshot is evidence, never the reason a smoke test fails
@@ -395,15 +413,16 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
               parameters: dict[str, Any] | None = None, browser: str | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
               content: tuple[Path, ...] = (), drive: Path | None = None, secrets: tuple[str, ...] = (),
-              shown: progress.Display | None = None) -> SmokeResult:
+              env_vars: tuple[str, ...] = (), shown: progress.Display | None = None) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
     shown = shown or progress.display()
     from harness.checkout import checkout_of
     from harness.execution import headless_colab
     from harness.execution.environment import inspect_target, prepare_environment
-    from harness.secrets import kernel_environment
+    from harness.execution.kernel_environment import kernel_environment, passed_variables
 
     inspect_target(python)   # a bad --python is said before any browser is looked for
+    passed = passed_variables(env_vars)
     sync_playwright = _import_playwright()
     _require_jupyterlab()
     browser = find_browser(browser)
@@ -432,7 +451,7 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
                                            extra_env={"COLAB_CI_CHECKOUT": str(checkout)} if checkout else {},
                                            kernel_command=env.argv(kernel_argv(str(env.python))),
                                            kernel_env={**env.kernel_env(), **settings},
-                                           server_env=kernel_environment(secrets),
+                                           server_env=kernel_environment(secrets, passed),
                                            start_timeout_s=start_timeout_s, log_path=out / "jupyter.log")
                     with server:
                         result = _run_all_cells(context.new_page(), server, copy, tags, summary, out, timeout_s,
@@ -474,7 +493,8 @@ def _run_all_cells(page: Any, server: JupyterServer, copy: Path, tags: list[str]
     _screenshot(page, out / "smoke-local.png", shots)
     try:
         _save(page)
-        shutil.copyfile(copy, out / "smoke-executed.ipynb")
+        # Redacted like `run`'s executed.ipynb: a cell's output can print a --secret's value.
+        write_json(out / "smoke-executed.ipynb", json.loads(copy.read_text(encoding="utf-8")), indent=1)
         result.executed_notebook = str(out / "smoke-executed.ipynb")
     except Exception:  # the saved notebook is a convenience, not the verdict
         pass
@@ -635,7 +655,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drive", type=Path, default=None, metavar="DIR",
                         help="the folder google.colab.drive.mount() exposes as MyDrive")
     parser.add_argument("--secret", action="append", default=[], metavar="NAME",
-                        help="pass the environment variable NAME to the kernel (google.colab.userdata.get)")
+                        help="pass the environment variable NAME to the kernel (google.colab.userdata.get); its "
+                             "value is redacted from everything written or printed")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                        help="pass the environment variable NAME (this shell's value, or VALUE) to the kernel")
     parser.add_argument("--browser", default=None,
                         help=f"Chromium executable (default: ${BROWSER_ENV}, else chromium on PATH, "
                              "else Playwright's own)")
@@ -679,7 +702,7 @@ def run(args: argparse.Namespace) -> int:
             results = [run_local(notebook, python=python, out=args.out, parameters=values, browser=args.browser,
                                  timeout_s=args.timeout, start_timeout_s=args.start_timeout,
                                  content=tuple(args.content), drive=args.drive, secrets=tuple(args.secret),
-                                 shown=shown)]
+                                 env_vars=tuple(args.env), shown=shown)]
         finally:
             shown.close()
         if args.colab:
@@ -690,9 +713,9 @@ def run(args: argparse.Namespace) -> int:
         results = [SmokeResult("local", False, f"could not run: {exc}", skipped=str(exc))]
     args.out.mkdir(parents=True, exist_ok=True)
     report = smoke_report(results)
-    (args.out / "smoke.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.out / "smoke.json", report, indent=2)   # problems quote the page's text
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(report, indent=2))
         return int(report["exit_code"])
     for result in results:
         if result.skipped and not result.screenshots and result.message.startswith("could not run"):

@@ -8,11 +8,14 @@ network and skips with the reason where Colab cannot be reached.
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
 import subprocess
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -152,7 +155,7 @@ def test_jupyter_not_up_in_time_is_reported_with_its_log(tmp_path):
     message = str(caught.value)
     assert "did not answer on http://127.0.0.1:" in message and "within 1.5 s; its log:" in message
     assert "fake jupyter: loading extensions" in message
-    assert server.token not in message and "--IdentityProvider.token=***" in message
+    assert server.token not in message and "IdentityProvider.token" not in message   # never on its command line
     assert server._proc is None, "the server process is stopped"
 
 
@@ -363,3 +366,81 @@ def test_verbs_are_wired_into_the_harness_cli(tmp_path):
         helped = subprocess.run([sys.executable, "-m", "harness", verb, "--help"], cwd=REPO_ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert helped.returncode == 0 and f"colab-ci {verb}" in helped.stdout
+
+
+# -- secrets ----------------------------------------------------------------------------------------
+
+def _kernel_pids(runtime_marker: bytes) -> list[int]:
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if runtime_marker in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_server_token_is_on_no_command_line_and_its_kernels_get_the_allow_list(tmp_path, monkeypatch):
+    """The token reaches JupyterLab through a private config file: no /proc/*/cmdline holds it while
+    the server and a kernel run, and the kernel's environment holds neither it nor the caller's shell."""
+    from harness.execution.kernel_environment import kernel_environment
+
+    monkeypatch.setenv("CALLER_PRIVATE_THING", "caller-private-7781")
+    server = JupyterServer(tmp_path, sys.executable, server_env=kernel_environment(), log_path=tmp_path / "jupyter.log")
+    with server:
+        token = server.token.encode()
+        request = urllib.request.Request(f"{server.base_url}/api/kernels", data=b"{}", method="POST",
+                                         headers={"Authorization": f"token {server.token}",
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:    # the token works: the server has it
+            kernel_id = json.load(response)["id"]
+        [kernel] = _kernel_pids(f"kernel-{kernel_id}".encode())
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert token not in cmdline, cmdline.replace(b"\0", b" ")
+        environ = Path(f"/proc/{kernel}/environ").read_bytes()
+        assert token not in environ and b"CALLER_PRIVATE_THING" not in environ
+        assert b"\0HOME=" in b"\0" + environ
+        # Nothing unredacted in the kept log's folder while the server runs (a killed harness leaves it).
+        assert not any(token in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert server.token not in (tmp_path / "jupyter.log").read_text()
+
+
+SMOKE_SECRET = "smoke-SOME-value-<&>-9e14"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_smoke_artifacts_never_hold_a_secret_or_the_callers_shell(tmp_path):
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "id": "a",
+         "source": "import os\nprint(os.environ['SOME_NAME'])\n"
+                   "print(os.environ.get('CALLER_PRIVATE_THING', 'absent'))"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "id": "b",
+         "source": "raise ValueError('rejected: ' + os.environ['SOME_NAME'])"}]}
+    path = tmp_path / "secret.ipynb"
+    path.write_text(json.dumps(notebook))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "harness", "smoke", "--notebook", str(path), "--out", str(out),
+                           "--secret", "SOME_NAME"], cwd=REPO_ROOT, capture_output=True, timeout=400,
+                          env={**os.environ, "SOME_NAME": SMOKE_SECRET, "CALLER_PRIVATE_THING": "caller-private-4410"})
+    stdout = done.stdout.decode(errors="replace")
+    assert done.returncode == 1, stdout + done.stderr.decode(errors="replace")
+    assert "ValueError: rejected: ***" in stdout, stdout               # the page's error, printed redacted
+    executed = json.loads((out / "smoke-executed.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for o in executed["cells"][0]["outputs"])
+    assert printed == "***\nabsent\n"                                    # the kernel had the secret, not the shell
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert {"smoke.json", "smoke-executed.ipynb", "jupyter.log"} <= {p.name for p in written}
+    for value in (SMOKE_SECRET, "caller-private-4410"):
+        for form in {value, json.dumps(value)[1:-1], html.escape(value)}:
+            for file in written:
+                assert form.encode() not in file.read_bytes(), (form, file)
+            assert form.encode() not in done.stdout + done.stderr, form

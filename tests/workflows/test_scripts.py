@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -134,7 +135,8 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
     notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": "import sys\nprint('kernel', sys.prefix)"},
+         "source": "import os, sys\nprint('kernel', sys.prefix)\n"
+                   "print(os.environ.get('MPLBACKEND'), os.environ.get('RUNNER_TEMP', 'absent'))"},
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
          "source": "import time\ntime.sleep(600)"}]}))
     out = tmp_path / "out"
@@ -143,11 +145,13 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
            "PATH": f"{kernel / 'bin'}:/usr/bin:/bin", "COLAB_CI_UV": uv,
            "COLAB_CI_OUT": str(out), "COLAB_CI_HARNESS_VENV": str(tmp_path / "harness"),
            "WHEEL": str(next(wheel_dir.glob("*.whl"))), "NOTEBOOK": str(notebook), "TIMEOUT": "500",
-           "PARAMETERS": "", "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
+           "PARAMETERS": "", "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid()),
+           # the image's own environment reaches the kernel (named with --env), a runner's does not
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline", "RUNNER_TEMP": "/runner/tmp"}
     process = subprocess.Popen(["bash", str(SCRIPTS / "colab-runtime-inside.sh")], env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
-    while not (out / "executed.ipynb").exists() or "time.sleep" not in (out / "executed.ipynb").read_text():
+    while not (out / "executed.ipynb").exists() or "backend_inline" not in (out / "executed.ipynb").read_text():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.5)
     time.sleep(2)                                   # inside the sleeping cell
@@ -157,6 +161,10 @@ def test_inside_script_runs_the_kernel_in_place_and_ends_the_run_on_sigterm(tmp_
     report = json.loads((out / "report.json").read_text())
     assert report["record"]["outcome"] == "interrupted"
     assert f"kernel: {kernel / 'bin' / 'python3'}" in output
+    first = next(c for c in json.loads((out / "executed.ipynb").read_text())["cells"]
+                 if "print('kernel'" in "".join(c["source"]))
+    assert "module://matplotlib_inline.backend_inline absent\n" in "".join(
+        "".join(o.get("text", "")) for o in first["outputs"]), first["outputs"]
     assert any("--in-place" in line for line in report["record"]["fidelity"]), report["record"]["fidelity"]
 
 
@@ -235,3 +243,44 @@ def test_history_fails_closed_when_the_remote_cannot_be_asked(tmp_path: Path):
     write_run(reports, "img", "2026-01-01T05:17:00+00:00")
     done = history(work, reports, store=True)
     assert done.returncode == 2 and "cannot ask origin for colab-ci-history" in done.stderr
+
+
+def test_history_hands_the_token_to_git_through_its_environment_never_its_command_line(tmp_path: Path):
+    """/proc/<pid>/cmdline is readable by every user of a runner; git gets the header from
+    GIT_CONFIG_* variables instead of ``-c``. A git on PATH records each call, then runs the real one."""
+    real_git = shutil.which("git")
+    calls = tmp_path / "git-calls.jsonl"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f"""#!{sys.executable}
+import json, os, sys
+with open({str(calls)!r}, "a") as log:
+    config = {{k: v for k, v in os.environ.items() if k.startswith("GIT_CONFIG")}}
+    log.write(json.dumps({{"argv": sys.argv, "env": config}}) + "\\n")
+os.execv({real_git!r}, [{real_git!r}, *sys.argv[1:]])
+""")
+    (bin_dir / "git").chmod(0o755)
+    origin = tmp_path / "origin.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(origin), cwd=tmp_path)
+    work = tmp_path / "work"
+    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp_path)
+    git("remote", "add", "origin", str(origin), cwd=work)
+    (work / "README.md").write_text("colab-ci\n")
+    git("add", "README.md", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "main", cwd=work)
+    reports = tmp_path / "reports"
+    write_run(reports, "img", "2026-01-01T05:17:00+00:00")
+    token = "ghs_history-token-0123456789"
+    env = {**os.environ, "PYTHON": sys.executable, "STORE": "", "GITHUB_TOKEN": token,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    done = subprocess.run(["bash", str(SCRIPTS / "history.sh"), str(reports)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    authed = [c for c in recorded if c["env"].get("GIT_CONFIG_VALUE_0") == f"AUTHORIZATION: basic {basic}"]
+    assert [c["argv"][1] for c in authed] == ["ls-remote"]               # the remote call got the header
+    assert authed[0]["env"]["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    for call in recorded:
+        assert not any(token in a or basic in a for a in call["argv"]), call["argv"]
