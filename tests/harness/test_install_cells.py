@@ -65,9 +65,10 @@ def test_install_cell_selection():
 
 
 def test_unreadable_requirement_names_the_cell(tmp_path: Path):
+    """Static reading is a hint: what it cannot read is an install marked unknown, never an error."""
     path = _notebook(tmp_path, [(["install"], "install(requirement_files=[SOMEWHERE])\n")])
-    with pytest.raises(HarnessError, match=r"cell 0: cannot tell which requirements file 'SOMEWHERE'"):
-        find_installs(path, tmp_path)
+    [spec] = find_installs(path, tmp_path)
+    assert spec.unknown.startswith("cell 0: cannot tell which requirements file 'SOMEWHERE' names")
 
 
 @pytest.mark.parametrize("source, forms, requirements", [
