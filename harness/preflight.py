@@ -432,9 +432,9 @@ def pip_index_unreachable(debug_log: str, stderr: str) -> str:
     for line in stderr.splitlines():
         if line.startswith(("ERROR:", "WARNING: The repository")) and _NETWORK_ERROR.search(line):
             return _short_reason(line.removeprefix("ERROR:").strip())
-    for line in stderr.splitlines():   # a VCS URL: git's own words, quoted by pip
+    for line in (stderr + "\n" + debug_log).splitlines():   # a VCS URL: git's own words, quoted by pip
         if _GIT_UNREACHABLE.search(line):
-            return _short_reason(line.strip())
+            return _short_reason(re.sub(r"^\S+ ", "", line.strip()) if line[:4].isdigit() else line.strip())
     return ""
 
 
