@@ -15,11 +15,20 @@ A code cell is an **install cell** when a tag says so (``install``, a tag ending
   constraint, so pip cannot replace what the runtime has).
 
 A shell command line is split at ``&&``, ``||``, ``;`` and ``|``; leading ``VAR=value`` assignments
-and ``sudo`` are skipped. Arguments are evaluated from literals: strings, f-strings and
-``os.path.join`` over names assigned a literal in this or an earlier cell (an unknown name stays
-``{NAME}``); ``os.environ.get``/``os.getenv`` read what a headless run sets (``COLAB_CI_CHECKOUT``
+and ``sudo`` are skipped, and so are redirections. Arguments are evaluated from literals: strings,
+f-strings, ``" ".join(LIST)``, ``*LIST`` and ``os.path.join`` over names assigned a literal in this or an
+earlier cell (the notebook's parameters included); IPython's ``{expr}`` and ``$name`` in ``!``/``%``
+lines likewise; ``os.environ.get``/``os.getenv`` read what a headless run sets (``COLAB_CI_CHECKOUT``
 for a notebook in a colab-ci checkout) or else the default given; an ``if`` whose test is known that
 way keeps only the branch the run takes.
+
+pip's own parser reads the arguments (``harness.pip_command``): ``InstallSpec`` keeps them as written
+(``args``), the options pip reads from them in order (``options``: index options, ``--no-deps``,
+``--force-reinstall``, ...), requirements, URLs, ``git+`` URLs, paths and wheels as written
+(``requirements``), and each local path as the kernel finds it (``located``). Nothing static reading
+cannot parse raises: a word whose value the notebook does not determine (a loop variable, ``$PKG``,
+``{pkgs}``) makes the install ``unknown`` (why, naming the cell); words pip itself refuses make it
+``rejected`` (pip's words). ``run`` goes on either way: its probes see what was installed.
 
 A requirements file (``-r FILE``, ``-c FILE``, ``requirement_files=[...]``) is found as the kernel
 finds it (``Workdir``): relative to its working directory, which holds what ``--content`` put there,

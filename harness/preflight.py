@@ -27,10 +27,16 @@ The requirements are evaluated raw: what pip would do without the notebook's gua
 (``tiers.install``: every installed distribution pinned as a constraint) is then evaluated too for
 guarded installs, and its effect noted: it turns a replacement into a failed install cell.
 
-An install with ``--no-deps`` is judged without a resolver: it installs exactly what it names.
-Installs are evaluated one at a time against the image, not after the earlier cells. An install whose
-requirements file cannot be found is ``unchecked`` with one sentence naming the cell and the file;
-no other file is read in its place. Every verdict names the files it read (``files``).
+The resolver gets the cell's own pip arguments (``InstallSpec.args``, read by pip's parser), unchanged
+but for the dry run against the image and local paths as the kernel finds them (``_pip_args``). uv
+screens only installs it reads as pip does (``_uv_may_differ``: no index or other options, no URL or
+path) and only when its answer can be read. An install with ``--no-deps`` whose words say what it
+installs (a pinned requirement, a wheel's file name) is judged without a resolver. An install that is
+not statically known (``InstallSpec.unknown``) is a note (status ``unknown``: neither failing nor passing
+the image); one pip's parser rejects fails. Installs are evaluated one at a time against the image, not
+after the earlier cells. An install whose requirements file or local path cannot be found is
+``unchecked`` with one sentence naming the cell and the file; no other file is read in its place. Every
+verdict names the files it read (``files``).
 
 Fail closed: when pip could not reach a package index (a connection refused, a name that does not
 resolve, a timeout, an index answering 5xx or 401/403), its answer says nothing about what a user
