@@ -275,7 +275,7 @@ def read_requirements_file(path: Path) -> list[str]:
     except ValueError:
         pass
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise HarnessError(f"cannot read requirements file {path}: {exc.strerror or exc}") from None
     found = []
