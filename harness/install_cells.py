@@ -334,7 +334,7 @@ def _without_redirections(words: list[str]) -> list[str]:
         if skip_next:
             skip_next = False
         elif redirect:
-            skip_next = not redirect.group("target")      # `> log`: the target is the next word
+            skip_next = redirect.group("target") in ("", "&")    # `> log`, `>& log`: the target is the next word
         elif word != "&":
             kept.append(word)
     return kept
@@ -348,7 +348,7 @@ def _expand(text: str, names: "_Names") -> str:
         expr = (match.group("expr") or match.group("name")).strip()
         try:
             node = ast.parse(expr, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError):
             return match.group(0)
         found = _evaluate(node, names)
         return found if found is not None and not _UNRESOLVED.search(found) else match.group(0)

@@ -88,6 +88,9 @@ def parse_install_args(words: list[str]) -> ParsedInstall:
         said = [line.strip() for line in errors.getvalue().splitlines() if line.strip()]
         parsed.rejected = f"pip would reject: {said[-1] if said else 'the arguments ' + ' '.join(words)}"
         return parsed
+    except Exception as exc:   # an option's own check (pip raises its errors from callbacks too)
+        parsed.rejected = f"pip would reject: {exc}"
+        return parsed
     parsed.values, parsed.args = values, list(args)
     return parsed
 
@@ -116,7 +119,10 @@ def word_kind(word: str) -> str:
     """``requirement`` | ``vcs`` | ``url`` | ``wheel`` | ``path`` | ``""`` (pip would reject it)."""
     if word.startswith(VCS_PREFIXES):
         return "vcs"
-    scheme = urlsplit(word).scheme
+    try:
+        scheme = urlsplit(word).scheme
+    except ValueError:        # not even a URL (an unbalanced "[")
+        return ""
     if scheme in ("http", "https", "file", "ftp"):
         return "wheel" if wheel_of(word) else "url"
     if word.endswith(".whl"):
@@ -132,7 +138,10 @@ def word_kind(word: str) -> str:
 
 def wheel_of(word: str) -> tuple[str, str] | None:
     """(distribution, version) a wheel's file name (or URL) gives, or None when it names no wheel."""
-    name = urlsplit(word).path.rsplit("/", 1)[-1] if "://" in word else os.path.basename(word)
+    try:
+        name = urlsplit(word).path.rsplit("/", 1)[-1] if "://" in word else os.path.basename(word)
+    except ValueError:
+        return None
     if not name.endswith(".whl"):
         return None
     try:
