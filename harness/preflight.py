@@ -353,11 +353,11 @@ def _uv_args(spec: InstallSpec) -> list[str]:
 
 
 # pip options uv reads the same way (or that change nothing about what is installed): with any other
-# (an index, --pre, --no-binary, --force-reinstall, a target), uv and pip may answer differently.
-_UV_SAME = {"-r", "--requirement", "-c", "--constraint", "-U", "--upgrade", "-q", "--quiet", "-v", "--verbose",
+# (an index, --pre, --no-binary, --force-reinstall, a target; --upgrade, which uv applies to every
+# package it resolves where pip upgrades only what was named), uv and pip may answer differently.
+_UV_SAME = {"-r", "--requirement", "-c", "--constraint", "-q", "--quiet", "-v", "--verbose",
             "--no-cache-dir", "--disable-pip-version-check", "--root-user-action", "--no-warn-script-location",
-            "--progress-bar", "--no-input", "--break-system-packages", "--user", "--no-color", "--no-warn-conflicts",
-            "--upgrade-strategy"}
+            "--progress-bar", "--no-input", "--break-system-packages", "--user", "--no-color", "--no-warn-conflicts"}
 
 
 def _uv_may_differ(spec: InstallSpec) -> str:
