@@ -189,3 +189,18 @@ def test_requirements_files_are_read_as_pip_reads_them(tmp_path: Path):
     assert spec.options == [("-r", "reqs.txt")] and spec.located == {"reqs.txt": str(tmp_path / "reqs.txt")}
     assert spec.all_requirements() == ["numpy==2.1.3", "captum==0.8.0", "tabulate"]
     assert spec.file_options() == [f"{tmp_path / 'reqs.txt'}:4 extra_index_urls=['https://example.invalid/simple']"]
+
+
+def test_the_resolver_gets_the_cells_own_arguments(tmp_path: Path):
+    """preflight hands pip the words as pip's parser read them, local paths as the kernel finds them."""
+    from harness.preflight import _pip_args, _uv_may_differ
+
+    (tmp_path / "reqs.txt").write_text("tabulate\n")
+    (tmp_path / "pkg").mkdir()
+    path = _notebook(tmp_path, [([], "!pip install -qU torch --index https://example.invalid/simple -rreqs.txt "
+                                     "--user --no-binary :all: ./pkg 2>&1 | tail -1\n!pip install -q tabulate")])
+    written, plain = find_installs(path, tmp_path)
+    assert _pip_args(written) == ["-q", "-U", "--index-url", "https://example.invalid/simple",
+                                  "-r", str(tmp_path / "reqs.txt"), "--no-binary", ":all:", "torch", str(tmp_path / "pkg")]
+    assert _uv_may_differ(written) == "its options (-U, --index-url, --no-binary)"
+    assert _pip_args(plain) == ["-q", "tabulate"] and _uv_may_differ(plain) == ""
