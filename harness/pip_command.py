@@ -127,12 +127,12 @@ def word_kind(word: str) -> str:
         return "wheel" if wheel_of(word) else "url"
     if word.endswith(".whl"):
         return "wheel"
-    if word.startswith((".", "/", "~")) or os.sep in word or word.endswith(ARCHIVE_SUFFIXES):
+    if word.startswith((".", "/", "~")) or word.endswith(ARCHIVE_SUFFIXES):
         return "path"
     try:
-        Requirement(word)
+        Requirement(word)                   # `name @ URL` too
     except InvalidRequirement:
-        return ""
+        return "path" if os.sep in word else ""
     return "requirement"
 
 

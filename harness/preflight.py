@@ -355,7 +355,7 @@ def _uv_args(spec: InstallSpec) -> list[str]:
 # pip options uv reads the same way (or that change nothing about what is installed): with any other
 # (an index, --pre, --no-binary, --force-reinstall, a target; --upgrade, which uv applies to every
 # package it resolves where pip upgrades only what was named), uv and pip may answer differently.
-_UV_SAME = {"-r", "--requirement", "-c", "--constraint", "-q", "--quiet", "-v", "--verbose",
+_UV_SAME = {"-r", "--requirement", "-c", "--constraint", "--no-deps", "-q", "--quiet", "-v", "--verbose",
             "--no-cache-dir", "--disable-pip-version-check", "--root-user-action", "--no-warn-script-location",
             "--progress-bar", "--no-input", "--break-system-packages", "--user", "--no-color", "--no-warn-conflicts"}
 
@@ -505,6 +505,9 @@ def _no_deps_changes(spec: InstallSpec, installed: dict[str, str], imported: dic
             name = canonicalize_name(req.name)
             wheel = wheel_of(req.url) if req.url else None
             pins = [s.version for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+            if req.url and wheel is None and name not in installed:
+                changes.append(Change(name, None, "from " + req.url))    # an addition replaces nothing
+                continue
             if req.url and wheel is None:
                 return None
             if wheel is None and pins:
