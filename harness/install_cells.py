@@ -407,13 +407,10 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
             magic, line = (_evaluate(a, names) or "" for a in node.args[:2])
             if magic == "pip" and line.split()[:1] == ["install"]:
                 try:
-                    words = shlex.split(line, comments=True)[1:]
-                except ValueError as exc:
-                    words = []
+                    specs.append(_spec(shlex.split(line, comments=True)[1:], index, tag, "%pip", text, root))
+                except ValueError as exc:   # the shell would refuse the line: the install fails as written
                     specs.append(InstallSpec(index, tag, "%pip", text, args=[],
                                              rejected=f"the shell would reject the line ({exc})"))
-                if words or not specs[before:]:
-                    specs.append(_spec(words, index, tag, "%pip", text, root))
         elif func in ("system", "getoutput") and qualified.startswith(("get_ipython()", "os.")) and node.args:
             command = _evaluate(node.args[0], names) or ""
             form = "os.system" if qualified.startswith("os.") else "get_ipython().system"
