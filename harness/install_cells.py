@@ -57,7 +57,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
-from harness.pip_command import parse_install_args, requirements_file_lines, wheel_of, word_kind
+from harness.pip_command import VCS_PREFIXES, parse_install_args, requirements_file_lines, wheel_of, word_kind
 
 INSTALL_TAGS = ("install", "restart-recovery")
 # tiers.install.restart_recovery() installs this file of the tiers library's repository (REQUIREMENTS_COLAB
@@ -580,7 +580,7 @@ def _add_path(spec: InstallSpec, value: str, where: Workdir) -> None:
     spec.found_in[str(path)] = found_in
 
 
-VCS_AND_URLS = ("git+", "hg+", "svn+", "bzr+", "http://", "https://", "file:", "ftp://")
+VCS_AND_URLS = (*VCS_PREFIXES, "http://", "https://", "file:", "ftp://")
 
 
 # ------------------------------------------------------------------------------------ literals

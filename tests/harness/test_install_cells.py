@@ -204,3 +204,6 @@ def test_the_resolver_gets_the_cells_own_arguments(tmp_path: Path):
                                   "-r", str(tmp_path / "reqs.txt"), "--no-binary", ":all:", "torch", str(tmp_path / "pkg")]
     assert _uv_may_differ(written) == "its options (-U, --index-url, --no-binary)"
     assert _pip_args(plain) == ["-q", "tabulate"] and _uv_may_differ(plain) == ""
+    (tmp_path / "indexed.txt").write_text("tabulate\n--extra-index-url https://example.invalid/simple\n")
+    [indexed] = find_installs(_notebook(tmp_path, [([], "!pip install -r indexed.txt")]), tmp_path)
+    assert _uv_may_differ(indexed) == "the options in its requirements files"
