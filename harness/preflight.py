@@ -407,8 +407,9 @@ def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
                               capture_output=True, text=True, timeout=900, env=env, check=False)
         debug_log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
     unreachable = pip_index_unreachable(debug_log, done.stderr)
-    if unreachable:
-        raise IndexUnreachable(f"could not check: pip could not reach the package index ({unreachable})")
+    if unreachable:   # an index page (its URL first), or a file, a wheel URL, a git repository the install names
+        what = "the package index" if unreachable.startswith(("http://", "https://")) else "what the install fetches"
+        raise IndexUnreachable(f"could not check: pip could not reach {what} ({unreachable})")
     if done.returncode != 0:
         return {}, _pip_error(done.stderr)
     try:
