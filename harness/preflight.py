@@ -441,7 +441,7 @@ def pip_index_unreachable(debug_log: str, stderr: str) -> str:
             return _short_reason(line.removeprefix("ERROR:").strip())
     for line in (stderr + "\n" + debug_log).splitlines():   # a VCS URL: git's own words, quoted by pip
         if _GIT_UNREACHABLE.search(line):
-            return _short_reason(re.sub(r"^\S+ ", "", line.strip()) if line[:4].isdigit() else line.strip())
+            return _short_reason(re.sub(r"^\d\S* ", "", line.strip()).strip())   # the debug log's timestamp off
     return ""
 
 
