@@ -192,6 +192,10 @@ def test_the_reasons_are_told_apart_from_the_resolvers_own_words():
     assert pip_index_unreachable("", "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool("
                                      "host='files.pythonhosted.org', port=443): Max retries exceeded").startswith(
         "Could not install packages due to an OSError")
+    git = ("2026-12-07T18:40:01,2   fatal: unable to access 'https://colab-ci.invalid/o/r.git/': Could not resolve "
+           "host: colab-ci.invalid\n")
+    assert pip_index_unreachable(git, "ERROR: Failed to build 'git+https://colab-ci.invalid/o/r.git' when git clone") == \
+        "fatal: unable to access 'https://colab-ci.invalid/o/r.git/': Could not resolve host: colab-ci.invalid"
     uv_refused = ("Using Python 3.11.7 environment at: /env\nerror: Request failed after 3 retries in 10.0s\n"
                   "  cause: Failed to fetch: http://127.0.0.1:9/simple/idna/\n  cause: tcp connect error\n"
                   "  cause: Connection refused (os error 111)\n")
