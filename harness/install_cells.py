@@ -15,11 +15,20 @@ A code cell is an **install cell** when a tag says so (``install``, a tag ending
   constraint, so pip cannot replace what the runtime has).
 
 A shell command line is split at ``&&``, ``||``, ``;`` and ``|``; leading ``VAR=value`` assignments
-and ``sudo`` are skipped. Arguments are evaluated from literals: strings, f-strings and
-``os.path.join`` over names assigned a literal in this or an earlier cell (an unknown name stays
-``{NAME}``); ``os.environ.get``/``os.getenv`` read what a headless run sets (``COLAB_CI_CHECKOUT``
+and ``sudo`` are skipped, and so are redirections. Arguments are evaluated from literals: strings,
+f-strings, ``" ".join(LIST)``, ``*LIST`` and ``os.path.join`` over names assigned a literal in this or an
+earlier cell (the notebook's parameters included); IPython's ``{expr}`` and ``$name`` in ``!``/``%``
+lines likewise; ``os.environ.get``/``os.getenv`` read what a headless run sets (``COLAB_CI_CHECKOUT``
 for a notebook in a colab-ci checkout) or else the default given; an ``if`` whose test is known that
 way keeps only the branch the run takes.
+
+pip's own parser reads the arguments (``harness.pip_command``): ``InstallSpec`` keeps them as written
+(``args``), the options pip reads from them in order (``options``: index options, ``--no-deps``,
+``--force-reinstall``, ...), requirements, URLs, ``git+`` URLs, paths and wheels as written
+(``requirements``), and each local path as the kernel finds it (``located``). Nothing static reading
+cannot parse raises: a word whose value the notebook does not determine (a loop variable, ``$PKG``,
+``{pkgs}``) makes the install ``unknown`` (why, naming the cell); words pip itself refuses make it
+``rejected`` (pip's words). ``run`` goes on either way: its probes see what was installed.
 
 A requirements file (``-r FILE``, ``-c FILE``, ``requirement_files=[...]``) is found as the kernel
 finds it (``Workdir``): relative to its working directory, which holds what ``--content`` put there,
@@ -48,6 +57,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
+from harness.pip_command import VCS_PREFIXES, parse_install_args, requirements_file_lines, wheel_of, word_kind
 
 INSTALL_TAGS = ("install", "restart-recovery")
 # tiers.install.restart_recovery() installs this file of the tiers library's repository (REQUIREMENTS_COLAB
@@ -63,12 +73,13 @@ _SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
 _SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|]")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _PYTHON_WORD = re.compile(r"^(?:.*/)?python(?:\d+(?:\.\d+)?)?$|^\{.*\}$|^\$\{?\w+\}?$")
-_VALUE_OPTIONS = {"-r": "requirement_files", "--requirement": "requirement_files",
-                  "-c": "constraint_files", "--constraint": "constraint_files",
-                  "-i": None, "--index-url": None, "--extra-index-url": None, "-f": None, "--find-links": None,
-                  "-t": None, "--target": None, "--prefix": None, "--root": None, "--python-version": None,
-                  "--platform": None, "--upgrade-strategy": None, "-e": "requirements", "--editable": "requirements",
-                  "--python": None, "-p": None}
+# A shell redirection (``> /dev/null``, ``2>&1``, ``&>log``): the shell's, never pip's. Alone, its target follows.
+_REDIRECT = re.compile(r"^(?:\d+|&)?(?:>>?|<)(?P<target>.*)$")
+# What static reading could not determine: an f-string or IPython ``{expr}`` left as written, a ``$NAME``.
+_UNRESOLVED = re.compile(r"\{[^{}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+_IPYTHON_EXPR = re.compile(r"(?<!\{)\{(?P<expr>[^{}]+)\}(?!\})|(?<!\$)\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+_REQUIREMENT_OPTIONS = {"-r": "requirement_files", "--requirement": "requirement_files",
+                        "-c": "constraint_files", "--constraint": "constraint_files"}
 
 
 @dataclass(frozen=True)
@@ -89,21 +100,25 @@ class Workdir:
             return os.path.normpath(value.removeprefix("/content").lstrip("/") or ".")
         return value if os.path.isabs(value) else os.path.normpath(os.path.join(self.cwd, value))
 
-    def find(self, value: str) -> tuple[Path | None, str]:
-        """The file ``value`` names and where it was found, or (None, "") when it is nowhere."""
+    def find(self, value: str, folders: bool = False) -> tuple[Path | None, str]:
+        """The file (or, with ``folders``, the file or folder: a project pip installs) ``value`` names and
+        where it was found, or (None, "") when it is nowhere."""
+        def exists(candidate: Path) -> bool:
+            return candidate.is_file() or (folders and candidate.is_dir())
+
         value = self.relative(value)
         path = Path(value)
         if path.is_absolute():
-            return (path, "an absolute path") if path.is_file() else (None, "")
-        if self.folder is not None and (self.folder / path).is_file():
+            return (path, "an absolute path") if exists(path) else (None, "")
+        if self.folder is not None and exists(self.folder / path):
             return self.folder / path, "the kernel's working directory"
         for item in self.content:
-            if item.is_file() and value == item.name:
+            if exists(item) and value == item.name:
                 return item, "--content"
             head, _, rest = value.partition("/")
-            if item.is_dir() and head == item.name and rest and (item / rest).is_file():
+            if item.is_dir() and head == item.name and rest and exists(item / rest):
                 return item / rest, "--content"
-        if (self.notebook_dir / path).is_file():
+        if exists(self.notebook_dir / path):
             return self.notebook_dir / path, "the notebook's folder"
         return None, ""
 
@@ -121,13 +136,21 @@ def workdir_for(notebook: str | Path, content: tuple[Path, ...] | list[Path] = (
 
 @dataclass
 class InstallSpec:
-    """One pip install found in a cell."""
+    """One pip install found in a cell, kept as written.
+
+    ``args`` are pip install's arguments as the cell writes them (names the notebook determines
+    substituted), or None for an install made up by the harness (``--requirements FILE``): then the
+    fields below say it. ``options`` are the options pip's own parser reads from them, in order.
+    ``unknown`` says why the install is not statically known (a name whose value is not a constant, a
+    ``$VAR``): then nothing else is read from it. ``rejected`` is pip's own refusal of the words.
+    ``located``: each local path the install names (``-r``/``-c`` files, projects, wheels) -> where
+    the kernel finds it."""
 
     cell_index: int
     cell_tag: str
     form: str                        # "%pip", "!pip", "!uv pip", "%%bash", "os.system", "subprocess", ...
     text: str                        # the line or call as written (first line)
-    requirements: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)          # positional words and -e values, as written
     requirement_files: list[Path] = field(default_factory=list)     # local files found (see Workdir)
     constraint_files: list[Path] = field(default_factory=list)
     requirement_urls: list[str] = field(default_factory=list)       # -r https://...: pip reads them
@@ -138,6 +161,11 @@ class InstallSpec:
     guarded: bool = False            # tiers.install: every installed distribution pinned as a constraint
     notes: list[str] = field(default_factory=list)
     line: int = 0                    # line in the cell (1-based), for ordering
+    args: list[str] | None = None    # pip install's arguments as written; None: not from a cell's words
+    options: list[tuple[str, str | None]] = field(default_factory=list)   # (option as pip names it, value)
+    unknown: str = ""                # why the install is not statically known ("": it is)
+    rejected: str = ""               # "pip would reject: ..." ("": pip reads every word)
+    located: dict[str, str] = field(default_factory=dict)          # local path as written -> as found
 
     @property
     def label(self) -> str:
@@ -147,10 +175,24 @@ class InstallSpec:
         return f"cell {self.cell_index}{tag} {self.form}"
 
     def all_requirements(self) -> list[str]:
-        """The requirements with those of ``-r`` files read in (comments, blank lines and options dropped)."""
+        """The requirements with those of ``-r`` files read in, as pip reads them (nested files followed,
+        comments, continuations and option lines handled)."""
         found = list(self.requirements)
         for path in self.requirement_files:
             found += read_requirements_file(path)
+        return found
+
+    def file_options(self) -> list[str]:
+        """The options the ``-r``/``-c`` files set (``--index-url X`` in a file), in words."""
+        found = []
+        for path in [*self.requirement_files, *self.constraint_files]:
+            try:
+                lines = requirements_file_lines(path, constraint=path in self.constraint_files)
+            except ValueError as exc:
+                found.append(str(exc))
+                continue
+            found += [f"{line.filename}:{line.lineno} {name}={value}" for line in lines
+                      for name, value in line.options if name != "editables"]
         return found
 
     def files_read(self) -> list[str]:
@@ -190,7 +232,7 @@ def is_install_cell(cell: dict) -> bool:
 
 def install_forms(source: str) -> list[str]:
     """The forms of ``pip install`` a cell's source runs, in order (``[]``: none)."""
-    return [spec.form for spec in _cell_installs(source, 0, "", Workdir(Path(".")), _Names(), strict=False)]
+    return [spec.form for spec in _cell_installs(source, 0, "", Workdir(Path(".")), _Names())]
 
 
 def find_installs(notebook: str | Path, workdir: str | Path | None = None, *,
@@ -215,7 +257,7 @@ def find_installs(notebook: str | Path, workdir: str | Path | None = None, *,
         if tree is not None:
             _collect_assignments(tree.body, names)
         tag = install_tag(cell.get("metadata", {}).get("tags", []) or [])
-        found = _cell_installs(source, index, tag, where, names, strict=True)
+        found = _cell_installs(source, index, tag, where, names)
         clones += [(index, where.relative(folder)) for folder in _git_clones(source)]
         for spec in found:
             spec.missing = [_made_by_clone(sentence, clones) for sentence in spec.missing]
@@ -225,8 +267,15 @@ def find_installs(notebook: str | Path, workdir: str | Path | None = None, *,
 
 
 def read_requirements_file(path: Path) -> list[str]:
+    """The requirements of a requirements file as pip reads it (nested ``-r`` files followed, constraints
+    and option lines left out); a file pip cannot follow to the end (a nested URL) is read line by line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return [line.requirement for line in requirements_file_lines(path)
+                if line.requirement and not line.constraint]
+    except ValueError:
+        pass
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise HarnessError(f"cannot read requirements file {path}: {exc.strerror or exc}") from None
     found = []
@@ -237,20 +286,19 @@ def read_requirements_file(path: Path) -> list[str]:
     return found
 
 
-def _cell_installs(source: str, index: int, tag: str, root: Workdir, names: "_Names",
-                   strict: bool) -> list[InstallSpec]:
+def _cell_installs(source: str, index: int, tag: str, root: Workdir, names: "_Names") -> list[InstallSpec]:
     magic = _CELL_MAGIC.match(source)
     if magic:
         name, args = magic.group("name"), magic.group("args").split()
         if name in _SHELL_MAGICS or (name == "script" and args and args[0] in _SHELL_MAGICS):
             body = source[magic.end():]
             return [_spec(args, index, tag, f"%%{name}", text, root, line)
-                    for line, text, args in _shell_installs(body, first_line=2)]
+                    for line, text, args in _shell_installs(body, first_line=2)]   # $VAR: the shell's
         # another cell magic (%%capture, %%time, ...): its body is Python, read as usual below
-    found = _line_installs(source, index, tag, root)
+    found = _line_installs(source, index, tag, root, names)
     tree = _parse(source)
     if tree is not None:
-        found += _call_installs(tree, source, index, tag, root, names, strict)
+        found += _call_installs(tree, source, index, tag, root, names)
     return sorted(found, key=lambda spec: spec.line)
 
 
@@ -268,29 +316,49 @@ def _shell_installs(text: str, first_line: int = 1) -> list[tuple[int, str, list
 
 
 def _pip_install_args(command: str) -> list[str] | None:
-    """The arguments after ``install`` when ``command`` runs pip (or uv pip) install, else None."""
+    """The arguments after ``install`` when the shell command ``command`` runs pip (or uv pip) install."""
     try:
         words = shlex.split(command, comments=True)
     except ValueError:
         words = command.split()
-    while words and (_ENV_ASSIGNMENT.match(words[0]) or words[0] in ("sudo", "exec", "time")):
-        words = words[1:]
-    if len(words) >= 2 and re.fullmatch(r"(?:.*/)?pip(?:\d+(?:\.\d+)?)?", words[0]) and words[1] == "install":
-        return words[2:]
-    if len(words) >= 3 and words[0].endswith("uv") and words[1:3] == ["pip", "install"]:
-        return words[3:]
-    if len(words) >= 4 and _PYTHON_WORD.match(words[0]) and words[1] == "-m":
-        if words[2] == "pip" and words[3] == "install":
-            return words[4:]
-        if words[2] == "uv" and words[3:5] == ["pip", "install"]:
-            return words[5:]
-    return None
+    return _install_args(_without_redirections(words))
+
+
+def _without_redirections(words: list[str]) -> list[str]:
+    """The words the command itself gets: shell redirections (``> log``, ``2>&1``, ``&>/dev/null``) and a
+    trailing ``&`` are the shell's."""
+    kept: list[str] = []
+    skip_next = False
+    for word in words:
+        redirect = _REDIRECT.match(word)
+        if skip_next:
+            skip_next = False
+        elif redirect:
+            skip_next = redirect.group("target") in ("", "&")    # `> log`, `>& log`: the target is the next word
+        elif word != "&":
+            kept.append(word)
+    return kept
+
+
+def _expand(text: str, names: "_Names") -> str:
+    """What IPython makes of ``{expr}`` and ``$name`` in a ``!`` or ``%`` line before the shell sees it:
+    the value where the notebook's parameters or earlier constant assignments determine it, else as
+    written (then the install is not statically known)."""
+    def value(match: re.Match[str]) -> str:
+        expr = (match.group("expr") or match.group("name")).strip()
+        try:
+            node = ast.parse(expr, mode="eval").body
+        except (SyntaxError, ValueError):
+            return match.group(0)
+        found = _evaluate(node, names)
+        return found if found is not None and not _UNRESOLVED.search(found) else match.group(0)
+    return _IPYTHON_EXPR.sub(value, text)
 
 
 _CD = re.compile(r"^\s*%?cd\s+(?P<folder>\S.*?)\s*$")
 
 
-def _line_installs(source: str, index: int, tag: str, root: Workdir) -> list[InstallSpec]:
+def _line_installs(source: str, index: int, tag: str, root: Workdir, names: "_Names") -> list[InstallSpec]:
     specs = []
     for line_no, line in enumerate(source.replace("\\\n", " ").splitlines(), start=1):
         shell, magic = _LINE_SHELL.match(line), _LINE_PIP_MAGIC.match(line)
@@ -298,11 +366,17 @@ def _line_installs(source: str, index: int, tag: str, root: Workdir) -> list[Ins
         if cd:   # %cd repo: later relative paths are the kernel's, from there
             root = dataclasses.replace(root, cwd=root.relative(cd.group("folder").strip("'\"")))
         elif shell:
-            for _line, text, args in _shell_installs(shell.group("command")):
+            for _line, text, args in _shell_installs(_expand(shell.group("command"), names)):
                 form = "!uv pip" if text.startswith("uv ") or " uv pip" in text else "!pip"
                 specs.append(_spec(args, index, tag, form, line.strip(), root, line_no))
-        elif magic:
-            words = _split(magic.group("args"), index, line)
+        elif magic and magic.group("args").split()[:1] in (["install"], ["pip"]):
+            try:
+                words = shlex.split(_expand(magic.group("args"), names), comments=True)
+            except ValueError as exc:   # the shell would refuse the line: the install fails as written
+                spec = InstallSpec(index, tag, f"%{magic.group('tool')}", line.strip(), line=line_no, args=[])
+                spec.rejected = f"the shell would reject the line ({exc})"
+                specs.append(spec)
+                continue
             tool = magic.group("tool")
             if tool == "pip" and words[:1] == ["install"]:
                 specs.append(_spec(words[1:], index, tag, "%pip", line.strip(), root, line_no))
@@ -312,7 +386,7 @@ def _line_installs(source: str, index: int, tag: str, root: Workdir) -> list[Ins
 
 
 def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Workdir,
-                   names: "_Names", strict: bool) -> list[InstallSpec]:
+                   names: "_Names") -> list[InstallSpec]:
     specs = []
     conditions = _conditions(tree)
     for node in ast.walk(tree):
@@ -323,9 +397,7 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         qualified = ast.unparse(node.func)
         text = (ast.get_source_segment(source, node) or func).splitlines()[0]
         if func == "install":
-            spec = _from_install_call(node, index, tag, text, root, names, strict)
-            if spec is not None:
-                specs.append(spec)
+            specs.append(_from_install_call(node, index, tag, text, root, names))
         elif func == "restart_recovery":
             spec = InstallSpec(index, tag, "restart_recovery()", text, guarded=True)
             _restart_recovery_file(spec, root)
@@ -334,7 +406,11 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         elif qualified.endswith("get_ipython().run_line_magic") and len(node.args) >= 2:
             magic, line = (_evaluate(a, names) or "" for a in node.args[:2])
             if magic == "pip" and line.split()[:1] == ["install"]:
-                specs.append(_spec(_split(line, index, text)[1:], index, tag, "%pip", text, root))
+                try:
+                    specs.append(_spec(shlex.split(line, comments=True)[1:], index, tag, "%pip", text, root))
+                except ValueError as exc:   # the shell would refuse the line: the install fails as written
+                    specs.append(InstallSpec(index, tag, "%pip", text, args=[],
+                                             rejected=f"the shell would reject the line ({exc})"))
         elif func in ("system", "getoutput") and qualified.startswith(("get_ipython()", "os.")) and node.args:
             command = _evaluate(node.args[0], names) or ""
             form = "os.system" if qualified.startswith("os.") else "get_ipython().system"
@@ -342,8 +418,7 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         elif func in _SUBPROCESS_CALLS and node.args:
             argv = node.args[0]
             if isinstance(argv, (ast.List, ast.Tuple)):
-                words = [w or "" for w in (_evaluate(e, names) for e in argv.elts)]
-                args = _pip_install_args(shlex.join(words))
+                args = _install_args(_argv_words(argv.elts, names))
                 if args is not None:
                     specs.append(_spec(args, index, tag, "subprocess", text, root))
             else:
@@ -371,24 +446,28 @@ def _conditions(tree: ast.Module) -> dict[ast.AST, str]:
 
 
 def _from_install_call(node: ast.Call, index: int, tag: str, text: str, root: Workdir,
-                       names: "_Names", strict: bool) -> InstallSpec | None:
-    spec = InstallSpec(index, tag, "install()", text, guarded=True)
+                       names: "_Names") -> InstallSpec:
+    """``tiers.install.install(requirements, requirement_files, no_deps=...)``: the pip arguments it
+    hands pip (its guard, every installed distribution pinned, is ``guarded``)."""
     keywords = {k.arg: k.value for k in node.keywords if k.arg}
     requirements = node.args[0] if node.args else keywords.get("requirements")
     files = node.args[1] if len(node.args) > 1 else keywords.get("requirement_files")
-    try:
-        for element in _elements(requirements):
-            value = _evaluate(element, names)
-            if value is None:
-                raise HarnessError(f"cell {index}: cannot read the requirement {ast.unparse(element)!r} in {text!r}")
-            spec.requirements.append(value)
-        for element in _elements(files):
-            _add_file(spec, "requirement_files", _requirements_path(element, names, index, text), root)
-    except HarnessError:
-        if strict:
-            raise
     no_deps = keywords.get("no_deps")
-    spec.no_deps = isinstance(no_deps, ast.Constant) and bool(no_deps.value)
+    words: list[str] = []
+    unknown = ""
+    for element in _elements(requirements):
+        value = _evaluate(element, names)
+        words.append(value if value is not None else "{" + ast.unparse(element) + "}")
+    for element in _elements(files):
+        path, why = _requirements_path(element, names)
+        unknown = unknown or why
+        words += ["-r", path] if path else []
+    if isinstance(no_deps, ast.Constant) and bool(no_deps.value):
+        words.append("--no-deps")
+    spec = _spec(words, index, tag, "install()", text, root)
+    spec.guarded = True
+    if unknown and not spec.unknown:
+        spec.unknown = f"cell {index}: {unknown} in {text!r}"
     return spec
 
 
@@ -401,31 +480,107 @@ def cwd_after(source: str, root: Workdir) -> Workdir:
     return root
 
 
-def _spec(args: list[str], index: int, tag: str, form: str, text: str, root: Workdir, line: int = 0) -> InstallSpec:
-    spec = InstallSpec(index, tag, form, text, line=line)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        option, _, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if option in _VALUE_OPTIONS or (arg[:2] in ("-r", "-c") and len(arg) > 2):
-            if arg[:2] in ("-r", "-c") and len(arg) > 2:
-                option, inline = arg[:2], arg[2:]
-            value = inline or (args[i + 1] if i + 1 < len(args) else "")
-            i += 1 if inline else 2
-            target = _VALUE_OPTIONS.get(option)
-            if target in ("requirement_files", "constraint_files"):
-                _add_file(spec, target, value, root)
-            elif target == "requirements":
-                spec.requirements.append(value)
+def _install_args(words: list[str]) -> list[str] | None:
+    """The arguments after ``install`` when the command ``words`` runs pip (or uv pip) install, else None."""
+    while words and (_ENV_ASSIGNMENT.match(words[0]) or words[0] in ("sudo", "exec", "time")):
+        words = words[1:]
+    if len(words) >= 2 and re.fullmatch(r"(?:.*/)?pip(?:\d+(?:\.\d+)?)?", words[0]) and words[1] == "install":
+        return words[2:]
+    if len(words) >= 3 and words[0].endswith("uv") and words[1:3] == ["pip", "install"]:
+        return words[3:]
+    if len(words) >= 4 and _PYTHON_WORD.match(words[0]) and words[1] == "-m":
+        if words[2] == "pip" and words[3] == "install":
+            return words[4:]
+        if words[2] == "uv" and words[3:5] == ["pip", "install"]:
+            return words[5:]
+    return None
+
+
+def _argv_words(elements: list[ast.expr], names: "_Names") -> list[str]:
+    """A subprocess argument list as words: a value the notebook does not determine stays ``{expr}``
+    (then the install is not statically known); ``*pkgs`` of a known list is its words."""
+    words = []
+    for element in elements:
+        if isinstance(element, ast.Starred):
+            items = _list_value(element.value, names)
+            words += items if items is not None else ["{*" + ast.unparse(element.value) + "}"]
             continue
-        if arg == "--no-deps":
-            spec.no_deps = True
-        elif arg in ("-U", "--upgrade"):
-            spec.upgrade = True
-        elif not arg.startswith("-"):
-            spec.requirements.append(arg)
-        i += 1
+        value = _evaluate(element, names)
+        words.append(value if value is not None else "{" + ast.unparse(element) + "}")
+    return words
+
+
+def _spec(args: list[str], index: int, tag: str, form: str, text: str, root: Workdir, line: int = 0) -> InstallSpec:
+    """The install as written: its words, the options pip's own parser reads from them, the files and
+    paths it names found as the kernel finds them; unknown or rejected (never an exception) otherwise."""
+    spec = InstallSpec(index, tag, form, text, line=line, args=list(args))
+    unresolved = sorted({m.group(0).removeprefix("{").removesuffix("}") for word in args
+                         for m in _UNRESOLVED.finditer(word)})
+    if unresolved:
+        spec.unknown = (f"cell {index}: {', '.join(f'`{u}`' for u in unresolved)} in {text!r} is not determined by "
+                        "the notebook's parameters or earlier constant assignments")
+        return spec
+    parsed = parse_install_args(_pip_words(args) if "uv" in form else args)
+    if parsed.rejected and "uv" in form:   # uv's own options are not pip's: judged as pip would, or unknown
+        spec.unknown = f"cell {index}: {text!r} uses an option of uv's that pip does not read ({parsed.rejected})"
+        return spec
+    if parsed.rejected:
+        spec.rejected = parsed.rejected
+        return spec
+    spec.options = parsed.options
+    spec.no_deps = bool(parsed.values.ignore_dependencies)
+    spec.upgrade = bool(parsed.values.upgrade)
+    for option, value in parsed.options:
+        if option in _REQUIREMENT_OPTIONS and value is not None:
+            _add_file(spec, _REQUIREMENT_OPTIONS[option], value, root)
+        elif option in ("-e", "--editable") and value is not None:
+            spec.requirements.append(value)
+            _add_path(spec, value, root)
+    for word in parsed.args:
+        kind = word_kind(word)
+        if not kind:
+            spec.rejected = f"pip would reject: Invalid requirement: {word!r}"
+            return spec
+        spec.requirements.append(word)
+        if kind in ("path", "wheel") and "://" not in word:
+            _add_path(spec, word, root)
     return spec
+
+
+_UV_ONLY = {"--system": 0, "--python": 1, "-p": 1, "--prerelease": 1, "--index-strategy": 1, "--torch-backend": 1,
+            "--link-mode": 1, "--compile-bytecode": 0, "--reinstall": 0, "--strict": 0}
+
+
+def _pip_words(args: list[str]) -> list[str]:
+    """``uv pip install``'s words without the options that only say where and how uv installs (``--system``,
+    ``-p PYTHON``): what is left is pip install's."""
+    kept, skip = [], 0
+    for word in args:
+        name = word.split("=", 1)[0]
+        if skip:
+            skip -= 1
+        elif name in _UV_ONLY:
+            skip = _UV_ONLY[name] if "=" not in word else 0
+        else:
+            kept.append(word)
+    return kept
+
+
+def _add_path(spec: InstallSpec, value: str, where: Workdir) -> None:
+    """A local project, archive or wheel the install names, as the kernel finds it, or why not. A wheel
+    installed ``--no-deps`` is judged by its file name, so the file itself is not needed."""
+    if value.startswith(VCS_AND_URLS) or (spec.no_deps and wheel_of(value)):
+        return
+    path, found_in = where.find(value, folders=True)
+    if path is None:
+        spec.missing.append(f"cell {spec.cell_index} installs {where.relative(value)}, which a headless run does "
+                            "not have: pass it with --content")
+        return
+    spec.located[value] = str(path)
+    spec.found_in[str(path)] = found_in
+
+
+VCS_AND_URLS = (*VCS_PREFIXES, "http://", "https://", "file:", "ftp://")
 
 
 # ------------------------------------------------------------------------------------ literals
@@ -433,13 +588,6 @@ def _spec(args: list[str], index: int, tag: str, form: str, text: str, root: Wor
 def _source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
-
-
-def _split(text: str, index: int, line: str) -> list[str]:
-    try:
-        return shlex.split(text, comments=True)
-    except ValueError as exc:
-        raise HarnessError(f"cell {index}: cannot split {line.strip()!r} ({exc})") from None
 
 
 def _parse(source: str) -> ast.Module | None:
@@ -503,6 +651,19 @@ def _elements(node: ast.expr | None) -> list[ast.expr]:
     return [node]
 
 
+def _list_value(node: ast.expr, names: dict[str, list[ast.expr]], depth: int = 0) -> list[str] | None:
+    """A list or tuple of strings the notebook determines (a literal, or a name assigned one), else None."""
+    if depth > 10:
+        return None
+    if isinstance(node, ast.Name):
+        values = names.get(node.id, [])
+        return _list_value(values[-1], names, depth + 1) if values else None
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_evaluate(e, names, depth + 1) for e in node.elts]
+        return None if any(i is None for i in items) else [i for i in items if i is not None]
+    return None
+
+
 def _evaluate(node: ast.expr, names: dict[str, list[ast.expr]], depth: int = 0) -> str | None:
     """A string literal, f-string or ``os.path.join`` of them; unknown names become ``{NAME}``."""
     if depth > 10:
@@ -527,6 +688,11 @@ def _evaluate(node: ast.expr, names: dict[str, list[ast.expr]], depth: int = 0) 
     if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.path.join", "join"):
         parts = [_evaluate(a, names, depth + 1) for a in node.args]
         return "/".join(p if p is not None else "{" + ast.unparse(a) + "}" for p, a in zip(parts, node.args))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" \
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str) \
+            and len(node.args) == 1:     # " ".join(pkgs) over a list the notebook determines
+        items = _list_value(node.args[0], names, depth + 1)
+        return node.func.value.value.join(items) if items is not None else None
     if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.executable":
         return "python"
     if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv") and node.args:
@@ -538,19 +704,21 @@ def _evaluate(node: ast.expr, names: dict[str, list[ast.expr]], depth: int = 0) 
     return None
 
 
-def _requirements_path(node: ast.expr, names: _Names, index: int, text: str) -> str:
-    """The requirements file an expression names: the one value it may take here (a path or a URL)."""
+def _requirements_path(node: ast.expr, names: _Names) -> tuple[str, str]:
+    """The requirements file an expression names: the one value it may take here (a path or a URL), or
+    ("", why not)."""
     candidates = names.get(node.id, []) if isinstance(node, ast.Name) else [node]
     values = {value for c in candidates if (value := _evaluate(c, names)) and "{" not in value}
     if len(values) != 1:
-        raise HarnessError(f"cell {index}: cannot tell which requirements file {ast.unparse(node)!r} names in "
-                           f"{text!r} (found {sorted(values) or 'no literal value'})")
-    return values.pop()
+        return "", (f"cannot tell which requirements file {ast.unparse(node)!r} names "
+                    f"(found {sorted(values) or 'no literal value'})")
+    return values.pop(), ""
 
 
 def _add_file(spec: InstallSpec, target: str, value: str, where: Workdir) -> None:
     """Record the requirements (or constraints) file ``value`` as the kernel would find it, or why not."""
     if value.startswith(("http://", "https://")):
+        spec.located[value] = value
         if target == "requirement_files":
             spec.requirement_urls.append(value)
         else:
@@ -563,6 +731,7 @@ def _add_file(spec: InstallSpec, target: str, value: str, where: Workdir) -> Non
                             "have: pass it with --content")
         return
     getattr(spec, target).append(path)
+    spec.located[value] = str(path)
     for variable, folder in where.environ:   # a path built from COLAB_CI_CHECKOUT: say so
         if found_in == "an absolute path" and path.is_relative_to(folder):
             found_in = f"the checkout ({variable})"
@@ -606,11 +775,12 @@ def _git_clones(source: str) -> list[str]:
 
 def _made_by_clone(sentence: str, clones: list[tuple[int, str]]) -> str:
     """A missing file under a folder an earlier cell's ``git clone`` makes: say so instead."""
-    match = re.match(r"cell (\d+) reads (\S+), which a headless run does not have", sentence)
+    match = re.match(r"cell (\d+) (reads|installs) (\S+), which a headless run does not have", sentence)
     if not match:
         return sentence
     for cell, folder in reversed(clones):
-        if match.group(2).startswith(folder + "/") and int(match.group(1)) >= cell:
-            return (f"cell {match.group(1)} reads {match.group(2)}, which cell {cell}'s `git clone` makes when it "
+        path = match.group(3)
+        if (path == folder or path.startswith(folder + "/")) and int(match.group(1)) >= cell:
+            return (f"cell {match.group(1)} {match.group(2)} {path}, which cell {cell}'s `git clone` makes when it "
                     f"runs: preflight cannot read it beforehand (pass a copy with --content)")
     return sentence

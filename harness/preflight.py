@@ -27,10 +27,16 @@ The requirements are evaluated raw: what pip would do without the notebook's gua
 (``tiers.install``: every installed distribution pinned as a constraint) is then evaluated too for
 guarded installs, and its effect noted: it turns a replacement into a failed install cell.
 
-An install with ``--no-deps`` is judged without a resolver: it installs exactly what it names.
-Installs are evaluated one at a time against the image, not after the earlier cells. An install whose
-requirements file cannot be found is ``unchecked`` with one sentence naming the cell and the file;
-no other file is read in its place. Every verdict names the files it read (``files``).
+The resolver gets the cell's own pip arguments (``InstallSpec.args``, read by pip's parser), unchanged
+but for the dry run against the image and local paths as the kernel finds them (``_pip_args``). uv
+screens only installs it reads as pip does (``_uv_may_differ``: no index or other options, no URL or
+path) and only when its answer can be read. An install with ``--no-deps`` whose words say what it
+installs (a pinned requirement, a wheel's file name) is judged without a resolver. An install that is
+not statically known (``InstallSpec.unknown``) is a note (status ``unknown``: neither failing nor passing
+the image); one pip's parser rejects fails. Installs are evaluated one at a time against the image, not
+after the earlier cells. An install whose requirements file or local path cannot be found is
+``unchecked`` with one sentence naming the cell and the file; no other file is read in its place. Every
+verdict names the files it read (``files``).
 
 Fail closed: when pip could not reach a package index (a connection refused, a name that does not
 resolve, a timeout, an index answering 5xx or 401/403), its answer says nothing about what a user
@@ -59,6 +65,7 @@ from typing import Any, Callable, Literal
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -69,6 +76,7 @@ from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
 from harness.install_cells import InstallSpec
+from harness.pip_command import VCS_PREFIXES, wheel_of, word_kind
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]
@@ -107,6 +115,7 @@ class InstallVerdict:
     resolver: str = ""               # "pip", "uv" or "static"
     error: str = ""                  # the resolver's refusal: the install would fail
     unchecked: str = ""              # why the resolver could not answer (index unreachable): could not check
+    unknown: str = ""                # why the install is not statically known: a note, judged by `run` alone
     guard: str = ""                  # what the notebook's guard does about it
     fixes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -123,13 +132,16 @@ class InstallVerdict:
 
     @property
     def status(self) -> str:
-        """``corrupts`` | ``fails`` | ``unchecked`` | ``replaces`` | ``ok``."""
+        """``corrupts`` | ``fails`` | ``unchecked`` | ``unknown`` | ``replaces`` | ``ok``. ``unknown`` (not
+        statically known) is a note: it neither fails nor passes the image (``ImageVerdict.status``)."""
         if self.corrupting:
             return "corrupts"
         if self.error:
             return "fails"
         if self.unchecked:
             return "unchecked"
+        if self.unknown:
+            return "unknown"
         return "replaces" if self.replaced else "ok"
 
 
@@ -241,18 +253,28 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
     verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes),
                              files=spec.files_read())
     installed = {name: info["version"] for name, info in state.items()}
-    if spec.missing:   # never another file in its place: the install cannot be judged
+    static = None if spec.unknown or spec.rejected or spec.missing or not spec.no_deps else \
+        _no_deps_changes(spec, installed, imported)
+    if spec.unknown:   # a note: `run`'s probes see what it installed; preflight neither fails nor passes it
+        verdict.unknown = spec.unknown
+        verdict.notes.append("not statically known: `colab-ci run` sees what it installs, preflight cannot")
+    elif spec.rejected:
+        verdict.resolver = "pip's parser"
+        verdict.error = spec.rejected
+    elif spec.missing:   # never another file in its place: the install cannot be judged
         verdict.unchecked = "; ".join(spec.missing)
-    elif spec.no_deps:
+    elif static is not None:
         verdict.resolver = "static"
-        verdict.changes = _no_deps_changes(spec, installed, imported)
-        verdict.notes.append("--no-deps: installs exactly what it names, so no resolver is asked")
+        verdict.changes = static
+        verdict.notes.append("--no-deps: installs exactly what it names (a wheel's file name is its version), so no "
+                             "resolver is asked")
     else:
         args = _pip_args(spec)
         try:
             _resolve(verdict, python, args, spec, state, imported, resolver)
         except IndexUnreachable as exc:
-            verdict.unchecked = str(exc)
+            sources = _sources(spec)
+            verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(sources)})" if sources else "")
             verdict.changes = []
         if verdict.corrupting:
             verdict.fixes = _fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
@@ -269,9 +291,12 @@ def _resolve(verdict: InstallVerdict, python: Path, args: list[str], spec: Insta
     """Fill in the resolver's answer: uv's when it moves nothing the kernel imported, else pip's (the
     authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch)."""
     screened = None
-    if resolver in ("auto", "uv"):
+    differs = _uv_may_differ(spec)
+    if resolver in ("auto", "uv") and differs:
+        verdict.notes.append(f"pip decides: uv may answer otherwise for {differs}")
+    elif resolver in ("auto", "uv"):
         try:
-            screened = _uv_dry_run(python, args)
+            screened = _uv_dry_run(python, _uv_args(spec))
         except IndexUnreachable:
             screened = None   # uv's index is not pip's: pip may still reach its own, and pip decides
     if screened is not None and (resolver == "uv" or not any(b and n in imported for n, (b, _a) in screened.items())):
@@ -290,6 +315,30 @@ def _resolve(verdict: InstallVerdict, python: Path, args: list[str], spec: Insta
 
 
 def _pip_args(spec: InstallSpec) -> list[str]:
+    """The install's own pip arguments, as pip's parser read them from the cell, with each local path as
+    the kernel finds it. ``--user`` is left out: the image's site-packages is where it lands in Colab's
+    kernel (and ``--user`` is refused in the metadata environment, a venv). An install the harness made
+    up (``--requirements FILE``, tests) has no words: its fields say it."""
+    if spec.args is None:
+        return _uv_args(spec)
+    editables = {value for option, value in spec.options if option in ("-e", "--editable")}
+    args: list[str] = []
+    for option, value in spec.options:
+        if option == "--user":
+            continue
+        if value is None:
+            args.append(option)
+        else:
+            args += [option, spec.located.get(value, value) if option in _PATH_OPTIONS else value]
+    positional = [word for word in spec.requirements if word not in editables]
+    return args + [spec.located.get(word, word) for word in positional]
+
+
+_PATH_OPTIONS = ("-r", "--requirement", "-c", "--constraint", "-e", "--editable")
+
+
+def _uv_args(spec: InstallSpec) -> list[str]:
+    """The install as uv asks it, for an install ``_uv_may_differ`` passes: its files and requirements."""
     args = ["--no-deps"] if spec.no_deps else []
     args += ["--upgrade"] if spec.upgrade else []
     for path in spec.constraint_files:
@@ -301,6 +350,46 @@ def _pip_args(spec: InstallSpec) -> list[str]:
     for url in spec.requirement_urls:
         args += ["-r", url]
     return args + list(spec.requirements)
+
+
+# pip options uv reads the same way (or that change nothing about what is installed): with any other
+# (an index, --pre, --no-binary, --force-reinstall, a target; --upgrade, which uv applies to every
+# package it resolves where pip upgrades only what was named), uv and pip may answer differently.
+_UV_SAME = {"-r", "--requirement", "-c", "--constraint", "--no-deps", "-q", "--quiet", "-v", "--verbose",
+            "--no-cache-dir", "--disable-pip-version-check", "--root-user-action", "--no-warn-script-location",
+            "--progress-bar", "--no-input", "--break-system-packages", "--user", "--no-color", "--no-warn-conflicts"}
+
+
+def _uv_may_differ(spec: InstallSpec) -> str:
+    """Why uv's answer may not be pip's for this install, in words; "" when uv is asked pip's question."""
+    other = [option for option, _value in spec.options if option not in _UV_SAME]
+    if other:
+        return f"its options ({', '.join(dict.fromkeys(other))})"
+    direct = [word for word in spec.all_requirements() if _direct(word)]
+    if direct:
+        return f"a URL or path ({', '.join(direct[:3])})"
+    if spec.file_options():
+        return "the options in its requirements files"
+    return ""
+
+
+def _direct(word: str) -> str:
+    """The URL or path a requirement word installs from, or "" for a requirement an index serves."""
+    kind = word_kind(word)
+    if kind == "requirement":
+        return Requirement(word).url or ""
+    return word
+
+
+def _sources(spec: InstallSpec) -> list[str]:
+    """Where the install fetches from beyond pip's own configured index: its index options and URLs."""
+    found = [value for option, value in spec.options if value and option in (
+        "-i", "--index-url", "--extra-index-url", "-f", "--find-links")]
+    for word in spec.all_requirements():
+        direct = _direct(word)
+        if "://" in direct or direct.startswith(VCS_PREFIXES):
+            found.append(direct)
+    return list(dict.fromkeys(found))
 
 
 def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
@@ -322,8 +411,9 @@ def _pip_dry_run(python: Path, args: list[str]) -> tuple[dict, str]:
                               capture_output=True, text=True, timeout=900, env=env, check=False)
         debug_log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
     unreachable = pip_index_unreachable(debug_log, done.stderr)
-    if unreachable:
-        raise IndexUnreachable(f"could not check: pip could not reach the package index ({unreachable})")
+    if unreachable:   # an index page (its URL first), or a file, a wheel URL, a git repository the install names
+        what = "the package index" if unreachable.startswith(("http://", "https://")) else "what the install fetches"
+        raise IndexUnreachable(f"could not check: pip could not reach {what} ({unreachable})")
     if done.returncode != 0:
         return {}, _pip_error(done.stderr)
     try:
@@ -353,7 +443,15 @@ def pip_index_unreachable(debug_log: str, stderr: str) -> str:
     for line in stderr.splitlines():
         if line.startswith(("ERROR:", "WARNING: The repository")) and _NETWORK_ERROR.search(line):
             return _short_reason(line.removeprefix("ERROR:").strip())
+    for line in (stderr + "\n" + debug_log).splitlines():   # a VCS URL: git's own words, quoted by pip
+        if _GIT_UNREACHABLE.search(line):
+            return _short_reason(re.sub(r"^\d\S* ", "", line.strip()).strip())   # the debug log's timestamp off
     return ""
+
+
+# git, run by pip for a git+ URL, could not reach the repository (or is not there to ask).
+_GIT_UNREACHABLE = re.compile(r"fatal: unable to access|Could not resolve host|Failed to connect to|"
+                              r"Cannot find command 'git'|could not read Username", re.IGNORECASE)
 
 
 def uv_index_unreachable(stderr: str) -> str:
@@ -390,28 +488,60 @@ def _uv_dry_run(python: Path, args: list[str]) -> dict[str, tuple[str | None, st
         return None
     removed: dict[str, str] = {}
     added: dict[str, str] = {}
-    for line in (result.stdout + result.stderr).splitlines():
+    said = (result.stdout + result.stderr).splitlines()
+    for line in said:
         match = re.match(r"^ ([+-]) ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
         if match:
             (added if match.group(1) == "+" else removed)[canonicalize_name(match.group(2))] = match.group(3)
+    if not added and not removed and not any(line.strip() == "Would make no changes" for line in said):
+        return None   # an answer in words this reader does not know is no answer: pip decides
     return {name: (removed.get(name), version) for name, version in sorted(added.items())}
 
 
-def _no_deps_changes(spec: InstallSpec, installed: dict[str, str], imported: dict[str, str]) -> list[Change]:
+def _no_deps_changes(spec: InstallSpec, installed: dict[str, str], imported: dict[str, str]) -> list[Change] | None:
+    """What a ``--no-deps`` install changes, from its words alone: a pinned requirement, a wheel's file
+    name (its distribution and version: nothing is downloaded). None when some word's version is known
+    only by fetching it (an sdist, a VCS URL, a project folder, an unpinned requirement it upgrades):
+    then the resolver is asked."""
+    moves = spec.upgrade or any(option == "--force-reinstall" for option, _value in spec.options)
     changes = []
     for text in spec.all_requirements():
-        try:
+        kind = word_kind(text)
+        wheel = wheel_of(text) if kind == "wheel" else None
+        if kind == "requirement":
             req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        name = canonicalize_name(req.name)
-        pinned = [s.version for s in req.specifier if s.operator == "=="]
-        after = pinned[0] if pinned else ("from " + req.url.split("@")[0] if req.url else "newest")
-        if name in installed and (not pinned or installed[name] != pinned[0]):
-            changes.append(Change(name, installed[name], after, imported.get(name, "")))
-        elif name not in installed:
+            name = canonicalize_name(req.name)
+            wheel = wheel_of(req.url) if req.url else None
+            pins = [s.version for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+            if req.url and wheel is None and name not in installed:
+                changes.append(Change(name, None, "from " + req.url))    # an addition replaces nothing
+                continue
+            if req.url and wheel is None:
+                return None
+            if wheel is None and pins:
+                wheel = (name, pins[0])
+            elif wheel is None and name in installed and not moves:
+                continue          # already satisfied: pip leaves it
+            elif wheel is None and name not in installed:
+                changes.append(Change(name, None, "newest"))
+                continue
+            elif wheel is None:
+                return None
+        if wheel is None:
+            return None
+        name, after = wheel
+        if name not in installed:
             changes.append(Change(name, None, after))
+        elif not _same_version(installed[name], after):
+            changes.append(Change(name, installed[name], after, imported.get(name, "")))
     return changes
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def _changes_from_report(report: dict, spec: InstallSpec, state: dict[str, dict],
@@ -611,7 +741,8 @@ def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> st
             out.append(f"  {install.install}: {wanted}")
             for file in install.files:
                 out.append(f"    reads {file}")
-            answer = (f"would fail: {install.error}" if install.error else install.unchecked or summary)
+            answer = (f"would fail: {install.error}" if install.error else install.unchecked or
+                      (f"not statically known: {install.unknown}" if install.unknown else summary))
             out.append(f"    {install.status}: {answer}  [{install.resolver or 'no resolver answered'}, "
                        f"{install.seconds:.1f} s]")
             for change in install.replaced:

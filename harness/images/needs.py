@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from harness.errors import HarnessError
 from harness.images.import_names import distribution_of, is_standard_library
 from harness.install_cells import InstallSpec, _parse, _source, find_installs  # one reading of cells
+from harness.pip_command import word_kind
 
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
 
@@ -92,14 +93,12 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
     needs.specs = find_installs(path, content=tuple(content))
     for spec in needs.specs:
         needs.missing_files += spec.missing
-        if spec.no_deps:
-            continue
+        if spec.no_deps or spec.unknown or spec.rejected:   # static reading is a hint: what it cannot read is
+            continue                                        # seen by the run's probes, never a reason to stop
         for requirement in spec.all_requirements():
-            try:
-                if Requirement(requirement).url is None:
-                    needs.installs.append(requirement)
-            except InvalidRequirement:
-                raise HarnessError(f"{spec.label}: not a requirement: {requirement!r}") from None
+            # a URL, a path, a wheel: nothing of the image's to hold for it
+            if word_kind(requirement) == "requirement" and Requirement(requirement).url is None:
+                needs.installs.append(requirement)
     needs.installs = list(dict.fromkeys(needs.installs))
     return needs
 

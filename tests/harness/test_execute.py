@@ -468,3 +468,27 @@ def test_the_colab_release_and_image_digest_reach_the_report_and_the_aggregate(t
     combined = run_cli("aggregate", "--report", str(out))
     assert combined.returncode == 0, combined.stderr
     assert f"Colab release `release-colab-20261101-060101-RC00`, image `sha256:{'ab' * 32}`" in combined.stdout
+
+
+def test_a_computed_install_loop_runs_and_the_probes_see_what_it_installed(target_venv: Path,
+                                                                          tmp_path: Path) -> None:
+    """The previous generation's install cell (a computed list, one `subprocess` pip install per package):
+    static reading cannot know `package`, which must not stop the run; the probe sees what it installed."""
+    from tests.harness.tiny_wheels import tiny_wheel
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    tiny_wheel(wheels, "colabci-tiny", "1.0")
+    out = tmp_path / "out"
+    proc = run_cli("run", str(NOTEBOOKS / "computed_install_loop.ipynb"), "--python", str(target_venv),
+                   "-p", "WHEELS", str(wheels), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads((out / "report.json").read_text())["record"]
+    statuses = [c["status"] for c in record["cells"]]      # papermill adds the injected-parameters cell
+    assert record["outcome"] == "completed" and statuses == ["ok"] * len(statuses) and len(statuses) >= 3
+    assert stream_text(_cell(out / "executed.ipynb", 2)) == "installed: ['colabci_tiny']\n"
+    assert stream_text(_cell(out / "executed.ipynb", 3)) == "after the install: colabci_tiny imported\n"
+    [install] = record["installs"]
+    assert (install["cell_index"], install["recognised"]) == (2, ["subprocess"])
+    assert install["changed"] == {"colabci-tiny": [None, "1.0"]}
+    assert version_in(target_venv, "colabci_tiny") == "absent"          # the run's copy, never the target

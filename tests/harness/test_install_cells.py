@@ -65,9 +65,10 @@ def test_install_cell_selection():
 
 
 def test_unreadable_requirement_names_the_cell(tmp_path: Path):
+    """Static reading is a hint: what it cannot read is an install marked unknown, never an error."""
     path = _notebook(tmp_path, [(["install"], "install(requirement_files=[SOMEWHERE])\n")])
-    with pytest.raises(HarnessError, match=r"cell 0: cannot tell which requirements file 'SOMEWHERE'"):
-        find_installs(path, tmp_path)
+    [spec] = find_installs(path, tmp_path)
+    assert spec.unknown.startswith("cell 0: cannot tell which requirements file 'SOMEWHERE' names")
 
 
 @pytest.mark.parametrize("source, forms, requirements", [
@@ -99,3 +100,110 @@ def test_one_rule_reads_every_form_of_install(tmp_path: Path, source: str, forms
     assert is_install_cell(cell) is bool(forms)
     specs = find_installs(_notebook(tmp_path, [([], source)]), tmp_path)
     assert [r for spec in specs for r in spec.requirements] == requirements
+
+
+# -- installs as written: pip's own parser, nothing refused -------------------------------------------
+
+COMPUTED_LOOP = REPO / "tests" / "harness" / "notebooks" / "computed_install_loop.ipynb"
+
+
+def test_a_computed_install_loop_is_not_statically_known_and_stops_nothing(tmp_path: Path):
+    """The previous generation's install cell (`for package in missing: subprocess.check_call([...,
+    package])`) stopped `run --image` and `preflight` with "not a requirement: ''"."""
+    from harness.images.needs import notebook_needs
+
+    [spec] = find_installs(COMPUTED_LOOP)
+    assert spec.label == "cell 2 [install] subprocess" and spec.args[-1] == "{package}"
+    assert spec.unknown.startswith("cell 2: `package` in ") and "not determined by the notebook's parameters" \
+        in spec.unknown
+    needs = notebook_needs(COMPUTED_LOOP, {"tabulate": "0.8.10"})     # what `run --image` reads: no error
+    assert needs.installs == [] and "colabci_tiny" in needs.imports
+
+
+def test_index_options_are_options_and_the_install_is_kept_as_written(tmp_path: Path):
+    line = ("!pip install torch --index-url https://download.pytorch.org/whl/cpu --trusted-host pypi.org --pre "
+            "--force-reinstall numpy")
+    [spec] = find_installs(_notebook(tmp_path, [([], line)]), tmp_path)
+    assert spec.requirements == ["torch", "numpy"]                       # never a package named pypi.org
+    assert spec.args == line.split()[2:]
+    assert spec.options == [("--index-url", "https://download.pytorch.org/whl/cpu"), ("--trusted-host", "pypi.org"),
+                            ("--pre", None), ("--force-reinstall", None)]
+    assert not spec.unknown and not spec.rejected
+
+
+@pytest.mark.parametrize("source, requirements, missing", [
+    ("!pip install git+https://github.com/huggingface/diffusers.git",
+     ["git+https://github.com/huggingface/diffusers.git"], []),
+    ("!pip install -q https://example.com/dl/numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.whl",
+     ["https://example.com/dl/numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.whl"], []),
+    ("!pip install /content/diffusers", ["/content/diffusers"],
+     ["cell 0 installs diffusers, which a headless run does not have: pass it with --content"]),
+    ("!git clone https://github.com/huggingface/diffusers\n!pip install -e ./diffusers", ["./diffusers"],
+     ["cell 0 installs diffusers, which cell 0's `git clone` makes when it runs: preflight cannot read it "
+      "beforehand (pass a copy with --content)"]),
+])
+def test_urls_and_paths_are_read_as_written(tmp_path: Path, source: str, requirements: list[str],
+                                            missing: list[str]):
+    [spec] = find_installs(_notebook(tmp_path, [([], source)]), tmp_path)
+    assert (spec.requirements, spec.missing, spec.unknown, spec.rejected) == (requirements, missing, "", "")
+
+
+def test_a_local_project_is_found_as_the_kernel_finds_it(tmp_path: Path):
+    (tmp_path / "mypkg").mkdir()
+    [spec] = find_installs(_notebook(tmp_path, [([], "!pip install ./mypkg")]), tmp_path)
+    assert spec.located == {"./mypkg": str(tmp_path / "mypkg")} and not spec.missing
+
+
+def test_names_the_notebook_determines_are_substituted_and_others_are_unknown(tmp_path: Path):
+    path = _notebook(tmp_path, [
+        ([], "!pip install $PKG"),                                        # PKG is set only later
+        (["parameters"], "PKG = 'tabulate==0.9.0'\nEXTRAS = ['rich', 'colabci-left==1.0']"),
+        ([], "!pip install $PKG {' '.join(EXTRAS)} > /dev/null 2>&1"),
+        ([], "import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', *EXTRAS])"),
+        ([], "%%bash\npip install $SHELL_ONLY\n"),
+        ([], "version = input()\n!pip install numpy=={version}"),
+    ])
+    specs = find_installs(path, tmp_path)
+    assert [s.requirements for s in specs] == [[], ["tabulate==0.9.0", "rich", "colabci-left==1.0"],
+                                               ["rich", "colabci-left==1.0"], [], []]
+    assert specs[0].unknown == ("cell 0: `$PKG` in '!pip install $PKG' is not determined by the notebook's "
+                                "parameters or earlier constant assignments")
+    assert "`$SHELL_ONLY`" in specs[3].unknown and "`numpy=={version}`" not in specs[4].unknown
+    assert "`version`" in specs[4].unknown
+
+
+def test_words_pip_rejects_are_reported_in_pips_words(tmp_path: Path):
+    path = _notebook(tmp_path, [([], "%pip install --frobnicate x\n!pip install 'not a requirement!!'")])
+    first, second = find_installs(path, tmp_path)
+    assert first.rejected == "pip would reject: no such option: --frobnicate"
+    assert second.rejected == "pip would reject: Invalid requirement: 'not a requirement!!'"
+
+
+def test_requirements_files_are_read_as_pip_reads_them(tmp_path: Path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "reqs.txt").write_text("numpy==2.1.3 \\\n  # continued\ncaptum==0.8.0  # pinned\n"
+                                       "--extra-index-url https://example.invalid/simple\n-r sub/more.txt\n")
+    (tmp_path / "sub" / "more.txt").write_text("tabulate\n-c ../cons.txt\n")
+    (tmp_path / "cons.txt").write_text("rich<14\n")
+    [spec] = find_installs(_notebook(tmp_path, [([], "!pip install -rreqs.txt")]), tmp_path)
+    assert spec.options == [("-r", "reqs.txt")] and spec.located == {"reqs.txt": str(tmp_path / "reqs.txt")}
+    assert spec.all_requirements() == ["numpy==2.1.3", "captum==0.8.0", "tabulate"]
+    assert spec.file_options() == [f"{tmp_path / 'reqs.txt'}:4 extra_index_urls=['https://example.invalid/simple']"]
+
+
+def test_the_resolver_gets_the_cells_own_arguments(tmp_path: Path):
+    """preflight hands pip the words as pip's parser read them, local paths as the kernel finds them."""
+    from harness.preflight import _pip_args, _uv_may_differ
+
+    (tmp_path / "reqs.txt").write_text("tabulate\n")
+    (tmp_path / "pkg").mkdir()
+    path = _notebook(tmp_path, [([], "!pip install -qU torch --index https://example.invalid/simple -rreqs.txt "
+                                     "--user --no-binary :all: ./pkg 2>&1 | tail -1\n!pip install -q tabulate")])
+    written, plain = find_installs(path, tmp_path)
+    assert _pip_args(written) == ["-q", "-U", "--index-url", "https://example.invalid/simple",
+                                  "-r", str(tmp_path / "reqs.txt"), "--no-binary", ":all:", "torch", str(tmp_path / "pkg")]
+    assert _uv_may_differ(written) == "its options (-U, --index-url, --no-binary)"
+    assert _pip_args(plain) == ["-q", "tabulate"] and _uv_may_differ(plain) == ""
+    (tmp_path / "indexed.txt").write_text("tabulate\n--extra-index-url https://example.invalid/simple\n")
+    [indexed] = find_installs(_notebook(tmp_path, [([], "!pip install -r indexed.txt")]), tmp_path)
+    assert _uv_may_differ(indexed) == "the options in its requirements files"

@@ -192,6 +192,10 @@ def test_the_reasons_are_told_apart_from_the_resolvers_own_words():
     assert pip_index_unreachable("", "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool("
                                      "host='files.pythonhosted.org', port=443): Max retries exceeded").startswith(
         "Could not install packages due to an OSError")
+    git = ("2026-12-07T18:40:01,2   fatal: unable to access 'https://colab-ci.invalid/o/r.git/': Could not resolve "
+           "host: colab-ci.invalid\n")
+    assert pip_index_unreachable(git, "ERROR: Failed to build 'git+https://colab-ci.invalid/o/r.git' when git clone") == \
+        "fatal: unable to access 'https://colab-ci.invalid/o/r.git/': Could not resolve host: colab-ci.invalid"
     uv_refused = ("Using Python 3.11.7 environment at: /env\nerror: Request failed after 3 retries in 10.0s\n"
                   "  cause: Failed to fetch: http://127.0.0.1:9/simple/idna/\n  cause: tcp connect error\n"
                   "  cause: Connection refused (os error 111)\n")
@@ -200,3 +204,163 @@ def test_the_reasons_are_told_apart_from_the_resolvers_own_words():
                    "requirements are unsatisfiable.\n")
     assert "Connection refused (os error 111)" in uv_index_unreachable(uv_refused)
     assert uv_index_unreachable(uv_conflict) == ""
+
+
+# -- installs as written (issue 14): judged, or said to be unknown; never refused ------------------------
+
+COMPUTED_LOOP = REPO / "tests" / "harness" / "notebooks" / "computed_install_loop.ipynb"
+NOWHERE = "https://files.colab-ci.invalid"     # .invalid never resolves: offline wherever the tests run
+
+
+def preflight_notebook(image: dict[str, Path], env: dict[str, str], notebook: Path | list[str],
+                       out: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``preflight --notebook`` over ``notebook`` (or a notebook of these code cells), and its preflight.json."""
+    if isinstance(notebook, list):
+        path = out.parent / f"{out.name}.ipynb"
+        path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+            for source in notebook]}))
+        notebook = path
+    done = subprocess.run([sys.executable, "-m", "harness", "preflight", "--notebook", str(notebook),
+                           "--profiles-dir", str(image["profiles"]), "--cache-dir", str(image["cache"]),
+                           "--mode", "local", "--out", str(out)],
+                          cwd=REPO, env={**env, "PIP_RETRIES": "0", "PIP_TIMEOUT": "10"}, capture_output=True,
+                          text=True, timeout=300)
+    return done, preflight_json(out)
+
+
+def _installs(data: dict) -> dict[str, dict]:
+    [verdict] = data["images"]
+    return {install["install"]: install for install in verdict["installs"]}
+
+
+def test_a_computed_install_loop_is_a_note_not_a_refusal(image, tmp_path):
+    done, data = preflight_notebook(image, offline(image), COMPUTED_LOOP, tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    install = _installs(data)["cell 2 [install] subprocess"]
+    assert install["status"] == "unknown" and install["unknown"].startswith("cell 2: `package` in ")
+    assert data["images"][0]["status"] == "ok"
+    assert "unknown: not statically known: cell 2: `package` in " in done.stdout
+    assert "note: not statically known: `colab-ci run` sees what it installs" in done.stdout
+
+
+def test_a_dollar_var_install_is_a_note_and_the_others_are_judged(image, tmp_path):
+    done, data = preflight_notebook(image, offline(image), [f"import {IMPORTED}", "!pip install $PKG",
+                                                            "!pip install colabci-right"], tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr          # the other install still corrupts
+    installs = _installs(data)
+    assert installs["cell 1 !pip"]["status"] == "unknown" and "`$PKG`" in installs["cell 1 !pip"]["unknown"]
+    assert installs["cell 2 !pip"]["status"] == "corrupts"
+    done, data = preflight_notebook(image, offline(image), [f"import {IMPORTED}", "!pip install $PKG"],
+                                    tmp_path / "alone")
+    assert done.returncode == 0, done.stdout + done.stderr          # nothing else found: exit 0, with the note
+    assert "note: not statically known" in done.stdout
+
+
+def test_an_index_that_cannot_be_reached_is_exit_2_naming_it(image, tmp_path):
+    line = (f"!pip install colabci-left --index-url {CLOSED_INDEX} --trusted-host pypi.org --pre --force-reinstall "
+            f"{IMPORTED}")
+    done, data = preflight_notebook(image, _env(), [f"import {IMPORTED}", line], tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    install = _installs(data)["cell 1 !pip"]
+    assert install["status"] == "unchecked" and install["resolver"] == ""
+    assert install["requirements"] == ["colabci-left", IMPORTED]     # no package named pypi.org
+    assert f"{CLOSED_INDEX}/" in install["unchecked"] and "Connection refused" in install["unchecked"]
+    assert "pip decides: uv may answer otherwise for its options (--index-url, --trusted-host, --pre, " \
+           "--force-reinstall)" in install["notes"]
+
+
+def test_the_pytorch_cpu_index_offline_is_could_not_check(image, tmp_path):
+    """The issue's line, where download.pytorch.org cannot be reached (here): exit 2 naming the index."""
+    import socket
+
+    try:
+        socket.create_connection(("download.pytorch.org", 443), timeout=3).close()
+        pytest.skip("download.pytorch.org is reachable here: this case is about an index that is not")
+    except OSError:
+        pass
+    line = ("!pip install torch --index-url https://download.pytorch.org/whl/cpu --trusted-host pypi.org --pre "
+            "--force-reinstall numpy")
+    done, data = preflight_notebook(image, _env(), [line], tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    install = _installs(data)["cell 0 !pip"]
+    assert install["requirements"] == ["torch", "numpy"] and install["status"] == "unchecked"
+    assert "https://download.pytorch.org/whl/cpu" in install["unchecked"]
+    assert "pypi.org" not in [c["name"] for c in install["changes"]] and "pypi-org" not in done.stdout
+
+
+def test_a_no_deps_wheel_url_over_an_imported_distribution_corrupts_without_downloading(image, tmp_path):
+    wheel = f"{NOWHERE}/wheels/{IMPORTED}-{NEWER}-py3-none-any.whl"     # never fetched: its name is its version
+    done, data = preflight_notebook(image, offline(image), [f"import {IMPORTED}", f"!pip install --no-deps {wheel}"],
+                                    tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    install = _installs(data)["cell 1 !pip"]
+    assert install["status"] == "corrupts" and install["resolver"] == "static"
+    assert [(c["name"], c["before"], c["after"]) for c in install["changes"]] == [(IMPORTED, IMPORTED_VERSION, NEWER)]
+    assert f"{IMPORTED} {IMPORTED_VERSION} -> {NEWER} (CORRUPTS" in done.stdout
+
+
+def test_git_path_and_wheel_url_installs_offline_are_could_not_check_and_the_rest_is_judged(image, tmp_path):
+    git = "git+https://colab-ci.invalid/owner/repo.git"
+    wheel = f"{NOWHERE}/wheels/colabci_right-1.0-py3-none-any.whl"
+    done, data = preflight_notebook(image, offline(image), [
+        f"import {IMPORTED}", f"!pip install {git}", "!pip install /content/diffusers", f"!pip install {wheel}",
+        "!pip install colabci-right"], tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr          # could not check some: never a pass
+    installs = _installs(data)
+    assert installs["cell 1 !pip"]["status"] == "unchecked" and git.removeprefix("git+") in \
+        installs["cell 1 !pip"]["unchecked"]
+    assert installs["cell 2 !pip"]["unchecked"] == ("cell 2 installs diffusers, which a headless run does not have: "
+                                                   "pass it with --content")
+    assert installs["cell 3 !pip"]["status"] == "unchecked" and wheel in installs["cell 3 !pip"]["unchecked"]
+    assert installs["cell 4 !pip"]["status"] == "corrupts"           # every other install still judged
+
+
+@pytest.mark.network
+def test_a_git_install_is_judged_when_the_repository_can_be_reached(image, tmp_path):
+    import socket
+
+    try:
+        socket.create_connection(("github.com", 443), timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"github.com cannot be reached here ({exc})")
+    done, data = preflight_notebook(image, _env(), [f"import {IMPORTED}",
+                                                    "!pip install git+https://github.com/pypa/sampleproject.git"],
+                                    tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    install = _installs(data)["cell 1 !pip"]
+    assert install["resolver"] == "pip" and any(c["name"] == "sampleproject" for c in install["changes"])
+
+
+def test_words_pip_rejects_fail_in_pips_words(image, tmp_path):
+    done, data = preflight_notebook(image, offline(image), ["%pip install --frobnicate colabci-left"], tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    install = _installs(data)["cell 0 %pip"]
+    assert (install["status"], install["error"]) == ("fails", "pip would reject: no such option: --frobnicate")
+
+
+def test_a_uv_answer_in_words_nobody_reads_is_no_answer(monkeypatch):
+    from harness import preflight as module
+    from harness.images.uvtool import UvResult
+
+    said = {"stderr": ""}
+    monkeypatch.setattr(module, "run_uv", lambda args: UvResult(args, 0, "", said["stderr"]))
+    said["stderr"] = "Using Python 3.11.7 environment at: /env\nResolved 3 packages in 10ms\nWould install 1 package\n"
+    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) is None          # pip decides
+    said["stderr"] = "Using Python 3.11.7 environment at: /env\nChecked 1 package in 1ms\nWould make no changes\n"
+    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) == {}
+    said["stderr"] = "Would install 1 package\n + numpy==2.1.3\n - numpy==2.0.2\n"
+    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) == {"numpy": ("2.0.2", "2.1.3")}
+
+
+def test_a_no_deps_numpy_wheel_over_an_imported_numpy_is_judged_by_its_name():
+    from harness.install_cells import InstallSpec
+    from harness.preflight import evaluate_install
+
+    url = "https://files.example.invalid/numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    spec = InstallSpec(4, "", "!pip", f"!pip install --no-deps {url}", requirements=[url], no_deps=True,
+                       args=["--no-deps", url], options=[("--no-deps", None)])
+    state = {"numpy": {"version": "2.0.2", "requires": []}}
+    verdict = evaluate_install(spec, Path("/no/python/needed"), state, {"numpy": "Colab's kernel imports it at start-up"})
+    assert verdict.status == "corrupts" and verdict.resolver == "static"
+    assert [c.describe() for c in verdict.changes] == ["replaces numpy 2.0.2 -> 2.1.3"]

@@ -185,3 +185,19 @@ def test_choosing_the_metadata_reader_leaves_setuptools_importable(tmp_path: Pat
             "assert '_distutils' in distutils.core.__file__, distutils.core.__file__\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_no_deps_numpy_wheel_url_over_the_images_numpy_corrupts_by_its_name(image, cache: Path, tmp_path: Path,
+                                                                            capsys):
+    """The classic swap, written as a wheel URL: judged by the wheel's file name, nothing downloaded (the
+    host does not exist), while the notebook's other install is still judged."""
+    wheel = "https://files.colab-ci.invalid/numpy-2.1.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    nb = notebook(tmp_path / "swap.ipynb", ["import numpy as np", f"!pip install -q --no-deps {wheel}",
+                                            "!pip install $EXTRA_PACKAGES"])
+    status, document = _preflight(cache, capsys, "--notebook", str(nb))
+    assert status == 1
+    installs = {i["install"]: i for i in document["images"][0]["installs"]}
+    swap = installs["cell 1 !pip"]
+    assert swap["status"] == "corrupts" and swap["resolver"] == "static"
+    assert [(c["name"], c["before"], c["after"]) for c in swap["changes"]] == [("numpy", "2.0.2", "2.1.3")]
+    assert installs["cell 2 !pip"]["status"] == "unknown" and "`$EXTRA_PACKAGES`" in installs["cell 2 !pip"]["unknown"]

@@ -19,7 +19,7 @@ import pytest
 
 from harness.execution import overlayfs
 from harness.images.build import build_env
-from harness.images.profiles import available_profiles
+from harness.images.profiles import available_profiles, get_profile
 from tests.harness.conftest import OTHER_TABULATE, REPO_ROOT, UPGRADE_NUMPY, make_notebook, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
@@ -80,8 +80,10 @@ def test_matrix_and_preflight(mirror: tuple[Path, str, str], tmp_path: Path) -> 
     assert any(f["check"] == "corruption" and f["severity"] == "fail" for f in report["findings"])
     preflight = run_cli("preflight", "--notebook", str(nb), "--images", image, "--cache-dir", str(cache),
                         "--mode", "local", timeout=600)
-    assert preflight.returncode in (0, 1), preflight.stdout + preflight.stderr
-    assert "numpy" in preflight.stdout
+    image_numpy = get_profile(image).version("numpy")
+    assert preflight.returncode == 1, preflight.stdout + preflight.stderr     # the same swap, predicted
+    assert f"numpy {image_numpy} -> {other_numpy} (CORRUPTS" \
+        in preflight.stdout, preflight.stdout
     assert tree_digest(env) == before
 
 
