@@ -344,7 +344,7 @@ def test_a_uv_answer_in_words_nobody_reads_is_no_answer(monkeypatch):
     from harness.images.uvtool import UvResult
 
     said = {"stderr": ""}
-    monkeypatch.setattr(module, "run_uv", lambda args: UvResult(args, 0, "", said["stderr"]))
+    monkeypatch.setattr(module, "run_uv", lambda args, **_: UvResult(args, 0, "", said["stderr"]))
     said["stderr"] = "Using Python 3.11.7 environment at: /env\nResolved 3 packages in 10ms\nWould install 1 package\n"
     assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) is None          # pip decides
     said["stderr"] = "Using Python 3.11.7 environment at: /env\nChecked 1 package in 1ms\nWould make no changes\n"
