@@ -88,7 +88,8 @@ class LoadOrder:
         return found
 
 
-def dependency_paths(root: str, requires: dict[str, list[str]], marker_env: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+def dependency_paths(root: str, requires: dict[str, list[str]],
+                     marker_env: dict[str, Any]) -> dict[str, tuple[str, ...]]:
     """Every distribution of ``requires`` that ``root`` needs, directly or not: name -> (root, ..., name).
     A requirement on a distribution the image lacks ends there (nothing of it can be loaded)."""
     root = canonicalize_name(root)

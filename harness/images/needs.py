@@ -48,8 +48,8 @@ class ImportSite:
 
     def describe(self) -> str:
         """``cell 4: import sklearn`` (``cell 4: import helpers -> tqdm``)."""
-        written = f"import {self.via} -> {self.module.split('.')[0]}" if self.via else f"import {self.module.split('.')[0]}"
-        return f"cell {self.cell}: {written}"
+        top = self.module.split(".")[0]
+        return f"cell {self.cell}: import {self.via} -> {top}" if self.via else f"cell {self.cell}: import {top}"
 
 
 @dataclass
