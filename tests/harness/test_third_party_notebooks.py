@@ -138,7 +138,7 @@ def test_a_notebook_that_clones_a_repository_and_moves_pandas(cache: Path, tmp_p
         "cell 0 reads colab-demo/requirements.txt, which cell 0's `git clone` makes when it runs")
     pandas = installs["cell 2 !pip"]
     assert pandas["status"] == "corrupts" and pandas["changes"][0]["before"] == "2.2.2"
-    assert pandas["changes"][0]["imported"] == "the notebook imports it (import pandas)"
+    assert pandas["changes"][0]["imported"] == "the notebook imports it (cell 1: import pandas)"
 
     # offline: the clone and both installs need the network; nothing is corrupted
     code, report, outputs = _run(nb, python, tmp_path / "offline", True)
