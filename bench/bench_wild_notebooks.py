@@ -16,9 +16,11 @@ up to date). Printed:
   against the cell order), and every unchecked install's reason;
 * the slowest notebooks (reading and preflight).
 
-``--resolver uv`` (the default here) keeps a few hundred notebooks to minutes: pip's dry-run
-downloads every wheel an install would move (a CUDA torch: gigabytes). ``--resolver auto`` is what
-``colab-ci preflight`` does. Exit status: 0 no crash, 1 some crash.
+``--resolver auto`` (the default) is what ``colab-ci preflight`` does: uv screens, pip decides where
+something loaded moves (its dry-run downloads every wheel it would install: a CUDA torch is
+gigabytes). The notebooks of a collection repeat their install lines, so a resolver question asked
+once is answered from memory after that (``--no-memo``: ask every time); the times are then those of
+the first asking. Exit status: 0 no crash, 1 some crash.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from harness.images.metadata_env import metadata_env  # noqa: E402
 from harness.images.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import get_profile  # noqa: E402
 from harness.install_cells import find_installs  # noqa: E402
+import harness.preflight  # noqa: E402
 from harness.preflight import exit_code, preflight  # noqa: E402
 
 DEFAULT_IMAGE = "2025-11-24-13d109b-cpu"
@@ -46,6 +49,18 @@ DEFAULT_IMAGE = "2025-11-24-13d109b-cpu"
 
 def quiet(_line: str) -> None:
     pass
+
+
+def remember(function):
+    """``function`` answering the same arguments from memory (an exception is not remembered)."""
+    answers: dict[str, object] = {}
+
+    def asked(*args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key not in answers:
+            answers[key] = function(*args, **kwargs)
+        return answers[key]
+    return asked
 
 
 def crash(stage: str, exc: BaseException) -> dict:
@@ -135,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--image", default=DEFAULT_IMAGE)
-    parser.add_argument("--resolver", choices=("uv", "auto", "pip"), default="uv")
+    parser.add_argument("--resolver", choices=("uv", "auto", "pip"), default="auto")
+    parser.add_argument("--no-memo", action="store_true", help="ask the resolvers every time")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--static-only", action="store_true", help="read the installs, preflight nothing")
     parser.add_argument("--limit", type=int, default=0, help="the first N notebooks only (sorted by path)")
@@ -146,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(p for p in args.folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     paths = paths[: args.limit] if args.limit else paths
     profile = get_profile(args.image)
+    if not args.no_memo:   # the resolvers' questions (pip's arguments against the image) and answers
+        for name in ("_uv_dry_run", "_pip_dry_run"):
+            setattr(harness.preflight, name, remember(getattr(harness.preflight, name)))
     if not args.static_only:   # built once (or found up to date) before the clock runs
         metadata_env(profile, cache_dir=args.cache_dir, mode="local", log=lambda line: print(line, file=sys.stderr))
     rows = []
