@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         status = row["crash"]["stage"] + " CRASH" if "crash" in row else f"exit {row.get('exit', '-')}"
         print(f"[{number}/{len(paths)}] {row['notebook']}: {len(row['installs'])} installs, {status}, "
               f"{row['read_s'] + row['preflight_s']:.1f} s", file=sys.stderr, flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        if args.json:   # after each notebook: an interrupted run keeps what it measured
+            args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"image {args.image}, resolver {args.resolver}, folder {args.folder}")
     print(summary(rows, args.slowest))
     return 1 if any("crash" in r for r in rows) else 0
