@@ -37,7 +37,7 @@ from harness.images.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
 from harness.install_cells import InstallSpec, find_installs  # noqa: E402
 from harness.matrix import default_jobs, matrix  # noqa: E402
-from harness.preflight import imported_distributions, preflight_image  # noqa: E402
+from harness.preflight import preflight_image  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 ISSUE = ["datasets>=2.16,<3", "pytest>=7.4,<8", "optuna<4"]
@@ -90,15 +90,12 @@ def main() -> None:
             row["meta warm"] = statistics.median(
                 timed(metadata_env, profile, cache_dir=root / "meta", mode="local", log=quiet)[0]
                 for _ in range(args.repeat))
-            imported = imported_distributions(profile, notebook_needs(TEMPLATE, profile.image))
-            torch_imported = dict(imported, torch="the notebook imports it (import torch)")
+            needs = notebook_needs(TEMPLATE, profile.image)   # the template imports torch: torch<2.6 corrupts
             for case, specs in cases.items():
-                known = torch_imported if case == "torch<2.6" else imported
                 for resolver in ("auto", "pip"):
-                    runs = [preflight_image(specs, profile, meta, resolver, known) for _ in range(args.repeat)]
+                    runs = [preflight_image(specs, profile, meta, resolver, needs) for _ in range(args.repeat)]
                     row[f"{case} {resolver}"] = statistics.median(max(i.seconds for i in r.installs) for r in runs)
                     row[f"{case} {resolver} status"] = runs[-1].status
-            needs = notebook_needs(TEMPLATE, profile.image)
             for closure in ("notebook", "full") if args.full else ("notebook",):
                 if not args.no_cold:
                     with environ(UV_CACHE_DIR=str(root / f"uv-{profile.name}-{closure}")):

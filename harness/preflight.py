@@ -12,11 +12,13 @@ release included):
    wheel it would install): when uv would move nothing the kernel imported, its answer stands,
    otherwise pip is asked (and names the chains). ``--resolver pip`` always asks pip;
 2. sort the outcome into additions and replacements (every pre-installed distribution is there, so
-   every replacement is named with the image's version on the left). Replacing a distribution that
-   Colab's kernel imports at start-up or runs on, or that the notebook imports
-   (``imported_distributions``: numpy, pillow, psutil, ipykernel, and the notebook's own imports
-   mapped to the image's distributions by ``harness.images.needs``) corrupts the live kernel: the
-   verdict is ``corrupts``;
+   every replacement is named with the image's version on the left). Replacing a distribution that is
+   loaded when the install runs corrupts the live kernel: the verdict is ``corrupts``. Loaded
+   (``harness.images.loaded``, ``load_order``): what Colab's kernel imports at start-up or runs on
+   (numpy, pillow, psutil, ipykernel, ...) and what the notebook imports in the cells before the
+   install and the lines before it in its own cell (``harness.images.needs``), closed over what those
+   distributions require in the image. Replacing one the notebook imports only later is a
+   replacement, named with both versions and the later import (``Change.later``), not corruption;
 3. explain each replacement with the dependency chain that pulls it, from the requirements in pip's
    report and the installed metadata (``captum==0.8.0 -> numpy<2.0 -> numpy 1.26.4``);
 4. suggest a fix: the newest release of the requested package whose requirements accept what the
@@ -33,8 +35,8 @@ screens only installs it reads as pip does (``_uv_may_differ``: no index or othe
 path) and only when its answer can be read. An install with ``--no-deps`` whose words say what it
 installs (a pinned requirement, a wheel's file name) is judged without a resolver. An install that is
 not statically known (``InstallSpec.unknown``) is a note (status ``unknown``: neither failing nor passing
-the image); one pip's parser rejects fails. Installs are evaluated one at a time against the image, not
-after the earlier cells. An install whose requirements file or local path cannot be found is
+the image); one pip's parser rejects fails. Installs are evaluated one at a time against the image, in
+notebook order, each with what is loaded when it runs (not after the earlier cells' installs). An install whose requirements file or local path cannot be found is
 ``unchecked`` with one sentence naming the cell and the file; no other file is read in its place. Every
 verdict names the files it read (``files``).
 
@@ -71,6 +73,7 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.closure import requirements_that_apply
+from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile
@@ -97,8 +100,10 @@ class Change:
     name: str
     before: str | None               # None: not installed before (an addition)
     after: str
-    imported: str = ""               # who imported it ("Colab's kernel at start-up", "the notebook"), or ""
+    imported: str = ""               # who has it loaded when the install runs ("Colab's kernel ...
+                                     # at start-up", "the notebook imports it (cell 3: import x)"), or ""
     chain: str = ""                  # the requirements that pull it
+    later: str = ""                  # not loaded yet: who imports it after the install (it gets ``after``)
 
     def describe(self) -> str:
         if self.before is None:
@@ -155,7 +160,8 @@ class ImageVerdict:
     seconds: float                   # preflight alone (the build is not counted)
     build_seconds: float = 0.0       # the image's metadata environment (harness.images.metadata_env)
     build_skipped: bool = False
-    imported: dict[str, str] = field(default_factory=dict)   # distribution -> who imports it (corrupts if moved)
+    imported: dict[str, str] = field(default_factory=dict)   # distribution -> who imports it, anywhere
+                                                             # (each install: what is loaded before it)
     notes: list[str] = field(default_factory=list)           # about the image's preflight as a whole
 
     @property
@@ -210,26 +216,47 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
     for profile in profiles:
         env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
                            force=force, log=log)
-        imported = imported_distributions(profile, needs(profile) if needs else None)
-        verdict = preflight_image(specs, profile, env, resolver, imported)
+        verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None)
         verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
         verdicts.append(verdict)
     return verdicts
 
 
 def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv | BuiltEnv,
-                    resolver: Resolver = "auto", imported: dict[str, str] | None = None) -> ImageVerdict:
-    """``specs`` against ``env``: the image's metadata environment (or any environment built for it)."""
+                    resolver: Resolver = "auto", needs: NotebookNeeds | None = None) -> ImageVerdict:
+    """``specs`` against ``env``: the image's metadata environment (or any environment built for it).
+    Each install is judged with what is loaded when it runs (``load_order``; ``needs``: what the
+    notebook imports, and where)."""
     start = time.perf_counter()
     state = environment_state(env.python)
-    imported = imported_distributions(profile) if imported is None else imported
-    installs = [evaluate_install(spec, env.python, state, imported, resolver) for spec in specs]
+    order = load_order(profile, needs, state, env.python_version)
+    installs = []
+    for spec in specs:
+        cell = spec.cell_index if spec.cell_index >= 0 else None   # a --requirements file: after the notebook
+        installs.append(evaluate_install(spec, env.python, state, order.loaded_at(cell, spec.line), resolver,
+                                         later=order.imported_later(cell, spec.line)))
     return ImageVerdict(profile.name, profile.python, env.python_version, list(env.fidelity), installs,
-                        time.perf_counter() - start, imported=dict(imported))
+                        time.perf_counter() - start, imported=imported_distributions(profile, needs))
+
+
+def load_order(profile: Profile, needs: NotebookNeeds | None, state: dict[str, dict],
+               python_version: str) -> LoadOrder:
+    """What the kernel loads, in order: Colab's start-up imports and what the kernel runs on, then each
+    import of the notebook where it is; closed (``LoadOrder.loaded_at``) over ``state``'s requirements."""
+    startup = set(profile.roots.get("kernel_startup", []))
+    roots = [Root(name, STARTUP if name in startup else KERNEL) for name in profile.imported_distributions()]
+    # a schema 1 profile named its notebook's imports, without a place: loaded before any install
+    roots += [Root(name, NOTEBOOK.replace(" ({where})", "")) for name in profile.roots.get("notebook_imports", [])]
+    for site in needs.sites if needs is not None else []:
+        if site.distribution:
+            roots.append(Root(site.distribution, NOTEBOOK.replace("{where}", site.describe()), site.cell, site.line))
+    requires = {name: list(info.get("requires") or []) for name, info in state.items()}
+    return LoadOrder(roots, requires, marker_environment(python_version))
 
 
 def imported_distributions(profile: Profile, needs: NotebookNeeds | None = None) -> dict[str, str]:
-    """Distribution -> who has it loaded in a live kernel: replacing it corrupts the kernel."""
+    """Distribution -> who imports it anywhere in a live kernel (the image verdict's summary; whether a
+    replacement corrupts is decided per install by ``load_order``)."""
     startup = set(profile.roots.get("kernel_startup", []))
     found = {name: ("Colab's kernel imports it at start-up" if name in startup else "the kernel runs on it")
              for name in profile.imported_distributions()}
@@ -248,7 +275,9 @@ def environment_state(python: Path) -> dict[str, dict]:
 # ------------------------------------------------------------------------------------ one install
 
 def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], imported: dict[str, str],
-                     resolver: Resolver = "auto") -> InstallVerdict:
+                     resolver: Resolver = "auto", *, later: dict[str, str] | None = None) -> InstallVerdict:
+    """``spec`` against ``state``: ``imported`` is what is loaded when it runs (replacing it corrupts),
+    ``later`` what the notebook imports only after it (replacing it is named, and is not corruption)."""
     start = time.perf_counter()
     verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes),
                              files=spec.files_read())
@@ -280,6 +309,9 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
             verdict.fixes = _fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
         if spec.guarded and not verdict.unchecked:
             verdict.guard = _guard(python, args, installed, verdict)
+    for change in verdict.replaced:
+        if not change.imported:
+            change.later = (later or {}).get(change.name, "")
     if not spec.guarded and verdict.replaced:
         verdict.notes.append(f"unguarded {spec.form}: nothing stops pip from replacing pre-installed packages")
     verdict.seconds = time.perf_counter() - start
@@ -746,7 +778,9 @@ def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> st
             out.append(f"    {install.status}: {answer}  [{install.resolver or 'no resolver answered'}, "
                        f"{install.seconds:.1f} s]")
             for change in install.replaced:
-                flag = f"CORRUPTS: {change.imported}" if change.imported else "pre-installed, not imported before"
+                flag = (f"CORRUPTS: {change.imported}" if change.imported else
+                        f"not loaded yet: {change.later}, and gets {change.after}" if change.later else
+                        "pre-installed, not imported before")
                 out.append(f"    {change.name} {change.before} -> {change.after} ({flag})")
                 if change.chain:
                     out.append(f"      chain: {change.chain}")

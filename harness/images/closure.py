@@ -158,16 +158,18 @@ def _dropped(entry, needed_by: list[str]) -> dict:
             "needed_by": needed_by}
 
 
-def requirements_that_apply(texts: Iterable[str], marker_env: dict[str, Any]) -> Iterator[Requirement]:
-    """A distribution's ``Requires-Dist`` lines that hold in ``marker_env`` (no extra asked for); a line
-    packaging cannot parse is skipped, as pip skips it."""
-    environment = {**marker_env, "extra": ""}
+def requirements_that_apply(texts: Iterable[str], marker_env: dict[str, Any],
+                            extras: Iterable[str] = ()) -> Iterator[Requirement]:
+    """A distribution's ``Requires-Dist`` lines that hold in ``marker_env`` with no extra asked for, or
+    with one of ``extras`` asked for (``fsspec[http]``); a line packaging cannot parse is skipped, as pip
+    skips it."""
+    environments = [{**marker_env, "extra": extra} for extra in ("", *sorted(set(extras)))]
     for text in texts:
         try:
             req = Requirement(text)
         except InvalidRequirement:
             continue
-        if req.marker is None or req.marker.evaluate(environment):
+        if req.marker is None or any(req.marker.evaluate(environment) for environment in environments):
             yield req
 
 

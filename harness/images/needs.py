@@ -5,8 +5,11 @@
   ``importlib.import_module("x")``, ``__import__("x")`` and helpers named ``*import`` given a module
   name (the template's ``try_import("pandas")``). A module found beside the notebook or in what
   ``--content`` provides (the template's ``tiers``) is the notebook's own code: its files are read
-  the same way, so what *they* import counts. The standard library is left out. Each import is
-  mapped to the image's distribution by ``harness.images.import_names``;
+  the same way, so what *they* import counts, at the place the notebook imports that module. The
+  standard library is left out. Each import is mapped to the image's distribution by
+  ``harness.images.import_names``, and kept with where it is (``sites``: cell and line, the positions
+  ``InstallSpec`` has), so that preflight knows what is loaded when each install runs
+  (``harness.images.loaded``);
 * **installs**: the requirements of every ``pip install`` of its install cells
   (``harness.install_cells``, requirements files found as the kernel finds them), except
   ``--no-deps`` installs (they install exactly what they name) and direct URLs;
@@ -33,6 +36,23 @@ from harness.pip_command import word_kind
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
 
 
+@dataclass(frozen=True)
+class ImportSite:
+    """One import of the notebook, where it runs: ``cell`` as ``InstallSpec.cell_index`` counts cells
+    (markdown included), ``line`` 1-based in the cell as ``InstallSpec.line`` counts lines."""
+
+    module: str                 # dotted, as written (or as the notebook's own module ``via`` writes it)
+    distribution: str | None    # the image's distribution it comes from (None: none)
+    cell: int
+    line: int
+    via: str = ""               # the notebook's own module whose files import it ("helpers"), or ""
+
+    def describe(self) -> str:
+        """``cell 4: import sklearn`` (``cell 4: import helpers -> tqdm``)."""
+        top = self.module.split(".")[0]
+        return f"cell {self.cell}: import {self.via} -> {top}" if self.via else f"cell {self.cell}: import {top}"
+
+
 @dataclass
 class NotebookNeeds:
     notebook: str                                       # as given ("" for none)
@@ -42,6 +62,8 @@ class NotebookNeeds:
     with_: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)         # requirements files it reads that are nowhere
     specs: list[InstallSpec] = field(default_factory=list, repr=False)
+    sites: list[ImportSite] = field(default_factory=list, repr=False)   # every import, in notebook order
+    notes: list[str] = field(default_factory=list)                 # what was not read (an invalid requirement)
 
     def import_distributions(self) -> list[str]:
         return sorted({d for d in self.imports.values() if d})
@@ -80,14 +102,29 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
         cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise HarnessError(f"cannot read notebook {path}: {exc}") from None
-    modules: set[str] = set()
-    for cell in cells:
-        if cell.get("cell_type") == "code":
-            tree = _parse(_source(cell))
-            if tree is not None:
-                modules |= imported_modules(tree)
     search = [Path(p) for p in content] + [path.resolve().parent]
-    modules, local = _follow_local(modules, search)
+    local_cache: dict[str, tuple[set[str], set[str]]] = {}
+    modules: set[str] = set()
+    local: set[str] = set()
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        tree = _parse(_source(cell))
+        if tree is None:
+            continue
+        for module, line in import_positions(tree):
+            top = module.split(".")[0]
+            if top not in local_cache:
+                local_cache[top] = _follow_local({module}, search) if _local_files(top, search) is not None \
+                    else ({module}, set())
+            external, own = local_cache[top]
+            if not own:
+                modules.add(module)
+                needs.sites.append(ImportSite(module, distribution_of(module, image), index, line))
+                continue
+            local |= own
+            modules |= external
+            needs.sites += [ImportSite(m, distribution_of(m, image), index, line, via=top) for m in sorted(external)]
     needs.local_modules = sorted(local)
     needs.imports = {m: distribution_of(m, image) for m in sorted(modules)}
     needs.specs = find_installs(path, content=tuple(content))
@@ -96,8 +133,12 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
         if spec.no_deps or spec.unknown or spec.rejected:   # static reading is a hint: what it cannot read is
             continue                                        # seen by the run's probes, never a reason to stop
         for requirement in spec.all_requirements():
-            # a URL, a path, a wheel: nothing of the image's to hold for it
-            if word_kind(requirement) == "requirement" and Requirement(requirement).url is None:
+            # a URL, a path, a wheel: nothing of the image's to hold for it (a hint for the mirror's roots,
+            # never a gate: preflight judges the install)
+            if word_kind(requirement) != "requirement":
+                needs.notes.append(f"{spec.label}: {requirement!r} is not a requirement by name: not a root of "
+                                   "the mirror")
+            elif Requirement(requirement).url is None:
                 needs.installs.append(requirement)
     needs.installs = list(dict.fromkeys(needs.installs))
     return needs
@@ -105,18 +146,25 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
 
 def imported_modules(tree: ast.AST) -> set[str]:
     """Absolute module names ``tree`` imports (dotted, as written), standard library left out."""
-    found: set[str] = set()
+    return {module for module, _line in import_positions(tree)}
+
+
+def import_positions(tree: ast.AST) -> list[tuple[str, int]]:
+    """``(module, line)`` for each import in ``tree`` (absolute, dotted as written, standard library left
+    out), in line order. An import inside a function counts at its line: when it runs is not known."""
+    found: list[tuple[str, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
+            found.append((node.module, node.lineno))
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str) and _is_dynamic_import(node.func):
             name = node.args[0].value
             if name.replace(".", "").replace("_", "").isalnum():
-                found.add(name)
-    return {m for m in found if m.split(".")[0] != "__future__" and not is_standard_library(m)}
+                found.append((name, node.lineno))
+    kept = [(m, line) for m, line in found if m.split(".")[0] != "__future__" and not is_standard_library(m)]
+    return sorted(dict.fromkeys(kept), key=lambda item: item[1])
 
 
 def _is_dynamic_import(func: ast.expr) -> bool:

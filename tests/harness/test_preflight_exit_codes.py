@@ -140,7 +140,7 @@ def test_a_predicted_corruption_is_exit_1_and_the_files_say_so(image, tmp_path):
     markdown = (out / "preflight.md").read_text()
     assert markdown.startswith("## colab-ci preflight: CORRUPTION OR FAILED INSTALL PREDICTED\n")
     assert f"| {IMAGE} | corrupts |" in markdown
-    assert f"{IMPORTED} {IMPORTED_VERSION} -> {NEWER} (CORRUPTS: the notebook imports it (import {IMPORTED}))" \
+    assert f"{IMPORTED} {IMPORTED_VERSION} -> {NEWER} (CORRUPTS: the notebook imports it (cell 0: import {IMPORTED}))" \
         in markdown
 
 

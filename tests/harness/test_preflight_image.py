@@ -107,7 +107,7 @@ def test_torch_below_the_images_release_names_the_images_own_torch(image, cache:
     [install] = document["images"][0]["installs"]
     assert install["status"] == "corrupts"
     torch = next(c for c in install["changes"] if c["name"] == "torch")
-    assert (torch["before"], torch["imported"]) == ("2.9.0+cu126", "the notebook imports it (import torch)")
+    assert (torch["before"], torch["imported"]) == ("2.9.0+cu126", "the notebook imports it (cell 0: import torch)")
     assert install["fixes"] == ["torch>=2.2.2,<2.6.0 excludes the image's torch 2.9.0+cu126, which Colab "
                                 "pre-installs: leave torch out, or accept 2.9.0+cu126"]
     assert install["files"] == [f"{requirements} (the notebook's folder)"]
@@ -124,6 +124,8 @@ def test_the_notebooks_own_requirements_file_is_read_never_colab_cis(image, cach
     assert status == 1                                   # datasets is imported, and moves
     [install] = document["images"][0]["installs"]
     assert install["install"] == "cell 1 !pip" and install["status"] == "corrupts"
+    assert next(c for c in install["changes"] if c["name"] == "datasets")["imported"] == \
+        "the notebook imports it (cell 0: import datasets)"
     assert install["files"] == [f"{folder / 'requirements-colab.txt'} (the notebook's folder)"]
     assert install["requirements"] == ["datasets>=2.16,<3", "pytest>=7.4,<8", "optuna<4"]
     # --content is where the kernel finds it first
@@ -157,6 +159,32 @@ def test_captum_0_8_moves_numpy_with_its_chain_and_the_guard_refuses(image: Meta
     guarded = evaluate_install(InstallSpec(-1, "", "-r", "guarded", requirements=["captum==0.8.0"], guarded=True),
                                image.python, state, {"numpy": "Colab's kernel imports it at start-up"})
     assert guarded.guard.startswith("guarded: with every installed distribution pinned, pip refuses")
+
+
+@pytest.mark.network      # scipy 1.13.1 is resolved from the index
+def test_replacing_what_an_imported_package_loaded_corrupts_in_notebook_order(image, cache: Path, tmp_path: Path,
+                                                                             capsys):
+    """The issue's case: ``import sklearn`` loads scipy (scikit-learn requires it), so replacing scipy in a
+    later cell corrupts, though the notebook never imports scipy itself (``run`` agrees:
+    tests/harness/test_third_party_notebooks.py, the online run of REPO_DEMO). Before that import, the
+    same install is a replacement naming both versions."""
+    nb = notebook(tmp_path / "sk.ipynb", ["import sklearn", "!pip install scipy==1.13.1"])
+    status, document = _preflight(cache, capsys, "--notebook", str(nb))
+    assert status == 1
+    [install] = document["images"][0]["installs"]
+    assert (install["install"], install["status"]) == ("cell 1 !pip", "corrupts")
+    [scipy] = [c for c in install["changes"] if c["imported"]]
+    assert (scipy["name"], scipy["before"], scipy["after"]) == ("scipy", "1.16.3", "1.13.1")
+    assert scipy["imported"] == ("the notebook imports scikit-learn (cell 0: import sklearn), which requires it "
+                                 "(scikit-learn -> scipy)")
+    nb = notebook(tmp_path / "sk-later.ipynb", ["!pip install scipy==1.13.1", "import sklearn"])
+    status, document = _preflight(cache, capsys, "--notebook", str(nb))
+    assert status == 0
+    [install] = document["images"][0]["installs"]
+    assert install["status"] == "replaces"
+    [scipy] = [c for c in install["changes"] if c["name"] == "scipy"]
+    assert (scipy["before"], scipy["after"], scipy["imported"]) == ("1.16.3", "1.13.1", "")
+    assert scipy["later"].startswith("the notebook imports scikit-learn (cell 1: import sklearn), which requires it")
 
 
 def test_the_template_passes_and_knows_what_it_imports(image, cache: Path, capsys):

@@ -50,6 +50,7 @@ REPO_DEMO = [
     "import pandas as pd\nfrom sklearn.datasets import load_iris\nprint('iris', pd.DataFrame(load_iris().data).shape)",
     "!pip install -q pandas==2.2.3",
     "print('pandas', pd.__version__)",
+    "!pip install -q scipy==1.13.1",      # the issue's case: sklearn (cell 1) loaded scipy, never imported by name
 ]
 
 
@@ -138,7 +139,10 @@ def test_a_notebook_that_clones_a_repository_and_moves_pandas(cache: Path, tmp_p
         "cell 0 reads colab-demo/requirements.txt, which cell 0's `git clone` makes when it runs")
     pandas = installs["cell 2 !pip"]
     assert pandas["status"] == "corrupts" and pandas["changes"][0]["before"] == "2.2.2"
-    assert pandas["changes"][0]["imported"] == "the notebook imports it (import pandas)"
+    assert pandas["changes"][0]["imported"] == "the notebook imports it (cell 1: import pandas)"
+    scipy = installs["cell 4 !pip"]          # preflight and run agree: scipy is loaded, so replacing it corrupts
+    assert scipy["status"] == "corrupts" and [(c["name"], c["before"], c["after"]) for c in scipy["changes"]
+                                              if c["imported"]] == [("scipy", "1.16.3", "1.13.1")]
 
     # offline: the clone and both installs need the network; nothing is corrupted
     code, report, outputs = _run(nb, python, tmp_path / "offline", True)
@@ -152,3 +156,4 @@ def test_a_notebook_that_clones_a_repository_and_moves_pandas(cache: Path, tmp_p
     assert code == 1
     corrupted = _findings(report, "corruption", "fail")
     assert any("pandas" in m and "2.2.2" in m and "2.2.3" in m for m in corrupted), report["findings"]
+    assert any("scipy" in m and "1.16.3" in m and "1.13.1" in m for m in corrupted), report["findings"]
