@@ -96,7 +96,8 @@ def _install(requirements: list[str], requirement_files: list[str], no_deps: boo
     wanted = requirements + [f"-r {f}" for f in requirement_files]
     if not wanted:
         return _report({}, {}, start, True, "nothing to install", print_summary=True)
-    missing = [f for f in requirement_files if not Path(f).is_file()]
+    # A URL (the template's requirements file outside a checkout, i.e. in Colab) is pip's to fetch.
+    missing = [f for f in requirement_files if "://" not in f and not Path(f).is_file()]
     if missing:
         return _fail({}, {}, start, f"requirements file {missing[0]} does not exist; nothing was installed")
     constraints_path = ""

@@ -177,6 +177,19 @@ def test_nothing_to_install_and_missing_file(tmp_path: Path, capsys: pytest.Capt
     assert "INSTALL FAILED" in capsys.readouterr().out
 
 
+def test_a_requirements_file_given_as_a_url_is_pip_s_to_fetch(tmp_path: Path) -> None:
+    """The template outside a checkout (in Colab) names its requirements file by URL: pip reads it (here a
+    file:// URL, offline); it was refused as a file that "does not exist", so nothing was installed."""
+    from tests.harness.tiny_wheels import tiny_wheel
+
+    tiny_wheel(tmp_path, "colabci-tiny", "1.0")
+    (tmp_path / "requirements.txt").write_text("colabci-tiny==1.0\n")
+    report = install_mod.install(requirement_files=[(tmp_path / "requirements.txt").as_uri()],
+                                 extra_args=["--dry-run", "--no-index", "--find-links", str(tmp_path)])
+    assert "does not exist" not in report.message
+    assert report.returncode == 0, report.message   # pip fetched the file and resolved what it names
+
+
 def test_restart_recovery_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict] = []
     monkeypatch.setattr(install_mod, "install", lambda *a, **k: calls.append(k) or "report")
