@@ -396,6 +396,8 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         qualified = ast.unparse(node.func)
         text = (ast.get_source_segment(source, node) or func).splitlines()[0]
+        if isinstance(node.func, ast.Name) and func in names.functions:
+            continue   # the notebook's own function of that name
         if func == "install":
             specs.append(_from_install_call(node, index, tag, text, root, names))
         elif func == "restart_recovery":
@@ -608,11 +610,15 @@ class _Names(dict):
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         super().__init__()
         self.environ = dict(environ or {})
+        # functions the notebook defines itself: its own ``install()`` is not the tiers library's
+        self.functions: set[str] = set()
 
 
 def _collect_assignments(body: list[ast.stmt], names: _Names) -> None:
     """Record the assignments of ``body``; of an ``if`` whose test is known, only the branch taken."""
     for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.functions.add(statement.name)
         if isinstance(statement, ast.If):
             truth = _truth(statement.test, names)
             if truth is not False:

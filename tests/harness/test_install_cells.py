@@ -207,3 +207,13 @@ def test_the_resolver_gets_the_cells_own_arguments(tmp_path: Path):
     (tmp_path / "indexed.txt").write_text("tabulate\n--extra-index-url https://example.invalid/simple\n")
     [indexed] = find_installs(_notebook(tmp_path, [([], "!pip install -r indexed.txt")]), tmp_path)
     assert _uv_may_differ(indexed) == "the options in its requirements files"
+
+
+def test_a_notebook_s_own_install_function_is_not_the_tiers_installer(tmp_path: Path):
+    """huggingface/notebooks' geodiff notebook defines ``install()`` (apt and conda): it was read as the tiers
+    library's guarded install with no requirement, and pip "would reject" it."""
+    path = _notebook(tmp_path, [([], "def install(what='rdkit'):\n    print('conda install', what)\n"),
+                                ([], "install()\n!pip install -q colabci-tiny==1.0")])
+    specs = find_installs(path)
+    assert [(s.cell_index, s.form, s.requirements, s.rejected) for s in specs] == [
+        (1, "!pip", ["colabci-tiny==1.0"], "")]
