@@ -121,7 +121,7 @@ class NeutralisedStream(io.TextIOBase):
 
 def command(stream: TextIO, line: str) -> None:
     """Write the harness's own workflow command ``line`` to ``stream`` (guarded or not)."""
-    if isinstance(stream, NeutralisedStream):
+    if getattr(type(stream), "command", None) is not None:   # a guarded stream, or one wrapping it
         stream.command(line)
     else:
         stream.write(neutralise_line(line, at_start=False) + "\n")

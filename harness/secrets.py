@@ -190,6 +190,15 @@ class RedactingStream:
                 self.stream.write(redact(done))
             self.stream.flush()
 
+    def command(self, line: str) -> None:
+        """One of the harness's own workflow commands (``harness.actions_log``), redacted, after what is
+        pending: it reaches the guard beneath as a command, not as text to neutralise."""
+        from harness import actions_log
+
+        with self._lock:
+            self.flush()
+            actions_log.command(self.stream, redact(line))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness import actions_log
+from harness import actions_log, secrets
 from harness.labels import cell_label
 from harness.records import Finding
 
@@ -62,5 +62,6 @@ def publish(lines: list[str], summary_markdown: str, env: Mapping[str, str], str
         return None
     path = Path(target)
     with path.open("a", encoding="utf-8") as handle:  # append: other steps write to it too
+        summary_markdown = secrets.redact(summary_markdown)
         handle.write(summary_markdown if summary_markdown.endswith("\n") else summary_markdown + "\n")
     return path

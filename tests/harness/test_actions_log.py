@@ -90,3 +90,21 @@ def test_a_cell_error_carrying_workflow_commands_never_reaches_the_log_as_one(ta
     # the notebook's text is still there for people to read, escaped
     assert "##\\[error]legacy" in proc.stdout
     assert "\\::stop-commands::tagtoken] running" in proc.stderr   # the cell's tag, in the progress lines
+
+
+def test_the_harness_s_own_annotation_passes_both_guards_redacted() -> None:
+    """The CLI stacks the secrets' redaction over the Actions guard: the harness's own ``::error`` must
+    still reach the log as a command (it was escaped as notebook text), with the secret redacted."""
+    from harness import secrets
+    from harness.report import github
+
+    raw = io.StringIO()
+    stream = secrets.RedactingStream(NeutralisedStream(raw))
+    secrets.register_secrets(["SOME_NAME"], {"SOME_NAME": "s3cr3t-value"})
+    try:
+        stream.write("cell text ::error::not ours\n")
+        github.publish(["::error title=colab-ci cells::leaked s3cr3t-value"], "", {"GITHUB_ACTIONS": "true"},
+                       stream)
+    finally:
+        secrets.forget_registered_secrets()
+    assert raw.getvalue().splitlines() == ["cell text ::error::not ours", "::error title=colab-ci cells::leaked ***"]
