@@ -41,6 +41,7 @@ from harness.images.metadata_env import metadata_env  # noqa: E402
 from harness.images.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import get_profile  # noqa: E402
 from harness.install_cells import find_installs  # noqa: E402
+from harness.pip_command import word_kind  # noqa: E402
 import harness.preflight  # noqa: E402
 from harness.preflight import exit_code, preflight  # noqa: E402
 
@@ -84,7 +85,8 @@ def bench_one(path: Path, profile, args: argparse.Namespace) -> dict:
     row["installs"] = [{"label": s.label, "form": s.form, "text": s.text, "line": s.line,
                         "requirements": s.all_requirements(),
                         # the parser's own "not statically known" reason, where it gives one
-                        "unknown": str(getattr(s, "unknown", "") or "")} for s in specs]
+                        "unknown": s.unknown, "rejected": s.rejected,
+                        "words": [word_kind(w) or "rejected" for w in s.requirements]} for s in specs]
     row["notes"] = list(needs.notes)
     if args.static_only:
         return row
@@ -114,6 +116,8 @@ def summary(rows: list[dict], slowest: int) -> str:
     lines = [f"notebooks: {len(rows)} ({sum(1 for r in rows if r['installs'])} with installs); "
              f"install commands: {len(installs)}; not statically known: {sum(1 for i in installs if i['unknown'])}",
              "forms: " + ", ".join(f"{form} {n}" for form, n in Counter(i["form"] for i in installs).most_common()),
+             f"rejected as pip would: {sum(1 for i in installs if i['rejected'])}; words: "
+             + ", ".join(f"{kind} {n}" for kind, n in Counter(w for i in installs for w in i["words"]).most_common()),
              "install verdicts: " + ", ".join(f"{s} {n}" for s, n in
                                               Counter(i.get("status", "-") for i in installs).most_common()),
              "notebook exits: " + ", ".join(f"{code} {n}" for code, n in
