@@ -398,9 +398,15 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         text = (ast.get_source_segment(source, node) or func).splitlines()[0]
         if isinstance(node.func, ast.Name) and func in names.functions:
             continue   # the notebook's own function of that name
-        if func == "install":
+        # the tiers library's helpers by name, or through their module (``tiers.install.install``), not
+        # another library's ``install()`` (``condacolab.install()``)
+        tiers_helper = isinstance(node.func, ast.Name) or qualified.startswith("tiers.") \
+            or qualified.endswith(f"install.{func}")
+        local_subprocess = isinstance(node.func, ast.Name) or (
+            isinstance(node.func.value, ast.Name) and node.func.value.id in names.subprocess_names)
+        if func == "install" and tiers_helper:
             specs.append(_from_install_call(node, index, tag, text, root, names))
-        elif func == "restart_recovery":
+        elif func == "restart_recovery" and tiers_helper:
             spec = InstallSpec(index, tag, "restart_recovery()", text, guarded=True)
             _restart_recovery_file(spec, root)
             spec.notes.append("runs only after a runtime restart, when torchinfo is missing")
@@ -417,7 +423,7 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
             command = _evaluate(node.args[0], names) or ""
             form = "os.system" if qualified.startswith("os.") else "get_ipython().system"
             specs += [_spec(args, index, tag, form, text, root) for _l, _t, args in _shell_installs(command)]
-        elif func in _SUBPROCESS_CALLS and node.args:
+        elif func in _SUBPROCESS_CALLS and node.args and local_subprocess:
             argv = node.args[0]
             if isinstance(argv, (ast.List, ast.Tuple)):
                 args = _install_args(_argv_words(argv.elts, names))
@@ -612,6 +618,9 @@ class _Names(dict):
         self.environ = dict(environ or {})
         # functions the notebook defines itself: its own ``install()`` is not the tiers library's
         self.functions: set[str] = set()
+        # names the subprocess module goes by (``import subprocess as sp``): ``sandbox.commands.run(...)``
+        # runs elsewhere, it is not a local install
+        self.subprocess_names: set[str] = {"subprocess"}
 
 
 def _collect_assignments(body: list[ast.stmt], names: _Names) -> None:
@@ -619,6 +628,8 @@ def _collect_assignments(body: list[ast.stmt], names: _Names) -> None:
     for statement in body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names.functions.add(statement.name)
+        if isinstance(statement, ast.Import):
+            names.subprocess_names.update(a.asname or a.name for a in statement.names if a.name == "subprocess")
         if isinstance(statement, ast.If):
             truth = _truth(statement.test, names)
             if truth is not False:

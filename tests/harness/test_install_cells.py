@@ -217,3 +217,15 @@ def test_a_notebook_s_own_install_function_is_not_the_tiers_installer(tmp_path: 
     specs = find_installs(path)
     assert [(s.cell_index, s.form, s.requirements, s.rejected) for s in specs] == [
         (1, "!pip", ["colabci-tiny==1.0"], "")]
+
+
+def test_other_libraries_install_and_run_are_not_local_installs(tmp_path: Path):
+    """Seen in public notebooks: ``condacolab.install()`` (conda) and ``sandbox.commands.run("pip install
+    ...")`` (a remote sandbox) install nothing in this kernel; ``subprocess`` under another name does."""
+    path = _notebook(tmp_path, [([], "import condacolab\ncondacolab.install()\n"
+                                     "sandbox.commands.run('pip install smolagents')\n"
+                                     "import subprocess as sp, sys\n"
+                                     "sp.check_call([sys.executable, '-m', 'pip', 'install', 'colabci-tiny==1.0'])\n"
+                                     "from tiers import install\ninstall.install(['colabci-other==2.0'])")])
+    assert [(s.form, s.requirements) for s in find_installs(path)] == [
+        ("subprocess", ["colabci-tiny==1.0"]), ("install()", ["colabci-other==2.0"])]
