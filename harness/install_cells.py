@@ -403,7 +403,8 @@ def _call_installs(tree: ast.Module, source: str, index: int, tag: str, root: Wo
         tiers_helper = isinstance(node.func, ast.Name) or qualified.startswith("tiers.") \
             or qualified.endswith(f"install.{func}")
         local_subprocess = isinstance(node.func, ast.Name) or (
-            isinstance(node.func.value, ast.Name) and node.func.value.id in names.subprocess_names)
+            isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in names.subprocess_names)
         if func == "install" and tiers_helper:
             specs.append(_from_install_call(node, index, tag, text, root, names))
         elif func == "restart_recovery" and tiers_helper:

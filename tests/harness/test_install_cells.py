@@ -226,6 +226,7 @@ def test_other_libraries_install_and_run_are_not_local_installs(tmp_path: Path):
                                      "sandbox.commands.run('pip install smolagents')\n"
                                      "import subprocess as sp, sys\n"
                                      "sp.check_call([sys.executable, '-m', 'pip', 'install', 'colabci-tiny==1.0'])\n"
-                                     "from tiers import install\ninstall.install(['colabci-other==2.0'])")])
+                                     "from tiers import install\ninstall.install(['colabci-other==2.0'])\n"
+                                     "(lambda: 0)()\nget_ipython().system('ls')")])
     assert [(s.form, s.requirements) for s in find_installs(path)] == [
         ("subprocess", ["colabci-tiny==1.0"]), ("install()", ["colabci-other==2.0"])]
