@@ -148,7 +148,7 @@ def test_matrix_runs_the_template_in_every_image(envs: dict, cache: Path, tmp_pa
     for image in summary["images"]:
         # a tier benchmark may warn when the runs share two busy cores; nothing may fail
         assert image["verdict"] == "pass" and set(image["checks"].values()) <= {"pass", "warn"}
-        assert set(image["checks"]) == {"corruption", "headless", "install-time", "cells", "tiers"}
+        assert set(image["checks"]) == {"corruption", "headless", "install", "install-time", "cells", "tiers"}
         # the run's fidelity: its mirror's (built for the template's needs), then what the run adds
         assert any(line.startswith("python ") for line in image["fidelity"]) == (image["python"] != "3.11.7")
         assert any("google.colab: colab-ci's headless stand-in" in line for line in image["fidelity"])
