@@ -56,7 +56,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.pip_command import VCS_PREFIXES, parse_install_args, requirements_file_lines, wheel_of, word_kind
 
 INSTALL_TAGS = ("install", "restart-recovery")
@@ -127,7 +127,7 @@ def workdir_for(notebook: str | Path, content: tuple[Path, ...] | list[Path] = (
                 folder: Path | None = None) -> Workdir:
     """The ``Workdir`` of a headless run of ``notebook``: ``COLAB_CI_CHECKOUT`` set for a notebook in a
     colab-ci checkout, as ``colab-ci run`` sets it."""
-    from harness.checkout import checkout_of
+    from harness.core.checkout import checkout_of
 
     checkout = checkout_of(notebook)
     environ = ((CHECKOUT_VARIABLE, str(checkout)),) if checkout else ()

@@ -34,16 +34,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.checks import CHECKS
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.build import BuildError, build_env
 from harness.images.needs import notebook_needs
-from harness import parameters, progress, secrets
-from harness.checkout import default_notebook
+from harness import parameters
+from harness.core import progress
+from harness.core import secrets
+from harness.core.checkout import default_notebook
 from harness.images.profiles import Profile, select_profiles
 from harness.parameters import to_cli as parameters_to_cli
 from harness.report import junit
 
-EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
+from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK, VERDICTS, verdict_of
 STOP_GRACE_S = 30.0
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
                "kernel.log", "harness.log")
@@ -68,7 +70,7 @@ class ImageRun:
 
 
 def run_matrix(args, profiles_dir: Path) -> int:
-    """The ``matrix`` verb (its arguments are parsed by ``harness.images.cli``, which also says where
+    """The ``matrix`` verb (its arguments are parsed by ``harness.cli.images``, which also says where
     the profiles are)."""
     profiles = select_profiles(args.images, profiles_dir)
     notebook = Path(args.notebook) if args.notebook else default_notebook("NOTEBOOK")
@@ -162,7 +164,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
     return [runs[p.name] for p in profiles]
 
 
-PROGRESS_FILE = "progress.jsonl"   # each run's events, followed by the matrix (harness.progress)
+PROGRESS_FILE = "progress.jsonl"   # each run's events, followed by the matrix (harness.core.progress)
 
 
 def _relay(followers: dict[str, progress.Follower], shown: progress.Display) -> None:
@@ -283,7 +285,7 @@ def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> Non
     run.failures = [f"{f['check']}: {f['message']}" for f in findings if f.get("severity") in ("error", "fail")]
     run.fidelity = list(report.get("record", {}).get("fidelity") or run.fidelity)
     verdict = report.get("verdict")
-    run.verdict = verdict if verdict in ("pass", "fail", "error") else "error"
+    run.verdict = verdict if verdict in VERDICTS else "error"
     # The run's exit status wins over its report: a run killed (or crashed) after writing a green
     # report did not end as that report says, and a status that disagrees with the report is no verdict.
     if run.exit_code == 130:
@@ -325,7 +327,7 @@ def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     # Redacted before any renderer escapes them (XML, HTML, JSON would split a secret): runs quote logs.
     runs = [ImageRun(**secrets.redact_data(asdict(run))) for run in runs]
-    verdict = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}[exit_code(runs)]
+    verdict = verdict_of(exit_code(runs))
     paths = [out / "matrix.md", out / "matrix.json", out / "junit.xml"]
     secrets.write_text(paths[0], render_markdown(runs, notebook) + "\n")
     secrets.write_json(paths[1], {"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def resolve_type(value: str) -> Any:

@@ -70,7 +70,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.verdicts import PREFLIGHT_VERDICT_WORDS, VERDICTS
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.closure import requirements_that_apply
 from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
@@ -86,7 +87,6 @@ Log = Callable[[str], None]
 
 PREFLIGHT_SCHEMA_VERSION = 1
 PREFLIGHT_JSON, PREFLIGHT_MD = "preflight.json", "preflight.md"
-VERDICTS = ("pass", "fail", "error")        # by exit code: 0 nothing moves, 1 corrupts or fails, 2 could not check
 NO_INSTALLS = ("the notebook has no pip install that colab-ci recognises (docs/harness.md, the install rule): "
                "nothing to resolve; an install written some other way is still caught by `colab-ci run`")
 
@@ -799,7 +799,6 @@ def render_text(verdicts: list[ImageVerdict], problems_only: bool = False) -> st
 
 # ------------------------------------------------------------------------------------ preflight.json / .md
 
-VERDICT_WORDS = {"pass": "PASS", "fail": "CORRUPTION OR FAILED INSTALL PREDICTED", "error": "COULD NOT CHECK"}
 
 
 @dataclass
@@ -858,7 +857,7 @@ def read_document(data: Any, where: str = PREFLIGHT_JSON) -> PreflightDocument:
 def render_markdown(verdicts: list[ImageVerdict], error: str = "") -> str:
     """``preflight.md``: the verdict, a status per image, and the text, for a step summary."""
     code = 2 if error else exit_code(verdicts)
-    lines = [f"## colab-ci preflight: {VERDICT_WORDS[VERDICTS[code]]}", ""]
+    lines = [f"## colab-ci preflight: {PREFLIGHT_VERDICT_WORDS[VERDICTS[code]]}", ""]
     if error:
         lines += [f"The preflight could not run: {error}", ""]
     if verdicts:
@@ -871,7 +870,7 @@ def render_markdown(verdicts: list[ImageVerdict], error: str = "") -> str:
 def write_outputs(out_dir: Path, verdicts: list[ImageVerdict], error: str = "") -> dict[str, Path]:
     """Write ``preflight.json`` and ``preflight.md`` into ``out_dir`` (secrets redacted: a pip error can
     echo an index URL with its credentials)."""
-    from harness.secrets import redact, redact_data
+    from harness.core.secrets import redact, redact_data
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

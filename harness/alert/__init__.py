@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.alert.github import ACTIONS_BOT, Comment, GitHubError, GitHubIssues, Issue
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.report.aggregate import (
     add_report_arguments,
     RunReports,

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 DEFAULT_API_URL = "https://api.github.com"
 ACTIONS_BOT = "github-actions[bot]"          # the author of what GitHub Actions' GITHUB_TOKEN writes

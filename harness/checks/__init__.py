@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from harness.checks import cells, corruption, headless, install_time, installs, tiers
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
+from harness.core.verdicts import verdict_of
 
 __all__ = ["CHECKS", "CheckOptions", "exit_code", "run_checks", "verdict"]
 
@@ -62,4 +63,4 @@ def exit_code(findings: Iterable[Finding]) -> int:
 
 def verdict(findings: Iterable[Finding]) -> str:
     """``pass`` | ``fail`` | ``error``: the word for ``exit_code``."""
-    return ("pass", "fail", "error")[exit_code(findings)]
+    return verdict_of(exit_code(findings))

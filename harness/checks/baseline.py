@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, NotRequired, TypedDict
 
 from harness.observations.tier_payload import STATUSES, parse_payload
-from harness.records import SUMMARY_TIER, Finding, RunRecord
-from harness.secrets import redact_data
+from harness.core.records import SUMMARY_TIER, Finding, RunRecord
+from harness.core.secrets import redact_data
 
 # 2: a failing test is recorded only as an accepted failure ("accepted_failure": true). Version 1 is
 # still read; its failing tests carry no acceptance, so a run failing them again fails.

@@ -11,8 +11,8 @@ import re
 
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.labels import cell_label
-from harness.records import CellRecord, Finding, RunRecord
+from harness.core.labels import cell_label
+from harness.core.records import CellRecord, Finding, RunRecord
 
 NAME = "cells"
 

@@ -30,10 +30,10 @@ from harness.checks import signatures
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.install_cells import is_install_tag
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations import pip_lines
 from harness.observations.tier_payload import parse_payload
-from harness.records import Finding, InstallObservation, ReplacedDistribution, RunRecord
+from harness.core.records import Finding, InstallObservation, ReplacedDistribution, RunRecord
 
 NAME = "corruption"
 _STOPPED = ("kernel-died", "timeout", "interrupted")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.labels import cell_label
-from harness.records import Finding, RunRecord
+from harness.core.labels import cell_label
+from harness.core.records import Finding, RunRecord
 
 NAME = "headless"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from harness.checks.baseline import Baseline, install_key
 from harness.checks.options import CheckOptions
-from harness.labels import cell_label
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.core.labels import cell_label
+from harness.core.records import Finding, InstallObservation, RunRecord
 
 NAME = "install-time"
 

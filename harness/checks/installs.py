@@ -30,9 +30,9 @@ from packaging.utils import canonicalize_name
 
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.pip_lines import install_failure
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.core.records import Finding, InstallObservation, RunRecord
 
 NAME = "install"
 

@@ -23,9 +23,9 @@ from packaging.utils import canonicalize_name
 from harness.checks.baseline import Baseline, BaselineTest
 from harness.checks.installs import FailedInstall, failed_names
 from harness.checks.options import CheckOptions
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import TierTest, parse_payload
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 
 NAME = "tiers"
 

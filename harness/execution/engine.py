@@ -43,8 +43,8 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.utils import merge_kwargs, remove_args
 
 from harness.execution.environment import KernelSpecInfo
-from harness.execution.probes import META_KEY, probe_role
-from harness.secrets import redact_data
+from harness.core.contract import META_KEY, probe_role
+from harness.core.secrets import redact_data
 
 ENGINE_NAME = "colab-ci"
 

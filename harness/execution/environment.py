@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.execution import overlayfs
 from harness.execution.venv_copy import VenvCopy, copy_venv
 

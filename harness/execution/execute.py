@@ -25,7 +25,7 @@ unwound, ``record`` is still returned and ``abandoned_runs()`` says so (the CLI 
 The kernel's environment is an allow-list (``harness.execution.kernel_environment``): what a
 fresh Colab runtime has and what the harness needs, plus the variables ``secrets`` (``--secret``)
 and ``passed_env`` (``--env``) name; nothing else of the caller's shell. The values of ``secrets``
-are redacted from the executed notebook as from every report (``harness.secrets``, registered by
+are redacted from the executed notebook as from every report (``harness.core.secrets``, registered by
 the CLI). The kernel's own stdout/stderr (not the cells' outputs) go to ``kernel.log``.
 
 Parameters are injected by papermill in an ``injected-parameters`` cell right after the cell
@@ -57,19 +57,20 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from harness.checkout import checkout_of
-from harness.errors import HarnessError
+from harness.core.checkout import checkout_of
+from harness.core.errors import HarnessError
 from harness.execution import headless_colab
 from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
 from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
 from harness.execution.kernel_environment import kernel_environment
-from harness.execution.probes import KERNEL_PROBE_SOURCE, META_KEY, PROBE_MIME, instrument, probe_role
+from harness.core.contract import META_KEY, PROBE_MIME, probe_role
+from harness.execution.probes import KERNEL_PROBE_SOURCE, instrument
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
 from harness.notebook_config import declared_tiers
 from harness.observations.observe import observe
-from harness.progress import Display, Event
-from harness.records import RunRecord
+from harness.core.progress import Display, Event
+from harness.core.records import RunRecord
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
@@ -349,7 +350,7 @@ def _save(nb: Any, output: Path, notebook: Path, outcome: str, detail: str, env:
 
 
 def _keep_kernel_log(source: Path, target: Path) -> None:
-    from harness.secrets import redact
+    from harness.core.secrets import redact
 
     try:
         text = source.read_text(encoding="utf-8", errors="replace")
@@ -369,7 +370,7 @@ def _last_cell_unprobed(nb: Any) -> bool:
 
 
 def progress_printer(shown: Display, scope: str = "run") -> Progress:
-    """The run's progress (one event per cell started or finished) on a display (harness.progress)."""
+    """The run's progress (one event per cell started or finished) on a display (harness.core.progress)."""
     def report(event: ProgressEvent) -> None:
         tag = f" [{event.tag}]" if event.tag else ""
         where = f"cell {event.index}/{event.total - 1}{tag}"

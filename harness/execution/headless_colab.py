@@ -18,7 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.execution.environment import RunEnvironment
 
 EMULATION = Path(__file__).with_name("colab_emulation")

@@ -7,7 +7,7 @@ A notebook is often third-party code. A fresh Colab runtime has no ``OPENAI_KEY`
 * the variables below (``ALLOWED_NAMES``, ``ALLOWED_PREFIXES``): what a Colab runtime has, or what
   the harness and the environment's installers need, each with the reason it is there (of the
   harness's own ``COLAB_CI_*``, only those a notebook reads);
-* minus any of those named like a secret (``harness.secrets.is_secret_name``: a
+* minus any of those named like a secret (``harness.core.secrets.is_secret_name``: a
   ``UV_INDEX_..._PASSWORD``, a ``COLAB_CI_..._TOKEN``);
 * plus what the caller names: ``--secret NAME`` (its value; also what ``userdata.get`` may return)
   and ``--env NAME`` / ``--env NAME=VALUE`` (``passed_variables``).
@@ -24,8 +24,8 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from harness.errors import HarnessError
-from harness.secrets import is_secret_name
+from harness.core.errors import HarnessError
+from harness.core.secrets import is_secret_name
 
 ALLOWED_NAMES: dict[str, str] = {
     "PATH": "commands (!pip, !git, !nvidia-smi); the run's environment's bin/ is put first",

@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import nbformat
 
-PROBE_MIME = "application/vnd.colab-ci.probe+json"
-PROBE_TAG = "colab-ci-probe"
-PROBE_SCHEMA_VERSION = 2
-META_KEY = "colab_ci"
-STARTUP_IMPORTS = ("numpy", "PIL", "psutil", "google.colab")
+from harness.core.contract import META_KEY, PROBE_TAG, STARTUP_IMPORTS
+
 KERNEL_PROBE_SOURCE = (Path(__file__).with_name("kernel_probe.py")).read_text(encoding="utf-8")
 
 
@@ -54,10 +50,6 @@ def startup_source(imports: tuple[str, ...] = STARTUP_IMPORTS) -> str:
     )
 
 
-def cell_tags(cell: dict[str, Any]) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []) or [])
-
-
 def _startup_cell(imports: tuple[str, ...]) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(startup_source(imports))
     cell.metadata["tags"] = [PROBE_TAG]
@@ -75,11 +67,3 @@ def instrument(nb: nbformat.NotebookNode, startup_imports: tuple[str, ...] = STA
         cell.metadata[META_KEY]["source_index"] = index
     out.cells = [_startup_cell(startup_imports), *out.cells]
     return out
-
-
-def probe_role(cell: dict[str, Any]) -> tuple[str | None, int | None]:
-    """(``"startup"``, None) for the start-up cell, (None, source index) for a source cell, else (None, None)."""
-    meta = cell.get("metadata", {}).get(META_KEY) or {}
-    if PROBE_TAG in cell_tags(cell):
-        return meta.get("probe"), meta.get("source_index")
-    return None, meta.get("source_index")

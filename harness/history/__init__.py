@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.history import render, series, trends
 from harness.history.outliers import Rule
-from harness.secrets import redact
+from harness.core.secrets import redact
 
 DEFAULT_OUT = Path("out") / "history"
 HISTORY_SCHEMA_VERSION = 1

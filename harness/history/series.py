@@ -21,14 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
-from harness.records import RunRecord
+from harness.core.records import RunRecord
+from harness.core.verdicts import VERDICTS
 from harness.report import json_report
-from harness.secrets import redact_data
+from harness.core.secrets import redact_data
 
 REPORT_NAME = "report.json"
-VERDICTS = ("pass", "fail", "error")
 TIER1 = "tier1"
 
 

@@ -43,7 +43,7 @@ from typing import Any, Callable, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
 from harness.images.needs import NotebookNeeds, notebook_needs

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.freeze import Freeze
 from harness.images.uvtool import run_uv
 

@@ -30,7 +30,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 # Hosts of wheel URLs in Colab's freezes, and the index that serves the same wheels.
 URL_INDEXES = {

@@ -42,7 +42,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.closure import COLAB_PLATFORM, CUDA_ONLY
 from harness.images.freeze import FreezeEntry
 from harness.images.profiles import Profile

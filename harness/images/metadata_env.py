@@ -28,7 +28,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.fidelity import current_record
 from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
 from harness.images.plan import Mode, machine_plan

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, Pin, compute_closure
 from harness.images.needs import NotebookNeeds, install_roots
 from harness.images.profiles import Profile

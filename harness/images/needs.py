@@ -28,7 +28,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.import_names import distribution_of, is_standard_library
 from harness.install_cells import InstallSpec, _parse, _source, find_installs  # one reading of cells
 from harness.pip_command import word_kind

@@ -38,7 +38,7 @@ from packaging.markers import default_environment
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.closure import Pin, requirements_that_apply
 from harness.images.fidelity import RUNNER_NEEDS
 from harness.images.profiles import Profile

@@ -9,7 +9,7 @@ snapshot at run time. It keeps:
   what ``--closure full`` installs;
 * ``pins``: the dependency closure (``harness.images.closure``), at the image's versions, of what
   every mirror holds whatever the notebook: what Colab's kernel imports at start-up
-  (``harness.execution.probes.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab), the kernel itself
+  (``harness.core.contract.STARTUP_IMPORTS``: numpy, PIL, psutil, google.colab), the kernel itself
   (ipykernel, ipython), ``pip`` (the notebook's ``%pip`` runs it), and whatever ``--with`` names.
   (Not ipywidgets, which Colab pre-installs for its frontend: with it come ~50 distributions of the
   classic notebook server. A library that looks for it, such as ``tqdm.auto``, warns in the mirror;
@@ -33,7 +33,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
 from harness.images.import_names import distribution_of
@@ -48,7 +48,7 @@ TOOLS = ("pip",)
 
 
 def kernel_startup_distributions() -> list[str]:
-    from harness.execution.probes import STARTUP_IMPORTS
+    from harness.core.contract import STARTUP_IMPORTS
 
     return [d for m in STARTUP_IMPORTS if (d := distribution_of(m)) is not None]
 

@@ -38,7 +38,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
 from harness.images.needs import NotebookNeeds
 from harness.images.profiles import Profile

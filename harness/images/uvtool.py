@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 @lru_cache(maxsize=1)

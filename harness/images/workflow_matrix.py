@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.notebook_config import declared_tiers
 
 FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.records import NetworkFailure
+from harness.core.records import NetworkFailure
 
 # What a failed connection prints: git, curl, wget, pip, urllib/requests/urllib3, huggingface_hub.
 _FAILURE = re.compile(

@@ -18,10 +18,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from harness.execution.probes import META_KEY, PROBE_MIME, cell_tags, probe_role
+from harness.core.contract import COLAB_MIME, INSTALL_MIME, META_KEY, PROBE_MIME, TIER_MIME, cell_tags, probe_role
 from harness.install_cells import install_forms, is_install_tag
 from harness.observations.network import network_failure
-from harness.records import (
+from harness.core.records import (
     CellError,
     CellRecord,
     ColabCall,
@@ -32,9 +32,6 @@ from harness.records import (
     TierOutput,
 )
 
-TIER_MIME = "application/vnd.colab-ci.tier+json"  # notebook/tiers/results.py MIME_TYPE
-INSTALL_MIME = "application/vnd.colab-ci.install+json"  # notebook/tiers/install.py INSTALL_MIME
-COLAB_MIME = "application/vnd.colab-ci.colab+json"  # harness/execution/colab_emulation/google/colab/_colab_ci.py
 TRACEBACK_HEAD_LINES = 12
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.checks import verdict
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 from harness.report import github, json_report, junit, markdown
-from harness.secrets import redact, redact_data, secret_values
+from harness.core.secrets import redact, redact_data, secret_values
 
 __all__ = ["REPORT_FILES", "redact", "redact_data", "secret_values", "verdict_text", "write_reports"]
 

@@ -33,10 +33,11 @@ from typing import Any
 
 from harness import preflight as preflight_module
 from harness.checks import verdict as findings_verdict
-from harness.errors import HarnessError
-from harness.labels import cell_label
+from harness.core.errors import HarnessError
+from harness.core.labels import cell_label
 from harness.notebook_config import tiers_enabled
-from harness.records import CellRecord, Finding, RunRecord
+from harness.core.records import CellRecord, Finding, RunRecord
+from harness.core.verdicts import MARKDOWN_VERDICT_WORDS, VERDICTS
 from harness.report import json_report
 
 REPORT_NAME = "report.json"
@@ -45,8 +46,6 @@ PREFLIGHT_NAME = preflight_module.PREFLIGHT_JSON
 SMOKE, PREFLIGHT = "smoke", "preflight"     # the names ``--expect`` gives the smoke test and the preflight
 SMOKE_SCHEMA_VERSION = 1
 
-STATUSES = ("pass", "fail", "error")        # indexed by exit code: error = the harness could not tell
-VERDICT_WORDS = {"pass": "✅ pass", "fail": "❌ fail", "error": "❓ could not tell"}
 CELL_ICONS = {"ok": "✅", "fail": "❌", "error": "❓", "not-run": "⏭️", "absent": "—"}
 RUN_PART = cell_label(None)                  # "the run": findings that concern no cell (kernel death, timeout)
 CELL_LIST_MAX = 4                            # what a run covered: more cells than this are counted, not listed
@@ -56,7 +55,7 @@ MAX_FINDINGS_PER_IMAGE = 10
 
 def worst(*statuses: str) -> str:
     """The worst of ``pass`` < ``fail`` < ``error``."""
-    return max(statuses, key=STATUSES.index, default="pass")
+    return max(statuses, key=VERDICTS.index, default="pass")
 
 
 def _status_of_exit_code(code: Any) -> str | None:
@@ -265,7 +264,7 @@ class RunReports:
     @property
     def exit_code(self) -> int:
         """0 everything passes, 1 something failed, 2 something could not tell (or was unreadable)."""
-        return STATUSES.index(self.status)
+        return VERDICTS.index(self.status)
 
     @property
     def failing(self) -> bool:
@@ -305,8 +304,8 @@ def read_image_report(path: Path, image: str) -> ImageReport:
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path} is missing or has a malformed field ({type(exc).__name__}: {exc})") from None
         written = data.get("verdict")
-        if written not in STATUSES:
-            raise ValueError(f"{path} has verdict {written!r}; expected one of {', '.join(STATUSES)}")
+        if written not in VERDICTS:
+            raise ValueError(f"{path} has verdict {written!r}; expected one of {', '.join(VERDICTS)}")
         from_code = _status_of_exit_code(data.get("exit_code"))
         if from_code is None:
             raise ValueError(f"{path} has exit_code {data.get('exit_code')!r}; expected 0, 1, 2 or 130")
@@ -329,8 +328,8 @@ def read_smoke(path: Path) -> SmokeReport:
         if version != SMOKE_SCHEMA_VERSION:
             raise ValueError(f"{path} has smoke_schema_version {version!r}; this harness reads {SMOKE_SCHEMA_VERSION}")
         written = data.get("verdict")
-        if written not in STATUSES:
-            raise ValueError(f"{path} has verdict {written!r}; expected one of {', '.join(STATUSES)}")
+        if written not in VERDICTS:
+            raise ValueError(f"{path} has verdict {written!r}; expected one of {', '.join(VERDICTS)}")
         from_code = _status_of_exit_code(data.get("exit_code"))
         if from_code is None:
             raise ValueError(f"{path} has exit_code {data.get('exit_code')!r}; expected 0, 1 or 2")
@@ -564,7 +563,7 @@ def render_table(reports: list[ImageReport]) -> str:
     for report in reports:
         versions = report.versions()
         statuses = report.cell_statuses()
-        row = [report.image, VERDICT_WORDS[report.status],
+        row = [report.image, MARKDOWN_VERDICT_WORDS[report.status],
                versions.get("python", "?"), versions.get("numpy", "?"), versions.get("torch", "?")]
         row += [CELL_ICONS[statuses.get(c, "absent")] for c in columns]
         lines.append(_row(row))
@@ -581,16 +580,16 @@ def render_checks_table(run: RunReports) -> str:
     lines = [_row(["check", "verdict", "detail"]), "|---|---|---|"]
     for smoke in run.smoke:
         if smoke.problem:
-            lines.append(_row(["smoke", VERDICT_WORDS["error"], smoke.problem]))
+            lines.append(_row(["smoke", MARKDOWN_VERDICT_WORDS["error"], smoke.problem]))
         for check in smoke.checks:
             lines.append(_row([f"smoke ({check.mode})", SMOKE_WORDS[check.status], check.message]))
     for preflight in run.preflight:
         document = preflight.document
         if preflight.problem or document is None:
-            lines.append(_row(["preflight", VERDICT_WORDS["error"], preflight.problem]))
+            lines.append(_row(["preflight", MARKDOWN_VERDICT_WORDS["error"], preflight.problem]))
             continue
         if document.error:
-            lines.append(_row(["preflight", VERDICT_WORDS["error"], f"could not run: {document.error}"]))
+            lines.append(_row(["preflight", MARKDOWN_VERDICT_WORDS["error"], f"could not run: {document.error}"]))
         for image in document.images:
             lines.append(_row([f"preflight: {image.image}", PREFLIGHT_WORDS[image.status], _preflight_detail(image)]))
     return "\n".join(lines)
@@ -627,7 +626,7 @@ def _traceback(report: ImageReport, finding: Finding) -> list[str]:
 
 def render_evidence(report: ImageReport) -> str:
     """The failing image's versions, outcome, and each failing finding with its first traceback lines."""
-    lines = [f"### {report.image}: {VERDICT_WORDS[report.status]}", ""]
+    lines = [f"### {report.image}: {MARKDOWN_VERDICT_WORDS[report.status]}", ""]
     if report.record is None:
         return "\n".join(lines + [f"* {report.problem}"]) + "\n"
     versions = ", ".join(f"{k} {v}" for k, v in sorted(report.versions().items())) or "unknown"
@@ -654,7 +653,7 @@ def render_evidence(report: ImageReport) -> str:
 
 
 def render_smoke_evidence(smoke: SmokeReport) -> str:
-    lines = [f"### smoke test: {VERDICT_WORDS[smoke.status]}", "", f"* report: `{smoke.path.as_posix()}`"]
+    lines = [f"### smoke test: {MARKDOWN_VERDICT_WORDS[smoke.status]}", "", f"* report: `{smoke.path.as_posix()}`"]
     if smoke.problem:
         lines.append(f"* {smoke.problem}")
     for check in smoke.checks:
@@ -673,7 +672,7 @@ def render_smoke_evidence(smoke: SmokeReport) -> str:
 
 
 def render_preflight_evidence(report: PreflightReport) -> str:
-    lines = [f"### preflight: {VERDICT_WORDS[report.status]}", "", f"* report: `{report.path.as_posix()}`"]
+    lines = [f"### preflight: {MARKDOWN_VERDICT_WORDS[report.status]}", "", f"* report: `{report.path.as_posix()}`"]
     if report.problem:
         lines.append(f"* {report.problem}")
     if report.document is not None and report.document.error:

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness import actions_log, secrets
-from harness.labels import cell_label
-from harness.records import Finding
+from harness.core import actions_log
+from harness.core import secrets
+from harness.core.labels import cell_label
+from harness.core.records import Finding
 
 _COMMAND = {"error": "error", "fail": "error", "warn": "warning"}
 
@@ -54,7 +55,7 @@ def publish(lines: list[str], summary_markdown: str, env: Mapping[str, str], str
     """Print ``lines`` when running in GitHub Actions; append the summary when the job asks for
     one. Returns the step summary file written to, or None."""
     if in_actions(env):
-        for line in lines:   # the harness's own commands: the only lines harness.actions_log lets through
+        for line in lines:   # the harness's own commands: the only lines harness.core.actions_log lets through
             actions_log.command(stream, line)
         stream.flush()
     target = env.get("GITHUB_STEP_SUMMARY")

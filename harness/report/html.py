@@ -14,13 +14,13 @@ from pathlib import Path
 
 from harness.checks import CHECKS, verdict
 from harness.checks.install_time import NAME as INSTALL_TIME
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.core.records import Finding, InstallObservation, RunRecord
 from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
 from harness.report.html_page import VERDICT_WORDS, banner, details, esc, page, status_badge, table
 from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
-from harness.secrets import redact
+from harness.core.secrets import redact
 
 REPORT_HTML = "report.html"
 # Files a run folder may hold, linked from the page when they exist (harness/report/__init__.py,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from harness.core.verdicts import VERDICT_WORDS
 from harness.report.charts import esc
 
 __all__ = ["CSP_META", "OFFLINE_POLICY", "VERDICT_WORDS", "banner", "details", "esc", "page", "status_badge", "table"]
@@ -19,7 +20,6 @@ __all__ = ["CSP_META", "OFFLINE_POLICY", "VERDICT_WORDS", "banner", "details", "
 OFFLINE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{OFFLINE_POLICY}">'
 
-VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR (could not tell)"}
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0; background: #fafafa; }

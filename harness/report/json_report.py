@@ -1,7 +1,7 @@
 """report.json: the machine-readable report, the run record and every finding, versioned.
 
 Tools reading it check ``report_schema_version``; the record inside carries its own
-``schema_version`` (harness/records.py). ``read`` is the inverse of ``render``.
+``schema_version`` (harness/core/records.py). ``read`` is the inverse of ``render``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import __version__
 from harness.checks import exit_code, verdict
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 
 REPORT_SCHEMA_VERSION = 2   # 2: record schema 2 (probe after every cell), verdict "error"
 

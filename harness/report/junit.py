@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Protocol
 
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 
 # Characters XML 1.0 forbids (tracebacks carry ANSI escapes: \x1b would make the file unparseable).
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -8,9 +8,9 @@ It renders the record and findings as given; every judgement was made by the che
 from __future__ import annotations
 
 from harness.checks import CHECKS, verdict
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
-from harness.records import Finding, InstallObservation, RunRecord
+from harness.core.records import Finding, InstallObservation, RunRecord
 
 _ICON = {"error": "⛔", "fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.checks import CHECKS
-from harness.labels import cell_label
+from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
-from harness.records import RunRecord
+from harness.core.records import RunRecord
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
 from harness.report.html_page import VERDICT_WORDS, banner, details, esc, page, status_badge, table
-from harness.secrets import redact
+from harness.core.secrets import redact
 
 if TYPE_CHECKING:
     from harness.matrix import ImageRun

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.report.html_page import CSP_META
-from harness.secrets import redact, redact_data
+from harness.core.secrets import redact, redact_data
 
 NOTEBOOK_HTML = "executed.html"
 _TEMPLATE_NAME = "colab_ci_offline.html.j2"

@@ -10,7 +10,7 @@ It listens on 127.0.0.1 only, on a free port, with a random token. The token rea
 through a configuration file in the private directory (``jupyter_server_config.json``, readable by
 this user only), never its command line (``/proc/<pid>/cmdline`` is readable by every user) nor its
 environment (which its kernels inherit). Its log goes to a file; the token and every secret value
-(``harness.secrets``) are replaced by ``***`` before the log is shown or kept (Jupyter prints
+(``harness.core.secrets``) are replaced by ``***`` before the log is shown or kept (Jupyter prints
 login URLs; a kernel's output can reach the log).
 """
 
@@ -33,8 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from harness.errors import HarnessError
-from harness.secrets import redact as redact_secrets
+from harness.core.errors import HarnessError
+from harness.core.secrets import redact as redact_secrets
 
 DEFAULT_START_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 40

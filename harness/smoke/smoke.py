@@ -58,11 +58,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import parameters, progress
-from harness.errors import HarnessError
-from harness.labels import cell_label
+from harness import parameters
+from harness.core import progress
+from harness.core.errors import HarnessError
+from harness.core.verdicts import verdict_of
+from harness.core.labels import cell_label
 from harness.notebook_config import declared_tiers, first_heading
-from harness.secrets import json_text, secret_values, write_json
+from harness.core.secrets import json_text, secret_values, write_json
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv
 
@@ -141,7 +143,7 @@ SMOKE_SCHEMA_VERSION = 1
 def smoke_report(results: list[SmokeResult]) -> dict[str, Any]:
     """What ``smoke.json`` holds: the worst result decides (a mode not checked is never a pass)."""
     code = max((r.exit_code for r in results), default=2)
-    return {"smoke_schema_version": SMOKE_SCHEMA_VERSION, "verdict": ("pass", "fail", "error")[code],
+    return {"smoke_schema_version": SMOKE_SCHEMA_VERSION, "verdict": verdict_of(code),
             "exit_code": code, "results": [r.to_json() for r in results]}
 
 
@@ -416,7 +418,7 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
               env_vars: tuple[str, ...] = (), shown: progress.Display | None = None) -> SmokeResult:
     """Run every cell of ``notebook`` through JupyterLab's UI in headless Chromium."""
     shown = shown or progress.display()
-    from harness.checkout import checkout_of
+    from harness.core.checkout import checkout_of
     from harness.execution import headless_colab
     from harness.execution.environment import inspect_target, prepare_environment
     from harness.execution.kernel_environment import kernel_environment, passed_variables
@@ -690,7 +692,7 @@ def run(args: argparse.Namespace) -> int:
     """The ``smoke`` verb: 0 the page showed a working notebook, 1 it did not, 2 could not run."""
     _exit_on_sigterm()
     try:
-        from harness.checkout import default_notebook
+        from harness.core.checkout import default_notebook
         from harness.images.build import python_for_image
 
         values = parameters.from_args(args)

@@ -34,7 +34,7 @@ from pathlib import Path
 from harness.checks import CheckOptions, run_checks
 from harness.checks.baseline import Baseline
 from harness.execution.execute import execute
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 from harness.report import write_reports
 from tests.harness.conftest import make_notebook
 

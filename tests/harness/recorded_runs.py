@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.records import CellError, CellRecord, InstallObservation, ReplacedDistribution, RunRecord, TierOutput
+from harness.core.records import CellError, CellRecord, InstallObservation, ReplacedDistribution, RunRecord, TierOutput
 
 RECORDED = Path(__file__).parent / "recorded"
 

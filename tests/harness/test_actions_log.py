@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.actions_log import NeutralisedStream, command, guard, neutralise
+from harness.core.actions_log import NeutralisedStream, command, guard, neutralise
 from harness.matrix import ImageRun, render_markdown
 from tests.harness.conftest import REPO_ROOT, make_notebook
 
@@ -95,7 +95,7 @@ def test_a_cell_error_carrying_workflow_commands_never_reaches_the_log_as_one(ta
 def test_the_harness_s_own_annotation_passes_both_guards_redacted() -> None:
     """The CLI stacks the secrets' redaction over the Actions guard: the harness's own ``::error`` must
     still reach the log as a command (it was escaped as notebook text), with the secret redacted."""
-    from harness import secrets
+    from harness.core import secrets
     from harness.report import github
 
     raw = io.StringIO()

@@ -21,7 +21,7 @@ from harness.checks import (
 )
 from harness.checks.baseline import Baseline
 from harness.observations import pip_lines
-from harness.records import CellError, Finding, ProbeStats, RunRecord
+from harness.core.records import CellError, Finding, ProbeStats, RunRecord
 from tests.conftest import SCHEMA
 from tests.harness.recorded_runs import (
     code_cell,

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from harness import __version__, parameters
-from harness.cli import EXIT_HARNESS, build_parser, main
-from harness.errors import HarnessError
+from harness.cli.main import EXIT_HARNESS, build_parser, main
+from harness.core.errors import HarnessError
 
 VALUES = ["2", "-3", "0.5", "1e-3", "1_000", "True", "true", "False", "None", "yes", "no", "on", "off",
           "example", '["a", 1]', "", "007"]

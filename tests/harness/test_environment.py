@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.execution import overlayfs
 from harness.execution.environment import RunEnvironment, inspect_target, make_kernelspec, prepare_environment
 from tests.harness.conftest import (

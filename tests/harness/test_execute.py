@@ -156,7 +156,7 @@ def test_a_same_version_reinstall_over_loaded_files_is_a_warning(target_venv: Pa
 
 def test_a_check_that_raises_gives_exit_2_and_verdict_error_with_the_traceback(
         target_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import cli
+    from harness.cli import main as cli
     from harness.checks import CHECKS
 
     def broken(*_args: object) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images.freeze import parse_freeze, parse_os_info, python_from_wheel_tags
 
 FREEZE = """\

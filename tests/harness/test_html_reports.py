@@ -22,7 +22,7 @@ from harness.checks import CheckOptions, run_checks
 from harness.checks.baseline import Baseline
 from harness.matrix import ImageRun, _read_report
 from harness.matrix import write_reports as write_matrix_reports
-from harness.records import CellError, Finding, RunRecord
+from harness.core.records import CellError, Finding, RunRecord
 from harness.report import write_reports
 from harness.report.charts import Bar, bar_chart, line_chart, nice_ceiling, sparkline
 from tests.harness.browser_pages import chromium, open_page

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.images.build import BUILD_FILE, FIDELITY_FILE, BuildError, build_env
 from harness.images.closure import Pin
 from harness.images.fidelity import read_fidelity

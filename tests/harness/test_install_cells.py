@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.install_cells import find_installs, install_forms, is_install_cell
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress
+from harness.core import progress
 from harness.checks import CHECKS
 from harness.matrix import ImageRun, _Children, _read_report, _run_one, exit_code, render_markdown
 from harness.report.junit import render_matrix

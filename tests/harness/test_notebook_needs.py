@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from harness.cli import main
-from harness.errors import HarnessError
+from harness.cli.main import main
+from harness.core.errors import HarnessError
 from harness.images.import_names import distribution_of
 from harness.images.mirror import mirror_roots
 from harness.images.needs import notebook_needs

@@ -6,8 +6,9 @@ from typing import Any
 
 import nbformat
 
-from harness.execution.probes import PROBE_MIME, instrument
-from harness.observations.observe import TIER_MIME, observe, pip_lines
+from harness.core.contract import PROBE_MIME, TIER_MIME
+from harness.execution.probes import instrument
+from harness.observations.observe import observe, pip_lines
 
 
 def _source() -> nbformat.NotebookNode:

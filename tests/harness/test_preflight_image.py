@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.images.build import inspect_env
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.profiles import get_profile

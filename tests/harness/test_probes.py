@@ -20,7 +20,8 @@ from typing import Iterator
 import nbformat
 import pytest
 
-from harness.execution.probes import KERNEL_PROBE_SOURCE, PROBE_MIME, PROBE_TAG, instrument, probe_role, startup_source
+from harness.core.contract import PROBE_MIME, PROBE_TAG, probe_role
+from harness.execution.probes import KERNEL_PROBE_SOURCE, instrument, startup_source
 
 
 def _nb(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:

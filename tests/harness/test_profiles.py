@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.cli import main
-from harness.errors import HarnessError
+from harness.cli.main import main
+from harness.core.errors import HarnessError
 from harness.images.fidelity import deviations
 from harness.images.profiles import available_profiles, get_profile
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress
+from harness.core import progress
 from harness.images.build import build_env
 from harness.images.profiles import available_profiles
 from tests.harness.conftest import REPO_ROOT, make_notebook

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.records import Finding, RunRecord
+from harness.core.records import Finding, RunRecord
 from tests.harness.recorded_runs import RECORDED, load_record
 
 

@@ -13,7 +13,7 @@ import pytest
 from harness import __version__
 from harness.checks import CheckOptions, run_checks
 from harness.checks.baseline import Baseline
-from harness.records import CellError, Finding, RunRecord
+from harness.core.records import CellError, Finding, RunRecord
 from harness.report import github, json_report, markdown, redact, verdict_text, write_reports
 from tests.harness.recorded_runs import code_cell, load_record, minimal_record, tier_payload, with_tiers
 

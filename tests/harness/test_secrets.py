@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import secrets
-from harness.errors import HarnessError
+from harness.core import secrets
+from harness.core.errors import HarnessError
 from harness.execution.kernel_environment import allowed, kernel_environment, passed_variables
 from tests.harness.conftest import REPO_ROOT, make_notebook, stream_text
 
@@ -77,7 +77,7 @@ def test_the_cli_redacts_its_own_streams(tmp_path: Path, capsys: pytest.CaptureF
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """``main`` registers --secret values and wraps stdout/stderr for the whole verb: an error
     message that quotes one (here: a missing notebook whose path holds it) is printed redacted."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     monkeypatch.setenv("SOME_NAME", "value-in-a-path-4242")
     code = main(["run", str(tmp_path / "value-in-a-path-4242.ipynb"), "--secret", "SOME_NAME"])
@@ -87,7 +87,7 @@ def test_the_cli_redacts_its_own_streams(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_the_matrix_passes_secret_and_env_to_each_run_and_redacts_its_files(tmp_path: Path) -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
     from harness.matrix import ImageRun, _read_report, _run_args, write_reports
 
     args = build_parser().parse_args(["matrix", "nb.ipynb", "--secret", "SOME_NAME", "--env", "MODE=fast"])

@@ -128,7 +128,7 @@ def test_a_notebook_that_clones_a_repository_and_moves_pandas(cache: Path, tmp_p
     python = python_for_image(IMAGE, None, cache, "local", notebook=nb)
     assert python is not None
     # preflight says what it can and cannot know, cell by cell
-    from harness.cli import main
+    from harness.cli.main import main
 
     status = main(["preflight", "--notebook", str(nb), "--images", IMAGE, "--cache-dir", str(cache),
                    "--mode", "local", "--json"])

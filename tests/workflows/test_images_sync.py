@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.images import sync
 from harness.images.profiles import PROFILES_DIR, load_profile
 

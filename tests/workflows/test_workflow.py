@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import harness
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.images import workflow_matrix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

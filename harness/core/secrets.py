@@ -17,7 +17,7 @@ output or error, a pip line, a server log can echo it. There is one redaction co
   ``redact_bytes``;
 * ``write_text`` / ``write_json`` for files;
 * ``redacted_standard_streams`` wraps ``sys.stdout`` and ``sys.stderr`` for the whole of a CLI
-  verb (``harness.cli.main``), so no ``print`` can forget.
+  verb (``harness.cli.main.main``), so no ``print`` can forget.
 
 Which variables a notebook's kernel sees is a separate rule, an allow-list
 (``harness.execution.kernel_environment``).
@@ -191,9 +191,9 @@ class RedactingStream:
             self.stream.flush()
 
     def command(self, line: str) -> None:
-        """One of the harness's own workflow commands (``harness.actions_log``), redacted, after what is
+        """One of the harness's own workflow commands (``harness.core.actions_log``), redacted, after what is
         pending: it reaches the guard beneath as a command, not as text to neutralise."""
-        from harness import actions_log
+        from harness.core import actions_log
 
         with self._lock:
             self.flush()

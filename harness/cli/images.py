@@ -1,6 +1,6 @@
 """The verbs about Colab images: ``images`` (import, list, sync, build), ``preflight`` and ``matrix``.
 
-``add_commands(verbs)`` adds them to the harness's subparsers (``harness/cli.py``); each sets
+``add_commands(verbs)`` adds them to the harness's subparsers (``harness/cli/main.py``); each sets
 ``func`` to a handler returning the exit status: 0 fine, 1 a finding (drift, corruption predicted,
 a failed matrix run), 2 the harness could not do its job.
 """
@@ -13,10 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from harness import parameters, progress
-from harness.errors import HarnessError
+from harness import parameters
+from harness.core import progress
+from harness.core.errors import HarnessError
 
-EXIT_OK, EXIT_FAIL, EXIT_HARNESS = 0, 1, 2
+from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK
 
 
 def add_commands(verbs) -> None:
@@ -226,7 +227,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
-    from harness.checkout import default_notebook
+    from harness.core.checkout import default_notebook
     from harness.images.needs import notebook_needs
     from harness.images.profiles import select_profiles
     from harness.install_cells import InstallSpec, find_installs
@@ -326,7 +327,7 @@ def _dir(args: argparse.Namespace) -> Path:
 
 def _checkout_notebook_needs(profile):  # -> NotebookNeeds | None
     """What this checkout's template imports and installs (what a drift means for it); None elsewhere."""
-    from harness.checkout import default_notebook
+    from harness.core.checkout import default_notebook
     from harness.images.needs import notebook_needs
 
     try:

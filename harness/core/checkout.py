@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 TEMPLATE = Path("notebook") / "template.ipynb"
 TIERS = Path("notebook") / "tiers"

@@ -8,6 +8,7 @@ executed notebook and the reports were written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import __version__, parameters
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_STATUS
 
-EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
 # A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a
 # CPU) takes about a minute, a Colab install cell a few. Raise it with --cell-timeout.
 DEFAULT_CELL_TIMEOUT_S = 1800.0
@@ -97,20 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print report.json on stdout instead of the verdict (progress stays on stderr)")
     parameters.add_arguments(run)
     run.set_defaults(func=cmd_run)
-    from harness.images.cli import add_commands  # images, preflight, matrix
+    from harness.cli.images import add_commands  # images, preflight, matrix
 
     add_commands(verbs)
-    from harness import alert, history
-    from harness.report import aggregate
-    from harness.smoke import smoke
-
-    # Each of these modules offers add_arguments(parser) and run(args) -> exit status.
-    for name, module, help_text in (
-        ("aggregate", aggregate, "one markdown report (images x cells) from several runs"),
-        ("alert", alert, "open, update or close the GitHub issue for failing runs"),
-        ("history", history, "trends over past runs; exit 1 when the newest run's timings are outliers"),
-        ("smoke", smoke, "run the notebook through JupyterLab (or Colab) in headless Chromium"),
+    # Each of these modules offers add_arguments(parser) and run(args) -> exit status; one line per verb.
+    for name, module_name, help_text in (
+        ("aggregate", "harness.report.aggregate", "one markdown report (images x cells) from several runs"),
+        ("alert", "harness.alert", "open, update or close the GitHub issue for failing runs"),
+        ("history", "harness.history", "trends over past runs; exit 1 when the newest run's timings are outliers"),
+        ("smoke", "harness.smoke.smoke", "run the notebook through JupyterLab (or Colab) in headless Chromium"),
     ):
+        module = importlib.import_module(module_name)
         verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])
         module.add_arguments(verb)
         verb.set_defaults(func=module.run)
@@ -120,16 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXIT_STATUS = {
-    "default": "0 every check holds; 1 a check failed; 2 could not run or could not tell; 130 interrupted "
-               "(the executed notebook and the reports are written first)",
-    "images": "0 done; 1 (sync) Colab published a newer image than the newest profile; 2 could not run",
-    "preflight": "0 nothing the kernel imported would move; 1 an install would replace one, or fail; "
-                 "2 could not check (the package index unreachable, a build failed)",
-    "alert": "0 the issue is up to date (whatever the runs' verdict); 2 could not deliver",
-    "aggregate": "0 every image passes; 1 one fails; 2 a report says error, or is missing or unreadable",
-    "history": "0 the newest run is in line with its history; 1 it is an outlier; 2 could not read or judge",
-}
 EXAMPLES = {
     "run": "colab-ci run notebook.ipynb --image 2026-08-19-a724079-cpu -p EPOCHS 1 --content data/ --out out/run",
     "images": "colab-ci images list; colab-ci images build 2026-08-19-a724079-cpu",
@@ -181,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The environment is made while papermill and nbclient import (~1 s).
     environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
                                           isolation="in-place" if args.in_place else None)
-    from harness import progress
+    from harness.core import progress
 
     shown = progress.for_this_process()
     try:
@@ -266,10 +254,10 @@ def _update_baseline(record, findings: list, target: Path, accept_failures: bool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from harness import actions_log
+    from harness.core import actions_log
 
     # Under GitHub Actions nothing printed may act as a workflow command: notebook text (cell errors,
-    # install lines) reaches verdicts, progress and tables (harness.actions_log), so guard it all here.
+    # install lines) reaches verdicts, progress and tables (harness.core.actions_log), so guard it all here.
     restore = actions_log.guard(os.environ)
     try:
         return _main(argv)
@@ -283,10 +271,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_HARNESS
-    from harness import secrets
+    from harness.core import secrets
 
     # One redaction context for the whole verb: --secret values, whatever their names, and values of
-    # variables named like secrets, out of every file (harness.secrets' writers) and both streams.
+    # variables named like secrets, out of every file (harness.core.secrets' writers) and both streams.
     short = secrets.register_secrets(getattr(args, "secret", None) or ())
     try:
         with secrets.redacted_standard_streams():

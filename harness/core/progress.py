@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Mapping, Protocol
 
-from harness.secrets import redact_data
+from harness.core.secrets import redact_data
 
 PROGRESS_FILE_ENV = "COLAB_CI_PROGRESS_FILE"
 

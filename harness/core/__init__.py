@@ -1,0 +1,1 @@
+"""The ground floor: what every stage shares (records, the probe contract, exit codes and verdict words, errors, secrets, progress, JSON files)."""

@@ -1,0 +1,68 @@
+"""Every JSON file the harness reads, parsed and validated against its JSON Schema.
+
+The schemas live beside this module (``schemas/<name>.schema.json``), versioned with the files
+they describe (each file carries its own ``schema_version`` field where it has one). A file that
+cannot be parsed or does not match its schema is a ``JsonFileError`` naming the file and the field
+at fault: ``out/run/report.json: field 'cells[3].index': 'three' is not of type 'integer'``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.core.errors import HarnessError
+
+
+class JsonFileError(HarnessError, ValueError):
+    """A JSON file we read is unreadable, not JSON, or not what its schema says."""
+
+
+@cache
+def validator(schema: str) -> jsonschema.protocols.Validator:
+    """The validator for ``schemas/<schema>.schema.json`` (checked once, as the schema is loaded)."""
+    text = resources.files(__package__).joinpath("schemas", f"{schema}.schema.json").read_text(encoding="utf-8")
+    document = json.loads(text)
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(document)
+    return cls(document)
+
+
+def field_path(error: jsonschema.ValidationError) -> str:
+    """``cells[3].index``: where in the document an error is (``(top level)`` for the document itself)."""
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate(data: Any, schema: str, where: str | Path) -> Any:
+    """``data`` unchanged when it matches ``schema``; else ``JsonFileError`` naming ``where`` and the field."""
+    errors = list(validator(schema).iter_errors(data))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise JsonFileError(f"{where}: field '{field_path(error)}': {error.message}")
+    return data
+
+
+def parse_json(text: str, schema: str, where: str | Path) -> Any:
+    """Parse ``text`` (the content of ``where``) and validate it against ``schema``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise JsonFileError(f"{where}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    return validate(data, schema, where)
+
+
+def read_json(path: Path, schema: str) -> Any:
+    """Read, parse and validate the JSON file ``path`` against ``schema``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise JsonFileError(f"{path}: cannot read it ({error})") from None
+    return parse_json(text, schema, path)
