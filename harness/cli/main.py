@@ -10,29 +10,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 import traceback
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from harness import __version__, parameters
+from harness import __version__
 from harness.core.errors import HarnessError
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_STATUS
 
-# A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a
-# CPU) takes about a minute, a Colab install cell a few. Raise it with --cell-timeout.
-DEFAULT_CELL_TIMEOUT_S = 1800.0
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
+# The verbs whose modules do not (yet) say their own one-line help.
+_VERB_HELP = {
+    "aggregate": "one markdown report (images x cells) from several runs",
+    "alert": "open, update or close the GitHub issue for failing runs",
+    "history": "trends over past runs; exit 1 when the newest run's timings are outliers",
+    "smoke": "run the notebook through JupyterLab (or Colab) in headless Chromium",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,71 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=f"exit status: {EXIT_STATUS['default']}")
     parser.add_argument("--version", action="version", version=f"colab-ci {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    run = verbs.add_parser("run", help="execute NOTEBOOK in a disposable copy of an environment and check it",
-                           description="Execute NOTEBOOK with papermill in a disposable copy of the environment of "
-                                       "--python, observe its install cells, check the run and write reports.")
-    run.add_argument("notebook", metavar="NOTEBOOK", type=Path)
-    run.add_argument("--python", type=Path, default=None, metavar="PATH",
-                     help="interpreter whose environment the notebook runs in (default: this one); never modified")
-    run.add_argument("--out", type=Path, default=None, metavar="DIR",
-                     help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
-    run.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
-    run.add_argument("--update-baseline", action="store_true",
-                     help="write this run as the new baseline (to --baseline, default DIR/baseline.json); refused "
-                          "(exit 2) when a tier test fails, unless --accept-failures")
-    run.add_argument("--accept-failures", action="store_true",
-                     help="with --update-baseline: write a run with failing tier tests, each marked as an accepted "
-                          "failure in the baseline and in every report compared with it")
-    run.add_argument("--cell-timeout", type=_positive, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
-                     help="limit for one cell (default: %(default)g)")
-    run.add_argument("--timeout", type=_positive, default=None, metavar="S", help="limit for the whole run")
-    run.add_argument("--secret", action="append", default=[], metavar="NAME",
-                     help="pass the environment variable NAME to the kernel (google.colab.userdata.get reads it); "
-                          "its value is redacted from everything written or printed, whatever NAME is")
-    run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
-                     help="pass the environment variable NAME (this shell's value, or VALUE) to the kernel, which "
-                          "otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)")
-    run.add_argument("--install-budget", type=_positive, default=None, metavar="S",
-                     help="seconds each install cell may take (default: 300)")
-    run.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
-    run.add_argument("--image", default=None, metavar="NAME",
-                     help="run in the environment mirroring this Colab image profile (built, or reused when up to "
-                          "date; see `colab-ci images list`) instead of --python")
-    run.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
-                     help="how --image builds its environment (see `colab-ci images build --help`)")
-    run.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                     help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
-    run.add_argument("--closure", choices=("notebook", "full"), default="notebook",
-                     help="what --image's mirror holds: what the notebook imports and installs (default), or the "
-                          "whole image (every distribution an index serves; several GB)")
-    run.add_argument("--with", dest="with_", action="append", default=[], metavar="REQ",
-                     help="more of the image's distributions for --image's mirror (repeatable)")
-    run.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
-                     help="a file or folder copied into the kernel's working directory before the first cell, as "
-                          "if uploaded to Colab's /content (repeatable); google.colab.files.upload() returns them")
-    run.add_argument("--drive", type=Path, default=None, metavar="DIR",
-                     help="the folder google.colab.drive.mount() exposes as MyDrive (default: an empty one)")
-    run.add_argument("--in-place", action="store_true",
-                     help="run the kernel on --python's environment itself, with no copy: installs really replace "
-                          "its packages (for Colab's own runtime container; refused for the harness's own)")
-    run.add_argument("--json", action="store_true",
-                     help="print report.json on stdout instead of the verdict (progress stays on stderr)")
-    parameters.add_arguments(run)
-    run.set_defaults(func=cmd_run)
-    from harness.cli.images import add_commands  # images, preflight, matrix
-
-    add_commands(verbs)
-    # Each of these modules offers add_arguments(parser) and run(args) -> exit status; one line per verb.
-    for name, module_name, help_text in (
-        ("aggregate", "harness.report.aggregate", "one markdown report (images x cells) from several runs"),
-        ("alert", "harness.alert", "open, update or close the GitHub issue for failing runs"),
-        ("history", "harness.history", "trends over past runs; exit 1 when the newest run's timings are outliers"),
-        ("smoke", "harness.smoke.smoke", "run the notebook through JupyterLab (or Colab) in headless Chromium"),
+    # One module per verb: its docstring's first paragraph is the verb's description, HELP its one line,
+    # add_arguments(parser) its options and run(args) -> exit status its work. One line per verb.
+    for name, module_name in (
+        ("run", "harness.cli.run"),
+        ("images", "harness.cli.images"),
+        ("preflight", "harness.cli.preflight"),
+        ("matrix", "harness.cli.matrix"),
+        ("aggregate", "harness.report.aggregate"),
+        ("alert", "harness.alert"),
+        ("history", "harness.history"),
+        ("smoke", "harness.smoke.smoke"),
     ):
         module = importlib.import_module(module_name)
-        verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])
+        verb = verbs.add_parser(name, help=getattr(module, "HELP", None) or _VERB_HELP[name],
+                                description=(module.__doc__ or "").split("\n\n")[0])
+        if hasattr(module, "run"):   # a verb with actions (images) gives each action its own func
+            verb.set_defaults(func=module.run)
         module.add_arguments(verb)
-        verb.set_defaults(func=module.run)
     for name, verb in verbs.choices.items():
         verb.formatter_class = argparse.RawDescriptionHelpFormatter
         verb.epilog = epilog(name)
@@ -136,121 +81,6 @@ def epilog(verb: str) -> str:
     if example:
         lines.append(f"example: {example}")
     return "\n".join(lines)
-
-
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    values = parameters.from_args(args)
-    out_dir = args.out or Path("out") / args.notebook.stem
-    if args.accept_failures and not args.update_baseline:
-        raise HarnessError("--accept-failures only means something with --update-baseline.")
-    baseline = _read_baseline(args.baseline, args.update_baseline)
-    if not args.notebook.is_file():  # before anything is copied; execute() validates the rest
-        raise HarnessError(f"notebook {args.notebook} {'is not a file' if args.notebook.exists() else 'does not exist'}.")
-    for path in args.content:
-        if not path.exists():
-            raise HarnessError(f"--content {path} does not exist.")
-    if args.drive is not None and not args.drive.is_dir():
-        raise HarnessError(f"--drive {args.drive} is not a folder.")
-    from harness.execution.kernel_environment import passed_variables
-
-    passed_env = passed_variables(args.env)
-    from harness.images.build import python_for_image
-
-    python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
-                              content=args.content, closure=args.closure, with_=args.with_)
-
-    from harness.execution.environment import EnvironmentInBackground
-
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    # The environment is made while papermill and nbclient import (~1 s).
-    environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
-                                          isolation="in-place" if args.in_place else None)
-    from harness.core import progress
-
-    shown = progress.for_this_process()
-    try:
-        from harness.execution.execute import abandoned_runs, execute, progress_printer
-
-        record = execute(args.notebook, out_dir, python=python, parameters=values,
-                         cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
-                         content=tuple(args.content), drive=args.drive, passed_env=passed_env)
-        shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
-    finally:
-        shown.close()
-        signal.signal(signal.SIGTERM, previous)
-        environment.discard()
-
-    from harness.checks import CheckOptions, crashed, exit_code, run_checks
-    from harness.report import verdict_text, write_reports
-
-    options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
-    try:
-        findings = run_checks(record, baseline, options)
-    except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
-        findings = [crashed("checks", exc)]
-    target = args.baseline or out_dir / "baseline.json"
-    refused = args.update_baseline and not _update_baseline(record, findings, target, args.accept_failures)
-    paths = write_reports(record, findings, out_dir)
-    if args.json:
-        sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
-    else:
-        print(verdict_text(record, findings, paths))
-    code = int(exit_code(findings)) if not refused else EXIT_HARNESS
-    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else code
-    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
-def _read_baseline(path: Path | None, updating: bool):  # -> Baseline | None
-    """The baseline to compare with. With --update-baseline, an unreadable or outdated baseline is
-    not an error: it is about to be replaced (docs/baselines.md)."""
-    if path is None:
-        return None
-    from harness.checks.baseline import BaselineError, load_baseline
-
-    if not path.exists():
-        if updating:
-            return None
-        raise HarnessError(f"--baseline {path} does not exist (pass --update-baseline to create it).")
-    try:
-        return load_baseline(path)
-    except BaselineError as exc:
-        if updating:
-            print(f"colab-ci: {exc} It will be replaced by this run (--update-baseline).", file=sys.stderr)
-            return None
-        raise HarnessError(str(exc)) from None
-
-
-def _update_baseline(record, findings: list, target: Path, accept_failures: bool) -> bool:
-    """Write the run as the baseline; False when refused (failing tier tests not accepted). Accepted
-    failures are added to ``findings`` (info), so this run's reports say what was accepted."""
-    if record.outcome != "completed":
-        print(f"colab-ci: baseline not updated: the run did not complete ({record.outcome})", file=sys.stderr)
-        return True
-    from harness.checks.baseline import FailingTests, for_update
-
-    try:
-        baseline = for_update(record, findings, accept_failures)
-    except FailingTests as exc:
-        print(f"colab-ci: error: baseline {target} not updated: {exc}", file=sys.stderr)
-        return False
-    baseline.save(target)
-    accepted = [key for key, test in baseline.tests.items() if test.get("accepted_failure")]
-    print(f"colab-ci: baseline written to {target}"
-          + (f" (accepted failures: {', '.join(accepted)})" if accepted else ""), file=sys.stderr)
-    if accepted:
-        from harness.checks.baseline import accepted_note
-
-        findings.append(accepted_note(accepted, target))
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,89 @@
+"""Options and checks several verbs share, so each is spelled and validated one way."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.core import progress
+from harness.core.errors import HarnessError
+from harness.core.verdicts import EXIT_HARNESS
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def progress_log(shown: "progress.Display", scope: str):  # -> Callable[[str], None]
+    """A build's or preflight's log lines as progress events (``NAME: what`` under the scope NAME)."""
+    def say(line: str) -> None:
+        name, sep, rest = line.partition(": ")
+        shown.show(progress.Event(name, rest) if sep and " " not in name else progress.Event(scope, line))
+    return say
+
+
+def profiles_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def mirror_options(parser: argparse.ArgumentParser) -> None:
+    """What a mirror holds beyond the profile's pins (``images build``; ``run --image`` reads its notebook)."""
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="hold what this notebook imports and installs, at the image's versions")
+    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                        help="what `run --content` gives the kernel: requirements files a cell names are found "
+                             "there first (repeatable)")
+    parser.add_argument("--with", dest="with_", action="append", default=[], metavar="REQ",
+                        help="hold this requirement too, at the image's versions (repeatable)")
+    parser.add_argument("--closure", choices=("notebook", "full"), default="notebook",
+                        help="notebook: the profile's pins and what --notebook needs (default); full: every "
+                             "distribution of the image an index serves (several GB)")
+
+
+def check_paths(notebook: Path | None, content: list[Path]) -> None:
+    if notebook is not None and not notebook.is_file():
+        raise HarnessError(f"notebook {notebook} {'is not a file' if notebook.exists() else 'does not exist'}")
+    for path in content:
+        if not path.exists():
+            raise HarnessError(f"--content {path} does not exist")
+
+
+def build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
+                        help="exact: the image's Python and torch release (needs the network); local: this "
+                             "interpreter and the CPU torch in pip's find-links; auto: exact where possible")
+    parser.add_argument("--python", default=None, metavar="PATH", help="interpreter for --mode local "
+                                                                       "(default: this one)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="where environments and build logs go (default: $COLAB_CI_CACHE or ./.colab-ci)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the profile is unchanged")
+
+
+def profiles_dir(args: argparse.Namespace) -> Path:
+    from harness.images.profiles import PROFILES_DIR
+
+    return args.profiles_dir or Path(os.environ.get("COLAB_CI_PROFILES") or PROFILES_DIR)
+
+
+def checkout_notebook_needs(profile):  # -> NotebookNeeds | None
+    """What this checkout's template imports and installs (what a drift means for it); None elsewhere."""
+    from harness.core.checkout import default_notebook
+    from harness.images.needs import notebook_needs
+
+    try:
+        return notebook_needs(default_notebook(), profile.image)
+    except HarnessError:
+        return None
+
+
+def usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_HARNESS

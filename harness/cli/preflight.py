@@ -1,0 +1,82 @@
+"""Without running the notebook: ask the resolver what every pip install in its install cells (and
+--requirements files) would change in each image, every pre-installed distribution at the image's
+version.
+
+Exit status 1 when an install would replace a distribution the kernel imported (or would fail), 2
+when it could not be checked (the resolver could not reach the package index, a requirements file
+is nowhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.cli.options import build_options, check_paths, profiles_dir, profiles_dir_option, progress_log
+from harness.core import progress
+from harness.core.errors import HarnessError
+
+HELP = "predict what each install cell would change in each image"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notebook", type=Path, default=None,
+                     help="notebook to read (default: this checkout's template, unless --requirements is given)")
+    parser.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
+                     help="requirements files to evaluate as well (as `pip install -r FILE`)")
+    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                     help="a file or folder as if uploaded to the kernel's working directory (/content), as "
+                          "`colab-ci run --content` gives it: a requirements file a cell names is looked for "
+                          "there first, then in the notebook's folder (repeatable)")
+    parser.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
+    parser.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
+                     help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
+    parser.add_argument("--json", action="store_true",
+                     help="print preflight.json on stdout instead of the text (progress stays on stderr)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
+                          "DIR/preflight.md, also when the preflight could not run")
+    build_options(parser)
+    profiles_dir_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
+    from harness.core.checkout import default_notebook
+    from harness.images.needs import notebook_needs
+    from harness.images.profiles import select_profiles
+    from harness.install_cells import InstallSpec, find_installs
+    from harness.preflight import document, exit_code, preflight, render_text, write_outputs
+
+    try:
+        profiles = select_profiles(args.images, profiles_dir(args))
+        notebook = args.notebook or (None if args.requirements else default_notebook("--notebook or --requirements"))
+        check_paths(notebook, args.content)
+        specs = find_installs(notebook, content=args.content) if notebook is not None else []
+        for path in args.requirements:
+            if not path.is_file():
+                raise HarnessError(f"--requirements {path} does not exist")
+            found = path.resolve()
+            specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[found],
+                                     found_in={str(found): "--requirements"}))
+        needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content)) if notebook else None
+        shown = progress.display()
+        try:
+            verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                                 force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"), needs=needs)
+        finally:
+            shown.close()
+    except Exception as exc:
+        if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
+            write_outputs(args.out, [], error=str(exc) or type(exc).__name__)
+        if args.json and isinstance(exc, HarnessError):
+            print(json.dumps(document([], error=str(exc)), indent=1))
+        raise
+    if args.json:
+        print(json.dumps(document(verdicts), indent=1, ensure_ascii=False))
+    else:
+        print(render_text(verdicts))
+    if args.out:
+        write_outputs(args.out, verdicts)
+    return exit_code(verdicts)
