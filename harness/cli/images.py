@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness import parameters
+from harness.source import parameters
 from harness.core import progress
 from harness.core.errors import HarnessError
 
@@ -205,7 +205,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from harness.images.build import build_env
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
 
     _check_paths(args.notebook, args.content)
@@ -228,9 +228,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
     from harness.core.checkout import default_notebook
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
-    from harness.install_cells import InstallSpec, find_installs
+    from harness.source.installs import InstallSpec, find_installs
     from harness.preflight import document, exit_code, preflight, render_text, write_outputs
 
     try:
@@ -328,7 +328,7 @@ def _dir(args: argparse.Namespace) -> Path:
 def _checkout_notebook_needs(profile):  # -> NotebookNeeds | None
     """What this checkout's template imports and installs (what a drift means for it); None elsewhere."""
     from harness.core.checkout import default_notebook
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
 
     try:
         return notebook_needs(default_notebook(), profile.image)

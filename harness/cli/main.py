@@ -16,7 +16,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import __version__, parameters
+from harness import __version__
+from harness.source import parameters
 from harness.core.errors import HarnessError
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_STATUS
 

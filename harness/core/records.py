@@ -49,7 +49,7 @@ class CellRecord:
 
 @dataclass
 class InstallObservation:
-    """A cell that installed: recognised as an install (``harness.install_cells``), or one after
+    """A cell that installed: recognised as an install (``harness.source.installs``), or one after
     which the probe saw distributions change on disk."""
 
     cell_index: int

@@ -2,7 +2,7 @@
 
 ``--closure notebook`` (the default): the dependency closure, at the image's versions
 (``harness.images.closure``, uv's resolver), of the profile's roots (Colab's kernel, pip) and of the
-notebook's needs (``harness.images.needs``): the distributions of its imports, its install cells'
+notebook's needs (``harness.source.needs``): the distributions of its imports, its install cells'
 requirements (one the image has is a root by name: the mirror holds the image's version, which the
 install cell then moves, or not, as it does in Colab; one the image lacks is a root as written, so
 that its requirements the image has are held at the image's versions), and ``--with``.
@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, Pin, compute_closure
-from harness.images.needs import NotebookNeeds, install_roots
+from harness.source.needs import NotebookNeeds, install_roots
 from harness.images.profiles import Profile
 
 CLOSURES = ("notebook", "full")

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.notebook_config import declared_tiers
+from harness.source.notebook_config import declared_tiers
 
 FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")
 

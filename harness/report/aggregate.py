@@ -35,7 +35,7 @@ from harness import preflight as preflight_module
 from harness.checks import verdict as findings_verdict
 from harness.core.errors import HarnessError
 from harness.core.labels import cell_label
-from harness.notebook_config import tiers_enabled
+from harness.source.notebook_config import tiers_enabled
 from harness.core.records import CellRecord, Finding, RunRecord
 from harness.core.verdicts import MARKDOWN_VERDICT_WORDS, VERDICTS
 from harness.report import json_report

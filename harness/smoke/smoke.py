@@ -58,12 +58,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import parameters
+from harness.source import parameters
 from harness.core import progress
 from harness.core.errors import HarnessError
 from harness.core.verdicts import verdict_of
 from harness.core.labels import cell_label
-from harness.notebook_config import declared_tiers, first_heading
+from harness.source.notebook_config import declared_tiers, first_heading
 from harness.core.secrets import json_text, secret_values, write_json
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.install_cells import find_installs, install_forms, is_install_cell
+from harness.source.installs import find_installs, install_forms, is_install_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebook" / "template.ipynb"
@@ -110,7 +110,7 @@ COMPUTED_LOOP = REPO / "tests" / "harness" / "notebooks" / "computed_install_loo
 def test_a_computed_install_loop_is_not_statically_known_and_stops_nothing(tmp_path: Path):
     """The previous generation's install cell (`for package in missing: subprocess.check_call([...,
     package])`) stopped `run --image` and `preflight` with "not a requirement: ''"."""
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
 
     [spec] = find_installs(COMPUTED_LOOP)
     assert spec.label == "cell 2 [install] subprocess" and spec.args[-1] == "{package}"

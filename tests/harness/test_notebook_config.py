@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from harness.notebook_config import declared_tiers, first_heading, tiers_enabled
+from harness.source.notebook_config import declared_tiers, first_heading, tiers_enabled
 from tests.harness.conftest import make_notebook, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,17 +1,17 @@
 """What a notebook needs of a Colab image, read from the notebook itself without running it.
 
 * **imports**: every ``import`` / ``from ... import`` of its code cells (IPython's ``%`` and ``!`` lines
-  blanked, as ``harness.install_cells`` reads cells), and literal dynamic imports:
+  blanked, as ``harness.source.installs`` reads cells), and literal dynamic imports:
   ``importlib.import_module("x")``, ``__import__("x")`` and helpers named ``*import`` given a module
   name (the template's ``try_import("pandas")``). A module found beside the notebook or in what
   ``--content`` provides (the template's ``tiers``) is the notebook's own code: its files are read
   the same way, so what *they* import counts, at the place the notebook imports that module. The
   standard library is left out. Each import is mapped to the image's distribution by
-  ``harness.images.import_names``, and kept with where it is (``sites``: cell and line, the positions
+  ``harness.source.import_names``, and kept with where it is (``sites``: cell and line, the positions
   ``InstallSpec`` has), so that preflight knows what is loaded when each install runs
   (``harness.images.loaded``);
 * **installs**: the requirements of every ``pip install`` of its install cells
-  (``harness.install_cells``, requirements files found as the kernel finds them), except
+  (``harness.source.installs``, requirements files found as the kernel finds them), except
   ``--no-deps`` installs (they install exactly what they name) and direct URLs;
 * ``--with``: what the caller adds.
 
@@ -29,9 +29,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
-from harness.images.import_names import distribution_of, is_standard_library
-from harness.install_cells import InstallSpec, _parse, _source, find_installs  # one reading of cells
-from harness.pip_command import word_kind
+from harness.source.import_names import distribution_of, is_standard_library
+from harness.source.installs import InstallSpec, _parse, _source, find_installs  # one reading of cells
+from harness.source.pip_command import word_kind
 
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
 

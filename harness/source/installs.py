@@ -22,7 +22,7 @@ lines likewise; ``os.environ.get``/``os.getenv`` read what a headless run sets (
 for a notebook in a colab-ci checkout) or else the default given; an ``if`` whose test is known that
 way keeps only the branch the run takes.
 
-pip's own parser reads the arguments (``harness.pip_command``): ``InstallSpec`` keeps them as written
+pip's own parser reads the arguments (``harness.source.pip_command``): ``InstallSpec`` keeps them as written
 (``args``), the options pip reads from them in order (``options``: index options, ``--no-deps``,
 ``--force-reinstall``, ...), requirements, URLs, ``git+`` URLs, paths and wheels as written
 (``requirements``), and each local path as the kernel finds it (``located``). Nothing static reading
@@ -57,7 +57,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
-from harness.pip_command import VCS_PREFIXES, parse_install_args, requirements_file_lines, wheel_of, word_kind
+from harness.source.pip_command import VCS_PREFIXES, parse_install_args, requirements_file_lines, wheel_of, word_kind
 
 INSTALL_TAGS = ("install", "restart-recovery")
 # tiers.install.restart_recovery() installs this file of the tiers library's repository (REQUIREMENTS_COLAB
