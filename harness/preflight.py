@@ -79,7 +79,7 @@ from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.source.needs import NotebookNeeds
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
-from harness.source.installs import InstallSpec
+from harness.source.install_spec import InstallSpec
 from harness.source.pip_command import VCS_PREFIXES, wheel_of, word_kind
 
 Resolver = Literal["auto", "pip", "uv"]

@@ -230,7 +230,8 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     from harness.core.checkout import default_notebook
     from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
-    from harness.source.installs import InstallSpec, find_installs
+    from harness.source.installs import find_installs
+    from harness.source.install_spec import InstallSpec
     from harness.preflight import document, exit_code, preflight, render_text, write_outputs
 
     try:

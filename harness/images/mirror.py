@@ -82,7 +82,7 @@ def mirror_closure(profile: Profile, needs: NotebookNeeds | None, closure: str) 
         for module in needs.unresolved_imports():
             if canonicalize_name(module.split(".")[0]) not in installed_names:
                 lines.append(f"import {module}: no distribution of the image provides it (by its name or colab-ci's "
-                             "import-name list, harness/images/import_names.py), so the mirror lacks it; "
+                             "import-name list, harness/source/import_names.py), so the mirror lacks it; "
                              "--with DIST adds one")
         lines += [f"{sentence}; what it installs is not held at the image's versions" for sentence in needs.missing_files]
         modules = sorted({m.split(".")[0] for m, d in needs.imports.items() if d and d in pins})

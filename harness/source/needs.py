@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +28,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
+from harness.source.constants import cell_source, parse_cell  # one reading of cells
 from harness.source.import_names import distribution_of, is_standard_library
-from harness.source.installs import InstallSpec, _parse, _source, find_installs  # one reading of cells
+from harness.source.install_spec import InstallSpec
+from harness.source.installs import find_installs
+from harness.source.notebook_file import read_notebook
 from harness.source.pip_command import word_kind
 
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
@@ -98,10 +100,7 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
     if notebook is None:
         return needs
     path = Path(notebook)
-    try:
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise HarnessError(f"cannot read notebook {path}: {exc}") from None
+    cells = read_notebook(path).get("cells", [])
     search = [Path(p) for p in content] + [path.resolve().parent]
     local_cache: dict[str, tuple[set[str], set[str]]] = {}
     modules: set[str] = set()
@@ -109,7 +108,7 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        tree = _parse(_source(cell))
+        tree = parse_cell(cell_source(cell))
         if tree is None:
             continue
         for module, line in import_positions(tree):

@@ -34,7 +34,7 @@ from harness.images.build import BuiltEnv
 from harness.images.closure import Pin
 from harness.images.profiles import Profile
 from harness.images.uvtool import pip_find_links
-from harness.source.installs import InstallSpec
+from harness.source.install_spec import InstallSpec
 from harness.source.notebook_config import declared_tiers
 from harness.preflight import preflight_image, write_outputs
 from harness.report import write_reports

@@ -1,4 +1,4 @@
-"""What a notebook says about itself (harness/notebook_config.py): its declared tiers and first heading.
+"""What a notebook says about itself (harness/source/notebook_config.py): its declared tiers and first heading.
 
 The template's tiers live in its own metadata, not in the harness; a malformed declaration stops
 ``run`` before any kernel starts (exit 2, naming the field).
