@@ -230,3 +230,24 @@ def test_other_libraries_install_and_run_are_not_local_installs(tmp_path: Path):
                                      "(lambda: 0)()\nget_ipython().system('ls')")])
     assert [(s.form, s.requirements) for s in find_installs(path)] == [
         ("subprocess", ["colabci-tiny==1.0"]), ("install()", ["colabci-other==2.0"])]
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"cells": [', r"Expecting value: line 1 column 12"),      # not JSON: the parser's own position
+    ("[1, 2]", r"'list' object has no attribute 'get'"),       # JSON, but not a notebook
+    ('{"nbformat": 99, "cells": []}', r"Unsupported nbformat version 99"),
+])
+def test_an_unreadable_notebook_is_an_error_naming_the_file(tmp_path: Path, text: str, words: str):
+    """nbformat reads the notebook (harness.source.notebook_file); what it cannot read is a HarnessError
+    naming the file, for the installs and for the imports alike."""
+    from harness.source.needs import notebook_needs
+
+    path = tmp_path / "broken.ipynb"
+    path.write_text(text)
+    expected = rf"cannot read notebook {re.escape(str(path))}: {words}"
+    with pytest.raises(HarnessError, match=expected):
+        find_installs(path)
+    with pytest.raises(HarnessError, match=expected):
+        notebook_needs(path, {})
+    with pytest.raises(HarnessError, match=rf"cannot read notebook {re.escape(str(tmp_path / 'gone.ipynb'))}"):
+        find_installs(tmp_path / "gone.ipynb")
