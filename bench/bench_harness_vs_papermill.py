@@ -45,8 +45,8 @@ import papermill
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness.parameters import parse as parse_parameters  # noqa: E402
-from harness.parameters import to_cli as parameters_to_cli  # noqa: E402
+from harness.source.parameters import parse as parse_parameters  # noqa: E402
+from harness.source.parameters import to_cli as parameters_to_cli  # noqa: E402
 from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
 from harness.core.checkout import checkout_of  # noqa: E402
 from harness.execution.execute import execute  # noqa: E402

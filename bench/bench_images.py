@@ -33,9 +33,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from harness.images.build import build_env  # noqa: E402
 from harness.images.metadata_env import metadata_env  # noqa: E402
-from harness.images.needs import notebook_needs  # noqa: E402
+from harness.source.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
-from harness.install_cells import InstallSpec, find_installs  # noqa: E402
+from harness.source.install_spec import InstallSpec  # noqa: E402
+from harness.source.installs import find_installs  # noqa: E402
 from harness.matrix import default_jobs, matrix  # noqa: E402
 from harness.preflight import preflight_image  # noqa: E402
 

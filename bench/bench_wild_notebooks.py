@@ -38,10 +38,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from harness.images.build import default_cache_dir  # noqa: E402
 from harness.images.metadata_env import metadata_env  # noqa: E402
-from harness.images.needs import notebook_needs  # noqa: E402
+from harness.source.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import get_profile  # noqa: E402
-from harness.install_cells import find_installs  # noqa: E402
-from harness.pip_command import word_kind  # noqa: E402
+from harness.source.installs import find_installs  # noqa: E402
+from harness.source.pip_command import word_kind  # noqa: E402
 import harness.preflight  # noqa: E402
 from harness.preflight import exit_code, preflight  # noqa: E402
 

@@ -36,13 +36,13 @@ from typing import Any, Sequence
 from harness.checks import CHECKS
 from harness.core.errors import HarnessError
 from harness.images.build import BuildError, build_env
-from harness.images.needs import notebook_needs
-from harness import parameters
+from harness.source.needs import notebook_needs
+from harness.source import parameters
 from harness.core import progress
 from harness.core import secrets
 from harness.core.checkout import default_notebook
 from harness.images.profiles import Profile, select_profiles
-from harness.parameters import to_cli as parameters_to_cli
+from harness.source.parameters import to_cli as parameters_to_cli
 from harness.report import junit
 
 from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK, VERDICTS, verdict_of
@@ -130,7 +130,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "")
         runs[profile.name] = run
         try:
-            # the mirror holds what this notebook imports and installs (harness.images.needs)
+            # the mirror holds what this notebook imports and installs (harness.source.needs)
             needs = notebook_needs(notebook, profile.image, content=tuple(content))
             env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
                             log=lambda line, name=profile.name: shown.show(

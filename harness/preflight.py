@@ -1,6 +1,6 @@
 """Predict, without running the notebook, what each install would change in each Colab image.
 
-For every ``pip install`` in the notebook's install cells (``harness.install_cells``; requirements
+For every ``pip install`` in the notebook's install cells (``harness.source.installs``; requirements
 files found as the kernel finds them: what ``--content`` provides, then the notebook's folder) and
 every extra requirements file, against the whole image (``harness.images.metadata_env``: every
 distribution of the image's freeze installed as metadata, at the image's versions, torch's own
@@ -16,7 +16,7 @@ release included):
    loaded when the install runs corrupts the live kernel: the verdict is ``corrupts``. Loaded
    (``harness.images.loaded``, ``load_order``): what Colab's kernel imports at start-up or runs on
    (numpy, pillow, psutil, ipykernel, ...) and what the notebook imports in the cells before the
-   install and the lines before it in its own cell (``harness.images.needs``), closed over what those
+   install and the lines before it in its own cell (``harness.source.needs``), closed over what those
    distributions require in the image. Replacing one the notebook imports only later is a
    replacement, named with both versions and the later import (``Change.later``), not corruption;
 3. explain each replacement with the dependency chain that pulls it, from the requirements in pip's
@@ -76,11 +76,11 @@ from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.closure import requirements_that_apply
 from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
 from harness.images.metadata_env import MetadataEnv, metadata_env
-from harness.images.needs import NotebookNeeds
+from harness.source.needs import NotebookNeeds
 from harness.images.profiles import Profile
 from harness.images.uvtool import find_links_args, run_uv
-from harness.install_cells import InstallSpec
-from harness.pip_command import VCS_PREFIXES, wheel_of, word_kind
+from harness.source.install_spec import InstallSpec
+from harness.source.pip_command import VCS_PREFIXES, wheel_of, word_kind
 
 Resolver = Literal["auto", "pip", "uv"]
 Log = Callable[[str], None]

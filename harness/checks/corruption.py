@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from harness.checks import signatures
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.install_cells import is_install_tag
+from harness.source.installs import is_install_tag
 from harness.core.labels import cell_label
 from harness.observations import pip_lines
 from harness.observations.tier_payload import parse_payload

@@ -144,7 +144,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from harness.images.build import build_env
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
 
     check_paths(args.notebook, args.content)

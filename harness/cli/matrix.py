@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import parameters
+from harness.source import parameters
 from harness.cli.options import build_options, profiles_dir, profiles_dir_option
 
 HELP = "run the notebook in every image's environment, in parallel"

@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
     from harness.core.checkout import default_notebook
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
-    from harness.install_cells import InstallSpec, find_installs
+    from harness.source.install_spec import InstallSpec
+    from harness.source.installs import find_installs
     from harness.preflight import document, exit_code, preflight, render_text, write_outputs
 
     try:

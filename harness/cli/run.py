@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import parameters
+from harness.source import parameters
 from harness.cli.options import positive_seconds
 from harness.core.errors import HarnessError
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED

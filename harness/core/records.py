@@ -49,7 +49,7 @@ class CellRecord:
 
 @dataclass
 class InstallObservation:
-    """A cell that installed: recognised as an install (``harness.install_cells``), or one after
+    """A cell that installed: recognised as an install (``harness.source.installs``), or one after
     which the probe saw distributions change on disk."""
 
     cell_index: int
@@ -150,7 +150,7 @@ class RunRecord:
     tiers: list[TierOutput] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)  # kernel's python/numpy/torch at start
     fidelity: list[str] = field(default_factory=list)          # deviations of this env from the image
-    # The tiers the notebook declares in its metadata (harness/notebook_config.py): tier -> the
+    # The tiers the notebook declares in its metadata (harness/source/notebook_config.py): tier -> the
     # parameter that switches it ("" always runs); {} when it declares none.
     declared_tiers: dict[str, str] = field(default_factory=dict)
     schema_version: int = RECORD_SCHEMA_VERSION

@@ -67,7 +67,7 @@ from harness.core.contract import META_KEY, PROBE_MIME, probe_role
 from harness.execution.probes import KERNEL_PROBE_SOURCE, instrument
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
-from harness.notebook_config import declared_tiers
+from harness.source.notebook_config import declared_tiers
 from harness.observations.observe import observe
 from harness.core.progress import Display, Event
 from harness.core.records import RunRecord

@@ -46,7 +46,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from harness.core.errors import HarnessError
 from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
-from harness.images.needs import NotebookNeeds, notebook_needs
+from harness.source.needs import NotebookNeeds, notebook_needs
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version

@@ -2,7 +2,7 @@
 
 At an install in cell ``c``, line ``l``: what Colab's kernel imports at start-up and runs on, and every
 import of the notebook in a cell before ``c`` or on a line before ``l`` in ``c`` (``ImportSite``, read by
-``harness.images.needs``), closed over what those distributions require: their ``Requires-Dist`` in the
+``harness.source.needs``), closed over what those distributions require: their ``Requires-Dist`` in the
 image (the metadata environment's, at the image's versions), markers evaluated for the image's Python,
 an extra followed only where a requirement asks for it (``datasets`` -> ``fsspec[http]`` -> aiohttp).
 

@@ -2,7 +2,7 @@
 
 ``--closure notebook`` (the default): the dependency closure, at the image's versions
 (``harness.images.closure``, uv's resolver), of the profile's roots (Colab's kernel, pip) and of the
-notebook's needs (``harness.images.needs``): the distributions of its imports, its install cells'
+notebook's needs (``harness.source.needs``): the distributions of its imports, its install cells'
 requirements (one the image has is a root by name: the mirror holds the image's version, which the
 install cell then moves, or not, as it does in Colab; one the image lacks is a root as written, so
 that its requirements the image has are held at the image's versions), and ``--with``.
@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, Pin, compute_closure
-from harness.images.needs import NotebookNeeds, install_roots
+from harness.source.needs import NotebookNeeds, install_roots
 from harness.images.profiles import Profile
 
 CLOSURES = ("notebook", "full")
@@ -82,7 +82,7 @@ def mirror_closure(profile: Profile, needs: NotebookNeeds | None, closure: str) 
         for module in needs.unresolved_imports():
             if canonicalize_name(module.split(".")[0]) not in installed_names:
                 lines.append(f"import {module}: no distribution of the image provides it (by its name or colab-ci's "
-                             "import-name list, harness/images/import_names.py), so the mirror lacks it; "
+                             "import-name list, harness/source/import_names.py), so the mirror lacks it; "
                              "--with DIST adds one")
         lines += [f"{sentence}; what it installs is not held at the image's versions" for sentence in needs.missing_files]
         modules = sorted({m.split(".")[0] for m, d in needs.imports.items() if d and d in pins})

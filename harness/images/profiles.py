@@ -16,7 +16,7 @@ snapshot at run time. It keeps:
   ``--with ipywidgets`` or ``--closure full`` holds it.)
 
 A profile does not depend on any notebook: what a run's mirror adds for its notebook (its imports,
-its installs) is decided when the mirror is built (``harness.images.needs``).
+its installs) is decided when the mirror is built (``harness.source.needs``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 from harness.core.errors import HarnessError
 from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
-from harness.images.import_names import distribution_of
+from harness.source.import_names import distribution_of
 from harness.images.uvtool import uv_version
 
 PROFILE_SCHEMA_VERSION = 2
@@ -86,7 +86,7 @@ class Profile:
 
     def imported_distributions(self) -> list[str]:
         """Distributions Colab's kernel imports at start-up or runs on, whatever the notebook: replacing one
-        corrupts the kernel (the notebook's own imports are added by ``harness.images.needs``)."""
+        corrupts the kernel (the notebook's own imports are added by ``harness.source.needs``)."""
         return sorted(set(self.roots.get("kernel_startup", [])) | set(self.roots.get("kernel", [])))
 
     def freeze(self) -> Freeze:

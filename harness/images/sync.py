@@ -40,7 +40,7 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
-from harness.images.needs import NotebookNeeds
+from harness.source.needs import NotebookNeeds
 from harness.images.profiles import Profile
 
 REPOSITORY = "googlecolab/backend-info"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from harness.core.contract import COLAB_MIME, INSTALL_MIME, META_KEY, PROBE_MIME, TIER_MIME, cell_tags, probe_role
-from harness.install_cells import install_forms, is_install_tag
+from harness.source.installs import install_forms, is_install_tag
 from harness.observations.network import network_failure
 from harness.core.records import (
     CellError,

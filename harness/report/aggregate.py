@@ -35,7 +35,7 @@ from harness import preflight as preflight_module
 from harness.checks import verdict as findings_verdict
 from harness.core.errors import HarnessError
 from harness.core.labels import cell_label
-from harness.notebook_config import tiers_enabled
+from harness.source.notebook_config import tiers_enabled
 from harness.core.records import CellRecord, Finding, RunRecord
 from harness.core.verdicts import MARKDOWN_VERDICT_WORDS, VERDICTS
 from harness.report import json_report
@@ -155,7 +155,7 @@ class ImageReport:
 
     def tiers_expected(self) -> set[str]:
         """Tiers this run was meant to check: those the notebook published results for, and those it
-        declares (its metadata, harness/notebook_config.py) that its parameters left switched on.
+        declares (its metadata, harness/source/notebook_config.py) that its parameters left switched on.
         Empty for a notebook that neither publishes nor declares tiers: its cells are what is checked."""
         if self.record is None:
             return set()

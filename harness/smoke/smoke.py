@@ -18,7 +18,7 @@ Local path (the default, no network needed):
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
    output), naming the cell by index and tag; where the notebook declares tiers in its metadata
-   (harness/notebook_config.py; this repository's template does), also when the summary of its
+   (harness/source/notebook_config.py; this repository's template does), also when the summary of its
    first tier that always runs (``<h4>tier1: ...`` in the cell tagged ``tier1``, as the tiers
    library renders it) is missing or says FAIL, and it reads that summary from the page. Any other
    notebook passes when every cell ran without an error;
@@ -58,12 +58,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import parameters
+from harness.source import parameters
 from harness.core import progress
 from harness.core.errors import HarnessError
 from harness.core.verdicts import verdict_of
 from harness.core.labels import cell_label
-from harness.notebook_config import declared_tiers, first_heading
+from harness.source.notebook_config import declared_tiers, first_heading
 from harness.core.secrets import json_text, secret_values, write_json
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S, JupyterServer, kernel_argv

@@ -10,7 +10,7 @@ in CI, from recorded real executions:
   green run with options a check cannot handle, so the real ``run_checks`` turns the crash into an
   ``error`` finding. The template's runs were recorded before the template declared its tiers in
   its metadata: that declaration is read from notebook/template.ipynb by the real reader
-  (``harness.notebook_config.declared_tiers``), as ``execute`` reads it today;
+  (``harness.source.notebook_config.declared_tiers``), as ``execute`` reads it today;
 * ``smoke.json``: the results of a real ``harness smoke`` run (tests/harness/recorded/smoke/, see
   record_alert_runs.py), written with the smoke test's own ``smoke_report``;
 * ``preflight.json``: the real preflight (``harness.preflight.preflight_image``: uv, then pip's
@@ -34,8 +34,8 @@ from harness.images.build import BuiltEnv
 from harness.images.closure import Pin
 from harness.images.profiles import Profile
 from harness.images.uvtool import pip_find_links
-from harness.install_cells import InstallSpec
-from harness.notebook_config import declared_tiers
+from harness.source.install_spec import InstallSpec
+from harness.source.notebook_config import declared_tiers
 from harness.preflight import preflight_image, write_outputs
 from harness.report import write_reports
 from harness.smoke.smoke import CellProblem, SmokeResult, smoke_report

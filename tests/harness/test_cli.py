@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from harness import __version__, parameters
+from harness import __version__
+from harness.source import parameters
 from harness.cli.main import EXIT_HARNESS, build_parser, main
 from harness.core.errors import HarnessError
 

@@ -17,7 +17,7 @@ from harness.cli.main import main
 from harness.images.build import BUILD_FILE, FIDELITY_FILE, BuildError, build_env
 from harness.images.closure import Pin
 from harness.images.fidelity import read_fidelity
-from harness.images.needs import notebook_needs
+from harness.source.needs import notebook_needs
 from harness.images.plan import pytorch_index_unreachable
 from harness.images.profiles import Profile, available_profiles, get_profile
 from harness.images.uvtool import local_wheels

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.install_cells import find_installs, install_forms, is_install_cell
+from harness.source.installs import find_installs, install_forms, is_install_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebook" / "template.ipynb"
@@ -110,7 +110,7 @@ COMPUTED_LOOP = REPO / "tests" / "harness" / "notebooks" / "computed_install_loo
 def test_a_computed_install_loop_is_not_statically_known_and_stops_nothing(tmp_path: Path):
     """The previous generation's install cell (`for package in missing: subprocess.check_call([...,
     package])`) stopped `run --image` and `preflight` with "not a requirement: ''"."""
-    from harness.images.needs import notebook_needs
+    from harness.source.needs import notebook_needs
 
     [spec] = find_installs(COMPUTED_LOOP)
     assert spec.label == "cell 2 [install] subprocess" and spec.args[-1] == "{package}"
@@ -230,3 +230,24 @@ def test_other_libraries_install_and_run_are_not_local_installs(tmp_path: Path):
                                      "(lambda: 0)()\nget_ipython().system('ls')")])
     assert [(s.form, s.requirements) for s in find_installs(path)] == [
         ("subprocess", ["colabci-tiny==1.0"]), ("install()", ["colabci-other==2.0"])]
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"cells": [', r"Expecting value: line 1 column 12"),      # not JSON: the parser's own position
+    ("[1, 2]", r"'list' object has no attribute 'get'"),       # JSON, but not a notebook
+    ('{"nbformat": 99, "cells": []}', r"Unsupported nbformat version 99"),
+])
+def test_an_unreadable_notebook_is_an_error_naming_the_file(tmp_path: Path, text: str, words: str):
+    """nbformat reads the notebook (harness.source.notebook_file); what it cannot read is a HarnessError
+    naming the file, for the installs and for the imports alike."""
+    from harness.source.needs import notebook_needs
+
+    path = tmp_path / "broken.ipynb"
+    path.write_text(text)
+    expected = rf"cannot read notebook {re.escape(str(path))}: {words}"
+    with pytest.raises(HarnessError, match=expected):
+        find_installs(path)
+    with pytest.raises(HarnessError, match=expected):
+        notebook_needs(path, {})
+    with pytest.raises(HarnessError, match=rf"cannot read notebook {re.escape(str(tmp_path / 'gone.ipynb'))}"):
+        find_installs(tmp_path / "gone.ipynb")

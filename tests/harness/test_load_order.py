@@ -3,7 +3,7 @@ what the notebook imported before it (earlier cells, earlier lines of its cell),
 distributions require. Replacing a loaded distribution corrupts; replacing one imported only later is a
 replacement naming both versions.
 
-The first tests are pure (``harness.images.loaded``, ``harness.images.needs``). The preflight tests
+The first tests are pure (``harness.images.loaded``, ``harness.source.needs``). The preflight tests
 resolve with real pip and uv against a venv holding tiny metadata-only wheels (``tiny_wheels``: no
 index, no network): tabulate 0.8.10, and ``colabci-app`` 1.0 which requires ``colabci-base``.
 """
@@ -20,9 +20,9 @@ import pytest
 from harness.images.build import BuiltEnv
 from harness.images.closure import Pin
 from harness.images.loaded import LoadOrder, Root, dependency_paths, marker_environment
-from harness.images.needs import ImportSite, notebook_needs
+from harness.source.needs import ImportSite, notebook_needs
 from harness.images.profiles import Profile
-from harness.install_cells import find_installs
+from harness.source.installs import find_installs
 from harness.preflight import exit_code, preflight_image, render_text
 from tests.harness.alert_runs import offline_index
 from tests.harness.test_notebook_needs import notebook

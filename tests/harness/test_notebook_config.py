@@ -1,4 +1,4 @@
-"""What a notebook says about itself (harness/notebook_config.py): its declared tiers and first heading.
+"""What a notebook says about itself (harness/source/notebook_config.py): its declared tiers and first heading.
 
 The template's tiers live in its own metadata, not in the harness; a malformed declaration stops
 ``run`` before any kernel starts (exit 2, naming the field).
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from harness.notebook_config import declared_tiers, first_heading, tiers_enabled
+from harness.source.notebook_config import declared_tiers, first_heading, tiers_enabled
 from tests.harness.conftest import make_notebook, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,11 +13,11 @@ import pytest
 
 from harness.cli.main import main
 from harness.core.errors import HarnessError
-from harness.images.import_names import distribution_of
+from harness.source.import_names import distribution_of
 from harness.images.mirror import mirror_roots
-from harness.images.needs import notebook_needs
+from harness.source.needs import notebook_needs
 from harness.images.profiles import get_profile
-from harness.install_cells import find_installs
+from harness.source.installs import find_installs
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebook" / "template.ipynb"

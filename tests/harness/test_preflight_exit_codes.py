@@ -354,7 +354,7 @@ def test_a_uv_answer_in_words_nobody_reads_is_no_answer(monkeypatch):
 
 
 def test_a_no_deps_numpy_wheel_over_an_imported_numpy_is_judged_by_its_name():
-    from harness.install_cells import InstallSpec
+    from harness.source.install_spec import InstallSpec
     from harness.preflight import evaluate_install
 
     url = "https://files.example.invalid/numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import parameters
+from harness.source import parameters
 from harness.core.errors import HarnessError
 from harness.smoke import smoke
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url

@@ -1,17 +1,17 @@
 """What a notebook needs of a Colab image, read from the notebook itself without running it.
 
 * **imports**: every ``import`` / ``from ... import`` of its code cells (IPython's ``%`` and ``!`` lines
-  blanked, as ``harness.install_cells`` reads cells), and literal dynamic imports:
+  blanked, as ``harness.source.installs`` reads cells), and literal dynamic imports:
   ``importlib.import_module("x")``, ``__import__("x")`` and helpers named ``*import`` given a module
   name (the template's ``try_import("pandas")``). A module found beside the notebook or in what
   ``--content`` provides (the template's ``tiers``) is the notebook's own code: its files are read
   the same way, so what *they* import counts, at the place the notebook imports that module. The
   standard library is left out. Each import is mapped to the image's distribution by
-  ``harness.images.import_names``, and kept with where it is (``sites``: cell and line, the positions
+  ``harness.source.import_names``, and kept with where it is (``sites``: cell and line, the positions
   ``InstallSpec`` has), so that preflight knows what is loaded when each install runs
   (``harness.images.loaded``);
 * **installs**: the requirements of every ``pip install`` of its install cells
-  (``harness.install_cells``, requirements files found as the kernel finds them), except
+  (``harness.source.installs``, requirements files found as the kernel finds them), except
   ``--no-deps`` installs (they install exactly what they name) and direct URLs;
 * ``--with``: what the caller adds.
 
@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +28,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
-from harness.images.import_names import distribution_of, is_standard_library
-from harness.install_cells import InstallSpec, _parse, _source, find_installs  # one reading of cells
-from harness.pip_command import word_kind
+from harness.source.constants import cell_source, parse_cell  # one reading of cells
+from harness.source.import_names import distribution_of, is_standard_library
+from harness.source.install_spec import InstallSpec
+from harness.source.installs import find_installs
+from harness.source.notebook_file import read_notebook
+from harness.source.pip_command import word_kind
 
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
 
@@ -98,10 +100,7 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
     if notebook is None:
         return needs
     path = Path(notebook)
-    try:
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise HarnessError(f"cannot read notebook {path}: {exc}") from None
+    cells = read_notebook(path).get("cells", [])
     search = [Path(p) for p in content] + [path.resolve().parent]
     local_cache: dict[str, tuple[set[str], set[str]]] = {}
     modules: set[str] = set()
@@ -109,7 +108,7 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        tree = _parse(_source(cell))
+        tree = parse_cell(cell_source(cell))
         if tree is None:
             continue
         for module, line in import_positions(tree):
