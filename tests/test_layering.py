@@ -31,7 +31,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("harness.preflight",),
     ("harness.report",),
     ("harness.matrix", "harness.alert", "harness.history", "harness.smoke"),
-    ("harness.cli", "harness.__main__"),
+    ("harness.cli",),
+    ("harness.__main__",),                   # `python -m harness`
 )
 FLOOR_OF = {package: floor for floor, packages in enumerate(FLOORS) for package in packages}
 # Not harness code: the headless google.colab imported by the kernel, never by the harness.
