@@ -37,7 +37,7 @@ from harness.images.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
 from harness.install_cells import InstallSpec, find_installs  # noqa: E402
 from harness.matrix import default_jobs, matrix  # noqa: E402
-from harness.preflight import preflight_image  # noqa: E402
+from harness.preflight.evaluate import preflight_image  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"
 ISSUE = ["datasets>=2.16,<3", "pytest>=7.4,<8", "optuna<4"]

@@ -231,7 +231,10 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     from harness.images.needs import notebook_needs
     from harness.images.profiles import select_profiles
     from harness.install_cells import InstallSpec, find_installs
-    from harness.preflight import document, exit_code, preflight, render_text, write_outputs
+    from harness.preflight.document import document, write_outputs
+    from harness.preflight.evaluate import preflight
+    from harness.preflight.model import exit_code
+    from harness.preflight.render import render_text
 
     try:
         profiles = select_profiles(args.images, _dir(args))
