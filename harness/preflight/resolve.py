@@ -31,8 +31,13 @@ from harness.install_cells import InstallSpec
 from harness.pip_command import VCS_PREFIXES, word_kind
 from harness.preflight.explain import changes_from_report, requested
 from harness.preflight.model import Change, InstallVerdict
-from harness.preflight.resolver_output import (pip_error, pip_index_unreachable, pip_report, uv_changes,
-                                               uv_index_unreachable)
+from harness.preflight.resolver_output import (
+    pip_error,
+    pip_index_unreachable,
+    pip_report,
+    uv_changes,
+    uv_index_unreachable,
+)
 
 Resolver = Literal["auto", "pip", "uv"]
 
