@@ -42,8 +42,9 @@ from harness.source.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import get_profile  # noqa: E402
 from harness.source.installs import find_installs  # noqa: E402
 from harness.source.pip_command import word_kind  # noqa: E402
-import harness.preflight  # noqa: E402
-from harness.preflight import exit_code, preflight  # noqa: E402
+import harness.preflight.resolve  # noqa: E402
+from harness.preflight.evaluate import preflight  # noqa: E402
+from harness.preflight.model import exit_code  # noqa: E402
 
 DEFAULT_IMAGE = "2025-11-24-13d109b-cpu"
 
@@ -167,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = paths[: args.limit] if args.limit else paths
     profile = get_profile(args.image)
     if not args.no_memo:   # the resolvers' questions (pip's arguments against the image) and answers
-        for name in ("_uv_dry_run", "_pip_dry_run"):
-            setattr(harness.preflight, name, remember(getattr(harness.preflight, name)))
+        for name in ("uv_dry_run", "pip_dry_run"):   # every caller looks them up in resolve
+            setattr(harness.preflight.resolve, name, remember(getattr(harness.preflight.resolve, name)))
     if not args.static_only:   # built once (or found up to date) before the clock runs
         metadata_env(profile, cache_dir=args.cache_dir, mode="local", log=lambda line: print(line, file=sys.stderr))
     rows = []

@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.images.profiles import select_profiles
     from harness.source.install_spec import InstallSpec
     from harness.source.installs import find_installs
-    from harness.preflight import document, exit_code, preflight, render_text, write_outputs
+    from harness.preflight.document import document, write_outputs
+    from harness.preflight.evaluate import preflight
+    from harness.preflight.model import exit_code
+    from harness.preflight.render import render_text
 
     try:
         profiles = select_profiles(args.images, profiles_dir(args))

@@ -6,7 +6,7 @@ merged, into one folder:
 * one folder per image (and ``colab-runtime``) holding the run's ``report.json``
   (harness/report/json_report.py);
 * ``smoke/smoke.json`` from the browser smoke test (harness/smoke/smoke.py);
-* ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight.py).
+* ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight/document.py).
 
 ``load_run`` reads such a folder (or one of those files) into a ``RunReports``; ``render_markdown``
 lays out the images x cells table, the smoke and preflight verdicts, what the run covered, and the
@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import preflight as preflight_module
+from harness.preflight.document import PREFLIGHT_JSON, PreflightDocument, read_document
+from harness.preflight.model import PROBLEMS, ImageVerdict
+from harness.preflight.render import render_text as render_preflight_text
 from harness.checks import verdict as findings_verdict
 from harness.core.errors import HarnessError
 from harness.core.labels import cell_label
@@ -42,7 +44,7 @@ from harness.report import json_report
 
 REPORT_NAME = "report.json"
 SMOKE_NAME = "smoke.json"
-PREFLIGHT_NAME = preflight_module.PREFLIGHT_JSON
+PREFLIGHT_NAME = PREFLIGHT_JSON
 SMOKE, PREFLIGHT = "smoke", "preflight"     # the names ``--expect`` gives the smoke test and the preflight
 SMOKE_SCHEMA_VERSION = 1
 
@@ -232,7 +234,7 @@ class SmokeReport:
 class PreflightReport:
     path: Path
     status: str
-    document: preflight_module.PreflightDocument | None
+    document: PreflightDocument | None
     problem: str = ""                 # why preflight.json could not be used
 
     @property
@@ -240,9 +242,9 @@ class PreflightReport:
         return self.status != "pass"
 
     @property
-    def failing_images(self) -> list[preflight_module.ImageVerdict]:
+    def failing_images(self) -> list[ImageVerdict]:
         images = self.document.images if self.document else []
-        return [v for v in images if v.status in preflight_module.PROBLEMS]
+        return [v for v in images if v.status in PROBLEMS]
 
 
 @dataclass
@@ -357,9 +359,9 @@ def _smoke_check(item: Any, path: Path, n: int) -> SmokeCheck:
 
 
 def read_preflight(path: Path) -> PreflightReport:
-    """preflight.json as ``harness preflight --out`` writes it (harness.preflight.document)."""
+    """preflight.json as ``harness preflight --out`` writes it (harness.preflight.document.document)."""
     try:
-        document = preflight_module.read_document(_load_json(path), where=str(path))
+        document = read_document(_load_json(path), where=str(path))
     except ValueError as exc:
         return PreflightReport(path, "error", None, problem=str(exc))
     return PreflightReport(path, document.verdict, document)
@@ -595,8 +597,8 @@ def render_checks_table(run: RunReports) -> str:
     return "\n".join(lines)
 
 
-def _preflight_detail(image: preflight_module.ImageVerdict) -> str:
-    problems = [i for i in image.installs if i.status in preflight_module.PROBLEMS]
+def _preflight_detail(image: ImageVerdict) -> str:
+    problems = [i for i in image.installs if i.status in PROBLEMS]
     if not problems:
         return f"{len(image.installs)} install(s), nothing the kernel imported moves"
     first = problems[0]
@@ -678,7 +680,7 @@ def render_preflight_evidence(report: PreflightReport) -> str:
     if report.document is not None and report.document.error:
         lines.append(f"* the preflight could not run: {report.document.error}")
     if report.failing_images:
-        text = preflight_module.render_text(report.failing_images, problems_only=True)
+        text = render_preflight_text(report.failing_images, problems_only=True)
         lines += ["", "```text", text, "```"]
     return "\n".join(lines).rstrip() + "\n"
 

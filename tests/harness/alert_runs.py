@@ -13,9 +13,9 @@ in CI, from recorded real executions:
   (``harness.source.notebook_config.declared_tiers``), as ``execute`` reads it today;
 * ``smoke.json``: the results of a real ``harness smoke`` run (tests/harness/recorded/smoke/, see
   record_alert_runs.py), written with the smoke test's own ``smoke_report``;
-* ``preflight.json``: the real preflight (``harness.preflight.preflight_image``: uv, then pip's
+* ``preflight.json``: the real preflight (``harness.preflight.evaluate.preflight_image``: uv, then pip's
   resolver) on a real venv, against a folder of tiny wheels (tests/harness/tiny_wheels.py: no index
-  needed) or an index that refuses connections, written with ``harness.preflight.write_outputs``.
+  needed) or an index that refuses connections, written with ``harness.preflight.document.write_outputs``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from harness.images.profiles import Profile
 from harness.images.uvtool import pip_find_links
 from harness.source.install_spec import InstallSpec
 from harness.source.notebook_config import declared_tiers
-from harness.preflight import preflight_image, write_outputs
+from harness.preflight.document import write_outputs
+from harness.preflight.evaluate import preflight_image
 from harness.report import write_reports
 from harness.smoke.smoke import CellProblem, SmokeResult, smoke_report
 from tests.harness.recorded_runs import RECORDED, load_record

@@ -21,7 +21,7 @@ from harness.source.needs import notebook_needs
 from harness.images.plan import pytorch_index_unreachable
 from harness.images.profiles import Profile, available_profiles, get_profile
 from harness.images.uvtool import local_wheels
-from harness.preflight import environment_state
+from harness.preflight.evaluate import environment_state
 from tests.harness.conftest import make_notebook
 
 pytestmark = pytest.mark.slow

@@ -193,20 +193,20 @@ def test_requirements_files_are_read_as_pip_reads_them(tmp_path: Path):
 
 def test_the_resolver_gets_the_cells_own_arguments(tmp_path: Path):
     """preflight hands pip the words as pip's parser read them, local paths as the kernel finds them."""
-    from harness.preflight import _pip_args, _uv_may_differ
+    from harness.preflight.resolve import pip_args, uv_may_differ
 
     (tmp_path / "reqs.txt").write_text("tabulate\n")
     (tmp_path / "pkg").mkdir()
     path = _notebook(tmp_path, [([], "!pip install -qU torch --index https://example.invalid/simple -rreqs.txt "
                                      "--user --no-binary :all: ./pkg 2>&1 | tail -1\n!pip install -q tabulate")])
     written, plain = find_installs(path, tmp_path)
-    assert _pip_args(written) == ["-q", "-U", "--index-url", "https://example.invalid/simple",
+    assert pip_args(written) == ["-q", "-U", "--index-url", "https://example.invalid/simple",
                                   "-r", str(tmp_path / "reqs.txt"), "--no-binary", ":all:", "torch", str(tmp_path / "pkg")]
-    assert _uv_may_differ(written) == "its options (-U, --index-url, --no-binary)"
-    assert _pip_args(plain) == ["-q", "tabulate"] and _uv_may_differ(plain) == ""
+    assert uv_may_differ(written) == "its options (-U, --index-url, --no-binary)"
+    assert pip_args(plain) == ["-q", "tabulate"] and uv_may_differ(plain) == ""
     (tmp_path / "indexed.txt").write_text("tabulate\n--extra-index-url https://example.invalid/simple\n")
     [indexed] = find_installs(_notebook(tmp_path, [([], "!pip install -r indexed.txt")]), tmp_path)
-    assert _uv_may_differ(indexed) == "the options in its requirements files"
+    assert uv_may_differ(indexed) == "the options in its requirements files"
 
 
 def test_a_notebook_s_own_install_function_is_not_the_tiers_installer(tmp_path: Path):

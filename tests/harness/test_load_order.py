@@ -23,7 +23,9 @@ from harness.images.loaded import LoadOrder, Root, dependency_paths, marker_envi
 from harness.source.needs import ImportSite, notebook_needs
 from harness.images.profiles import Profile
 from harness.source.installs import find_installs
-from harness.preflight import exit_code, preflight_image, render_text
+from harness.preflight.evaluate import preflight_image
+from harness.preflight.model import exit_code
+from harness.preflight.render import render_text
 from tests.harness.alert_runs import offline_index
 from tests.harness.test_notebook_needs import notebook
 from tests.harness.tiny_wheels import IMPORTED, IMPORTED_VERSION, NEWER, tiny_index, tiny_wheel

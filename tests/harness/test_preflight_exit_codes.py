@@ -24,7 +24,8 @@ from harness.images.build import inspect_env
 from harness.images.closure import Pin
 from harness.images.metadata_env import metadata_env
 from harness.images.profiles import Profile, save_profile
-from harness.preflight import PREFLIGHT_SCHEMA_VERSION, pip_index_unreachable, uv_index_unreachable
+from harness.preflight.document import PREFLIGHT_SCHEMA_VERSION
+from harness.preflight.resolver_output import pip_index_unreachable, uv_index_unreachable
 from tests.harness.tiny_wheels import IMPORTED, IMPORTED_VERSION, NEWER, tiny_index
 
 pytestmark = pytest.mark.slow
@@ -340,22 +341,22 @@ def test_words_pip_rejects_fail_in_pips_words(image, tmp_path):
 
 
 def test_a_uv_answer_in_words_nobody_reads_is_no_answer(monkeypatch):
-    from harness import preflight as module
+    from harness.preflight import resolve as module
     from harness.images.uvtool import UvResult
 
     said = {"stderr": ""}
     monkeypatch.setattr(module, "run_uv", lambda args, **_: UvResult(args, 0, "", said["stderr"]))
     said["stderr"] = "Using Python 3.11.7 environment at: /env\nResolved 3 packages in 10ms\nWould install 1 package\n"
-    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) is None          # pip decides
+    assert module.uv_dry_run(Path("/env/bin/python"), ["x"]) is None          # pip decides
     said["stderr"] = "Using Python 3.11.7 environment at: /env\nChecked 1 package in 1ms\nWould make no changes\n"
-    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) == {}
+    assert module.uv_dry_run(Path("/env/bin/python"), ["x"]) == {}
     said["stderr"] = "Would install 1 package\n + numpy==2.1.3\n - numpy==2.0.2\n"
-    assert module._uv_dry_run(Path("/env/bin/python"), ["x"]) == {"numpy": ("2.0.2", "2.1.3")}
+    assert module.uv_dry_run(Path("/env/bin/python"), ["x"]) == {"numpy": ("2.0.2", "2.1.3")}
 
 
 def test_a_no_deps_numpy_wheel_over_an_imported_numpy_is_judged_by_its_name():
     from harness.source.install_spec import InstallSpec
-    from harness.preflight import evaluate_install
+    from harness.preflight.evaluate import evaluate_install
 
     url = "https://files.example.invalid/numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     spec = InstallSpec(4, "", "!pip", f"!pip install --no-deps {url}", requirements=[url], no_deps=True,

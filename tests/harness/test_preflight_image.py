@@ -19,7 +19,7 @@ from harness.images.build import inspect_env
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.profiles import get_profile
 from harness.source.install_spec import InstallSpec
-from harness.preflight import evaluate_install, preflight_image
+from harness.preflight.evaluate import evaluate_install, preflight_image
 from tests.harness.test_notebook_needs import notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

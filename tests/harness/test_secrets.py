@@ -147,7 +147,7 @@ def test_preflights_resolvers_build_a_local_project_without_the_callers_shell(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dry run still builds a project's metadata (runs its setup.py): third-party code, given the
     allow-list like a kernel."""
-    from harness.preflight import _pip_dry_run, _uv_dry_run
+    from harness.preflight.resolve import pip_dry_run, uv_dry_run
 
     seen = tmp_path / "env.json"
     project = tmp_path / "envspy"
@@ -156,12 +156,12 @@ def test_preflights_resolvers_build_a_local_project_without_the_callers_shell(
                                       "from setuptools import setup\nsetup(name='envspy', version='0.1')\n")
     monkeypatch.setenv("CALLER_PRIVATE_THING", PRIVATE_VALUE)
     monkeypatch.setenv("OPENAI_KEY", "sk-never-in-a-build")
-    report, error = _pip_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])
+    report, error = pip_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])
     assert not error and [i["metadata"]["name"] for i in report["install"]] == ["envspy"]
     env = json.loads(seen.read_text())
     assert "CALLER_PRIVATE_THING" not in env and "OPENAI_KEY" not in env and env["HOME"] == os.environ["HOME"]
     seen.unlink()
-    _uv_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])   # uv's screen too
+    uv_dry_run(Path(sys.executable), ["--no-build-isolation", "--no-index", str(project)])   # uv's screen too
     env = json.loads(seen.read_text())
     assert "CALLER_PRIVATE_THING" not in env and "OPENAI_KEY" not in env
 
