@@ -44,7 +44,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from harness.core.errors import HarnessError
-from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, current_record, deviations
+from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
 from harness.images.needs import NotebookNeeds, notebook_needs
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
@@ -181,7 +181,7 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
 
 
 def _load_built(env: Path, key: str) -> BuiltEnv | None:
-    data = current_record(env, BUILD_FILE, key)
+    data = current_record(env, BUILD_FILE, key, BUILD_SCHEMA)
     if data is None:
         return None
     names = BuiltEnv.__dataclass_fields__

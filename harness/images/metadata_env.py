@@ -148,7 +148,7 @@ def _reader(env: Path) -> Path:
 
 
 def _load(env: Path, key: str) -> MetadataEnv | None:
-    data = current_record(env, RECORD_FILE, key)
+    data = current_record(env, RECORD_FILE, key, "image-metadata-env")
     if data is None:
         return None
     return MetadataEnv(data["profile"], env, key, data["python_version"], list(data["fidelity"]),
