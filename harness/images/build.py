@@ -152,9 +152,7 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
                      time.perf_counter() - start, False, str(log_path), closure, roots)
     (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
-    record = {**asdict(built), "path": str(env), "profile": profile.name, "profile_hash": profile.content_hash,
-              "recipe": BUILD_RECIPE, "uv": uv_version(), "pins": pins}
-    (env / BUILD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_build_record(built, profile, pins)
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
 
@@ -178,6 +176,15 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
     except BuildError as exc:
         raise HarnessError(f"the environment for --image {image} could not be built: {exc}") from None
     return built.python
+
+
+def write_build_record(built: BuiltEnv, profile: Profile, pins: dict[str, str]) -> Path:
+    """The build record (``built-env.schema.json``), written last: an environment without one is not built."""
+    record = {**asdict(built), "path": str(built.path), "profile": profile.name,
+              "profile_hash": profile.content_hash, "recipe": BUILD_RECIPE, "uv": uv_version(), "pins": pins}
+    path = built.path / BUILD_FILE
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def _load_built(env: Path, key: str) -> BuiltEnv | None:
