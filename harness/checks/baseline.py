@@ -6,8 +6,8 @@ written from a run (``for_update`` then ``save``, behind ``--update-baseline``) 
 refused (``FailingTests``) unless the failures are accepted explicitly (``--accept-failures``), and
 then each such test carries ``"accepted_failure": true``, which every later comparison repeats. A
 baseline someone edited by hand or an older harness wrote must fail loudly and precisely, so
-``load_baseline`` validates every field it reads and raises ``BaselineError`` with one sentence naming
-the file and the field at fault.
+``load_baseline`` validates it against ``core/schemas/baseline.schema.json`` and raises
+``BaselineError`` with one sentence naming the file and the field at fault.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, NotRequired, TypedDict
 
-from harness.observations.tier_payload import STATUSES, parse_payload
+from harness.core.json_files import JsonFileError, parse_json
 from harness.core.records import SUMMARY_TIER, Finding, RunRecord
+from harness.observations.tier_payload import parse_payload
 from harness.core.secrets import redact_data
 
 # 2: a failing test is recorded only as an accepted failure ("accepted_failure": true). Version 1 is
 # still read; its failing tests carry no acceptance, so a run failing them again fails.
+# (baseline.schema.json lists the versions it reads: keep the two in step.)
 BASELINE_SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
 _REFRESH = "python -m harness run notebook/template.ipynb --update-baseline --baseline {path}"
@@ -163,6 +165,8 @@ def accepted_note(keys: list[str], path: Path | str) -> Finding:
 
 
 def load_baseline(path: Path | str) -> Baseline:
+    """The baseline in ``path``; ``BaselineError`` naming the file, and the field at fault where one is
+    (validated against ``core/schemas/baseline.schema.json``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -172,71 +176,29 @@ def load_baseline(path: Path | str) -> Baseline:
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"Baseline file {path} cannot be read: {exc}.") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"Baseline file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                            f"column {exc.colno}.") from None
-    return _parse(data, path)
-
-
-def _parse(data: Any, path: Path) -> Baseline:
-    def fail(where: str, problem: str) -> BaselineError:
-        return BaselineError(f"Baseline file {path}: field '{where}' {problem}.")
-
-    if not isinstance(data, dict):
-        raise BaselineError(f"Baseline file {path} must hold a JSON object, not {type(data).__name__}.")
-    version = data.get("schema_version")
-    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
-        found = "is missing" if "schema_version" not in data else f"is {version!r}"
-        raise fail("schema_version", f"{found}, but this harness reads schema_version "
-                   f"{' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}; refresh it with `{_REFRESH.format(path=path)}`")
-    for name in ("created_at", "notebook"):
-        if not isinstance(data.get(name), str):
-            raise fail(name, "must be a string")
-
-    tests_in = data.get("tests", {})
-    if not isinstance(tests_in, dict):
-        raise fail("tests", "must be an object of test name -> {status, metrics}")
-    tests: dict[str, BaselineTest] = {}
-    for key, entry in tests_in.items():
-        if key.startswith(SUMMARY_TIER + "/"):
-            continue  # colab-ci 0.1 also recorded the summary cell's repeat of every test; never compared
-        if not isinstance(entry, dict):
-            raise fail(f"tests.{key}", "must be an object with 'status' and 'metrics'")
-        if entry.get("status") not in STATUSES:
-            raise fail(f"tests.{key}.status", f"must be one of {', '.join(STATUSES)}, not {entry.get('status')!r}")
-        metrics = entry.get("metrics", {})
-        if not isinstance(metrics, dict):
-            raise fail(f"tests.{key}.metrics", "must be an object of metric name -> number")
-        for metric, value in metrics.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise fail(f"tests.{key}.metrics.{metric}", f"must be a number or null, not {value!r}")
-        tests[key] = {"status": entry["status"], "metrics": dict(metrics)}
-        accepted = entry.get("accepted_failure", False)
-        if not isinstance(accepted, bool):
-            raise fail(f"tests.{key}.accepted_failure", f"must be true or false, not {accepted!r}")
-        if accepted and entry["status"] != "fail":
-            raise fail(f"tests.{key}.accepted_failure", f"is true, but only a failing test can be an accepted "
-                                                        f"failure (status is {entry['status']!r})")
-        if accepted:
-            tests[key]["accepted_failure"] = True
-
-    installs_in = data.get("installs", {})
-    if not isinstance(installs_in, dict):
-        raise fail("installs", "must be an object of '<index>:<tag>' -> seconds")
-    for key, value in installs_in.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise fail(f"installs.{key}", f"must be a non-negative number of seconds, not {value!r}")
-
-    environment = data.get("environment", {})
-    if not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values()):
-        raise fail("environment", "must be an object of strings")
-
+        data = parse_json(text, "baseline", f"Baseline file {path}")
+    except JsonFileError as exc:      # the schema names the field; say what to do about the two a person meets
+        hint = ""
+        if "'schema_version'" in str(exc):   # missing, or a version this harness does not read
+            hint = (f"; this harness reads schema_version {' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}: "
+                    f"refresh it with `{_REFRESH.format(path=path)}`")
+        elif ".accepted_failure'" in str(exc):
+            hint = " (accepted_failure is true only on a test whose status is 'fail': --accept-failures writes it)"
+        raise BaselineError(f"{exc}{hint}") from None
     return Baseline(
-        schema_version=version,
+        schema_version=data["schema_version"],
         created_at=data["created_at"],
         notebook=data["notebook"],
-        tests=tests,
-        installs={k: float(v) for k, v in installs_in.items()},
-        environment=dict(environment),
+        # colab-ci 0.1 also recorded the summary cell's repeat of every test; never compared
+        tests={key: _test(entry) for key, entry in data.get("tests", {}).items()
+               if not key.startswith(SUMMARY_TIER + "/")},
+        installs={k: float(v) for k, v in data.get("installs", {}).items()},
+        environment=dict(data.get("environment", {})),
     )
+
+
+def _test(entry: dict[str, Any]) -> BaselineTest:
+    test: BaselineTest = {"status": entry["status"], "metrics": dict(entry.get("metrics", {}))}
+    if entry.get("accepted_failure"):
+        test["accepted_failure"] = True
+    return test

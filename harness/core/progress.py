@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Mapping, Protocol
 
+from harness.core.json_files import JsonFileError, parse_json
 from harness.core.secrets import redact_data
 
 PROGRESS_FILE_ENV = "COLAB_CI_PROGRESS_FILE"
@@ -160,9 +161,9 @@ class Follower:
         events = []
         for line in complete.splitlines():
             try:
-                events.append(Event(**json.loads(line)))
-            except (ValueError, TypeError):
-                continue
+                events.append(Event(**parse_json(line, "progress-event", self.path)))
+            except JsonFileError:
+                continue   # not an event (a stray line in the file): the display shows the events it can
         return events
 
 

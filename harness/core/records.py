@@ -1,16 +1,21 @@
 """What a run observed: plain dataclasses with a JSON round trip.
 
 Execution produces a ``RunRecord``; checks read it (and a baseline) and never touch a kernel, so
-every check is tested on recorded runs. ``RunRecord.from_json(record.to_json())`` is lossless.
+every check is tested on recorded runs. ``RunRecord.from_json(record.to_json())`` is lossless, and
+``from_json`` validates against ``core/schemas/run-record.schema.json`` first: a key these dataclasses
+do not declare is an error naming it (a record from another harness says so in ``schema_version``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-RECORD_SCHEMA_VERSION = 2
+from harness.core.json_files import validate
+
+RECORD_SCHEMA_VERSION = 2   # run-record.schema.json reads this version
 SUMMARY_TIER = "summary"   # the notebook's summary cell publishes every tier's tests again under this tier
 
 # How the run as a whole ended.
@@ -164,8 +169,10 @@ class RunRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
-        return _build(cls, data)
+    def from_json(cls, data: dict[str, Any], where: str | Path = "run record") -> "RunRecord":
+        """The record ``data`` holds; ``JsonFileError`` naming ``where`` (the file it came from) and the
+        field when it does not match ``run-record.schema.json``."""
+        return _build(cls, validate(data, "run-record", where))
 
 
 @dataclass
@@ -191,7 +198,7 @@ T = TypeVar("T")
 
 
 def _build(cls: type[T], data: dict[str, Any]) -> T:
-    """Rebuild nested dataclasses from ``asdict`` output, using the declared field types."""
+    """Rebuild nested dataclasses from ``asdict`` output (validated: every key is a declared field)."""
     nested = {
         "cells": lambda items: [_build(CellRecord, c) for c in items],
         "installs": lambda items: [_build(InstallObservation, i) for i in items],
@@ -202,6 +209,4 @@ def _build(cls: type[T], data: dict[str, Any]) -> T:
         "tiers": lambda items: [TierOutput(**t) for t in items],
         "error": lambda e: None if e is None else CellError(**e),
     }
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs = {k: nested[k](v) if k in nested else v for k, v in data.items() if k in names}
-    return cls(**kwargs)
+    return cls(**{k: nested[k](v) if k in nested else v for k, v in data.items()})

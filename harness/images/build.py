@@ -44,7 +44,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from harness.core.errors import HarnessError
-from harness.images.fidelity import BUILD_FILE, FIDELITY_FILE, current_record, deviations
+from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
 from harness.source.needs import NotebookNeeds, notebook_needs
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
@@ -152,9 +152,7 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
                      time.perf_counter() - start, False, str(log_path), closure, roots)
     (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
-    record = {**asdict(built), "path": str(env), "profile": profile.name, "profile_hash": profile.content_hash,
-              "recipe": BUILD_RECIPE, "uv": uv_version(), "pins": pins}
-    (env / BUILD_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_build_record(built, profile, pins)
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
 
@@ -180,8 +178,17 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
     return built.python
 
 
+def write_build_record(built: BuiltEnv, profile: Profile, pins: dict[str, str]) -> Path:
+    """The build record (``built-env.schema.json``), written last: an environment without one is not built."""
+    record = {**asdict(built), "path": str(built.path), "profile": profile.name,
+              "profile_hash": profile.content_hash, "recipe": BUILD_RECIPE, "uv": uv_version(), "pins": pins}
+    path = built.path / BUILD_FILE
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def _load_built(env: Path, key: str) -> BuiltEnv | None:
-    data = current_record(env, BUILD_FILE, key)
+    data = current_record(env, BUILD_FILE, key, BUILD_SCHEMA)
     if data is None:
         return None
     names = BuiltEnv.__dataclass_fields__

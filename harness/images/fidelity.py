@@ -9,9 +9,10 @@ construction rather than by bookkeeping. The lines are printed with each run and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from harness.core.json_files import JsonFileError, read_json
 
 if TYPE_CHECKING:
     from harness.images.profiles import Profile
@@ -19,17 +20,19 @@ if TYPE_CHECKING:
 # Installed only to run the kernel or the resolver, when the image itself lacks them.
 RUNNER_NEEDS = ("pip", "ipykernel")
 BUILD_FILE = "colab-ci-build.json"      # the build record, in the environment's folder
+BUILD_SCHEMA = "built-env"                # core/schemas/built-env.schema.json: what the build record holds
 FIDELITY_FILE = "fidelity.json"
 
 
-def current_record(env: Path, filename: str, key: str) -> dict | None:
+def current_record(env: Path, filename: str, key: str, schema: str) -> dict | None:
     """The record ``filename`` colab-ci wrote in the environment ``env`` when it built it for ``key``,
-    or None when there is none, it is unreadable, it was built for another key, or its python is gone."""
+    or None when there is none, it is unreadable or does not match ``schema`` (a half-written or foreign
+    record: the environment is built again), it was built for another key, or its python is gone."""
     try:
-        data = json.loads((env / filename).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(env / filename, schema)
+    except JsonFileError:
         return None
-    if not isinstance(data, dict) or data.get("key") != key or not (env / "bin" / "python").exists():
+    if data.get("key") != key or not (env / "bin" / "python").exists():
         return None
     return data
 
@@ -41,8 +44,8 @@ def read_fidelity(python: str | Path) -> list[str] | None:
         record = folder / BUILD_FILE
         if record.is_file():
             try:
-                return list(json.loads(record.read_text(encoding="utf-8"))["fidelity"])
-            except (OSError, ValueError, KeyError):
+                return list(read_json(record, BUILD_SCHEMA)["fidelity"])
+            except JsonFileError:
                 return None
     return None
 

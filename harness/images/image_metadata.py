@@ -43,6 +43,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from harness.core.errors import HarnessError
+from harness.core.json_files import JsonFileError, read_json
 from harness.images.closure import COLAB_PLATFORM, CUDA_ONLY
 from harness.images.freeze import FreezeEntry
 from harness.images.profiles import Profile
@@ -248,9 +249,11 @@ def _as_image(data: dict, entry: FreezeEntry, image: dict[str, str]) -> DistMeta
 
 
 def _read_cache(path: Path) -> dict | None:
+    """The cached metadata (or remembered failure) in ``path``; None when there is none, it expired, or it
+    is unreadable or not what ``image-metadata-cache.schema.json`` says (it is read from the index again)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(path, "image-metadata-cache")
+    except JsonFileError:
         return None
     return None if "failed" in data and data.get("until", 0) < time.time() else data
 

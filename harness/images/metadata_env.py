@@ -85,13 +85,21 @@ def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", pyth
     counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
     fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
     built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)
-    (env / RECORD_FILE).write_text(json.dumps({
-        "key": key, "profile": profile.name, "python_version": plan.python, "fidelity": fidelity, "counts": counts,
-        "uv": uv_version(), "distributions": {n: {"version": d.version, "source": d.source, "note": d.note}
-                                              for n, d in dists.items()}}, indent=1) + "\n", encoding="utf-8")
+    write_record(built, dists)
     log(f"{profile.name}: image metadata built in {built.seconds:.1f} s ({counts['wheel']} from wheels, "
         f"{counts['sdist']} from sdists, {counts['unknown']} by name only)")
     return built
+
+
+def write_record(built: MetadataEnv, dists: dict[str, DistMetadata]) -> Path:
+    """The environment's record (``image-metadata-env.schema.json``), written last: without one it is not built."""
+    path = built.path / RECORD_FILE
+    path.write_text(json.dumps({
+        "key": built.key, "profile": built.name, "python_version": built.python_version,
+        "fidelity": built.fidelity, "counts": built.counts, "uv": uv_version(),
+        "distributions": {n: {"version": d.version, "source": d.source, "note": d.note} for n, d in dists.items()}},
+        indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def write_dist_info(site: Path, dist: DistMetadata) -> Path:
@@ -148,7 +156,7 @@ def _reader(env: Path) -> Path:
 
 
 def _load(env: Path, key: str) -> MetadataEnv | None:
-    data = current_record(env, RECORD_FILE, key)
+    data = current_record(env, RECORD_FILE, key, "image-metadata-env")
     if data is None:
         return None
     return MetadataEnv(data["profile"], env, key, data["python_version"], list(data["fidelity"]),

@@ -34,12 +34,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
+from harness.core.json_files import read_json, validate
 from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
 from harness.source.import_names import distribution_of
 from harness.images.uvtool import uv_version
 
-PROFILE_SCHEMA_VERSION = 2
+PROFILE_SCHEMA_VERSION = 2   # profile.schema.json reads this version
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 SOURCE_REPOSITORY = "googlecolab/backend-info"
 
@@ -114,11 +115,14 @@ class Profile:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Profile":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs["pins"] = [Pin(**p) for p in data.get("pins", [])]
-        return cls(**kwargs)
+    def from_json(cls, data: dict[str, Any], where: str | Path = "image profile") -> "Profile":
+        """The profile ``data`` holds; ``JsonFileError`` naming ``where`` and the field when it does not
+        match ``core/schemas/profile.schema.json`` (every key is one this dataclass declares)."""
+        return cls._from_valid(validate(data, "profile", where))
+
+    @classmethod
+    def _from_valid(cls, data: dict[str, Any]) -> "Profile":
+        return cls(**{**data, "pins": [Pin(**p) for p in data["pins"]]})
 
 
 # ------------------------------------------------------------------------------------ the shipped profiles
@@ -149,11 +153,8 @@ def select_profiles(names: list[str] | None, directory: Path = PROFILES_DIR) -> 
 
 
 def load_profile(path: str | Path) -> Profile:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return Profile.from_json(data)
-    except (OSError, json.JSONDecodeError, TypeError) as exc:
-        raise HarnessError(f"cannot read image profile {path}: {exc}") from None
+    """The profile in ``path``; ``JsonFileError`` (a ``HarnessError``) naming the file and the field at fault."""
+    return Profile._from_valid(read_json(Path(path), "profile"))
 
 
 def save_profile(profile: Profile, directory: Path = PROFILES_DIR) -> Path:

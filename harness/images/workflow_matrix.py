@@ -16,7 +16,7 @@ torch, commit). Which images and tiers:
 * ``schedule`` and ``push``: every image, every tier.
 
 The tiers and the parameters that switch them are the notebook's own (``--notebook``: its
-``metadata.colab_ci.tiers``, harness/source/notebook_config.py); a notebook that declares none gets no
+``metadata.colab_ci.tiers``, harness/notebook_config.py); a notebook that declares none gets no
 tier parameters.
 
 Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``names`` (the selected
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.core.json_files import read_json
 from harness.source.notebook_config import declared_tiers
 
 FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")
@@ -118,16 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the notebook whose declared tiers (metadata.colab_ci.tiers) --tiers picks from")
     args = parser.parse_args(argv)
     try:
-        images = json.loads(args.images_json.read_text(encoding="utf-8"))
-        if not isinstance(images, list):
-            raise HarnessError(f"{args.images_json} is not a JSON list of images")
+        images = read_json(args.images_json, "images-list")   # JsonFileError (a HarnessError) names the field
         for key, value in outputs(images, args.event, args.images, args.tiers, notebook_tiers(args.notebook)).items():
             print(f"{key}={value}")
+    except HarnessError as exc:     # a JsonFileError names the file and the field itself
+        print(f"workflow_matrix: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
         print(f"workflow_matrix: cannot read {args.images_json}: {exc}", file=sys.stderr)
-        return 2
-    except HarnessError as exc:
-        print(f"workflow_matrix: {exc}", file=sys.stderr)
         return 2
     return 0
 

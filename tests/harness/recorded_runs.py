@@ -19,7 +19,8 @@ RECORDED = Path(__file__).parent / "recorded"
 
 
 def load_record(name: str) -> RunRecord:
-    return RunRecord.from_json(json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8")))
+    path = RECORDED / f"{name}.json"
+    return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")), where=path)
 
 
 def minimal_record(**changes: Any) -> RunRecord:

@@ -1,18 +1,180 @@
-"""Every JSON file the harness reads, fed a file with a wrong type in one field, gives an error naming
-the file and the field (harness.core.json_files and its schemas)."""
+"""Every JSON file the harness reads, fed a file with a wrong type in one field, names the file and the field.
+
+Each case starts from a real file of its kind (a committed or shipped one, or one the harness's own writer
+wrote here), changes one field to a value of the wrong type, and reads it back the way the harness does.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import re
+import shutil
 import sys
+import time
+from argparse import Namespace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from harness.core.json_files import JsonFileError, validator
+from harness.checks.baseline import BaselineError, load_baseline
+from harness.core.errors import HarnessError
+from harness.core.json_files import JsonFileError, parse_json, read_json, validator
+from harness.core.progress import Event, FileDisplay, Follower
+from harness.core.records import RunRecord
+from harness.images.build import BUILD_FILE, BuiltEnv, write_build_record
+from harness.images.fidelity import BUILD_SCHEMA, current_record, read_fidelity
+from harness.images.image_metadata import DistMetadata, _read_cache, _write_cache
+from harness.images.metadata_env import RECORD_FILE, MetadataEnv, write_record
+from harness.images.profiles import PROFILES_DIR, load_profile
+from tests.harness.recorded_runs import RECORDED
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = min(PROFILES_DIR.glob("*.json"))
+
+
+# ---- real files of each kind: committed, shipped, or written by the harness's own writer
+
+def committed_baseline(tmp: Path) -> Path:
+    return Path(shutil.copy(min((REPO / "baselines").glob("*.json")), tmp / "baseline.json"))
+
+
+def recorded_run(tmp: Path) -> Path:
+    return Path(shutil.copy(RECORDED / "clean_run.json", tmp / "record.json"))
+
+
+def shipped_profile(tmp: Path) -> Path:
+    return Path(shutil.copy(PROFILE, tmp / PROFILE.name))
+
+
+def built_env_record(tmp: Path) -> Path:
+    built = BuiltEnv("colab", tmp, "k1", "auto", "3.12.12", ["python 3.12.12 -> 3.11.2: not planned"],
+                     {"numpy": "2.0.2"}, 1.5, False, str(tmp / "build.log"))
+    return write_build_record(built, load_profile(PROFILE), {"numpy": "2.0.2"})
+
+
+def metadata_env_record(tmp: Path) -> Path:
+    built = MetadataEnv("colab", tmp, "k1", "3.12.12", ["one line"], {"wheel": 1, "sdist": 0, "unknown": 0}, 1.0, False)
+    return write_record(built, {"numpy": DistMetadata("numpy", "2.0.2", [])})
+
+
+def metadata_cache_entry(tmp: Path) -> Path:
+    _write_cache(tmp / "numpy-2.0.2-x.json", {"failed": "no wheel", "until": time.time() + 3600})
+    return tmp / "numpy-2.0.2-x.json"
+
+
+def progress_line(tmp: Path) -> Path:
+    FileDisplay(tmp / "progress.jsonl").show(Event("colab", "cell 1/3 running", 1, 3))
+    return tmp / "progress.jsonl"
+
+
+def images_list(tmp: Path) -> Path:
+    from harness.cli.images import cmd_list
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cmd_list(Namespace(json=True, profiles_dir=None)) == 0
+    (tmp / "images.json").write_text(out.getvalue(), encoding="utf-8")
+    return tmp / "images.json"
+
+
+# ---- how the harness reads each kind (a reader that falls back instead of raising is tested below)
+
+def read_record(path: Path) -> RunRecord:
+    return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")), where=path)
+
+
+def read_progress(path: Path) -> Any:
+    return parse_json(path.read_text(encoding="utf-8").strip(), "progress-event", path)
+
+
+def schema(name: str) -> Callable[[Path], Any]:
+    return lambda path: read_json(path, name)
+
+
+def set_field(data: Any, where: tuple, value: Any) -> None:
+    for key in where[:-1]:
+        data = data[key]
+    data[where[-1]] = value
+
+
+CASES = [
+    pytest.param(committed_baseline, load_baseline, ("created_at",), 5, "created_at", id="baseline"),
+    pytest.param(recorded_run, read_record, ("cells", 0, "index"), "three", "cells[0].index", id="run-record"),
+    pytest.param(shipped_profile, load_profile, ("pins", 0, "version"), 1, "pins[0].version", id="profile"),
+    pytest.param(built_env_record, schema(BUILD_SCHEMA), ("fidelity",), "none", "fidelity", id="built-env"),
+    pytest.param(metadata_env_record, schema("image-metadata-env"), ("counts", "wheel"), "1", "counts.wheel", id="metadata-env"),
+    pytest.param(metadata_cache_entry, schema("image-metadata-cache"), ("until",), "tomorrow", "until", id="metadata-cache"),
+    pytest.param(progress_line, read_progress, ("step",), "one", "step", id="progress-event"),
+    pytest.param(images_list, schema("images-list"), (0, "name"), 7, "[0].name", id="images-list"),
+]
+
+
+@pytest.mark.parametrize("make, read, where, wrong, field", CASES)
+def test_a_wrong_type_names_the_file_and_the_field(tmp_path: Path, make, read, where, wrong, field) -> None:
+    path = make(tmp_path)
+    read(path)                                   # the real file reads
+    data = json.loads(path.read_text(encoding="utf-8"))
+    set_field(data, where, wrong)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises((JsonFileError, BaselineError)) as info:
+        read(path)
+    assert str(path) in str(info.value)
+    assert f"field '{field}'" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_an_unknown_key_in_a_run_record_is_reported(tmp_path: Path) -> None:
+    path = recorded_run(tmp_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["cells"][1]["colour"] = "red"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(JsonFileError, match=r"record\.json: field 'cells\[1\]': Additional properties are not "
+                                            r"allowed \('colour' was unexpected\)"):
+        read_record(path)
+    data = json.loads(recorded_run(tmp_path).read_text(encoding="utf-8"))
+    with pytest.raises(HarnessError, match=r"field '\(top level\)'.*'outcome_reason' was unexpected"):
+        RunRecord.from_json({**data, "outcome_reason": "x"}, where=path)
+
+
+def test_a_record_of_another_version_is_refused(tmp_path: Path) -> None:
+    data = json.loads(recorded_run(tmp_path).read_text(encoding="utf-8"))
+    with pytest.raises(JsonFileError, match="field 'schema_version': 2 was expected"):
+        RunRecord.from_json({**data, "schema_version": 3})
+
+
+def test_a_corrupt_environment_record_means_rebuild(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").touch()
+    built_env_record(tmp_path)
+    assert current_record(tmp_path, BUILD_FILE, "k1", BUILD_SCHEMA)["key"] == "k1"
+    assert read_fidelity(tmp_path / "bin" / "python") == ["python 3.12.12 -> 3.11.2: not planned"]
+    record = json.loads((tmp_path / BUILD_FILE).read_text(encoding="utf-8"))
+    (tmp_path / BUILD_FILE).write_text(json.dumps({**record, "installed": ["numpy"]}), encoding="utf-8")
+    assert current_record(tmp_path, BUILD_FILE, "k1", BUILD_SCHEMA) is None     # built again, no crash
+    assert read_fidelity(tmp_path / "bin" / "python") is None
+    metadata_env_record(tmp_path)
+    assert current_record(tmp_path, RECORD_FILE, "k1", "image-metadata-env") is not None
+    (tmp_path / RECORD_FILE).write_text('{"key": "k1", "profile": ', encoding="utf-8")   # cut short
+    assert current_record(tmp_path, RECORD_FILE, "k1", "image-metadata-env") is None
+
+
+def test_a_corrupt_metadata_cache_entry_is_fetched_again(tmp_path: Path) -> None:
+    path = metadata_cache_entry(tmp_path)
+    assert _read_cache(path)["failed"] == "no wheel"
+    path.write_text(json.dumps({"failed": "no wheel", "until": "tomorrow"}), encoding="utf-8")
+    assert _read_cache(path) is None
+
+
+def test_a_line_that_is_not_an_event_is_skipped(tmp_path: Path) -> None:
+    path = progress_line(tmp_path)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"scope": "colab", "message": "x", "step": "one"}) + "\n")
+    FileDisplay(path).show(Event("colab", "pass in 41 s", done=True))
+    assert [e.message for e in Follower(path).new_events()] == ["cell 1/3 running", "pass in 41 s"]
 
 
 def _set(data: Any, field: str, value: Any) -> None:
