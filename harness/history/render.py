@@ -17,8 +17,8 @@ from markupsafe import Markup
 
 from harness.history.outliers import Judgement
 from harness.history.trends import History, ImageHistory, Trend
-from harness.report.charts import PALETTE, line_chart, number, sparkline, status_grid
 from harness.report import templates
+from harness.report.charts import PALETTE, line_chart, number, sparkline, status_grid
 from harness.report.markdown import cell as md_cell
 
 HISTORY_MD, HISTORY_HTML, HISTORY_JSON = "history.md", "history.html", "history.json"
