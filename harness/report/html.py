@@ -5,6 +5,8 @@ executed notebook: the verdict first; the findings; charts of the install cells,
 durations and every value a check compared with the baseline; the tier tables; the install cells
 with what they changed; the cells; environment and fidelity. It lays out the record and findings
 as given: colours come from findings and statuses, every judgement was made by the checks.
+This module turns them into texts and numbers; the markup is templates/report.html.j2
+(harness/report/templates.py, autoescaped).
 """
 
 from __future__ import annotations
