@@ -17,9 +17,9 @@ from markupsafe import Markup
 
 from harness.history.outliers import Judgement
 from harness.history.trends import History, ImageHistory, Trend
-from harness.report import templates
 from harness.report.charts import PALETTE, line_chart, number, sparkline, status_grid
 from harness.report.markdown import cell as md_cell
+from harness.report.templates import render as render_template
 
 HISTORY_MD, HISTORY_HTML, HISTORY_JSON = "history.md", "history.html", "history.json"
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️", "error": "❓", None: "·"}
@@ -133,7 +133,7 @@ def render_html(history: History) -> str:
     items = [("problem", p) for p in history.problems] + [("outlier", line) for line in outlier_lines(history)] + \
             [("note", n) for n in history.notes]
     labels = x_labels(history)
-    return templates.render(
+    return render_template(
         "history.html.j2", title=headline(history), headline=headline(history), items=items,
         verdict={"pass": "pass", "outlier": "fail", "error": "error"}[history.verdict],
         images=[_image_section(image, labels) for image in history.images])

@@ -24,7 +24,7 @@ from harness.observations.tier_payload import parse_payload
 from harness.core.records import Finding, InstallObservation, RunRecord
 from harness.core.verdicts import VERDICT_WORDS
 from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
-from harness.report import templates
+from harness.report.templates import render as render_template
 from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
 from harness.core.secrets import redact
 
@@ -65,7 +65,7 @@ def render(record: RunRecord, findings: list[Finding], files: Mapping[str, str] 
     ``notebook_problem``: why the executed notebook has no HTML rendering, if it has none."""
     word = verdict(findings)
     shown = [f for f in findings if f.severity != "info"]
-    return templates.render(
+    return render_template(
         "report.html.j2", title=f"colab-ci {word.upper()}: {record.notebook}", verdict=word,
         headline=f"colab-ci: {VERDICT_WORDS[word]}", summary=_summary(findings), meta=_meta(record),
         files=dict(files or {}), notebook_problem=notebook_problem,

@@ -25,7 +25,7 @@ from harness.core.verdicts import VERDICT_WORDS
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
-from harness.report import templates
+from harness.report.templates import render as render_template
 from harness.core.secrets import redact
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def render(runs: list[ImageRun], notebook: Path, verdict: str, records: Mapping[
     failing = sum(1 for r in runs if r.verdict != "pass")
     failures = [(r.image, r.error or "; ".join(r.failures)) for r in runs if r.error or r.failures]
     failures += list((problems or {}).items())
-    return templates.render(
+    return render_template(
         "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebook.name}", verdict=verdict,
         headline=f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
         summary=f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; {failing} not passing",

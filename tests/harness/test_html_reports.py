@@ -28,7 +28,8 @@ from harness.core.records import CellError, Finding, RunRecord
 from harness.history import render, trends
 from harness.history.outliers import Rule
 from harness.history.series import ImagePoint, Run
-from harness.report import templates, write_reports
+from harness.report import write_reports
+from harness.report.templates import render as render_template
 from harness.report.charts import Bar, bar_chart, line_chart, nice_ceiling, sparkline
 from tests.harness.browser_pages import chromium, open_page
 from tests.harness.real_runs import INSTALL_CELL, build_wheel, make_history_notebook, record_run, wheel_server
@@ -143,7 +144,7 @@ def test_report_matrix_and_history_html_escape_a_script_in_any_name_or_finding(t
 
 def test_a_template_given_too_few_names_fails_instead_of_showing_an_empty_cell() -> None:
     with pytest.raises(jinja2.UndefinedError, match="headline"):
-        templates.render("matrix.html.j2", title="t", verdict="pass")
+        render_template("matrix.html.j2", title="t", verdict="pass")
 
 
 def test_report_and_notebook_html_load_nothing_from_anywhere(tmp_path: Path) -> None:
