@@ -4,25 +4,30 @@ GitHub renders neither inline SVG nor HTML charts in a step summary or an issue,
 carries its trends as Unicode sparklines in a table and, per image, a mermaid ``xychart-beta``
 block (which GitHub draws): bars for the install cells' time, a line for the Tier 1 cell's.
 history.html draws every timing as an SVG line chart with the past outliers ringed and the
-newest run's limit dashed, and the tiers' statuses and verdicts as coloured squares.
+newest run's limit dashed, and the tiers' statuses and verdicts as coloured squares (its markup:
+harness/report/templates/history.html.j2).
 Everything was judged in ``trends.build``; nothing is computed here.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from markupsafe import Markup
+
 from harness.history.outliers import Judgement
 from harness.history.trends import History, ImageHistory, Trend
 from harness.report.charts import PALETTE, line_chart, number, sparkline, status_grid
-from harness.report.html_page import banner, esc, page, status_badge, table
 from harness.report.markdown import cell as md_cell
+from harness.report.templates import render as render_template
 
 HISTORY_MD, HISTORY_HTML, HISTORY_JSON = "history.md", "history.html", "history.json"
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️", "error": "❓", None: "·"}
 _HEADLINE = {"pass": "no timing outlier", "outlier": "timing outlier", "error": "could not read the history"}
 _HEADLINE_ICON = {"pass": "✅", "outlier": "❌", "error": "❓"}
 _JUDGED_MD = {"outlier": "❌ outlier", "ok": "✅", "first": "first", "not measured": "—"}
-_JUDGED_HTML = {"outlier": status_badge("fail", "outlier"), "ok": status_badge("pass", "ok"),
-                "first": status_badge("skip", "first"), "not measured": status_badge("absent", "not measured")}
+_JUDGED_HTML = {"outlier": ("fail", "outlier"), "ok": ("pass", "ok"), "first": ("skip", "first"),   # (badge, text)
+                "not measured": ("absent", "not measured")}
 
 
 def x_labels(history: History) -> list[str]:
@@ -125,32 +130,28 @@ def _mermaid(image: ImageHistory, labels: list[str]) -> str:
 # -- HTML -------------------------------------------------------------------------------------------
 
 def render_html(history: History) -> str:
-    items = [f"<li>{esc(p)}</li>" for p in history.problems] + \
-            [f"<li><b>{esc(line)}</b></li>" for line in outlier_lines(history)] + \
-            [f"<li>{esc(n)}</li>" for n in history.notes]
-    body = [banner({"pass": "pass", "outlier": "fail", "error": "error"}[history.verdict], headline(history),
-                   "<ul>" + "".join(items) + "</ul>" if items else "")]
+    items = [("problem", p) for p in history.problems] + [("outlier", line) for line in outlier_lines(history)] + \
+            [("note", n) for n in history.notes]
     labels = x_labels(history)
-    body += [_image_section(image, labels) for image in history.images]
-    return page(headline(history), "\n".join(body))
+    return render_template(
+        "history.html.j2", title=headline(history), headline=headline(history), items=items,
+        verdict={"pass": "pass", "outlier": "fail", "error": "error"}[history.verdict],
+        images=[_image_section(image, labels) for image in history.images])
 
 
-def _image_section(image: ImageHistory, labels: list[str]) -> str:
+def _image_section(image: ImageHistory, labels: list[str]) -> dict[str, Any]:
     share = f"{image.passed} of the {image.counted} runs with this image passed" + (
         f" ({image.passed / image.counted:.0%})." if image.counted else ".")
     charts = [_trend_chart(trend, labels, PALETTE[i % len(PALETTE)]) for i, trend in enumerate(image.trends)]
-    grid = status_grid("Verdicts and tier statuses per run", labels,
-                       [("verdict", image.verdicts), *image.tiers.items()])
-    rows = [[esc(t.name), esc("—" if t.values[-1] is None else number(t.values[-1], "s")),
-             esc(t.newest.describe() if t.newest else "not measured in the newest run"),
-             _JUDGED_HTML[_verdict_word(t.newest)]] for t in image.trends]
-    return (f'<section class="image" id="{esc(image.image)}"><h2>{esc(image.image)}</h2>'
-            f"<p>{esc(share)}</p>"
-            + (table(["timing", "newest", "judged", ""], rows, numeric=[1]) if rows else "")
-            + f'<div class="charts">{"".join(charts)}{grid}</div></section>')
+    charts.append(status_grid("Verdicts and tier statuses per run", labels,
+                              [("verdict", image.verdicts), *image.tiers.items()]))
+    rows = [(t.name, "—" if t.values[-1] is None else number(t.values[-1], "s"),
+             t.newest.describe() if t.newest else "not measured in the newest run",
+             _JUDGED_HTML[_verdict_word(t.newest)]) for t in image.trends]
+    return {"image": image.image, "share": share, "rows": rows, "charts": charts}
 
 
-def _trend_chart(trend: Trend, labels: list[str], colour: str) -> str:
+def _trend_chart(trend: Trend, labels: list[str], colour: str) -> Markup:
     flagged = [bool(j and j.outlier) for j in trend.judgements]
     newest = trend.newest
     return line_chart(f"{trend.name}: seconds", labels, trend.values, flagged,

@@ -4,7 +4,8 @@ The HTML reports must open from a downloaded artifact, offline, with nothing to 
 JavaScript, no stylesheet, no font, no CDN. So each chart is a self-contained ``<svg>`` element
 whose colours and fonts are attributes, and whose text is escaped here. The charts draw the
 numbers they are given; they never decide what is good or bad (callers pass the colour a finding
-or a judgement implies).
+or a judgement implies). A chart is returned as ``markupsafe.Markup``: the report templates
+(harness/report/templates/) escape every other value they show, and insert a chart as it is.
 
 * ``bar_chart``: horizontal bars with labels, optional group headings and a reference tick per bar
   (a baseline, a limit);
@@ -19,6 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from markupsafe import Markup
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f")
 STATUS_COLOURS = {
@@ -55,12 +58,15 @@ def _clip(text: str, width: int = 38) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _svg(title: str, width: int, height: int, body: list[str], css_class: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {css_class}" role="img" '
-            f'aria-label="{esc(title)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FONT}>'
-            f'<title>{esc(title)}</title>'
-            f'<text x="0" y="14" font-weight="600" fill="{INK}">{esc(title)}</text>'
-            + "".join(body) + "</svg>")
+def _svg(title: str, width: int, height: int, body: list[str], css_class: str) -> Markup:
+    # Markup: the one place a chart becomes "HTML already" for the templates (autoescape would show
+    # it as text otherwise). Safe because every text in ``body`` and ``title`` went through ``esc``
+    # here; everything else in it is a number or one of this module's constants.
+    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {css_class}" role="img" '
+                  f'aria-label="{esc(title)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FONT}>'
+                  f'<title>{esc(title)}</title>'
+                  f'<text x="0" y="14" font-weight="600" fill="{INK}">{esc(title)}</text>'
+                  + "".join(body) + "</svg>")
 
 
 # -- bars -------------------------------------------------------------------------------------------
@@ -81,7 +87,7 @@ class Heading:
     label: str
 
 
-def bar_chart(title: str, rows: Sequence[Bar | Heading], unit: str = "s") -> str:
+def bar_chart(title: str, rows: Sequence[Bar | Heading], unit: str = "s") -> Markup:
     """Horizontal bars on one scale from 0, with group headings between them."""
     bars = [r for r in rows if isinstance(r, Bar)]
     top = nice_ceiling(max([b.value for b in bars] + [b.reference or 0.0 for b in bars] + [0.0]))
@@ -125,7 +131,7 @@ LEFT, RIGHT, TOP, BOTTOM = 48, 16, 26, 38
 
 def line_chart(title: str, x_labels: Sequence[str], values: Sequence[float | None],
                flagged: Sequence[bool] = (), limit: float | None = None, limit_label: str = "limit",
-               unit: str = "s", colour: str = PALETTE[0]) -> str:
+               unit: str = "s", colour: str = PALETTE[0]) -> Markup:
     """``values`` over ``x_labels`` (oldest first); None: not measured in that run (a gap).
     ``flagged`` points are ringed in red; ``limit`` is a dashed horizontal line."""
     known = [v for v in values if v is not None]
@@ -186,7 +192,7 @@ CELL = 18
 STATUS_LEGEND = "green pass · orange warn · red fail · purple error · grey skipped · pale absent"
 
 
-def status_grid(title: str, x_labels: Sequence[str], rows: Sequence[tuple[str, Sequence[str | None]]]) -> str:
+def status_grid(title: str, x_labels: Sequence[str], rows: Sequence[tuple[str, Sequence[str | None]]]) -> Markup:
     """One square per run (column) and row; None: absent in that run."""
     label_w = 90
     body = []

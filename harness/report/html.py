@@ -5,20 +5,26 @@ executed notebook: the verdict first; the findings; charts of the install cells,
 durations and every value a check compared with the baseline; the tier tables; the install cells
 with what they changed; the cells; environment and fidelity. It lays out the record and findings
 as given: colours come from findings and statuses, every judgement was made by the checks.
+This module turns them into texts and numbers; the markup is templates/report.html.j2
+(harness/report/templates.py, autoescaped).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
 
 from harness.checks import CHECKS, verdict
 from harness.checks.install_time import NAME as INSTALL_TIME
 from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
 from harness.core.records import Finding, InstallObservation, RunRecord
+from harness.core.verdicts import VERDICT_WORDS
 from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
-from harness.report.html_page import VERDICT_WORDS, banner, details, esc, page, status_badge, table
+from harness.report.templates import render as render_template
 from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
 from harness.core.secrets import redact
 
@@ -57,76 +63,51 @@ def render(record: RunRecord, findings: list[Finding], files: Mapping[str, str] 
            notebook_problem: str = "") -> str:
     """The page. ``files``: label -> relative link of the files beside it (only files that exist);
     ``notebook_problem``: why the executed notebook has no HTML rendering, if it has none."""
-    sections = [
-        _headline(record, findings),
-        _files(files or {}, notebook_problem),
-        _findings(findings),
-        _charts(record, findings),
-        _tiers(record),
-        _installs(record),
-        _cells(record),
-        _environment(record),
-    ]
     word = verdict(findings)
-    return page(f"colab-ci {word.upper()}: {record.notebook}", "\n".join(s for s in sections if s))
+    shown = [f for f in findings if f.severity != "info"]
+    return render_template(
+        "report.html.j2", title=f"colab-ci {word.upper()}: {record.notebook}", verdict=word,
+        headline=f"colab-ci: {VERDICT_WORDS[word]}", summary=_summary(findings), meta=_meta(record),
+        files=dict(files or {}), notebook_problem=notebook_problem,
+        findings=[{"severity": f.severity, "check": f.check, "message": f.message,
+                   "cell": cell_label(f.cell_index, f.cell_tag) if f.cell_index is not None else ""}
+                  for check in _check_order(shown) for f in shown if f.check == check],
+        tracebacks=[(f"{f.check}: traceback", "".join(f.evidence["traceback"])) for f in shown
+                    if f.severity == "error" and f.evidence.get("traceback")],
+        notes=[(f.check, f.message) for f in findings if f.severity == "info"],
+        charts=_charts(record, findings), tiers=_tiers(record), installs=[_install(obs) for obs in record.installs],
+        cells=_cells(record), environment=", ".join(f"{k} {v}" for k, v in record.environment.items()),
+        probes=record.probes, fidelity=record.fidelity)
 
 
-def _headline(record: RunRecord, findings: list[Finding]) -> str:
-    word = verdict(findings)
+def _summary(findings: list[Finding]) -> str:
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "fail", "warn")}
-    summary = ", ".join(f"{n} {name}{'s' if n != 1 else ''}" for name, n in
-                        (("error", counts["error"]), ("failure", counts["fail"]), ("warning", counts["warn"])))
-    outcome = record.outcome + (f" ({record.outcome_detail})" if record.outcome_detail else "")
-    python = record.environment.get("python", record.python)
-    detail = (f"<code>{esc(record.notebook)}</code> · outcome <b>{esc(outcome)}</b> · "
-              f"{esc(number(record.duration_s, 's'))} · python {esc(python)} · started {esc(record.started_at)}")
-    return banner(word, f"colab-ci: {VERDICT_WORDS[word]}", esc(summary)) + f'<p class="meta">{detail}</p>'
+    return ", ".join(f"{n} {name}{'s' if n != 1 else ''}" for name, n in
+                     (("error", counts["error"]), ("failure", counts["fail"]), ("warning", counts["warn"])))
 
 
-def _files(files: Mapping[str, str], notebook_problem: str) -> str:
-    links = " ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in files.items())
-    problem = f'<p class="muted">The executed notebook has no HTML view: {esc(notebook_problem)}</p>' \
-        if notebook_problem else ""
-    return f'<nav class="files">{links}</nav>{problem}' if links or problem else ""
+def _meta(record: RunRecord) -> dict[str, str]:
+    """The line under the verdict."""
+    return {"notebook": record.notebook,
+            "outcome": record.outcome + (f" ({record.outcome_detail})" if record.outcome_detail else ""),
+            "duration": number(record.duration_s, "s"), "python": record.environment.get("python", record.python),
+            "started": record.started_at}
 
 
 def _check_order(findings: list[Finding]) -> list[str]:
     return list(CHECKS) + sorted({f.check for f in findings} - set(CHECKS))
 
 
-def _findings(findings: list[Finding]) -> str:
-    shown = [f for f in findings if f.severity != "info"]
-    parts = ['<h2 id="findings">Findings</h2>']
-    if not shown:
-        parts.append("<p>No check failed or warned.</p>")
-    else:
-        rows = [[status_badge(f.severity), esc(f.check),
-                 esc(cell_label(f.cell_index, f.cell_tag) if f.cell_index is not None else ""), esc(f.message)]
-                for check in _check_order(shown) for f in shown if f.check == check]
-        parts.append(table(["", "check", "cell", "finding"], rows))
-        for f in shown:
-            if f.severity == "error" and f.evidence.get("traceback"):
-                parts.append(details(f"{f.check}: traceback", f"<pre>{esc(''.join(f.evidence['traceback']))}</pre>"))
-    notes = [f for f in findings if f.severity == "info"]
-    if notes:
-        parts.append(details(f"Notes ({len(notes)})", "<ul>" + "".join(
-            f"<li><b>{esc(f.check)}</b>: {esc(f.message)}</li>" for f in notes) + "</ul>"))
-    return "\n".join(parts)
-
-
 # -- charts -----------------------------------------------------------------------------------------
 
-def _charts(record: RunRecord, findings: list[Finding]) -> str:
+def _charts(record: RunRecord, findings: list[Finding]) -> list[Markup]:
     charts = [_install_chart(record, findings), _tier_chart(record), *_baseline_charts(findings)]
-    charts = [c for c in charts if c]
-    if not charts:
-        return ""
-    return '<h2 id="charts">Charts</h2><div class="charts">' + "".join(charts) + "</div>"
+    return [c for c in charts if c]
 
 
-def _install_chart(record: RunRecord, findings: list[Finding]) -> str:
+def _install_chart(record: RunRecord, findings: list[Finding]) -> Markup | None:
     if not record.installs:
-        return ""
+        return None
     bars = []
     for obs in record.installs:
         failed = [f for f in findings if f.check == INSTALL_TIME and f.severity == "fail"
@@ -139,7 +120,7 @@ def _install_chart(record: RunRecord, findings: list[Finding]) -> str:
     return bar_chart("Install cells: seconds each took", bars)
 
 
-def _tier_chart(record: RunRecord) -> str:
+def _tier_chart(record: RunRecord) -> Markup | None:
     rows: list[Bar | Heading] = []
     for output in record.tier_outputs():
         parsed = parse_payload(output.payload, output.cell_tag)
@@ -148,14 +129,14 @@ def _tier_chart(record: RunRecord) -> str:
         rows.append(Heading(f"{parsed.tier} ({cell_label(output.cell_index, output.cell_tag)}): {parsed.status}"))
         rows += [Bar(t.name, t.duration_s, STATUS_COLOURS.get(t.status, PALETTE[0]),
                      note="" if t.status == "pass" else t.status) for t in parsed.tests]
-    return bar_chart("Tier tests: seconds each took", rows) if rows else ""
+    return bar_chart("Tier tests: seconds each took", rows) if rows else None
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _baseline_charts(findings: list[Finding]) -> list[str]:
+def _baseline_charts(findings: list[Finding]) -> list[Markup]:
     """One small chart per finding that compared a value with the baseline (a tier metric, an
     install cell's duration): the baseline's value beside this run's."""
     charts = []
@@ -184,67 +165,29 @@ def _metrics(metrics: Mapping[str, float | int | None]) -> str:
     return ", ".join(f"{k}={'n/a' if v is None else f'{v:g}'}" for k, v in metrics.items())
 
 
-def _tiers(record: RunRecord) -> str:
-    if not record.tier_outputs():
-        return ""
-    parts = ['<h2 id="tiers">Tiers</h2>']
+def _tiers(record: RunRecord) -> list[dict[str, Any]]:
+    tiers = []
     for output in record.tier_outputs():
         parsed = parse_payload(output.payload, output.cell_tag)
-        title = f"{parsed.tier or output.cell_tag} ({cell_label(output.cell_index, output.cell_tag)})"
-        if parsed.problem:
-            parts.append(f"<h3>{esc(title)}</h3><p>Unreadable payload: {esc(parsed.problem)}</p>")
-            continue
-        parts.append(f"<h3>{esc(title)}: {status_badge(parsed.status, parsed.status.upper())}</h3>")
-        parts.append(table(["status", "test", "time", "message", "metrics"], (
-            [status_badge(t.status), esc(t.name), esc(number(t.duration_s, "s")), esc(t.message),
-             f'<span class="muted">{esc(_metrics(t.metrics))}</span>'] for t in parsed.tests), numeric=[2]))
-    return "\n".join(parts)
+        tiers.append({
+            "title": f"{parsed.tier or output.cell_tag} ({cell_label(output.cell_index, output.cell_tag)})",
+            "problem": parsed.problem, "status": parsed.status,
+            "tests": [{"status": t.status, "name": t.name, "time": number(t.duration_s, "s"), "message": t.message,
+                       "metrics": _metrics(t.metrics)} for t in parsed.tests]})
+    return tiers
 
 
-def _installs(record: RunRecord) -> str:
-    if not record.installs:
-        return ""
-    return '<h2 id="installs">Install cells</h2>' + "\n".join(_install(obs) for obs in record.installs)
-
-
-def _install(obs: InstallObservation) -> str:
+def _install(obs: InstallObservation) -> dict[str, Any]:
     forms = ", ".join(obs.recognised) if obs.recognised else "not recognised as an install by any rule"
-    label = f"{cell_label(obs.cell_index, obs.cell_tag)}: {number(obs.duration_s, 's')} ({forms})"
-    head = f"<h3>{esc(label)}</h3>"
-    changed = obs.changed_pairs()
-    if not changed:
-        body = "<p>No distribution changed.</p>"
-    else:
-        body = table(["package", "before", "after", "loaded by the kernel"], (
-            [esc(name), esc(before or "(absent)"), esc(after or "(removed)"),
-             esc(f"yes, {obs.loaded[name] or '?'}" if name in obs.loaded else "no")]
-            for name, (before, after) in changed.items()))
-    if obs.pip_lines:
-        body += details(f"pip said ({len(obs.pip_lines)} lines)", f"<pre>{esc(chr(10).join(obs.pip_lines))}</pre>")
-    return head + body
+    return {"label": f"{cell_label(obs.cell_index, obs.cell_tag)}: {number(obs.duration_s, 's')} ({forms})",
+            "changed": [(name, before or "(absent)", after or "(removed)",
+                         f"yes, {obs.loaded[name] or '?'}" if name in obs.loaded else "no")
+                        for name, (before, after) in obs.changed_pairs().items()],
+            "pip_lines": obs.pip_lines}
 
 
-def _cells(record: RunRecord) -> str:
-    code = [c for c in record.cells if c.cell_type == "code"]
-    if not code:
-        return ""
-    rows = ([esc(c.index), esc(c.tag), status_badge("fail" if c.status == "error" else c.status, c.status),
-             esc("" if c.duration_s is None else number(c.duration_s, "s")), f"<code>{esc(c.source_head)}</code>",
-             esc(f"{c.error.ename}: {c.error.evalue}" if c.error else "")] for c in code)
-    return '<h2 id="cells">Cells</h2>' + details(f"{len(code)} code cells", table(
-        ["cell", "tag", "status", "time", "first line", "error"], rows, numeric=[0, 3]))
-
-
-def _environment(record: RunRecord) -> str:
-    parts = []
-    if record.environment:
-        parts.append('<h2 id="environment">Environment</h2><p>' + esc(", ".join(
-            f"{k} {v}" for k, v in record.environment.items())) + "</p>")
-    probes = record.probes
-    parts.append(f'<p class="muted">Probes: {probes.cells_probed} cells probed, median {probes.median_ms:g} ms, '
-                 f"{probes.tracked_files} loaded files tracked.</p>")
-    if record.fidelity:
-        parts.append('<h2 id="fidelity">Fidelity deviations</h2><p>Where this environment differs from the Colab '
-                     "image it mirrors (a result may differ on Colab because of these):</p><ul>"
-                     + "".join(f"<li>{esc(d)}</li>" for d in record.fidelity) + "</ul>")
-    return "\n".join(parts)
+def _cells(record: RunRecord) -> list[dict[str, Any]]:
+    return [{"index": c.index, "tag": c.tag, "status": c.status, "badge": "fail" if c.status == "error" else c.status,
+             "time": "" if c.duration_s is None else number(c.duration_s, "s"), "source_head": c.source_head,
+             "error": f"{c.error.ename}: {c.error.evalue}" if c.error else ""}
+            for c in record.cells if c.cell_type == "code"]

@@ -4,6 +4,7 @@ The verdict first; the images x checks table with each image's report.html linke
 charts comparing the images: each install cell's time and each tier test's time per image; each
 image's fidelity. The matrix (harness/matrix.py) judged the images; this page reads each image's
 report.json again only for the numbers the charts draw.
+The markup is templates/matrix.html.j2 (harness/report/templates.py, autoescaped).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
 
 from harness.checks import CHECKS
 from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
 from harness.core.records import RunRecord
+from harness.core.verdicts import VERDICT_WORDS
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
-from harness.report.html_page import VERDICT_WORDS, banner, details, esc, page, status_badge, table
+from harness.report.templates import render as render_template
 from harness.core.secrets import redact
 
 if TYPE_CHECKING:
@@ -62,52 +66,46 @@ def _fresh(page_path: Path, report: Path) -> bool:
 def render(runs: list[ImageRun], notebook: Path, verdict: str, records: Mapping[str, RunRecord],
            links: Mapping[str, str], problems: Mapping[str, str] | None = None) -> str:
     failing = sum(1 for r in runs if r.verdict != "pass")
-    headline = banner(verdict, f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
-                      esc(f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; "
-                          f"{failing} not passing"))
-    sections = [headline, _table(runs, links), _failures(runs, problems or {}), _charts(runs, records), _fidelity(runs)]
-    return page(f"colab-ci matrix {verdict.upper()}: {notebook.name}", "\n".join(s for s in sections if s))
+    failures = [(r.image, r.error or "; ".join(r.failures)) for r in runs if r.error or r.failures]
+    failures += list((problems or {}).items())
+    return render_template(
+        "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebook.name}", verdict=verdict,
+        headline=f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
+        summary=f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; {failing} not passing",
+        checks=list(CHECKS), runs=[_row(run, links) for run in runs], failures=failures,
+        charts=_charts(runs, records),
+        fidelity=[(f"{r.image}: {len(r.fidelity)} deviations of its environment from the image", r.fidelity)
+                  for r in runs])
 
 
-def _table(runs: list[ImageRun], links: Mapping[str, str]) -> str:
-    rows = []
-    for run in runs:
-        link = (f'<a href="{esc(links[run.image])}">report</a>' if run.image in links
-                else '<span class="muted">none</span>')
-        rows.append([esc(run.image), esc(f"{run.python} -> {run.env_python or '-'}"), esc(run.numpy), esc(run.torch),
-                     *(status_badge(run.checks[c]) if c in run.checks else "-" for c in CHECKS),
-                     status_badge(run.verdict), esc(number(run.seconds, "s")), link])
-    return '<h2 id="images">Images</h2>' + table(
-        ["image", "Python (image -> env)", "numpy", "torch", *CHECKS, "verdict", "time", "report.html"], rows,
-        numeric=[5 + len(CHECKS)])
+def _row(run: ImageRun, links: Mapping[str, str]) -> dict[str, Any]:
+    """One image's row of the table: a check it did not run is None (shown as "-")."""
+    return {"image": run.image, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": run.numpy,
+            "torch": run.torch, "checks": [run.checks.get(c) for c in CHECKS], "verdict": run.verdict,
+            "time": number(run.seconds, "s"), "link": links.get(run.image)}
 
 
-def _failures(runs: list[ImageRun], problems: Mapping[str, str]) -> str:
-    items = [f"<li><b>{esc(r.image)}</b>: {esc(r.error or '; '.join(r.failures))}</li>"
-             for r in runs if r.error or r.failures]
-    items += [f"<li><b>{esc(image)}</b>: {esc(problem)}</li>" for image, problem in problems.items()]
-    return '<h2 id="failures">What failed</h2><ul>' + "".join(items) + "</ul>" if items else ""
-
-
-def _charts(runs: list[ImageRun], records: Mapping[str, RunRecord]) -> str:
+def _charts(runs: list[ImageRun], records: Mapping[str, RunRecord]) -> list[Markup]:
     colours = {run.image: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
     drawn = [r for r in runs if r.image in records]
     charts = [_install_chart(drawn, records, colours), _tier_chart(drawn, records, colours),
               bar_chart("Each image's run: seconds", [Bar(r.image, r.seconds, colours[r.image]) for r in runs])]
-    return '<h2 id="charts">Charts</h2><div class="charts">' + "".join(c for c in charts if c) + "</div>"
+    return [c for c in charts if c]
 
 
-def _install_chart(runs: list[ImageRun], records: Mapping[str, RunRecord], colours: Mapping[str, str]) -> str:
+def _install_chart(runs: list[ImageRun], records: Mapping[str, RunRecord],
+                   colours: Mapping[str, str]) -> Markup | None:
     """Install time per install cell (a group) per image (a bar)."""
     groups: dict[str, list[Bar]] = {}
     for run in runs:
         for obs in records[run.image].installs:
             groups.setdefault(cell_label(obs.cell_index, obs.cell_tag), []).append(
                 Bar(run.image, obs.duration_s, colours[run.image]))
-    return bar_chart("Install cells: seconds per image", _grouped(groups)) if groups else ""
+    return bar_chart("Install cells: seconds per image", _grouped(groups)) if groups else None
 
 
-def _tier_chart(runs: list[ImageRun], records: Mapping[str, RunRecord], colours: Mapping[str, str]) -> str:
+def _tier_chart(runs: list[ImageRun], records: Mapping[str, RunRecord],
+                colours: Mapping[str, str]) -> Markup | None:
     """Each tier test's time (a group) per image (a bar)."""
     groups: dict[str, list[Bar]] = {}
     for run in runs:
@@ -115,7 +113,7 @@ def _tier_chart(runs: list[ImageRun], records: Mapping[str, RunRecord], colours:
             for test in parse_payload(output.payload, output.cell_tag).tests:
                 note = "" if test.status == "pass" else test.status
                 groups.setdefault(test.key, []).append(Bar(run.image, test.duration_s, colours[run.image], note=note))
-    return bar_chart("Tier tests: seconds per image", _grouped(groups)) if groups else ""
+    return bar_chart("Tier tests: seconds per image", _grouped(groups)) if groups else None
 
 
 def _grouped(groups: Mapping[str, list[Bar]]) -> list[Bar | Heading]:
@@ -123,9 +121,3 @@ def _grouped(groups: Mapping[str, list[Bar]]) -> list[Bar | Heading]:
     for label, bars in groups.items():
         rows += [Heading(label), *bars]
     return rows
-
-
-def _fidelity(runs: list[ImageRun]) -> str:
-    parts = [details(f"{r.image}: {len(r.fidelity)} deviations of its environment from the image",
-                     "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in r.fidelity) + "</ul>") for r in runs]
-    return '<h2 id="fidelity">Fidelity</h2>' + "".join(parts)

@@ -6,7 +6,7 @@ empties those script blocks: the page keeps JupyterLab's look, and only LaTeX in
 stays unrendered (shown as its source). Images are embedded (``embed_images``). Outputs and
 Markdown keep their HTML (nbconvert's ``sanitize_html`` would show the notebook's own headings and
 tables as escaped text); instead the page carries the reports' Content-Security-Policy
-(harness/report/html_page.py): no script or event handler in a cell's output runs, and nothing
+(harness/report/templates.py): no script or event handler in a cell's output runs, and nothing
 is fetched, when someone opens the artifact.
 
 The notebook is redacted before it is rendered (escaping can split a secret in the HTML) and the
@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.report.html_page import CSP_META
+from harness.report.templates import CSP_META
 from harness.core.secrets import redact, redact_data
 
 NOTEBOOK_HTML = "executed.html"

@@ -13,9 +13,11 @@ import json
 import os
 import re
 import time
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from harness.checks import CheckOptions, run_checks
@@ -23,7 +25,11 @@ from harness.checks.baseline import Baseline
 from harness.matrix import ImageRun, _read_report
 from harness.matrix import write_reports as write_matrix_reports
 from harness.core.records import CellError, Finding, RunRecord
+from harness.history import render, trends
+from harness.history.outliers import Rule
+from harness.history.series import ImagePoint, Run
 from harness.report import write_reports
+from harness.report.templates import render as render_template
 from harness.report.charts import Bar, bar_chart, line_chart, nice_ceiling, sparkline
 from tests.harness.browser_pages import chromium, open_page
 from tests.harness.real_runs import INSTALL_CELL, build_wheel, make_history_notebook, record_run, wheel_server
@@ -99,6 +105,46 @@ def test_report_html_escapes_everything_it_shows(tmp_path: Path) -> None:
     page = write_reports(record, findings, tmp_path, env={})["html"].read_text(encoding="utf-8")
     assert "<script" not in page and "<img" not in page and "onerror=alert(1)>" not in page
     assert shown(page).count('<script>alert("x")</script>') >= 4   # shown as text: message, error, notebook, fidelity
+
+
+def test_report_matrix_and_history_html_escape_a_script_in_any_name_or_finding(tmp_path: Path) -> None:
+    """A cell tag, a finding, an image, a timing or a problem that reads ``<script>...`` is shown as
+    text on all three pages (jinja2's autoescape, harness/report/templates/), never run as markup."""
+    evil = "<script>alert(1)</script>"
+    record = minimal_record(cells=[code_cell(0, f"tag{evil}", status="error", error=CellError("ValueError", evil))])
+    findings = [Finding("cells", "fail", f"cell 0 raised {evil}", cell_index=0, cell_tag=f"tag{evil}"),
+                Finding(f"check{evil}", "info", f"a note {evil}")]
+    report = write_reports(record, findings, tmp_path / "run", env={})["html"].read_text(encoding="utf-8")
+
+    out = tmp_path / "matrix"
+    _reports("clean_run", out / "a")
+    image = f"image{evil}"
+    runs = [_image_run(out / "a", image),
+            ImageRun(f"gone{evil}", "3.12", "1.26.4", "2.6.0", error=f"build failed: {evil}", fidelity=[evil])]
+    write_matrix_reports(runs, Path(f"nb{evil}.ipynb"), out)
+    matrix = (out / "matrix.html").read_text(encoding="utf-8")
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    series = []
+    for day, seconds in enumerate([2.0, 2.1, 1.9, 2.0, 2.2, 9.0]):
+        run = Run(f"run{day}", Path(f"run{day}"))
+        run.images[image] = ImagePoint(image, Path("report.json"), when + timedelta(days=day), "pass",
+                                       {f"cell 2 [install{evil}]": seconds}, 1.0, {f"tier{evil}": "pass"})
+        series.append(run)
+    history_page = render.render_html(trends.build(series, Rule(), problems=[f"unreadable {evil}"]))
+
+    for name, page, shown_at_least in (("report.html", report, 5), ("matrix.html", matrix, 5),
+                                       ("history.html", history_page, 4)):
+        assert "<script" not in page, name
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, name
+        assert shown(page).count(evil) >= shown_at_least, (name, shown(page).count(evil))
+    assert f"cell 0 raised {evil}" in shown(report) and f"gone{evil}: build failed: {evil}" in shown(matrix)
+    assert f"unreadable {evil}" in shown(history_page) and f"cell 2 [install{evil}]" in shown(history_page)
+
+
+def test_a_template_given_too_few_names_fails_instead_of_showing_an_empty_cell() -> None:
+    with pytest.raises(jinja2.UndefinedError, match="headline"):
+        render_template("matrix.html.j2", title="t", verdict="pass")
 
 
 def test_report_and_notebook_html_load_nothing_from_anywhere(tmp_path: Path) -> None:
