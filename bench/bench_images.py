@@ -36,7 +36,7 @@ from harness.images.metadata_env import metadata_env  # noqa: E402
 from harness.images.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
 from harness.install_cells import InstallSpec, find_installs  # noqa: E402
-from harness.matrix import default_jobs, matrix  # noqa: E402
+from harness.matrix.run import default_jobs, matrix  # noqa: E402
 from harness.preflight import preflight_image  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"

@@ -267,7 +267,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from harness.matrix import run_matrix
+    from harness.matrix.run import run_matrix
 
     return run_matrix(args, _dir(args))
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.aggregate import Subject, covered_subjects, failing_subjects, load_run, render_markdown
+from harness.report.aggregate_markdown import render_markdown
+from harness.report.aggregate_model import Subject, covered_subjects, failing_subjects
+from harness.report.readers import load_run
 from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
