@@ -37,7 +37,7 @@ from harness.source.needs import notebook_needs  # noqa: E402
 from harness.images.profiles import select_profiles  # noqa: E402
 from harness.source.install_spec import InstallSpec  # noqa: E402
 from harness.source.installs import find_installs  # noqa: E402
-from harness.matrix import default_jobs, matrix  # noqa: E402
+from harness.matrix.run import default_jobs, matrix  # noqa: E402
 from harness.preflight.evaluate import preflight_image  # noqa: E402
 
 TEMPLATE = REPO_ROOT / "notebook" / "template.ipynb"

@@ -1,9 +1,9 @@
 """``harness alert``: keep one GitHub issue in step with the scheduled (and dispatched) runs.
 
-A run fails when anything in its reports fails or could not tell (harness/report/aggregate.py): an
-image's report.json (a tier cell, a replaced pre-installed package, an install over budget, a check
-that crashed), a missing report, the browser smoke test (smoke.json), the preflight's predicted
-corruption or failed install (preflight.json). Then:
+A run fails when anything in its reports fails or could not tell
+(harness/report/aggregate_model.py): an image's report.json (a tier cell, a replaced pre-installed
+package, an install over budget, a check that crashed), a missing report, the browser smoke test
+(smoke.json), the preflight's predicted corruption or failed install (preflight.json). Then:
 
 * it failed and no alert issue is open: open one, titled ``ALERT_TITLE`` and labelled ``ALERT_LABEL``;
 * it failed and the issue is open: comment on it (a repeated failure never opens a second issue);
@@ -23,7 +23,7 @@ anywhere else: the body and every comment the alert writes start with a hidden m
                          "covered": [...]} -->
 
 (``event``: ``opened`` | ``failing`` | ``green-partial`` | ``closed``; subjects are
-``aggregate.Subject``: an image's part is a tier the notebook publishes or declares, or, for a
+``aggregate_model.Subject``: an image's part is a tier the notebook publishes or declares, or, for a
 notebook without tiers, a cell). The issue's scope is the union of ``failing`` over the body's marker and the
 markers of comments written by the issue's author (the alert's own identity; markers in anyone
 else's comments are ignored, and only a marker that starts the text counts, so quoted notebook
@@ -59,19 +59,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.alert.github import ACTIONS_BOT, Comment, GitHubError, GitHubIssues, Issue
+from harness.cli.aggregate import add_report_arguments   # until the alert verb's parsing moves to harness/cli/
 from harness.core.errors import HarnessError
-from harness.report.aggregate import (
-    add_report_arguments,
-    RunReports,
-    Subject,
-    covered_subjects,
-    describe_subjects,
-    failing_subjects,
-    headline,
-    load_run,
-    render_markdown,
-    run_url_from_env,
-)
+from harness.report.aggregate_markdown import describe_subjects, headline, render_markdown
+from harness.report.aggregate_model import RunReports, Subject, covered_subjects, failing_subjects
+from harness.report.github import run_url_from_env
+from harness.report.readers import load_run
 
 ALERT_TITLE = "colab-ci: notebook checks failing"
 ALERT_LABEL = "colab-ci-alert"

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("images", "harness.cli.images"),
         ("preflight", "harness.cli.preflight"),
         ("matrix", "harness.cli.matrix"),
-        ("aggregate", "harness.report.aggregate"),
+        ("aggregate", "harness.cli.aggregate"),
         ("alert", "harness.alert"),
         ("history", "harness.history"),
         ("smoke", "harness.smoke.smoke"),

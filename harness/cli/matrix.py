@@ -39,6 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.matrix import run_matrix
+    from harness.matrix.run import run_matrix
 
     return run_matrix(args, profiles_dir(args))

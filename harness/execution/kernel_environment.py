@@ -53,7 +53,7 @@ ALLOWED_NAMES: dict[str, str] = {
     "SSL_CERT_DIR": "the machine's trusted certificates",
     "REQUESTS_CA_BUNDLE": "the machine's trusted certificates (requests, pip)",
     "CURL_CA_BUNDLE": "the machine's trusted certificates (curl, !wget)",
-    # The share of the CPU the caller (the matrix: harness.matrix._thread_share) gives each run.
+    # The share of the CPU the caller (the matrix: harness.matrix.run._thread_share) gives each run.
     "OMP_NUM_THREADS": "the CPU share of this run", "MKL_NUM_THREADS": "the CPU share of this run",
     "OPENBLAS_NUM_THREADS": "the CPU share of this run",
     "LD_LIBRARY_PATH": "GPU driver and CUDA libraries (Colab: /usr/lib64-nvidia)",

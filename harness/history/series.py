@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.core.json_files import JsonFileError, read_json
 from harness.core.labels import cell_label
-from harness.observations.tier_payload import parse_payload
 from harness.core.records import RunRecord
-from harness.core.verdicts import VERDICTS
-from harness.report import json_report
 from harness.core.secrets import redact_data
+from harness.observations.tier_payload import parse_payload
+from harness.report import json_report
 
 REPORT_NAME = "report.json"
 TIER1 = "tier1"
@@ -111,24 +111,13 @@ def read_run(folder: Path) -> Run:
 def read_point(path: Path, run_folder: Path) -> ImagePoint:
     """One report.json as a point of the history (HistoryError naming the file and field)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HistoryError(f"{path} cannot be read ({exc.strerror or exc}).") from None
-    except ValueError as exc:
-        raise HistoryError(f"{path} is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise HistoryError(f"{path} is not a report.json (a JSON object with a record and findings).")
-    try:
-        record, _ = json_report.read(data)
-    except ValueError as exc:   # an unknown report_schema_version: the message names it
-        raise HistoryError(f"{path}: {exc}.") from None
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise HistoryError(f"{path} has a missing or malformed field ({type(exc).__name__}: {exc}).") from None
-    if data.get("verdict") not in VERDICTS:
-        raise HistoryError(f"{path}: field 'verdict' is {data.get('verdict')!r}, not one of {', '.join(VERDICTS)}.")
+        report = json_report.read_file(path)   # validated: errors name the file and the field
+    except JsonFileError as exc:
+        raise HistoryError(f"{exc}.") from None
+    record = report.record
     folder = path.parent
     image = folder.name if folder != run_folder else Path(record.notebook).stem or "notebook"
-    return ImagePoint(image=image, report=path, started_at=_started_at(record, path), verdict=data["verdict"],
+    return ImagePoint(image=image, report=path, started_at=_started_at(record, path), verdict=report.verdict,
                       installs=_installs(record, path), tier1_s=_tier1_seconds(record, path), tiers=_tiers(record))
 
 
@@ -182,7 +171,7 @@ def store(run: Run, into: Path) -> Path:
     staging = into / f".{target.name}.partial"   # never leave half a run where the history reads
     shutil.rmtree(staging, ignore_errors=True)
     for point in run.images.values():
-        data = redact_data(json.loads(point.report.read_text(encoding="utf-8")))
+        data = redact_data(read_json(point.report, json_report.SCHEMA))   # as read_point validated it
         (staging / point.image).mkdir(parents=True, exist_ok=True)
         (staging / point.image / REPORT_NAME).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                                                          encoding="utf-8")

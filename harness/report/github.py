@@ -1,4 +1,4 @@
-"""GitHub Actions: the step summary and annotations.
+"""GitHub Actions: the step summary, annotations, and the link to the run.
 
 Inside a GitHub Actions job (``GITHUB_ACTIONS=true``) each failing finding becomes an ``::error``
 workflow command and each warning a ``::warning``, which GitHub shows on the run's page (at most
@@ -12,12 +12,12 @@ the escapes themselves would be escaped again.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness.core import actions_log
-from harness.core import secrets
+from harness.core import actions_log, secrets
 from harness.core.labels import cell_label
 from harness.core.records import Finding
 
@@ -66,3 +66,10 @@ def publish(lines: list[str], summary_markdown: str, env: Mapping[str, str], str
         summary_markdown = secrets.redact(summary_markdown)
         handle.write(summary_markdown if summary_markdown.endswith("\n") else summary_markdown + "\n")
     return path
+
+
+def run_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`` inside Actions, else ''."""
+    env = os.environ if env is None else env
+    server, repo, run_id = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    return f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}" if server and repo and run_id else ""

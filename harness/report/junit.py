@@ -42,7 +42,7 @@ def render(record: RunRecord, findings: list[Finding]) -> str:
 
 
 class MatrixLeg(Protocol):
-    """What the matrix knows of one image's run (``harness.matrix.ImageRun``)."""
+    """What the matrix knows of one image's run (``harness.report.matrix_records.ImageRun``)."""
 
     image: str
     seconds: float

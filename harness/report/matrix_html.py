@@ -9,11 +9,10 @@ The markup is templates/matrix.html.j2 (harness/report/templates.py, autoescaped
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markupsafe import Markup
 
@@ -22,14 +21,13 @@ from harness.core.labels import cell_label
 from harness.observations.tier_payload import parse_payload
 from harness.core.records import RunRecord
 from harness.core.verdicts import VERDICT_WORDS
+from harness.core.json_files import JsonFileError
 from harness.report import json_report
+from harness.report.matrix_records import ImageRun
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
 from harness.report.templates import render as render_template
 from harness.core.secrets import redact
-
-if TYPE_CHECKING:
-    from harness.matrix import ImageRun
 
 MATRIX_HTML = "matrix.html"
 
@@ -44,10 +42,9 @@ def write(runs: list[ImageRun], notebook: Path, verdict: str, out: Path) -> Path
             continue
         folder = Path(run.out)
         try:
-            records[run.image], _ = json_report.read(json.loads((folder / "report.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            problems[run.image] = (f"{folder / 'report.json'} cannot be read for the charts "
-                                   f"({type(exc).__name__}: {exc})")
+            records[run.image] = json_report.read_file(folder / "report.json").record
+        except JsonFileError as exc:   # the message names the file and the field
+            problems[run.image] = f"cannot draw its charts: {exc}"
         if _fresh(folder / REPORT_HTML, folder / "report.json"):
             links[run.image] = os.path.relpath(folder / REPORT_HTML, out)
     path = out / MATRIX_HTML

@@ -6,7 +6,7 @@
       "metadata": {"colab_ci": {"tiers": {"tier1": {}, "tier2": {"enabled_by": "ENABLE_TIER2"}}}}
 
   A tier without ``enabled_by`` always runs. A notebook without the key declares nothing: what is
-  expected of it is then only what it published (harness/report/aggregate.py).
+  expected of it is then only what it published (harness/report/aggregate_model.py).
 * ``first_heading``: the text of the notebook's first Markdown heading (what Colab shows on top of
   the page), for the smoke test's Colab check.
 """

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.core.actions_log import NeutralisedStream, command, guard, neutralise
-from harness.matrix import ImageRun, render_markdown
+from harness.report.matrix_records import ImageRun
+from harness.report.matrix_reports import render_markdown
 from tests.harness.conftest import REPO_ROOT, make_notebook
 
 # How the runner splits its log into lines (.NET ReadLine) and what it skips before a command.

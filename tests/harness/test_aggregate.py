@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.aggregate import Subject, covered_subjects, failing_subjects, load_run, render_markdown
+from harness.report.aggregate_markdown import render_markdown
+from harness.report.aggregate_model import Subject, covered_subjects, failing_subjects
+from harness.report.readers import load_run
 from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +68,7 @@ def test_an_unreadable_report_is_could_not_tell_and_said_on_stderr(runs):
     done = aggregate(folder)
     assert done.returncode == 2
     report = folder / A / "report.json"
-    assert f"aggregate: could not tell: {report} is not valid JSON (" in done.stderr
+    assert f"aggregate: could not tell: {report}: not JSON (" in done.stderr
     assert f"| {A} | ❓ could not tell | ? | ? | ? |" in done.stdout
     assert f"| {B} | ✅ pass |" in done.stdout                      # the rest is still reported
 
@@ -81,12 +83,14 @@ def test_a_report_claiming_pass_over_a_failing_finding_still_fails(runs):
 
 
 @pytest.mark.parametrize(("kind", "edit", "message"), [
-    ("report", lambda d: {**d, "report_schema_version": 1}, "has report_schema_version 1; this harness reads 2"),
-    ("report", lambda d: {**d, "verdict": "fine"}, "has verdict 'fine'; expected one of pass, fail, error"),
-    ("report", lambda d: {k: v for k, v in d.items() if k != "findings"}, "is missing or has a malformed field"),
-    ("smoke", lambda d: d["results"], "is not a smoke report (a JSON object with smoke_schema_version and results)"),
-    ("smoke", lambda d: {**d, "results": []}, "lists no results: the smoke test checked nothing"),
-    ("smoke", lambda d: {**d, "results": [{**d["results"][0], "ok": "yes"}]}, "results[0] has no bool field 'ok'"),
+    ("report", lambda d: {**d, "report_schema_version": 1}, "field 'report_schema_version': 1 is not one of [2]"),
+    ("report", lambda d: {**d, "verdict": "fine"}, "field 'verdict': 'fine' is not one of ['pass', 'fail', 'error']"),
+    ("report", lambda d: {k: v for k, v in d.items() if k != "findings"},
+     "field '(top level)': 'findings' is a required property"),
+    ("smoke", lambda d: d["results"], "is not of type 'object'"),
+    ("smoke", lambda d: {**d, "results": []}, "field 'results': [] should be non-empty"),
+    ("smoke", lambda d: {**d, "results": [{**d["results"][0], "ok": "yes"}]},
+     "field 'results[0].ok': 'yes' is not of type 'boolean'"),
     ("preflight", lambda d: d["images"], "is a bare list of image verdicts (written by `harness preflight --json`)"),
     ("preflight", lambda d: {**d, "preflight_schema_version": 7}, "has preflight_schema_version 7; this harness reads 1"),
 ], ids=["report-v1", "report-verdict", "report-no-findings", "smoke-list", "smoke-empty", "smoke-field",

@@ -21,7 +21,7 @@ import pytest
 
 from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
-from harness.report.aggregate import load_run
+from harness.report.readers import load_run
 from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
 
@@ -232,7 +232,7 @@ def test_an_unreadable_report_opens_the_issue_instead_of_being_skipped(runs):
         assert "1 of 2 image(s) failing (1 could not tell)" in done.stdout
         body = github.issues[1]["body"]
         assert f"| {A} | ❓ could not tell | ? | ? | ? |" in body
-        assert f"* {report} is not valid JSON (" in body
+        assert f"* {report}: not JSON (" in body
 
 
 def test_an_image_without_a_report_keeps_the_issue_open(runs):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import _baseline_args
+from harness.matrix.run import _baseline_args
 from tests.harness.conftest import make_notebook, run_cli
 
 # A tier cell as the notebook's contract has it (docs/result-contract.md), with its status a parameter.

@@ -22,8 +22,8 @@ import pytest
 
 from harness.checks import CheckOptions, run_checks
 from harness.checks.baseline import Baseline
-from harness.matrix import ImageRun, _read_report
-from harness.matrix import write_reports as write_matrix_reports
+from harness.report.matrix_records import ImageRun, read_report
+from harness.report.matrix_reports import write_reports as write_matrix_reports
 from harness.core.records import CellError, Finding, RunRecord
 from harness.history import render, trends
 from harness.history.outliers import Rule
@@ -241,7 +241,7 @@ def _image_run(folder: Path, image: str) -> ImageRun:
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     run = ImageRun(image, "3.11", "2.0.2", "absent", env_python="3.11", exit_code=report["exit_code"],
                    seconds=report["record"]["duration_s"], out=str(folder), fidelity=["python 3.12 -> 3.11: example"])
-    _read_report(run, folder / "report.json", folder / "harness.log", 0.0)
+    read_report(run, folder / "report.json", folder / "harness.log", 0.0)
     return run
 
 

@@ -15,7 +15,9 @@ import pytest
 
 from harness.core import progress
 from harness.checks import CHECKS
-from harness.matrix import ImageRun, _Children, _read_report, _run_one, exit_code, render_markdown
+from harness.matrix.run import _Children, _run_one
+from harness.report.matrix_records import ImageRun, exit_code, read_report
+from harness.report.matrix_reports import render_markdown
 from harness.report.junit import render_matrix
 from tests.harness.conftest import make_notebook
 
@@ -27,21 +29,22 @@ def render_junit(runs: list[ImageRun]) -> str:
 def _report(folder: Path, exit_code_: int, findings: list[dict]) -> Path:
     folder.mkdir(parents=True)
     path = folder / "report.json"
-    path.write_text(json.dumps({"verdict": ("pass", "fail", "error")[exit_code_], "exit_code": exit_code_,
+    path.write_text(json.dumps({"report_schema_version": 2, "verdict": ("pass", "fail", "error")[exit_code_],
+                                "exit_code": exit_code_,
                                 "findings": findings, "record": {"fidelity": []}}))
     return path
 
 
 def test_aggregate_verdicts_checks_and_junit(tmp_path: Path):
     good = ImageRun("new", "3.13.15", "2.1.3", "2.11.0+cpu", exit_code=0, fidelity=["python 3.13.15 -> 3.11.7: x"])
-    _read_report(good, _report(tmp_path / "new", 0, [{"check": "tiers", "severity": "info", "message": "ok"}]),
+    read_report(good, _report(tmp_path / "new", 0, [{"check": "tiers", "severity": "info", "message": "ok"}]),
                  tmp_path / "new.log", 0.0)
     bad = ImageRun("old", "3.12.12", "2.0.2", "2.9.0+cu126", exit_code=1)
-    _read_report(bad, _report(tmp_path / "old", 1, [
+    read_report(bad, _report(tmp_path / "old", 1, [
         {"check": "corruption", "severity": "fail", "message": "numpy 2.0.2 was replaced by 1.26.4 in cell 7"},
         {"check": "install-time", "severity": "warn", "message": "slow"}]), tmp_path / "old.log", 0.0)
     missing = ImageRun("gone", "3.11.11", "1.26.4", "2.6.0+cu124", exit_code=2)
-    _read_report(missing, tmp_path / "nothing" / "report.json", tmp_path / "none.log", 0.0)
+    read_report(missing, tmp_path / "nothing" / "report.json", tmp_path / "none.log", 0.0)
 
     assert good.verdict == "pass" and set(good.checks.values()) == {"pass"}
     assert bad.verdict == "fail" and bad.checks["corruption"] == "fail" and bad.checks["install-time"] == "warn"
@@ -63,20 +66,20 @@ def test_aggregate_verdicts_checks_and_junit(tmp_path: Path):
 
 def test_a_report_that_says_error_or_predates_the_run_is_never_a_verdict(tmp_path: Path):
     could_not_tell = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=2)
-    _read_report(could_not_tell, _report(tmp_path / "a", 2, [{"check": "corruption", "severity": "error",
+    read_report(could_not_tell, _report(tmp_path / "a", 2, [{"check": "corruption", "severity": "error",
                                                               "message": "the start-up probe failed"}]),
                  tmp_path / "a.log", 0.0)
     assert could_not_tell.verdict == "error" and could_not_tell.checks["corruption"] == "error"
     old = _report(tmp_path / "b", 0, [])
     os.utime(old, (time.time() - 3600, time.time() - 3600))   # last month's report, left in the folder
     stale = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=1)
-    _read_report(stale, old, tmp_path / "b.log", time.time())
+    read_report(stale, old, tmp_path / "b.log", time.time())
     assert stale.verdict == "error" and "wrote no report" in stale.error
 
 
 def test_junit_renders_a_run_whose_checks_say_error_as_errors_never_as_passing(tmp_path: Path):
     could_not_tell = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=2)
-    _read_report(could_not_tell, _report(tmp_path / "a", 2, [
+    read_report(could_not_tell, _report(tmp_path / "a", 2, [
         {"check": "corruption", "severity": "error", "message": "the start-up probe failed: \x1b[31mboom"},
         {"check": "cells", "severity": "fail", "message": "cell 2 raised ValueError: x"}]), tmp_path / "a.log", 0.0)
     suite = ET.fromstring(render_junit([could_not_tell])).find("testsuite")
@@ -98,7 +101,7 @@ def test_junit_renders_a_run_whose_checks_say_error_as_errors_never_as_passing(t
 def test_a_runs_exit_status_wins_over_its_report(tmp_path: Path, code: int, said: str, words: str):
     path = _report(tmp_path / "leg", ("pass", "fail").index(said), [])
     run = ImageRun("img", "3.12", "2.0.2", "2.9.0", exit_code=code)
-    _read_report(run, path, tmp_path / "leg.log", 0.0)
+    read_report(run, path, tmp_path / "leg.log", 0.0)
     assert run.verdict == "error" and words in run.error
     assert exit_code([run]) == 2
     assert ET.fromstring(render_junit([run])).find("testsuite").get("errors") == "1"

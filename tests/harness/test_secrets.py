@@ -88,7 +88,9 @@ def test_the_cli_redacts_its_own_streams(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_the_matrix_passes_secret_and_env_to_each_run_and_redacts_its_files(tmp_path: Path) -> None:
     from harness.cli.main import build_parser
-    from harness.matrix import ImageRun, _read_report, _run_args, write_reports
+    from harness.matrix.run import _run_args
+    from harness.report.matrix_records import ImageRun, read_report
+    from harness.report.matrix_reports import write_reports
 
     args = build_parser().parse_args(["matrix", "nb.ipynb", "--secret", "SOME_NAME", "--env", "MODE=fast"])
     assert _run_args(args) == ["--secret", "SOME_NAME", "--env", "MODE=fast"]
@@ -97,7 +99,7 @@ def test_the_matrix_passes_secret_and_env_to_each_run_and_redacts_its_files(tmp_
     log = tmp_path / "leg.log"
     log.write_text(f"ValueError: {value}\n")
     run = ImageRun("img", "3.11.7", "2.0.2", "2.9.0", exit_code=2)
-    _read_report(run, tmp_path / "none" / "report.json", log, 0.0)    # no report: the log's last line is quoted
+    read_report(run, tmp_path / "none" / "report.json", log, 0.0)    # no report: the log's last line is quoted
     assert value in run.error
     paths = write_reports([run], Path("nb.ipynb"), tmp_path / "out")
     assert {p.name for p in paths} == {"matrix.md", "matrix.json", "junit.xml", "matrix.html"}

@@ -3,70 +3,48 @@
 For each profile: its environment is built (or found up to date: ``harness.images.build``), then
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
 most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
-folder; this module only reads their ``report.json`` and lays the outcome out as one images x checks
-table (``matrix.md``, ``matrix.json``, ``junit.xml`` by ``harness.report.junit`` in OUT), with each
-image's fidelity report.
+folder; harness/report/matrix_records.py reads their ``report.json`` and harness/report/matrix_reports.py
+lays the outcome out as one images x checks table (``matrix.md``, ``matrix.json``, ``junit.xml``,
+``matrix.html`` in OUT), with each image's fidelity report.
 
 Exit status: 0 every image passes; 1 a check failed in some image; 2 a build or a run could not be
 done, or a run could not tell (the other images still run and are reported).
 
 Each run's folder is emptied of earlier reports before it starts, and a report older than the
 run's start is never read: a run that dies before writing reads as "no report", never as the
-previous month's verdict. A run's exit status wins over its report: a run killed (or crashed)
-after writing a report, or one whose status disagrees with its report's verdict, has no verdict
-("could not tell"), whatever the report says. Ctrl-C or SIGTERM to the matrix is passed on to
-every run as SIGTERM (each writes its notebook and reports, then exits 130); a run that does not
-end in ``STOP_GRACE_S`` is killed.
+previous month's verdict. Ctrl-C or SIGTERM to the matrix is passed on to every run as SIGTERM
+(each writes its notebook and reports, then exits 130); a run that does not end in
+``STOP_GRACE_S`` is killed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from harness.checks import CHECKS
-from harness.core.errors import HarnessError
-from harness.images.build import BuildError, build_env
-from harness.source.needs import notebook_needs
 from harness.source import parameters
 from harness.core import progress
-from harness.core import secrets
 from harness.core.checkout import default_notebook
+from harness.core.errors import HarnessError
+from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
+from harness.images.build import BuildError, build_env
+from harness.source.needs import notebook_needs
 from harness.images.profiles import Profile, select_profiles
 from harness.source.parameters import to_cli as parameters_to_cli
-from harness.report import junit
+from harness.report.matrix_records import ImageRun, exit_code, read_report
+from harness.report.matrix_reports import render_markdown, write_reports
 
-from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK, VERDICTS, verdict_of
 STOP_GRACE_S = 30.0
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
                "kernel.log", "harness.log")
-
-
-@dataclass
-class ImageRun:
-    image: str
-    python: str                     # the image's
-    numpy: str
-    torch: str
-    env_python: str = ""            # the environment's interpreter version
-    verdict: str = "error"          # "pass" | "fail" | "error"
-    exit_code: int = EXIT_HARNESS
-    checks: dict[str, str] = field(default_factory=dict)     # check -> "pass" | "warn" | "fail"
-    failures: list[str] = field(default_factory=list)        # "check: message" of each failing finding
-    error: str = ""                 # why there is no verdict (build failed, run exited 2)
-    fidelity: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    out: str = ""
-    log: str = ""
 
 
 def run_matrix(args, profiles_dir: Path) -> int:
@@ -95,7 +73,7 @@ def run_matrix(args, profiles_dir: Path) -> int:
     else:
         print(render_markdown(runs, notebook, details=False))
         print(f"\nreports: {', '.join(str(p) for p in paths)}")
-    return 130 if interrupted.is_set() else exit_code(runs)
+    return EXIT_INTERRUPTED if interrupted.is_set() else exit_code(runs)
 
 
 def _run_args(args) -> list[str]:
@@ -265,94 +243,5 @@ def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters,
         proc = children.start(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         code = proc.wait() if proc is not None else EXIT_HARNESS
     run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), code
-    _read_report(run, folder / "report.json", log, started_at)
+    read_report(run, folder / "report.json", log, started_at)
     shown.show(progress.Event(run.image, f"{run.verdict} in {run.seconds:.0f} s", done=True))
-
-
-def _read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None:
-    try:
-        if path.stat().st_mtime < started_at:
-            raise OSError(f"{path} is older than this run")
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        run.verdict, run.error = "error", f"the run wrote no report ({exit_words(run.exit_code)}): {' '.join(tail)}"
-        return
-    findings = report.get("findings", [])
-    for name in CHECKS:
-        severities = {f["severity"] for f in findings if f.get("check") == name}
-        run.checks[name] = next((s for s in ("error", "fail", "warn") if s in severities), "pass")
-    run.failures = [f"{f['check']}: {f['message']}" for f in findings if f.get("severity") in ("error", "fail")]
-    run.fidelity = list(report.get("record", {}).get("fidelity") or run.fidelity)
-    verdict = report.get("verdict")
-    run.verdict = verdict if verdict in VERDICTS else "error"
-    # The run's exit status wins over its report: a run killed (or crashed) after writing a green
-    # report did not end as that report says, and a status that disagrees with the report is no verdict.
-    if run.exit_code == 130:
-        run.verdict, run.error = "error", "the run was interrupted"
-    elif run.exit_code not in _EXPECTED_VERDICT:
-        run.verdict = "error"
-        run.error = f"the run ended abnormally ({exit_words(run.exit_code)}) after writing its report; see {log}"
-    elif run.exit_code == EXIT_HARNESS or verdict == "error":
-        run.verdict = "error"
-        run.error = f"the run could not tell (exit {run.exit_code}); see {log}"
-    elif _EXPECTED_VERDICT[run.exit_code] != run.verdict:
-        run.verdict = "error"
-        run.error = (f"the run's exit status {run.exit_code} disagrees with its report (verdict {verdict!r}); "
-                     f"see {log}")
-
-
-_EXPECTED_VERDICT = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}
-
-
-def exit_words(code: int) -> str:
-    """``exit 3``, or ``killed by SIGKILL`` for a run a signal ended (Popen's negative status)."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"
-
-
-def exit_code(runs: list[ImageRun]) -> int:
-    if any(r.verdict == "error" for r in runs):
-        return EXIT_HARNESS
-    return EXIT_FAIL if any(r.verdict == "fail" for r in runs) else EXIT_OK
-
-
-# ------------------------------------------------------------------------------------ reports
-
-def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    # Redacted before any renderer escapes them (XML, HTML, JSON would split a secret): runs quote logs.
-    runs = [ImageRun(**secrets.redact_data(asdict(run))) for run in runs]
-    verdict = verdict_of(exit_code(runs))
-    paths = [out / "matrix.md", out / "matrix.json", out / "junit.xml"]
-    secrets.write_text(paths[0], render_markdown(runs, notebook) + "\n")
-    secrets.write_json(paths[1], {"notebook": str(notebook), "verdict": verdict, "checks": list(CHECKS),
-                                  "images": [asdict(r) for r in runs]}, indent=1, ensure_ascii=True)
-    secrets.write_text(paths[2], junit.render_matrix(runs, list(CHECKS)))
-    from harness.report import matrix_html   # matrix.html: for people, in a browser
-
-    paths.append(matrix_html.write(runs, notebook, verdict, out))
-    return paths
-
-
-def render_markdown(runs: list[ImageRun], notebook: Path, details: bool = True) -> str:
-    lines = [f"## colab-ci matrix: {notebook.name}: {['PASS', 'FAIL', 'ERROR'][exit_code(runs)]}", "",
-             "| image | Python (image -> env) | numpy | torch | " + " | ".join(CHECKS) + " | verdict | time |",
-             "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
-    for run in runs:
-        checks = " | ".join(run.checks.get(name, "-") for name in CHECKS)
-        lines.append(f"| {run.image} | {run.python} -> {run.env_python or '-'} | {run.numpy} | {run.torch} | "
-                     f"{checks} | **{run.verdict}** | {run.seconds:.0f} s |")
-    for run in runs:
-        if run.error or run.failures:
-            lines += ["", f"**{run.image}**: " + (run.error or "; ".join(run.failures))]
-    if details:
-        for run in runs:
-            lines += ["", f"<details><summary>{run.image}: {len(run.fidelity)} deviations of its environment "
-                          "from the image</summary>", ""]
-            lines += [f"- {line}" for line in run.fidelity] + ["", "</details>"]
-    return "\n".join(lines)

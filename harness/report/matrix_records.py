@@ -1,0 +1,99 @@
+"""What the matrix knows of each image's run (``ImageRun``), read from the run's report.json and
+its exit status, and the matrix's exit status.
+
+The matrix (harness/matrix/run.py) fills an ``ImageRun`` per image: the image's versions, then its
+environment's, then (``read_report``) what the run's report.json says. A run's exit status wins over
+its report: a run killed (or crashed) after writing a report, or one whose status disagrees with its
+report's verdict, has no verdict ("could not tell"), whatever the report says. A report older than
+the run's start is an earlier run's, never read.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.checks import CHECKS
+from harness.core.json_files import JsonFileError, read_json
+from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK
+from harness.report import json_report
+
+
+@dataclass
+class ImageRun:
+    image: str
+    python: str                     # the image's
+    numpy: str
+    torch: str
+    env_python: str = ""            # the environment's interpreter version
+    verdict: str = "error"          # "pass" | "fail" | "error"
+    exit_code: int = EXIT_HARNESS
+    checks: dict[str, str] = field(default_factory=dict)     # check -> "pass" | "warn" | "fail"
+    failures: list[str] = field(default_factory=list)        # "check: message" of each failing finding
+    error: str = ""                 # why there is no verdict (build failed, run exited 2)
+    fidelity: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    out: str = ""
+    log: str = ""
+
+
+def read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None:
+    """Fill ``run`` from its report.json at ``path`` (the run's exit status already in ``run``);
+    ``log`` is the run's own output, quoted when it left no report."""
+    try:
+        if path.stat().st_mtime < started_at:
+            raise OSError(f"{path} is older than this run")
+    except OSError:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        run.verdict, run.error = "error", f"the run wrote no report ({exit_words(run.exit_code)}): {' '.join(tail)}"
+        return
+    try:
+        # Validated, not rebuilt into a RunRecord: the matrix needs only the verdict, the findings
+        # and the fidelity, and a record it cannot rebuild must not hide them.
+        report = read_json(path, json_report.SCHEMA)
+    except JsonFileError as exc:   # unreadable, cut short by a kill, or not a report this harness reads
+        run.verdict, run.error = "error", f"the run wrote no usable report ({exit_words(run.exit_code)}): {exc}"
+        return
+    findings = report["findings"]
+    for name in CHECKS:
+        severities = {f["severity"] for f in findings if f["check"] == name}
+        run.checks[name] = next((s for s in ("error", "fail", "warn") if s in severities), "pass")
+    run.failures = [f"{f['check']}: {f['message']}" for f in findings if f["severity"] in ("error", "fail")]
+    run.fidelity = list(report["record"].get("fidelity") or run.fidelity)
+    verdict = report["verdict"]
+    run.verdict = verdict
+    # The run's exit status wins over its report: a run killed (or crashed) after writing a green
+    # report did not end as that report says, and a status that disagrees with the report is no verdict.
+    if run.exit_code == EXIT_INTERRUPTED:
+        run.verdict, run.error = "error", "the run was interrupted"
+    elif run.exit_code not in _EXPECTED_VERDICT:
+        run.verdict = "error"
+        run.error = f"the run ended abnormally ({exit_words(run.exit_code)}) after writing its report; see {log}"
+    elif run.exit_code == EXIT_HARNESS or verdict == "error":
+        run.verdict = "error"
+        run.error = f"the run could not tell (exit {run.exit_code}); see {log}"
+    elif _EXPECTED_VERDICT[run.exit_code] != run.verdict:
+        run.verdict = "error"
+        run.error = (f"the run's exit status {run.exit_code} disagrees with its report (verdict {verdict!r}); "
+                     f"see {log}")
+
+
+_EXPECTED_VERDICT = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}
+
+
+def exit_words(code: int) -> str:
+    """``exit 3``, or ``killed by SIGKILL`` for a run a signal ended (Popen's negative status)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def exit_code(runs: list[ImageRun]) -> int:
+    """The matrix's exit status: 2 when an image has no verdict, 1 when one fails, else 0."""
+    if any(r.verdict == "error" for r in runs):
+        return EXIT_HARNESS
+    return EXIT_FAIL if any(r.verdict == "fail" for r in runs) else EXIT_OK
