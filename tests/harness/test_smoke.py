@@ -23,7 +23,7 @@ import pytest
 
 from harness import parameters
 from harness.core.errors import HarnessError
-from harness.smoke import smoke
+from harness.smoke import local as smoke
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import JupyterServer
 
