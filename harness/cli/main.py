@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("aggregate", "harness.report.aggregate", "one markdown report (images x cells) from several runs"),
         ("alert", "harness.alert", "open, update or close the GitHub issue for failing runs"),
         ("history", "harness.history", "trends over past runs; exit 1 when the newest run's timings are outliers"),
-        ("smoke", "harness.smoke.local", "run the notebook through JupyterLab (or Colab) in headless Chromium"),
+        ("smoke", "harness.cli.smoke", "run the notebook through JupyterLab (or Colab) in headless Chromium"),
     ):
         module = importlib.import_module(module_name)
         verb = verbs.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])

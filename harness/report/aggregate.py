@@ -5,7 +5,7 @@ merged, into one folder:
 
 * one folder per image (and ``colab-runtime``) holding the run's ``report.json``
   (harness/report/json_report.py);
-* ``smoke/smoke.json`` from the browser smoke test (harness/smoke/local.py);
+* ``smoke/smoke.json`` from the browser smoke test (harness/smoke/report.py);
 * ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight.py).
 
 ``load_run`` reads such a folder (or one of those files) into a ``RunReports``; ``render_markdown``

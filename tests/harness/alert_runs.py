@@ -38,7 +38,7 @@ from harness.install_cells import InstallSpec
 from harness.notebook_config import declared_tiers
 from harness.preflight import preflight_image, write_outputs
 from harness.report import write_reports
-from harness.smoke.local import CellProblem, SmokeResult, smoke_report
+from harness.smoke.report import CellProblem, SmokeResult, smoke_report
 from tests.harness.recorded_runs import RECORDED, load_record
 from tests.harness.tiny_wheels import IMPORTED, IMPORTED_VERSION, tiny_index
 

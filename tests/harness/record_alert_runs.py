@@ -21,7 +21,7 @@
     check passes and the Colab one is "not checked" (exit 2). Recorded only where Colab is unreachable.
 
 The tests write smoke.json from these with the smoke test's own writer
-(``harness.smoke.local.smoke_report``), and judge the record with the real checks. Paths that
+(``harness.smoke.report.smoke_report``), and judge the record with the real checks. Paths that
 differ between machines are replaced by placeholders. Needs a Chromium (docs/ci.md) and about two
 minutes.
 """
