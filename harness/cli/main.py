@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Each of these modules offers add_arguments(parser) and run(args) -> exit status; one line per verb.
     for name, module_name, help_text in (
         ("aggregate", "harness.report.aggregate", "one markdown report (images x cells) from several runs"),
-        ("alert", "harness.alert", "open, update or close the GitHub issue for failing runs"),
-        ("history", "harness.history", "trends over past runs; exit 1 when the newest run's timings are outliers"),
+        ("alert", "harness.cli.alert", "open, update or close the GitHub issue for failing runs"),
+        ("history", "harness.cli.history", "trends over past runs; exit 1 when the newest run's timings are outliers"),
         ("smoke", "harness.cli.smoke", "run the notebook through JupyterLab (or Colab) in headless Chromium"),
     ):
         module = importlib.import_module(module_name)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
+from harness.alert.decide import ALERT_LABEL, ALERT_TITLE, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
+from harness.alert.marker import read_marker
 from harness.report.aggregate import load_run
 from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
 from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
