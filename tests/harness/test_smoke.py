@@ -24,9 +24,9 @@ import pytest
 from harness import parameters
 from harness.core.errors import HarnessError
 from harness.smoke import browser, colab_check, local, notebook_copy, page_reading
-from harness.smoke.report import SmokeResult, smoke_report
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import JupyterServer
+from harness.smoke.report import SmokeResult, smoke_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / NOTEBOOK_PATH
