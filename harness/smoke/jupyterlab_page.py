@@ -8,7 +8,6 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 
-
 _KERNEL_IDLE_JS = r"""
 () => {
   const bar = document.querySelector('#jp-main-statusbar');
