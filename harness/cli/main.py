@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("preflight", "harness.cli.preflight"),
         ("matrix", "harness.cli.matrix"),
         ("aggregate", "harness.cli.aggregate"),
-        ("alert", "harness.alert"),
-        ("history", "harness.history"),
-        ("smoke", "harness.smoke.smoke"),
+        ("alert", "harness.cli.alert"),
+        ("history", "harness.cli.history"),
+        ("smoke", "harness.cli.smoke"),
     ):
         module = importlib.import_module(module_name)
         verb = verbs.add_parser(name, help=getattr(module, "HELP", None) or _VERB_HELP[name],

@@ -39,7 +39,7 @@ from harness.source.notebook_config import declared_tiers
 from harness.preflight.document import write_outputs
 from harness.preflight.evaluate import preflight_image
 from harness.report import write_reports
-from harness.smoke.smoke import CellProblem, SmokeResult, smoke_report
+from harness.smoke.report import CellProblem, SmokeResult, smoke_report
 from tests.harness.recorded_runs import RECORDED, load_record
 from tests.harness.tiny_wheels import IMPORTED, IMPORTED_VERSION, tiny_index
 

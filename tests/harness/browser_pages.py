@@ -1,7 +1,7 @@
 """Open the HTML reports in headless Chromium (Playwright), as someone who downloaded an artifact
 would: from ``file://``, and read what the page shows.
 
-The browser is found as the smoke test finds it (harness/smoke/smoke.py: ``$COLAB_CI_BROWSER``,
+The browser is found as the smoke test finds it (harness/smoke/browser.py: ``$COLAB_CI_BROWSER``,
 Playwright's own, else ``chromium`` on PATH). A missing browser fails the test with the install
 instruction: these tests are part of the suite, not optional.
 """
@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from harness.smoke.smoke import CHROMIUM_ARGS, NO_BROWSER, browser_on_path, find_browser
+from harness.smoke.browser import CHROMIUM_ARGS, NO_BROWSER, browser_on_path, find_browser
 
 SCREENSHOTS_ENV = "COLAB_CI_DOCS_SCREENSHOTS"   # a folder: the tests' screenshots are also saved there
 

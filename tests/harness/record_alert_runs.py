@@ -12,7 +12,7 @@
   ``FAIL_TRAINING=True`` (cell 4 [train] raises ``FloatingPointError``) and with its defaults (every
   cell passes): the alert for a notebook without tiers opens for its cells and closes;
 * ``tests/harness/recorded/smoke/*.json``: the ``results`` of real ``harness smoke`` runs
-  (JupyterLab and headless Chromium, harness/smoke/smoke.py) of the template with Tiers 2 and 3 off:
+  (JupyterLab and headless Chromium, harness/smoke/local.py) of the template with Tiers 2 and 3 off:
 
   * ``broken_model``: ``MODEL_SOURCE`` names a folder that does not exist, so cell 5 [model] shows
     "MODEL NOT LOADED" and Run All stops there (exit 1);
@@ -21,7 +21,7 @@
     check passes and the Colab one is "not checked" (exit 2). Recorded only where Colab is unreachable.
 
 The tests write smoke.json from these with the smoke test's own writer
-(``harness.smoke.smoke.smoke_report``), and judge the record with the real checks. Paths that
+(``harness.smoke.report.smoke_report``), and judge the record with the real checks. Paths that
 differ between machines are replaced by placeholders. Needs a Chromium (docs/ci.md) and about two
 minutes.
 """

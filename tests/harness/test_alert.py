@@ -19,11 +19,27 @@ from pathlib import Path
 
 import pytest
 
-from harness.alert import ALERT_LABEL, ALERT_TITLE, read_marker, sync_issue
+from harness.alert.decide import ALERT_LABEL, ALERT_TITLE, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
+from harness.alert.marker import read_marker
 from harness.report.readers import load_run
-from tests.harness.alert_runs import CRASHED_CHECK, FAILING, GREEN, NO_TIERS_FAILS, NO_TIERS_PASSES, TIER1_ONLY
-from tests.harness.fake_github import BOT, FORBIDDEN, RATE_LIMITED, REPOSITORY_ID, SECONDARY_LIMIT, FakeGitHub, Webhook
+from tests.harness.alert_runs import (
+    CRASHED_CHECK,
+    FAILING,
+    GREEN,
+    NO_TIERS_FAILS,
+    NO_TIERS_PASSES,
+    TIER1_ONLY,
+)
+from tests.harness.fake_github import (
+    BOT,
+    FORBIDDEN,
+    RATE_LIMITED,
+    REPOSITORY_ID,
+    SECONDARY_LIMIT,
+    FakeGitHub,
+    Webhook,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo-org/colab-ci"
@@ -232,7 +248,7 @@ def test_an_unreadable_report_opens_the_issue_instead_of_being_skipped(runs):
         assert "1 of 2 image(s) failing (1 could not tell)" in done.stdout
         body = github.issues[1]["body"]
         assert f"| {A} | ❓ could not tell | ? | ? | ? |" in body
-        assert f"* {report}: not JSON (" in body
+        assert f"* {report} is not valid JSON (" in body
 
 
 def test_an_image_without_a_report_keeps_the_issue_open(runs):
@@ -344,6 +360,16 @@ def test_an_issue_that_is_not_the_alerts_own_is_not_adopted(runs, labels, body, 
         closed = alert(runs("green", {A: GREEN, B: GREEN}), _env(github))
         assert f"closed issue #{foreign['number'] + 1}" in closed.stdout, closed.stdout + closed.stderr
         assert github.comments[foreign["number"]] == [] and foreign["state"] == "open"
+
+
+def test_a_marker_whose_json_breaks_its_schema_is_no_marker():
+    # harness/core/schemas/alert-marker.schema.json: a field of the wrong type, or another version,
+    # and the issue is not the alert's (never adopted, never closed on it).
+    assert read_marker(OWN_MARKER)["failing"] == [["image", "2025-11-24-13d109b-cpu", "tier1"]]
+    assert read_marker(OWN_MARKER.replace('"failing":[["image","2025-11-24-13d109b-cpu","tier1"]]',
+                                          '"failing":"image"')) is None
+    assert read_marker(OWN_MARKER.replace('"event":"opened"', '"event":7')) is None
+    assert read_marker(OWN_MARKER.replace('"marker_version":1', '"marker_version":2')) is None
 
 
 def test_the_alerts_own_issue_is_adopted_under_actions_and_with_a_personal_token(runs):

@@ -194,7 +194,7 @@ def test_secrets_never_reach_the_history(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("COLAB_CI_TEST_TOKEN", secret)
     import argparse
 
-    from harness.history import add_arguments, run as history_run
+    from harness.cli.history import add_arguments, run as history_run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)   # the verb's own parser: a Namespace built by hand drifts from it

@@ -6,7 +6,12 @@ wrote here), changes one field to a value of the wrong type, and reads it back t
 
 from __future__ import annotations
 
+from argparse import Namespace
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 import contextlib
+import copy
 import dataclasses
 import html
 import io
@@ -15,10 +20,6 @@ import re
 import shutil
 import sys
 import time
-from argparse import Namespace
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -45,6 +46,7 @@ from harness.report.matrix_records import ImageRun, read_report
 from harness.report.readers import read_image_report, read_smoke
 from tests.harness.alert_runs import FAILING, write_image_report, write_smoke
 from tests.harness.recorded_runs import RECORDED
+
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = min(PROFILES_DIR.glob("*.json"))
@@ -411,3 +413,38 @@ def _dotted(field: list[str | int]) -> str:
     for part in field:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
+
+
+CASES = [
+    pytest.param("alert-marker", {"marker_version": 1, "event": "opened", "run": "https://example.test/run/1", "failing": [["image", "img", "tier1"]], "covered": [["image", "img", "tier1"]]}, ["failing"], "image img tier1", id="alert-marker"),
+]
+
+
+def _set_at(document: Any, path: list[str | int], value: Any) -> None:
+    for key in path[:-1]:
+        document = document[key]
+    document[path[-1]] = value
+
+
+def _field(path: list[str | int]) -> str:
+    """The field as json_files names it: ``cells[3].index``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@pytest.mark.parametrize(("schema", "valid", "path", "wrong"), CASES)
+def test_a_schema_case_with_a_wrong_type_names_the_file_and_the_field(tmp_path: Path, schema: str, valid: Any,
+                                                                path: list[str | int], wrong: Any) -> None:
+    good = tmp_path / f"good-{schema}.json"
+    good.write_text(json.dumps(valid), encoding="utf-8")
+    assert read_json(good, schema) == valid
+    broken = copy.deepcopy(valid)
+    _set_at(broken, path, wrong)
+    bad = tmp_path / f"bad-{schema}.json"
+    bad.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(JsonFileError) as caught:
+        read_json(bad, schema)
+    message = str(caught.value)
+    assert message.startswith(f"{bad}: field '{_field(path)}': "), message

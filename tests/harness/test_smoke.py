@@ -23,9 +23,10 @@ import pytest
 
 from harness.source import parameters
 from harness.core.errors import HarnessError
-from harness.smoke import smoke
+from harness.smoke import browser, colab_check, local, notebook_copy, page_reading
 from harness.smoke.colab import BADGE_IMAGE, DEFAULT_BRANCH, NOTEBOOK_PATH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.jupyter_server import JupyterServer
+from harness.smoke.report import SmokeResult, smoke_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / NOTEBOOK_PATH
@@ -116,10 +117,10 @@ def test_a_model_whose_forward_raises_shows_its_traceback(tmp_path):
 
 def test_no_browser_says_how_to_install_one(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-playwright-browsers"))
-    monkeypatch.delenv(smoke.BROWSER_ENV, raising=False)
-    monkeypatch.setattr(smoke, "browser_on_path", lambda: None)
+    monkeypatch.delenv(browser.BROWSER_ENV, raising=False)
+    monkeypatch.setattr(browser, "browser_on_path", lambda: None)
     with pytest.raises(HarnessError) as caught:
-        smoke.run_local(REPO_ROOT / NOTEBOOK_PATH, out=tmp_path / "out", parameters={"ENABLE_TIER2": False})
+        local.run_local(REPO_ROOT / NOTEBOOK_PATH, out=tmp_path / "out", parameters={"ENABLE_TIER2": False})
     message = str(caught.value)
     assert "apt-get install chromium" in message and "playwright install chromium" in message
     assert "\n" not in message
@@ -174,7 +175,7 @@ def test_parameters_are_edited_in_place_keeping_the_form_comments():
     params = parameters.parse([("ENABLE_TIER2", "False"), ("MODEL_SOURCE", "/tmp/my model"),
                                ("TRUST_MODEL_CODE", "True")])
     assert params == {"ENABLE_TIER2": False, "MODEL_SOURCE": "/tmp/my model", "TRUST_MODEL_CODE": True}
-    smoke.apply_parameters(notebook, params)
+    notebook_copy.apply_parameters(notebook, params)
     source = "".join(notebook["cells"][1]["source"])
     assert "MODEL_SOURCE = '/tmp/my model'  #@param {type:\"string\"}" in source
     assert "ENABLE_TIER2 = False  #@param {type:\"boolean\"}" in source
@@ -182,7 +183,7 @@ def test_parameters_are_edited_in_place_keeping_the_form_comments():
     assert "ENABLE_TIER3 = True  #@param" in source
     assert len(notebook["cells"]) == len(json.loads((REPO_ROOT / NOTEBOOK_PATH).read_text())["cells"])
     with pytest.raises(HarnessError, match="parameter NOPE is not set"):
-        smoke.apply_parameters(notebook, {"NOPE": 1})
+        notebook_copy.apply_parameters(notebook, {"NOPE": 1})
 
 
 def _state(*cells: tuple[bool, str, list[tuple[str, str]]]) -> dict:
@@ -195,47 +196,47 @@ def test_error_outputs_and_where_run_all_stopped():
     traceback = ("-" * 75 + "\nZeroDivisionError                         Traceback (most recent call last)\n"
                  "Cell In[2], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero\n")
     state = _state((False, "", []),
-                   (True, "[1]:", [(smoke.STDERR_MIME, "UserWarning: plain stderr is not an error\n")]),
-                   (True, "[2]:", [(smoke.STDERR_MIME, traceback)]),
+                   (True, "[1]:", [(page_reading.STDERR_MIME, "UserWarning: plain stderr is not an error\n")]),
+                   (True, "[2]:", [(page_reading.STDERR_MIME, traceback)]),
                    (True, "[ ]:", []))
-    [problem] = smoke.find_problems(state, ["", "parameters", "model", "tier1"])
+    [problem] = page_reading.find_problems(state, ["", "parameters", "model", "tier1"])
     assert (problem.cell_index, problem.cell_tag) == (2, "model")
     assert problem.message.startswith("ZeroDivisionError: division by zero (traceback:")
     assert problem.describe().startswith("cell 2 [model] failed: ZeroDivisionError")
     # An exception that renders as a box (no traceback): found because Run All stopped after it.
-    boxed = _state((True, "[1]:", [(smoke.STDERR_MIME, "+----+\n| MODEL NOT LOADED |\n+----+\n")]),
+    boxed = _state((True, "[1]:", [(page_reading.STDERR_MIME, "+----+\n| MODEL NOT LOADED |\n+----+\n")]),
                    (True, "[ ]:", []), (True, "[ ]:", []))
-    [problem] = smoke.find_problems(boxed, ["model", "tier1", "summary"])
+    [problem] = page_reading.find_problems(boxed, ["model", "tier1", "summary"])
     assert problem.message == "MODEL NOT LOADED (Run All stopped here)"
-    ok = _state((True, "[1]:", [(smoke.STDERR_MIME, "warning\n")]), (True, "[2]:", []))
-    assert smoke.find_problems(ok, ["a", "b"]) == []
-    error_mime = _state((True, "[1]:", [(smoke.ERROR_MIME, "ValueError: bad")]), (True, "[2]:", []))
-    assert smoke.find_problems(error_mime, ["a", "b"])[0].message == "ValueError: bad"
+    ok = _state((True, "[1]:", [(page_reading.STDERR_MIME, "warning\n")]), (True, "[2]:", []))
+    assert page_reading.find_problems(ok, ["a", "b"]) == []
+    error_mime = _state((True, "[1]:", [(page_reading.ERROR_MIME, "ValueError: bad")]), (True, "[2]:", []))
+    assert page_reading.find_problems(error_mime, ["a", "b"])[0].message == "ValueError: bad"
 
 
 def test_a_failing_tier1_summary_fails_the_smoke_test():
     state = _state((True, "[1]:", []))
     state["cells"][0]["headings"] = ["tier1: ❌ FAIL"]
     state["cells"][0]["rows"] = [["status", "test"], ["❌ fail", "gradient_flow"], ["✅ pass", "shape_robustness"]]
-    result = smoke._judge(state, ["tier1"], "tier1")
+    result = page_reading.judge(state, ["tier1"], "tier1")
     assert not result.ok and result.message == "cell 0 [tier1] shows tier1: ❌ FAIL (failing: gradient_flow)"
     missing = _state((True, "[1]:", []))
-    assert smoke._judge(missing, ["tier1"], "tier1").message == "the tier1 summary (<h4>tier1: ...) did not appear in the page"
+    assert page_reading.judge(missing, ["tier1"], "tier1").message == "the tier1 summary (<h4>tier1: ...) did not appear in the page"
 
 
 def test_the_summary_tier_is_the_notebooks_own_declaration():
     template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
-    assert smoke.summary_tier(template) == "tier1"
+    assert notebook_copy.summary_tier(template) == "tier1"
     # A notebook of someone else's with a cell that happens to be tagged tier1 declares nothing: no
     # summary is required of its page, every cell running without an error is the test.
-    assert smoke.summary_tier({"metadata": {}, "cells": []}) == ""
+    assert notebook_copy.summary_tier({"metadata": {}, "cells": []}) == ""
     state = _state((True, "[1]:", []))
-    result = smoke._judge(state, ["tier1"], smoke.summary_tier({"metadata": {}}))
+    result = page_reading.judge(state, ["tier1"], notebook_copy.summary_tier({"metadata": {}}))
     assert result.ok and result.message == "all 1 code cells ran without an error"
     declared = {"metadata": {"colab_ci": {"tiers": {"extra": {"enabled_by": "X"}, "core": {}}}}}
-    assert smoke.summary_tier(declared) == "core"
+    assert notebook_copy.summary_tier(declared) == "core"
     with pytest.raises(HarnessError, match="metadata.colab_ci.tiers is not an object"):
-        smoke.summary_tier({"metadata": {"colab_ci": {"tiers": 1}}})
+        notebook_copy.summary_tier({"metadata": {"colab_ci": {"tiers": 1}}})
 
 
 # -- Colab ------------------------------------------------------------------------------------------
@@ -266,18 +267,18 @@ def test_notebook_renders_in_colab(tmp_path):
     why_not = colab_reachable()
     if why_not:
         pytest.skip(f"Colab check needs the network: {why_not}")
-    result = smoke.run_colab(TEMPLATE, out=tmp_path)
+    result = colab_check.run_colab(TEMPLATE, out=tmp_path)
     assert result.ok, result.message
     assert (tmp_path / "smoke-colab.png").read_bytes()[:8] == PNG
 
 
 def test_colab_unreachable_is_not_checked_never_a_pass(tmp_path, monkeypatch):
-    monkeypatch.setattr(smoke, "colab_reachable", lambda: "colab.research.google.com is unreachable (test)")
-    result = smoke.run_colab(TEMPLATE, out=tmp_path)
+    monkeypatch.setattr(colab_check, "colab_reachable", lambda: "colab.research.google.com is unreachable (test)")
+    result = colab_check.run_colab(TEMPLATE, out=tmp_path)
     assert not result.ok and result.skipped == "colab.research.google.com is unreachable (test)"
     assert result.message == "not checked: colab.research.google.com is unreachable (test)"
     assert result.exit_code == 2
-    report = smoke.smoke_report([smoke.SmokeResult("local", True, "fine"), result])
+    report = smoke_report([SmokeResult("local", True, "fine"), result])
     assert (report["verdict"], report["exit_code"]) == ("error", 2)
 
 
@@ -316,17 +317,17 @@ def _own_notebook(folder: Path) -> Path:
 
 def test_the_colab_check_looks_for_the_notebooks_own_heading_and_path(tmp_path, monkeypatch):
     notebook = _own_notebook(tmp_path / "repo")
-    assert smoke.notebook_heading(notebook) == "Fine-tuning BERT on IMDb"
-    assert smoke.notebook_heading(TEMPLATE) == "Transformer Builder: model validation"
-    assert smoke.repository_path(notebook) == "course/chapter3.ipynb"
+    assert colab_check.notebook_heading(notebook) == "Fine-tuning BERT on IMDb"
+    assert colab_check.notebook_heading(TEMPLATE) == "Transformer Builder: model validation"
+    assert colab_check.repository_path(notebook) == "course/chapter3.ipynb"
     opened: list[str] = []
-    monkeypatch.setattr(smoke, "colab_reachable", lambda: "offline (test)")
-    monkeypatch.setattr(smoke, "colab_url", lambda repo, branch, path: opened.append(f"{repo}@{branch}:{path}") or "u")
-    smoke.run_colab(notebook, repo="someone/course", branch="main", out=tmp_path / "out")
+    monkeypatch.setattr(colab_check, "colab_reachable", lambda: "offline (test)")
+    monkeypatch.setattr(colab_check, "colab_url", lambda repo, branch, path: opened.append(f"{repo}@{branch}:{path}") or "u")
+    colab_check.run_colab(notebook, repo="someone/course", branch="main", out=tmp_path / "out")
     assert opened == ["someone/course@main:course/chapter3.ipynb"]
     loose = tmp_path / "loose.ipynb"
     loose.write_text(notebook.read_text())
-    result = smoke.run_colab(loose, out=tmp_path / "out")
+    result = colab_check.run_colab(loose, out=tmp_path / "out")
     assert result.exit_code == 2 and "is not in a git repository" in result.skipped
 
 
@@ -344,9 +345,9 @@ def test_colab_checks_in_a_real_browser_against_a_local_page(tmp_path, monkeypat
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setattr(smoke, "colab_reachable", lambda: "")
-        monkeypatch.setattr(smoke, "colab_url", lambda repo, branch, path: f"http://127.0.0.1:{server.server_address[1]}/")
-        result = smoke.run_colab(notebook, out=tmp_path, timeout_s=4)
+        monkeypatch.setattr(colab_check, "colab_reachable", lambda: "")
+        monkeypatch.setattr(colab_check, "colab_url", lambda repo, branch, path: f"http://127.0.0.1:{server.server_address[1]}/")
+        result = colab_check.run_colab(notebook, out=tmp_path, timeout_s=4)
     finally:
         server.shutdown()
         server.server_close()
