@@ -3,7 +3,7 @@
 ``.github/workflows/colab-ci.yml``'s setup job runs
 
     python -m harness images list --json > images.json
-    python -m harness.images.workflow_matrix --images-json images.json --event "$EVENT" \\
+    python -m harness.cli.workflow_matrix --images-json images.json --event "$EVENT" \\
         --images "$IMAGES" --tiers "$TIERS" >> "$GITHUB_OUTPUT"
 
 and the matrix job reads ``strategy.matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``: one
@@ -26,15 +26,12 @@ images, space-separated: the reports the alert expects), ``newest`` (its name), 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.core.json_files import read_json
 from harness.source.notebook_config import declared_tiers
 
 FIELDS = ("name", "date", "runtime", "python", "numpy", "torch", "commit")
@@ -107,29 +104,3 @@ def outputs(images: list[dict[str, Any]], event: str, requested: str = "", tiers
         "parameters": " ".join(tier_parameters(event, tiers, declared)),
         "names": " ".join(i["name"] for i in include),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.images.workflow_matrix", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images-json", type=Path, required=True, help="output of harness images list --json")
-    parser.add_argument("--event", required=True, help="github.event_name")
-    parser.add_argument("--images", default="", help="workflow_dispatch input: image names (empty = all)")
-    parser.add_argument("--tiers", default="", help="workflow_dispatch input: tiers, e.g. 1,2,3")
-    parser.add_argument("--notebook", type=Path, default=None,
-                        help="the notebook whose declared tiers (metadata.colab_ci.tiers) --tiers picks from")
-    args = parser.parse_args(argv)
-    try:
-        images = read_json(args.images_json, "images-list")   # JsonFileError (a HarnessError) names the field
-        for key, value in outputs(images, args.event, args.images, args.tiers, notebook_tiers(args.notebook)).items():
-            print(f"{key}={value}")
-    except HarnessError as exc:     # a JsonFileError names the file and the field itself
-        print(f"workflow_matrix: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"workflow_matrix: cannot read {args.images_json}: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

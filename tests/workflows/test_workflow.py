@@ -227,12 +227,12 @@ def test_matrix_comes_from_the_images_list(workflow, reusable):
     assert setup["outputs"]["names"] == "${{ steps.images.outputs.names }}"
     images_step = next(s for s in setup["steps"] if s.get("id") == "images")
     assert "harness images list --json > images.json" in images_step["run"]
-    assert "harness.images.workflow_matrix --images-json images.json" in images_step["run"]
+    assert "harness.cli.workflow_matrix --images-json images.json" in images_step["run"]
     assert '>> "$GITHUB_OUTPUT"' in images_step["run"]
     # In the reusable workflow: one runner per image, each on the image's mirror (run --image).
     inner_setup, run = reusable["jobs"]["setup"], reusable["jobs"]["run"]
     inner = next(s for s in inner_setup["steps"] if s.get("id") == "images")
-    assert "harness.images.workflow_matrix" in inner["run"] and '--images "$IMAGES"' in inner["run"]
+    assert "harness.cli.workflow_matrix" in inner["run"] and '--images "$IMAGES"' in inner["run"]
     assert run["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
     assert run["strategy"]["fail-fast"] is False
     text = steps_text(run)
@@ -269,7 +269,7 @@ def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
     images.write_text(json.dumps(images_list()))
 
     def helper(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "harness.images.workflow_matrix", "--images-json", str(images),
+        return subprocess.run([sys.executable, "-m", "harness.cli.workflow_matrix", "--images-json", str(images),
                                *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
     done = helper("--event", "workflow_dispatch", "--images", "", "--tiers", "1",
