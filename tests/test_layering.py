@@ -155,6 +155,8 @@ def diagram(graph: dict[str, set[str]]) -> str:
     lines = ["```mermaid", "flowchart TB"]
     for floor in range(len(FLOORS) - 1, -1, -1):
         members = [p for p in FLOORS[floor] if p != "harness" and not p.endswith("__main__")]
+        if not members:
+            continue
         lines.append(f"  subgraph floor{floor}[\"floor {floor}\"]")
         lines.extend(f"    {p.replace('.', '_')}[\"{p.removeprefix('harness.')}/\"]" for p in members)
         lines.append("  end")
