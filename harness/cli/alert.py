@@ -1,6 +1,6 @@
 """``harness alert``: keep one GitHub issue in step with the scheduled (and dispatched) runs.
 
-A run fails when anything in its reports fails or could not tell (harness/report/aggregate.py): an
+A run fails when anything in its reports fails or could not tell (harness/report/aggregate_model.py): an
 image's report.json (a tier cell, a replaced pre-installed package, an install over budget, a check
 that crashed), a missing report, the browser smoke test (smoke.json), the preflight's predicted
 corruption or failed install (preflight.json). Then:

@@ -18,7 +18,7 @@ Local path (the default, no network needed):
 3. Chromium opens the notebook, runs all cells, and waits until no cell is running;
 4. it fails on any error output (a traceback on stderr, or an ``application/vnd.jupyter.error``
    output), naming the cell by index and tag; where the notebook declares tiers in its metadata
-   (harness/notebook_config.py; this repository's template does), also when the summary of its
+   (harness/source/notebook_config.py; this repository's template does), also when the summary of its
    first tier that always runs (``<h4>tier1: ...`` in the cell tagged ``tier1``, as the tiers
    library renders it) is missing or says FAIL, and it reads that summary from the page. Any other
    notebook passes when every cell ran without an error;

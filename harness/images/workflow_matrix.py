@@ -16,7 +16,7 @@ torch, commit). Which images and tiers:
 * ``schedule`` and ``push``: every image, every tier.
 
 The tiers and the parameters that switch them are the notebook's own (``--notebook``: its
-``metadata.colab_ci.tiers``, harness/notebook_config.py); a notebook that declares none gets no
+``metadata.colab_ci.tiers``, harness/source/notebook_config.py); a notebook that declares none gets no
 tier parameters.
 
 Outputs (``key=value`` lines): ``matrix`` (``{"include": [...]}``), ``names`` (the selected

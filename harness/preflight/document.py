@@ -1,5 +1,5 @@
 """``preflight.json`` and ``preflight.md``: what ``harness preflight --out DIR`` writes for the
-workflow's combined report and the alert, and the reader harness/report/aggregate.py uses.
+workflow's combined report and the alert, and the reader harness/report/readers.py uses.
 
 ``preflight.json`` is versioned by its own ``preflight_schema_version`` (``PREFLIGHT_SCHEMA_VERSION``)
 and read back through its JSON Schema (harness/core/schemas/preflight.schema.json, by

@@ -133,7 +133,7 @@ class ImageReport:
 
     def tiers_expected(self) -> set[str]:
         """Tiers this run was meant to check: those the notebook published results for, and those it
-        declares (its metadata, harness/notebook_config.py) that its parameters left switched on.
+        declares (its metadata, harness/source/notebook_config.py) that its parameters left switched on.
         Empty for a notebook that neither publishes nor declares tiers: its cells are what is checked."""
         if self.record is None:
             return set()

@@ -2,7 +2,7 @@
 
 The verdict first; the images x checks table with each image's report.html linked; what failed;
 charts comparing the images: each install cell's time and each tier test's time per image; each
-image's fidelity. The matrix (harness/matrix.py) judged the images; this page reads each image's
+image's fidelity. The matrix (harness/matrix/run.py) judged the images; this page reads each image's
 report.json again only for the numbers the charts draw.
 The markup is templates/matrix.html.j2 (harness/report/templates.py, autoescaped).
 """

@@ -6,7 +6,7 @@ merged, into one folder:
 * one folder per image (and ``colab-runtime``) holding the run's ``report.json``
   (harness/report/json_report.py);
 * ``smoke/smoke.json`` from the browser smoke test (harness/smoke/);
-* ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight.py).
+* ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight/document.py).
 
 ``load_run`` reads such a folder (or one of those files). Each file is validated against its schema
 (harness/core/schemas/); one that cannot be used, or that an ``--expect``-ed part did not leave, is

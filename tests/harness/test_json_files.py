@@ -235,7 +235,7 @@ def _preflight_json(tmp_path: Path) -> Path:
 
 
 def _read_preflight(path: Path) -> Any:
-    """As the combined report reads it (harness.report.aggregate.read_preflight)."""
+    """As the combined report reads it (harness.report.readers.read_preflight)."""
     from harness.preflight.document import read_document
 
     return read_document(json.loads(path.read_text(encoding="utf-8")), where=str(path))
