@@ -277,7 +277,7 @@ def _venv_environment(target: TargetInfo, keep: bool, defer: bool, isolation: st
         if isolation == "overlayfs":
             raise HarnessError(f"{ISOLATION_ENV}=overlayfs, but {why}.")
         notes.append(f"no overlay mount: {why}")
-    copy = copy_venv(target.prefix, target.purelib, defer=defer)
+    copy = copy_venv(target.prefix, target.purelib, defer=defer, python_version=target.version)
     return RunEnvironment(target=target, root=copy.root, python=copy.root / _python_rel(target), mode="venv-copy",
                           copy_s=0.0, workdir=copy.workdir, keep=keep, copy=copy, notes=notes)
 
