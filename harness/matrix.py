@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 from harness.checks import CHECKS
 from harness.core.errors import HarnessError
+from harness.core.signals import sigterm_as_interrupt
 from harness.images.build import BuildError, build_env
 from harness.images.needs import notebook_needs
 from harness import parameters
@@ -78,17 +79,16 @@ def run_matrix(args, profiles_dir: Path) -> int:
         raise HarnessError(f"notebook {notebook} does not exist")
     out = Path(args.out)
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    shown = progress.display()
-    try:
-        runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args), timeout=args.timeout,
-                      cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
-                      baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted,
-                      accept_failures=getattr(args, "accept_failures", False),
-                      run_args=_run_args(args), shown=shown, content=tuple(args.content))
-    finally:
-        shown.close()
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        shown = progress.display()
+        try:
+            runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args),
+                          timeout=args.timeout, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                          force=args.force, baselines=args.baselines, update_baselines=args.update_baselines,
+                          interrupted=interrupted, accept_failures=getattr(args, "accept_failures", False),
+                          run_args=_run_args(args), shown=shown, content=tuple(args.content))
+        finally:
+            shown.close()
     paths = write_reports(runs, notebook, out)
     if args.json:
         sys.stdout.write((out / "matrix.json").read_text(encoding="utf-8"))
@@ -110,10 +110,6 @@ def _run_args(args) -> list[str]:
     for spec in args.env:
         passed += ["--env", spec]
     return passed
-
-
-def _sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt("SIGTERM")
 
 
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,

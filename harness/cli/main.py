@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from harness import __version__, parameters
 from harness.core.errors import HarnessError
+from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_STATUS
 
 # A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a
@@ -138,10 +138,6 @@ def epilog(verb: str) -> str:
     return "\n".join(lines)
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     values = parameters.from_args(args)
     out_dir = args.out or Path("out") / args.notebook.stem
@@ -165,25 +161,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.execution.environment import EnvironmentInBackground
 
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    # The environment is made while papermill and nbclient import (~1 s).
-    environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
-                                          isolation="in-place" if args.in_place else None)
-    from harness.core import progress
+    with sigterm_as_interrupt():
+        # The environment is made while papermill and nbclient import (~1 s).
+        environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
+                                              isolation="in-place" if args.in_place else None)
+        from harness.core import progress
 
-    shown = progress.for_this_process()
-    try:
-        from harness.execution.execute import abandoned_runs, execute, progress_printer
+        shown = progress.for_this_process()
+        try:
+            from harness.execution.execute import abandoned_runs, execute, progress_printer
 
-        record = execute(args.notebook, out_dir, python=python, parameters=values,
-                         cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
-                         content=tuple(args.content), drive=args.drive, passed_env=passed_env)
-        shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
-    finally:
-        shown.close()
-        signal.signal(signal.SIGTERM, previous)
-        environment.discard()
+            record = execute(args.notebook, out_dir, python=python, parameters=values,
+                             cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
+                             progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
+                             content=tuple(args.content), drive=args.drive, passed_env=passed_env)
+            shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
+        finally:
+            shown.close()
+            environment.discard()
 
     from harness.checks import CheckOptions, crashed, exit_code, run_checks
     from harness.report import verdict_text, write_reports
