@@ -60,11 +60,13 @@ from papermill.exceptions import PapermillExecutionError
 from harness.core.checkout import checkout_of
 from harness.core.errors import HarnessError
 from harness.execution import headless_colab
-from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
-from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
+from harness.execution.engine import ENGINE_NAME, write_notebook
+from harness.execution.environment import RunEnvironment, prepare_environment
 from harness.execution.kernel_environment import kernel_environment
+from harness.execution.kernelspec import make_kernelspec
 from harness.core.contract import META_KEY, PROBE_MIME, probe_role
 from harness.execution.probes import installed_source, instrument
+from harness.execution.run_state import Progress, ProgressEvent, RunState
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
 from harness.notebook_config import declared_tiers
