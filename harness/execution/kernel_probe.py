@@ -3,11 +3,11 @@
 One piece, over 400 lines, on purpose: the kernel receives it as one stdlib-only source text.
 
 ``harness.execution.probes`` reads its source and the executed notebook's start-up cell runs it in
-the kernel as the module ``_colab_ci_probe`` (the after-run listing runs it the same way). So it uses the standard library only, imports nothing
-at module level that an IPython kernel has not already loaded, and defines nothing in the
-notebook's namespace. The harness imports it only for ``top_levels_of`` (what a distribution
-installs, from ``top_level.txt`` or RECORD), so that the copy of a venv reads installed metadata
-exactly as the probe does.
+the kernel as the module ``_colab_ci_probe`` (the after-run listing runs it the same way). So it
+uses the standard library only, imports nothing at module level that an IPython kernel has not
+already loaded, and defines nothing in the notebook's namespace. The harness imports it only for
+``top_levels_of`` (what a distribution installs, from ``top_level.txt`` or RECORD), so that the
+copy of a venv reads installed metadata exactly as the probe does.
 
 What it does:
 
