@@ -47,7 +47,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from harness.source.parameters import parse as parse_parameters  # noqa: E402
 from harness.source.parameters import to_cli as parameters_to_cli  # noqa: E402
-from harness.execution.environment import make_kernelspec, prepare_environment, wait_for_deletions  # noqa: E402
+from harness.execution.environment import prepare_environment, wait_for_deletions  # noqa: E402
+from harness.execution.kernelspec import make_kernelspec  # noqa: E402
 from harness.core.checkout import checkout_of  # noqa: E402
 from harness.execution.execute import execute  # noqa: E402
 from harness.core.contract import PROBE_MIME  # noqa: E402

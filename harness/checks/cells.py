@@ -13,6 +13,7 @@ from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.core.labels import cell_label
 from harness.core.records import CellRecord, Finding, RunRecord
+from harness.core.text import strip_ansi
 
 NAME = "cells"
 
@@ -22,7 +23,6 @@ _ABNORMAL = {
     "interrupted": "the run was interrupted",
 }
 _DETAIL_CELL = re.compile(r"\bcell (\d+)\b")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # records promise stripped colours; be safe if not
 
 
 def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -> list[Finding]:
@@ -48,7 +48,8 @@ _TB_HEADER = re.compile(r"^\w+\s+Traceback \(most recent call last\)$")
 def first_traceback_line(cell: CellRecord) -> str:
     """The first informative traceback line: IPython opens with a rule of dashes and a header that
     repeats the exception name; the line after them says where the cell failed."""
-    lines = [_ANSI.sub("", line).strip() for line in (cell.error.traceback_head if cell.error else [])]
+    # records promise stripped colours; be safe if not
+    lines = [strip_ansi(line).strip() for line in (cell.error.traceback_head if cell.error else [])]
     return next((" ".join(line.split()) for line in lines
                  if line and set(line) != {"-"} and not _TB_HEADER.match(line)), "")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from harness.checks import signatures
+from harness.checks.signatures import Signature, match as match_signature
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.source.installs import is_install_tag
@@ -227,7 +227,7 @@ def _signatures_in_errors(record: RunRecord) -> list[Finding]:
     errored = [(c, c.error) for c in record.cells if c.error is not None]
     for cell, error in errored:
         headline = f"{error.ename}: {error.evalue}"
-        sig = signatures.match("\n".join([headline, *error.traceback_head]))
+        sig = match_signature("\n".join([headline, *error.traceback_head]))
         if sig:
             findings.append(_signature_finding(sig, cell.index, cell.tag, headline, record, source="cell error",
                                                what=cell_label(cell.index, cell.tag)))
@@ -239,7 +239,7 @@ def _signatures_in_errors(record: RunRecord) -> list[Finding]:
             if test.status != "fail":
                 continue
             failed_tests += 1
-            sig = signatures.match(test.message)
+            sig = match_signature(test.message)
             if sig:
                 findings.append(_signature_finding(
                     sig, output.cell_index, output.cell_tag, test.message, record, source=f"tier test {test.key}",
@@ -250,7 +250,7 @@ def _signatures_in_errors(record: RunRecord) -> list[Finding]:
     return findings
 
 
-def _signature_finding(sig: signatures.Signature, index: int, tag: str, error: str, record: RunRecord,
+def _signature_finding(sig: Signature, index: int, tag: str, error: str, record: RunRecord,
                        source: str, what: str) -> Finding:
     causes = _earlier_replacements(record, index)
     evidence: dict[str, Any] = {

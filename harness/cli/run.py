@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from harness.source import parameters
 from harness.cli.options import positive_seconds
 from harness.core.errors import HarnessError
+from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
 
 HELP = "execute NOTEBOOK in a disposable copy of an environment and check it"
@@ -76,10 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parameters.add_arguments(parser)
 
 
-def _sigterm(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def run(args: argparse.Namespace) -> int:
     values = parameters.from_args(args)
     out_dir = args.out or Path("out") / args.notebook.stem
@@ -103,25 +98,24 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.execution.environment import EnvironmentInBackground
 
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    # The environment is made while papermill and nbclient import (~1 s).
-    environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
-                                          isolation="in-place" if args.in_place else None)
-    from harness.core import progress
+    with sigterm_as_interrupt():
+        # The environment is made while papermill and nbclient import (~1 s).
+        environment = EnvironmentInBackground(python, keep=args.keep_env, defer=True,
+                                              isolation="in-place" if args.in_place else None)
+        from harness.core import progress
 
-    shown = progress.for_this_process()
-    try:
-        from harness.execution.execute import abandoned_runs, execute, progress_printer
+        shown = progress.for_this_process()
+        try:
+            from harness.execution.execute import abandoned_runs, execute, progress_printer
 
-        record = execute(args.notebook, out_dir, python=python, parameters=values,
-                         cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
-                         progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
-                         content=tuple(args.content), drive=args.drive, passed_env=passed_env)
-        shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
-    finally:
-        shown.close()
-        signal.signal(signal.SIGTERM, previous)
-        environment.discard()
+            record = execute(args.notebook, out_dir, python=python, parameters=values,
+                             cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
+                             progress=progress_printer(shown), environment=environment, secrets=tuple(args.secret),
+                             content=tuple(args.content), drive=args.drive, passed_env=passed_env)
+            shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
+        finally:
+            shown.close()
+            environment.discard()
 
     from harness.checks import CheckOptions, crashed, exit_code, run_checks
     from harness.report import verdict_text, write_reports

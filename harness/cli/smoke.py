@@ -45,15 +45,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 from harness.source import parameters
 from harness.core import progress
 from harness.core.errors import HarnessError
+from harness.core.signals import sigterm_as_interrupt
 from harness.core.secrets import json_text
 from harness.smoke.browser import BROWSER_ENV
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY
@@ -102,18 +100,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parameters.add_arguments(parser)   # edited into the notebook's parameters cell, comments kept
 
 
-def _exit_on_sigterm() -> None:
-    """SIGTERM (a CI timeout, ``timeout``) unwinds like Ctrl-C, so the Jupyter server, its kernel
-    and Chromium are stopped by their context managers instead of being orphaned."""
-    if threading.current_thread() is threading.main_thread():
-        def handler(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
-        signal.signal(signal.SIGTERM, handler)
-
-
 def run(args: argparse.Namespace) -> int:
-    """The ``smoke`` verb: 0 the page showed a working notebook, 1 it did not, 2 could not run."""
-    _exit_on_sigterm()
+    """The ``smoke`` verb: 0 the page showed a working notebook, 1 it did not, 2 could not run.
+    SIGTERM (a CI timeout, ``timeout``) unwinds like Ctrl-C, so the Jupyter server, its kernel and
+    Chromium are stopped by their context managers instead of being orphaned."""
+    with sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         from harness.core.checkout import default_notebook
         from harness.images.build import python_for_image

@@ -20,15 +20,13 @@ The harness's own annotations (``harness.report.github``) are the only commands,
 
 from __future__ import annotations
 
-import io
-import re
 import sys
-import threading
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
+from harness.core.line_stream import ANY_LINE_END, LineBufferedStream
+
 _IGNORED_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 
@@ -53,70 +51,26 @@ def neutralise_line(line: str, at_start: bool = True) -> str:
 
 def neutralise(text: str) -> str:
     """Every line of ``text`` neutralised, line ends kept."""
-    parts = _LINE_END.split(text)
-    ends = _LINE_END.findall(text)
+    parts = ANY_LINE_END.split(text)
+    ends = ANY_LINE_END.findall(text)
     return "".join(neutralise_line(part) + (ends[i] if i < len(ends) else "") for i, part in enumerate(parts))
 
 
-class NeutralisedStream(io.TextIOBase):
+class NeutralisedStream(LineBufferedStream):
     """A text stream that writes whole lines to ``raw``, each neutralised.
 
-    Text is held until its line ends (whether a line starts with ``::`` or holds ``##[`` is only
-    known then); ``close_line`` writes what is held (at exit). Anything else (``isatty``,
-    ``encoding``, ``fileno``, ``buffer``) is ``raw``'s."""
+    Text is held until its line ends (LF, CR or CRLF: whether a line starts with ``::`` or holds
+    ``##[`` is only known then); ``close_line`` writes what is held (at exit), ``flush`` does not.
+    Anything else (``isatty``, ``encoding``, ``fileno``, ``buffer``) is ``raw``'s."""
 
-    def __init__(self, raw: TextIO) -> None:
-        super().__init__()
-        self.raw = raw
-        self.held = ""
-        self.lock = threading.Lock()
+    line_end = ANY_LINE_END
 
-    def write(self, text: str) -> int:
-        with self.lock:
-            self.held += text
-            parts = _LINE_END.split(self.held)
-            ends = _LINE_END.findall(self.held)
-            if self.held.endswith("\r"):   # a CR may be the first half of a CRLF: wait for the next write
-                parts[-2:] = [parts[-2] + "\r" + parts[-1]]
-                ends = ends[:-1]
-            self.held = parts[-1]
-            if ends:
-                self.raw.write("".join(neutralise_line(p) + e for p, e in zip(parts, ends)))
-        return len(text)
+    def transform(self, text: str) -> str:
+        return neutralise(text)
 
-    def command(self, line: str) -> None:
-        """One of the harness's own workflow commands, on a line of its own; only its ``##[`` is broken."""
-        with self.lock:
-            if self.held:
-                self.raw.write(neutralise_line(self.held) + "\n")
-                self.held = ""
-            self.raw.write(neutralise_line(line, at_start=False) + "\n")
-            self.raw.flush()
-
-    def close_line(self) -> None:
-        with self.lock:
-            self.raw.write(neutralise(self.held))
-            self.held = ""
-            self.raw.flush()
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return self.raw.isatty()
-
-    def fileno(self) -> int:
-        return self.raw.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self.raw.encoding
-
-    def __getattr__(self, name: str):   # buffer, errors, reconfigure, ...
-        return getattr(self.raw, name)
+    def write_command(self, line: str) -> None:
+        """Only the command's ``##[`` is broken: its leading ``::`` is the harness's own."""
+        self.raw.write(neutralise_line(line, at_start=False) + "\n")
 
 
 def command(stream: TextIO, line: str) -> None:

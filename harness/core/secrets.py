@@ -33,7 +33,9 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from harness.core.line_stream import LF, LineBufferedStream
 
 # A part found anywhere in the name (``MY_API_TOKEN``, ``AWS_SECRET_ACCESS_KEY``, ``PGPASSWORD``) ...
 SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY",
@@ -157,50 +159,26 @@ def write_json(path: Path, data: Any, env: Mapping[str, str] | None = None, **du
 
 # --- standard streams ----------------------------------------------------------------------------
 
-class RedactingStream:
-    """A text stream that redacts what passes through it on its way to ``stream``.
+class RedactingStream(LineBufferedStream):
+    """A text stream that redacts what passes through it on its way to ``raw``.
 
-    Text is held until a line ends (or ``flush``), so that a secret written in two pieces
-    (``print(a, b)`` writes ``a``, the separator, ``b`` and the newline apart) is still seen whole.
-    Everything else (``isatty``, ``fileno``, ``encoding``...) is the wrapped stream's."""
+    Text is held until a line ends (LF), or ``flush``, or 64 KiB without one, so that a secret
+    written in two pieces (``print(a, b)`` writes ``a``, the separator, ``b`` and the newline apart)
+    is still seen whole. Everything else (``isatty``, ``fileno``, ``encoding``...) is the wrapped stream's."""
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self._pending = ""
-        self._lock = threading.RLock()
+    line_end = LF
+    flush_partial = True
+    hold_limit = 65536
 
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._pending += text
-            cut = self._pending.rfind("\n") + 1
-            if cut or len(self._pending) > 65536:
-                cut = cut or len(self._pending)
-                done, self._pending = self._pending[:cut], self._pending[cut:]
-                self.stream.write(redact(done))
-        return len(text)
+    def transform(self, text: str) -> str:
+        return redact(text)
 
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                done, self._pending = self._pending, ""
-                self.stream.write(redact(done))
-            self.stream.flush()
-
-    def command(self, line: str) -> None:
-        """One of the harness's own workflow commands (``harness.core.actions_log``), redacted, after what is
-        pending: it reaches the guard beneath as a command, not as text to neutralise."""
+    def write_command(self, line: str) -> None:
+        """One of the harness's own workflow commands (``harness.core.actions_log``), redacted: it
+        reaches the guard beneath as a command, not as text to neutralise."""
         from harness.core import actions_log
 
-        with self._lock:
-            self.flush()
-            actions_log.command(self.stream, redact(line))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
+        actions_log.command(self.raw, redact(line))
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The disposable environment a run installs into, and the kernelspec that runs it.
+"""The disposable environment a run installs into.
 
 A run never modifies the environment it starts from. ``prepare_environment`` inspects the target
 interpreter (``--python``; default: the harness's own) by running it, then gives the run one of:
@@ -25,11 +25,11 @@ never written. ``COLAB_CI_ISOLATION=overlayfs|copy`` forces one (tests run both)
 The environment is deleted at the end (by a detached ``rm -rf`` when the caller does not wait) unless
 ``keep`` (``--keep-env``) is set.
 
-``make_kernelspec`` writes a kernelspec for the run's interpreter into a temporary folder; the
-kernel gets ``PATH=<env>/bin:$PATH`` and ``VIRTUAL_ENV=<env>`` so a ``!pip`` (found on PATH) and a
-``%pip`` (``sys.executable -m pip``) both install into the kernel's own environment. Every command
-that must see the environment is built with ``RunEnvironment.argv`` (the overlay exists only
-inside the processes it starts).
+The kernel gets ``PATH=<env>/bin:$PATH`` and ``VIRTUAL_ENV=<env>`` (``RunEnvironment.kernel_env``;
+the kernelspec is ``harness.execution.kernelspec``'s) so a ``!pip`` (found on PATH) and a ``%pip``
+(``sys.executable -m pip``) both install into the kernel's own environment. Every command that must
+see the environment is built with ``RunEnvironment.argv`` (the overlay exists only inside the
+processes it starts).
 
 Colab's start-up imports (numpy, PIL, psutil, google.colab) are *not* done here through
 ``--IPKernelApp.exec_lines``: errors in exec_lines vanish into the kernel's log, and the version
@@ -48,7 +48,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -277,7 +276,7 @@ def _venv_environment(target: TargetInfo, keep: bool, defer: bool, isolation: st
         if isolation == "overlayfs":
             raise HarnessError(f"{ISOLATION_ENV}=overlayfs, but {why}.")
         notes.append(f"no overlay mount: {why}")
-    copy = copy_venv(target.prefix, target.purelib, defer=defer)
+    copy = copy_venv(target.prefix, target.purelib, defer=defer, python_version=target.version)
     return RunEnvironment(target=target, root=copy.root, python=copy.root / _python_rel(target), mode="venv-copy",
                           copy_s=0.0, workdir=copy.workdir, keep=keep, copy=copy, notes=notes)
 
@@ -400,33 +399,3 @@ def _pip_env(env: RunEnvironment) -> dict[str, str]:
     out.update(env.kernel_env())
     out.pop("PYTHONHOME", None)
     return out
-
-
-# --- kernelspec ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KernelSpecInfo:
-    name: str
-    kernels_dir: Path        # give to jupyter_client's KernelSpecManager(kernel_dirs=[...])
-    argv: list[str]
-    env: dict[str, str]
-
-
-def make_kernelspec(env: RunEnvironment, directory: Path, extra_env: dict[str, str] | None = None,
-                    name: str | None = None) -> KernelSpecInfo:
-    """Write ``directory/kernels/<name>/kernel.json`` for the run's interpreter."""
-    name = name or f"colab-ci-{uuid.uuid4().hex[:10]}"
-    argv = env.argv([str(env.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"])
-    kenv = env.kernel_env()
-    kenv.update(extra_env or {})
-    spec = {
-        "argv": argv,
-        "display_name": f"colab-ci ({env.target.prefix.name or env.target.python})",
-        "language": "python",
-        "env": kenv,
-        "metadata": {"debugger": False},
-    }
-    kdir = directory / "kernels" / name
-    kdir.mkdir(parents=True, exist_ok=True)
-    (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
-    return KernelSpecInfo(name=name, kernels_dir=directory / "kernels", argv=argv, env=kenv)

@@ -60,11 +60,13 @@ from papermill.exceptions import PapermillExecutionError
 from harness.core.checkout import checkout_of
 from harness.core.errors import HarnessError
 from harness.execution import headless_colab
-from harness.execution.engine import ENGINE_NAME, Progress, ProgressEvent, RunState, write_notebook
-from harness.execution.environment import RunEnvironment, make_kernelspec, prepare_environment
+from harness.execution.engine import ENGINE_NAME, write_notebook
+from harness.execution.environment import RunEnvironment, prepare_environment
 from harness.execution.kernel_environment import kernel_environment
+from harness.execution.kernelspec import make_kernelspec
 from harness.core.contract import META_KEY, PROBE_MIME, probe_role
-from harness.execution.probes import KERNEL_PROBE_SOURCE, instrument
+from harness.execution.probes import installed_source, instrument
+from harness.execution.run_state import Progress, ProgressEvent, RunState
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
 from harness.source.notebook_config import declared_tiers
@@ -142,7 +144,7 @@ def check_parameters(nb: nbformat.NotebookNode, parameters: dict[str, Any], path
 def _installed_on_disk(env: RunEnvironment, cwd: Path) -> dict[str, str] | None:
     """The run environment's distributions, read after the kernel stopped (stand-in after-probe),
     from the kernel's working directory so ``sys.path`` is the kernel's."""
-    code = KERNEL_PROBE_SOURCE + "\nimport json\nprint(json.dumps(PROBE.refresh_installed()[0]))\n"
+    code = installed_source()
     # The kernel's environment, not the harness's: what the notebook installed runs here too (.pth files).
     try:
         proc = subprocess.run(env.argv([str(env.python), "-B", "-c", code]), capture_output=True, text=True, timeout=60,

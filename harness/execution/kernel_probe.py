@@ -1,9 +1,13 @@
 """The probe that runs *inside* the notebook's kernel: what is loaded, and did its file change?
 
-This file is not imported by the harness. ``harness.execution.probes`` reads its source and the
-executed notebook's start-up cell runs it in the kernel as the module ``_colab_ci_probe``. So it
+One piece, over 400 lines, on purpose: the kernel receives it as one stdlib-only source text.
+
+``harness.execution.probes`` reads its source and the executed notebook's start-up cell runs it in
+the kernel as the module ``_colab_ci_probe`` (the after-run listing runs it the same way). So it
 uses the standard library only, imports nothing at module level that an IPython kernel has not
-already loaded, and defines nothing in the notebook's namespace.
+already loaded, and defines nothing in the notebook's namespace. The harness imports it only for
+``top_levels_of`` (what a distribution installs, from ``top_level.txt`` or RECORD), so that the
+copy of a venv reads installed metadata exactly as the probe does.
 
 What it does:
 
@@ -173,7 +177,7 @@ class Probe:
     def _top_levels(self, meta):
         tops = self.tops.get(meta)
         if tops is None:
-            tops = self.tops[meta] = frozenset(_top_levels_of(meta))
+            tops = self.tops[meta] = frozenset(top_levels_of(meta))
         return tops
 
     def owner(self, path, installed, metadata, cached=True):
@@ -458,7 +462,7 @@ def _metadata_name_version(meta):
     return None, None
 
 
-def _top_levels_of(meta):
+def top_levels_of(meta):
     """Top-level names a distribution installs: top_level.txt, else the first parts of RECORD."""
     names = set()
     try:

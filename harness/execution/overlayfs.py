@@ -15,7 +15,8 @@ The kernel keeps its pid through the ``exec`` chain, so its process group is sti
 supervisor ends.
 
 As in the copy, the files that name the old prefix (``bin/`` scripts' shebangs, ``pyvenv.cfg``) are
-written, relocated, into the upper layer before the mount, where they hide the lower ones.
+written, relocated (``harness.execution.relocate``), into the upper layer before the mount, where
+they hide the lower ones.
 
 Availability is checked once per process by mounting a throwaway overlay: root (CI containers,
 this project's machines) uses ``unshare --mount``; other users try an unprivileged user namespace
@@ -34,6 +35,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.execution.relocate import relocate_prefix
 
 PROBE_TIMEOUT_S = 15.0
 # sh -c SCRIPT NAME LOWER UPPER WORK MERGED COMMAND...: mount, then become the command.
@@ -128,36 +131,8 @@ def overlay_view(prefix: Path, old_prefixes: list[str]) -> OverlayView | None:
     for folder in (upper, work, root):
         folder.mkdir()
     view = OverlayView(lower, upper, work, root, workdir, tuple(how[0]), how[1])
-    _relocate_into_upper(lower, upper, str(root), sorted({str(prefix), str(lower)}))
+    relocate_prefix(lower, upper, str(root), sorted({str(prefix), str(lower)}))
     return view
-
-
-def _relocate_into_upper(lower: Path, upper: Path, new_prefix: str, old_prefixes: list[str]) -> None:
-    """Write relocated copies of the files that name an old prefix into the upper layer."""
-    olds = sorted({p.rstrip("/") for p in old_prefixes if p}, key=len, reverse=True)
-    pattern = re.compile(b"|".join(re.escape(o.encode()) for o in olds) + rb"(?=[/\"'\s:;]|$)")
-    candidates = [Path("pyvenv.cfg")]
-    bindir = lower / "bin"
-    if bindir.is_dir():
-        (upper / "bin").mkdir()
-        for entry in os.scandir(bindir):
-            if entry.is_symlink():
-                link = os.readlink(entry.path)
-                for old in olds:
-                    if link == old or link.startswith(old + "/"):
-                        os.symlink(new_prefix + link[len(old):], upper / "bin" / entry.name)
-                        break
-            elif entry.is_file() and entry.stat().st_size < 4 * 1024 * 1024:
-                candidates.append(Path("bin") / entry.name)
-    for rel in candidates:
-        source = lower / rel
-        if not source.is_file():
-            continue
-        data = source.read_bytes()
-        new_data = pattern.sub(lambda _m: new_prefix.encode(), data)
-        if new_data != data:
-            (upper / rel).write_bytes(new_data)
-            shutil.copymode(source, upper / rel)
 
 
 def remove(view: OverlayView) -> None:

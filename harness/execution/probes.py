@@ -31,22 +31,43 @@ from harness.core.contract import META_KEY, PROBE_TAG, STARTUP_IMPORTS
 
 KERNEL_PROBE_SOURCE = (Path(__file__).with_name("kernel_probe.py")).read_text(encoding="utf-8")
 
+# The one way the probe reaches an interpreter (the kernel's start-up cell, the after-run inventory
+# in the run environment): its source, embedded, run as the module ``_colab_ci_probe``. Embedded,
+# not imported by path, so the executed notebook carries what ran in it and the run environment
+# needs no access to the harness's files.
+_LOADER = (
+    "def _colab_ci_load_probe(source):\n"
+    "    import sys, types\n"
+    "    module = types.ModuleType('_colab_ci_probe')\n"
+    "    exec(compile(source, '<colab-ci probe>', 'exec'), module.__dict__)\n"
+    "    sys.modules['_colab_ci_probe'] = module\n"
+    "    return module\n"
+)
+
 
 def startup_source(imports: tuple[str, ...] = STARTUP_IMPORTS) -> str:
     """Source of the start-up cell: the probe module, Colab's start-up imports, the first snapshot."""
     return (
         "# colab-ci start-up: what Colab's kernel imports at start-up, then the first probe.\n"
+        + _LOADER +
         "def _colab_ci_startup(source, imports):\n"
-        "    import importlib, sys, types\n"
+        "    import importlib, sys\n"
         "    # the deferred-copy hook (harness.execution.environment) has done its job: leave no trace of it\n"
         "    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, 'colab_ci_deferred', False)]\n"
         "    importlib.invalidate_caches()\n"
-        "    module = types.ModuleType('_colab_ci_probe')\n"
-        "    exec(compile(source, '<colab-ci probe>', 'exec'), module.__dict__)\n"
-        "    sys.modules['_colab_ci_probe'] = module\n"
-        "    module.PROBE.start(imports)\n"
+        "    _colab_ci_load_probe(source).PROBE.start(imports)\n"
         f"_colab_ci_startup({KERNEL_PROBE_SOURCE!r}, {tuple(imports)!r})\n"
-        "del _colab_ci_startup\n"
+        "del _colab_ci_startup, _colab_ci_load_probe\n"
+    )
+
+
+def installed_source() -> str:
+    """Source of a program that prints, as JSON, the distributions installed for its interpreter as
+    the probe lists them (``{canonical name: version}``, first on ``sys.path`` wins)."""
+    return (
+        _LOADER +
+        "import json\n"
+        f"print(json.dumps(_colab_ci_load_probe({KERNEL_PROBE_SOURCE!r}).PROBE.refresh_installed()[0]))\n"
     )
 
 

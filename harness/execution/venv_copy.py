@@ -8,7 +8,8 @@ update per file: 1-1.5 s for the torch venv of this repository (~46,000 entries)
 up to ~4 s while other jobs write to it (deleting it costs as much again, so that is left to a
 detached ``rm -rf``). The few files that name the old prefix (``bin/`` script shebangs and
 ``activate*``, ``pyvenv.cfg``) are rewritten as *new* files (write beside, then ``os.replace``), and
-``*.pth`` files are re-created too, so nothing shared with the target is ever written in place.
+``*.pth`` files are re-created too, so nothing shared with the target is ever written in place
+(``harness.execution.relocate``, which the overlay view uses as well).
 
 The copy starts from the *resolved* prefix: a venv reached through a symlinked folder
 (``.venv -> /elsewhere/venv``) is copied, not the symlink (``cp -a`` would copy the link itself,
@@ -16,9 +17,10 @@ and relocating "the copy" would then rewrite the target through it). Every file 
 checked to lie inside the copy before it is written.
 
 With ``defer=True`` the copy is made in two parts so that most of it overlaps the kernel's start:
-first everything but the site-packages folders that ipykernel and its dependencies
-(Requires-Dist, read from the dist-info folders) do not install, then, in a background thread,
-those folders (numpy, torch, pip, ...). Until the second part is done, a one-line
+first everything but the site-packages folders that ipykernel and its dependencies do not install
+(Requires-Dist whose markers hold for the venv's interpreter, read from the dist-info folders; their
+top-level names from ``top_level.txt`` or RECORD, read by the kernel probe's own reader), then, in a
+background thread, those folders (numpy, torch, pip, ...). Until the second part is done, a one-line
 ``00-colab-ci-defer.pth`` in the copy installs a ``sys.meta_path`` finder that makes an import of a
 not-yet-copied package wait for it. ``VenvCopy.wait`` (called before the first cell runs, so no
 cell and no pip ever sees a partial copy) joins the thread and deletes the .pth; the start-up cell
@@ -28,18 +30,22 @@ removes the finder from the kernel.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from harness.core.errors import HarnessError
+from harness.execution.kernel_probe import top_levels_of
+from harness.execution.relocate import relocate_prefix
 
 
 @dataclass
@@ -71,8 +77,9 @@ class VenvCopy:
             raise HarnessError(f"could not copy the venv {prefix} for this run ({self.errors[0]}).")
 
 
-def copy_venv(prefix: Path, purelib: Path, defer: bool = False) -> VenvCopy:
-    """Hard-link copy of the venv at ``prefix`` (see the module docstring)."""
+def copy_venv(prefix: Path, purelib: Path, defer: bool = False, python_version: str | None = None) -> VenvCopy:
+    """Hard-link copy of the venv at ``prefix`` (see the module docstring); ``python_version`` is the
+    venv's interpreter's (the markers of the kernel's dependencies are evaluated for it)."""
     source = Path(os.path.realpath(prefix))
     site = Path(os.path.realpath(purelib))
     workdir = _workdir_near(source)
@@ -82,14 +89,14 @@ def copy_venv(prefix: Path, purelib: Path, defer: bool = False) -> VenvCopy:
     try:
         deferred: list[str] = []
         if defer and site.is_dir() and source in site.parents:
-            tops = kernel_top_levels(site)
+            tops = kernel_top_levels(site, python_version)
             if tops is not None:
                 deferred = sorted(e.name for e in os.scandir(site)
                                   if e.is_dir(follow_symlinks=False) and e.name.isidentifier()
                                   and not e.name.startswith("_") and e.name not in tops)
         if not deferred:
             hardlink_tree(source, root)
-            relocate_venv(root, old)
+            relocate_prefix(root, root, str(root), old, recreate_pth=True)
         else:
             _copy_all_but(source, root, site, set(deferred))
             copy_site = root / site.relative_to(source)
@@ -98,7 +105,7 @@ def copy_venv(prefix: Path, purelib: Path, defer: bool = False) -> VenvCopy:
             pth = copy_site / DEFER_HOOK_PTH
             pth.write_text(f"import sys; exec({code!r})\n")
             copy.hook_files = [pth]
-            relocate_venv(root, old)
+            relocate_prefix(root, root, str(root), old, recreate_pth=True)
 
             def copy_rest() -> None:
                 start = time.perf_counter()
@@ -161,66 +168,6 @@ def hardlink_tree(src: Path, dst: Path) -> None:
                 os.link(path, os.path.join(out, name))
 
 
-def _replace_file(path: Path, data: bytes, root: Path) -> None:
-    """Write ``data`` as a new inode at ``path``: the hard-linked original is never written.
-    ``path`` must resolve inside ``root`` (the copy): a symlink out of it is never written through."""
-    inside = os.path.realpath(root)
-    if os.path.realpath(path.parent) != inside and not os.path.realpath(path.parent).startswith(inside + os.sep):
-        raise OSError(f"refusing to rewrite {path}: it resolves outside the copy {root}")
-    tmp = path.with_name(f".{path.name}.colab-ci-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    shutil.copymode(path, tmp)
-    os.replace(tmp, path)
-
-
-def relocate_venv(root: Path, old_prefixes: list[str]) -> list[Path]:
-    """Point a copied venv at its new place ``root``; returns the files re-created.
-
-    Rewrites (as new files) every regular file in ``bin/`` and ``pyvenv.cfg`` that names an old
-    prefix, re-targets absolute symlinks into an old prefix, and re-creates ``*.pth`` files in
-    site-packages (pip rewrites those in place when it removes an entry).
-    """
-    new = str(root).encode()
-    olds = sorted({p.rstrip("/") for p in old_prefixes if p}, key=len, reverse=True)
-    pattern = re.compile(b"|".join(re.escape(o.encode()) for o in olds) + rb"(?=[/\"'\s:;]|$)")
-    rewritten: list[Path] = []
-
-    def rewrite(path: Path, always: bool = False) -> None:
-        data = path.read_bytes()
-        new_data = pattern.sub(lambda _m: new, data)
-        if always or new_data != data:
-            _replace_file(path, new_data, root)
-            rewritten.append(path)
-
-    candidates = [root / "pyvenv.cfg"]
-    bindir = root / "bin"
-    if bindir.is_dir():
-        for entry in os.scandir(bindir):
-            path = Path(entry.path)
-            if entry.is_symlink():
-                link = os.readlink(path)
-                for old in olds:
-                    if link == old or link.startswith(old + "/"):
-                        path.unlink()
-                        os.symlink(str(root) + link[len(old):], path)
-                        rewritten.append(path)
-                        break
-            elif entry.is_file() and entry.stat().st_size < 4 * 1024 * 1024:
-                candidates.append(path)
-    for path in candidates:
-        if path.is_file():
-            rewrite(path)
-    seen: set[str] = set()
-    for site in sorted(root.glob("lib/python*/site-packages")):
-        for pth in site.glob("*.pth"):
-            real = os.path.realpath(pth)
-            if real not in seen and not pth.is_symlink():
-                seen.add(real)
-                rewrite(pth, always=True)
-    return rewritten
-
-
 def _link_into(paths: list[str], dst_dir: Path) -> None:
     """Hard-link copy each of ``paths`` (files, folders, symlinks) into the folder ``dst_dir``."""
     if not paths:
@@ -242,21 +189,18 @@ def _link_into(paths: list[str], dst_dir: Path) -> None:
             os.link(path, dst)
 
 
-_NORM = re.compile(r"[-_.]+")
-_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _canon(name: str) -> str:
-    return _NORM.sub("-", name).lower()
-
-
-def kernel_top_levels(site: Path) -> set[str] | None:
-    """Top-level names installed by ipykernel and its dependencies (Requires-Dist, extras
-    skipped) in ``site``; None when ipykernel's metadata is not there."""
+def kernel_top_levels(site: Path, python_version: str | None = None) -> set[str] | None:
+    """Top-level names installed in ``site`` by ipykernel and its dependencies (their Requires-Dist,
+    followed only where the marker holds for the target: no extras, ``python_version`` the target
+    interpreter's when given); None when ipykernel's metadata is not there."""
+    environment = dict(default_environment())
+    if python_version:
+        environment.update(python_full_version=python_version,
+                           python_version=".".join(python_version.split(".")[:2]))
     metas: dict[str, Path] = {}
     for entry in os.scandir(site):
         if entry.name.endswith(".dist-info"):
-            metas.setdefault(_canon(entry.name[:-10].rpartition("-")[0]), Path(entry.path))
+            metas.setdefault(canonicalize_name(entry.name[:-10].rpartition("-")[0]), Path(entry.path))
     if "ipykernel" not in metas:
         return None
     todo, seen = ["ipykernel"], set()
@@ -270,24 +214,17 @@ def kernel_top_levels(site: Path) -> set[str] | None:
         except OSError:
             continue
         for line in text.split("\n\n", 1)[0].splitlines():
-            if line.startswith("Requires-Dist:") and "extra ==" not in line:
-                m = _REQ_NAME.match(line[14:])
-                if m:
-                    todo.append(_canon(m.group(1)))
+            if not line.startswith("Requires-Dist:"):
+                continue
+            try:
+                requirement = Requirement(line[len("Requires-Dist:"):].strip())
+            except InvalidRequirement:
+                continue
+            if requirement.marker is None or requirement.marker.evaluate({**environment, "extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
     tops: set[str] = set()
     for name in seen:
-        meta = metas[name]
-        try:
-            tops.update(x.strip() for x in (meta / "top_level.txt").read_text().splitlines() if x.strip())
-            continue
-        except OSError:
-            pass
-        try:
-            for line in (meta / "RECORD").read_text(encoding="utf-8", errors="replace").splitlines():
-                first = line.split(",", 1)[0].split("/", 1)[0]
-                tops.add(first[:-3] if first.endswith(".py") else first.split(".", 1)[0])
-        except OSError:
-            pass
+        tops.update(top_levels_of(str(metas[name])))
     return tops
 
 

@@ -152,10 +152,21 @@ def read_os_info(path: str | Path) -> OsInfo:
 
 
 def python_from_wheel_tags(freeze: Freeze) -> str:
-    """``3.13`` from the ``cp313`` tag of a wheel URL in the freeze, or "" (for freezes without os-info)."""
+    """``3.13`` from the tags of the first wheel URL in the freeze built for one CPython
+    (``cp313-cp313``; an ``abi3`` or ``none`` wheel names only the oldest Python it runs on), or ""
+    (for freezes without os-info)."""
     for entry in freeze.entries.values():
-        if entry.url and (m := re.search(r"-cp(\d)(\d+)-", unquote(entry.url))):
-            return f"{m.group(1)}.{m.group(2)}"
+        filename = _filename(entry.url) if entry.url else ""
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        for tag in sorted(tags, key=str):
+            digits = tag.interpreter[2:]
+            if tag.interpreter.startswith("cp") and digits.isdigit() and tag.abi not in ("abi3", "none"):
+                return f"{digits[0]}.{digits[1:]}"
     return ""
 
 
@@ -184,7 +195,7 @@ def _parse_line(line: str, line_no: int, path: str) -> FreezeEntry:
 
 def _version_from_url(url: str) -> str:
     """The version in a wheel's or an sdist's file name (``google_colab-1.0.0.tar.gz``: 1.0.0), or ""."""
-    filename = unquote(urlparse(url).path.rsplit("/", 1)[-1])
+    filename = _filename(url)
     try:
         if filename.endswith(".whl"):
             return str(parse_wheel_filename(filename)[1])
@@ -193,3 +204,8 @@ def _version_from_url(url: str) -> str:
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         return ""
     return ""
+
+
+def _filename(url: str) -> str:
+    """The file name a URL ends in, unquoted (``torch-2.11.0+cpu-cp313-...whl``)."""
+    return unquote(urlparse(url).path.rsplit("/", 1)[-1])

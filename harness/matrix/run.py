@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.source import parameters
-from harness.core import progress
-from harness.core.checkout import default_notebook
 from harness.core.errors import HarnessError
-from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
+from harness.core.signals import sigterm_as_interrupt
 from harness.images.build import BuildError, build_env
 from harness.source.needs import notebook_needs
+from harness.core import progress
+from harness.core.checkout import default_notebook
+from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
 from harness.images.profiles import Profile, select_profiles
 from harness.source.parameters import to_cli as parameters_to_cli
 from harness.report.matrix_records import ImageRun, exit_code, read_report
@@ -56,17 +57,16 @@ def run_matrix(args, profiles_dir: Path) -> int:
         raise HarnessError(f"notebook {notebook} does not exist")
     out = Path(args.out)
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    shown = progress.display()
-    try:
-        runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args), timeout=args.timeout,
-                      cache_dir=args.cache_dir, mode=args.mode, python=args.python, force=args.force,
-                      baselines=args.baselines, update_baselines=args.update_baselines, interrupted=interrupted,
-                      accept_failures=getattr(args, "accept_failures", False),
-                      run_args=_run_args(args), shown=shown, content=tuple(args.content))
-    finally:
-        shown.close()
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        shown = progress.display()
+        try:
+            runs = matrix(profiles, notebook, out, jobs=args.jobs, parameters=parameters.from_args(args),
+                          timeout=args.timeout, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                          force=args.force, baselines=args.baselines, update_baselines=args.update_baselines,
+                          interrupted=interrupted, accept_failures=getattr(args, "accept_failures", False),
+                          run_args=_run_args(args), shown=shown, content=tuple(args.content))
+        finally:
+            shown.close()
     paths = write_reports(runs, notebook, out)
     if args.json:
         sys.stdout.write((out / "matrix.json").read_text(encoding="utf-8"))
@@ -88,10 +88,6 @@ def _run_args(args) -> list[str]:
     for spec in args.env:
         passed += ["--env", spec]
     return passed
-
-
-def _sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt("SIGTERM")
 
 
 def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,

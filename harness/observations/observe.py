@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from harness.core.contract import COLAB_MIME, INSTALL_MIME, META_KEY, PROBE_MIME, TIER_MIME, cell_tags, probe_role
 from harness.source.installs import install_forms, is_install_tag
+from harness.core.text import strip_ansi
 from harness.observations.network import network_failure
 from harness.core.records import (
     CellError,
@@ -34,7 +35,6 @@ from harness.core.records import (
 
 TRACEBACK_HEAD_LINES = 12
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 # pip's result, uninstall, resolver-conflict and "who pulled it" lines (harness.observations.pip_lines reads them).
 _PIP_LINE = re.compile(
     r"^\s*(?:Successfully installed |Successfully uninstalled |Attempting uninstall: |"
@@ -43,10 +43,6 @@ _PIP_LINE = re.compile(
     r".*\brequires\b.*(?:\bbut you have\b.*\bwhich is incompatible|which is not installed))"
 )
 _NBCLIENT_TAGS = ("raises-exception", "skip-execution")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def _text(value: Any) -> str:

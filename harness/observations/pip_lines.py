@@ -29,7 +29,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+from harness.core.text import strip_ansi
+
 _SUCCESS = re.compile(r"^Successfully installed (?P<items>.+)$")
 _ATTEMPT = re.compile(r"^Attempting uninstall: (?P<name>\S+)$")
 _FOUND = re.compile(r"^Found existing installation: (?P<name>\S+) (?P<version>\S+)$")
@@ -81,7 +82,7 @@ class InstallFailure:
 def install_failure(lines: Iterable[str]) -> InstallFailure | None:
     """The failure pip's ERROR lines report, or None when there is none. A "could not find a version"
     after pip retried its connection is a network failure, not a missing release."""
-    cleaned = [_ANSI.sub("", raw).strip() for raw in lines]
+    cleaned = [strip_ansi(raw).strip() for raw in lines]
     errors = [line for line in cleaned if line.startswith("ERROR:") and not line.startswith(_NOT_A_FAILURE)]
     if not errors:
         return None
@@ -136,7 +137,7 @@ class PipSummary:
 def parse(lines: Iterable[str]) -> PipSummary:
     summary = PipSummary()
     for raw in lines:
-        line = _ANSI.sub("", raw).strip()
+        line = strip_ansi(raw).strip()
         if m := _SUCCESS.match(line):
             for item in m["items"].split():
                 name, _, version = item.rpartition("-")

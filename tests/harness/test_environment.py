@@ -17,7 +17,10 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.execution import overlayfs
-from harness.execution.environment import RunEnvironment, inspect_target, make_kernelspec, prepare_environment
+from harness.execution.environment import RunEnvironment, inspect_target, prepare_environment
+from harness.execution.kernelspec import make_kernelspec
+from harness.execution.relocate import relocate_prefix
+from harness.execution.venv_copy import hardlink_tree, kernel_top_levels
 from tests.harness.conftest import (
     OTHER_TABULATE,
     TARGET_NUMPY,
@@ -200,3 +203,75 @@ def test_tree_digest_sees_content_modes_and_links(tmp_path: Path) -> None:
     os.chmod(tmp_path / "a", 0o600)
     assert tree_digest(tmp_path) != first
     assert hashlib.sha256(b"x").hexdigest() in tree_digest(tmp_path)["a"]
+
+
+def _dist(site: Path, name: str, version: str, requires: list[str], top: str | None = None,
+          record: list[str] | None = None) -> None:
+    meta = site / f"{name}-{version}.dist-info"
+    meta.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+    (meta / "METADATA").write_text("\n".join(lines) + "\n\nlong description\nRequires-Dist: not-a-header\n")
+    if top is not None:
+        (meta / "top_level.txt").write_text(top + "\n")
+    if record is not None:
+        (meta / "RECORD").write_text("".join(f"{path},," + "\n" for path in record))
+
+
+def test_only_requirements_whose_markers_hold_are_followed_to_the_kernels_top_levels(tmp_path: Path) -> None:
+    """The kernel's dependencies (copied before the deferred rest) are read with their markers: a
+    requirement for another platform, an older Python or an extra is not the kernel's."""
+    site = tmp_path / "site-packages"
+    _dist(site, "ipykernel", "6.29.5", [
+        "comm>=0.1.1", 'Jupyter_Client; python_version >= "3.0"', 'winonly; sys_platform == "win32"',
+        "docsdep; extra=='docs'", 'py2only; python_version < "3"', 'py313only; python_version >= "3.13"'],
+        top="ipykernel")
+    _dist(site, "comm", "0.2.2", [], record=["comm/__init__.py", "comm-0.2.2.dist-info/METADATA",
+                                             "comm_speedups.cpython-311-x86_64-linux-gnu.so", "../../bin/comm"])
+    _dist(site, "jupyter_client", "8.6.3", [], top="jupyter_client")
+    for name in ("winonly", "docsdep", "py2only", "py313only"):
+        _dist(site, name, "1.0", [], top=name)
+    tops = kernel_top_levels(site, "3.11.9")
+    assert tops is not None
+    assert {"ipykernel", "comm", "comm_speedups", "jupyter_client"} <= tops
+    assert not tops & {"winonly", "docsdep", "py2only", "py313only"}
+    assert not any(t.endswith(".dist-info") for t in tops)
+    assert "py313only" in (kernel_top_levels(site, "3.13.1") or set())
+
+
+def test_relocation_writes_new_files_and_never_the_hard_linked_original(tmp_path: Path) -> None:
+    target, copy = tmp_path / "venv", tmp_path / "copy"
+    (target / "bin").mkdir(parents=True)
+    (target / "bin" / "pip").write_text(f"#!{target}/bin/python\n")
+    os.chmod(target / "bin" / "pip", 0o755)
+    (target / "bin" / "python").symlink_to(target / "bin" / "python3.11")
+    (target / "pyvenv.cfg").write_text(f"home = /usr/bin\ncommand = /usr/bin/python3 -m venv {target}\n")
+    site = target / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "extra.pth").write_text("/somewhere\n")
+    hardlink_tree(target, copy)
+    written = relocate_prefix(copy, copy, str(copy), [str(target)], recreate_pth=True)
+    assert (copy / "bin" / "pip").read_text() == f"#!{copy}/bin/python\n"
+    assert os.access(copy / "bin" / "pip", os.X_OK)
+    assert os.readlink(copy / "bin" / "python") == str(copy / "bin" / "python3.11")
+    assert str(copy) in (copy / "pyvenv.cfg").read_text()
+    # the target is untouched: each file written is a new inode, the .pth too (pip edits those in place)
+    assert (target / "bin" / "pip").read_text() == f"#!{target}/bin/python\n"
+    assert os.readlink(target / "bin" / "python") == str(target / "bin" / "python3.11")
+    for rel in ("bin/pip", "pyvenv.cfg", "lib/python3.11/site-packages/extra.pth"):
+        assert os.stat(copy / rel).st_ino != os.stat(target / rel).st_ino
+        assert copy / rel in written
+    assert not [p for p in copy.rglob(".*colab-ci-*")]   # no temporary file left behind
+
+
+def test_relocation_into_another_folder_writes_only_what_names_the_prefix(tmp_path: Path) -> None:
+    """The overlay's way: read the lower layer, write the relocated files into the upper one."""
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "bin").mkdir(parents=True)
+    (lower / "bin" / "pip").write_text(f"#!{lower}/bin/python\n")
+    (lower / "bin" / "tool").write_text("#!/usr/bin/env python\n")
+    (lower / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    upper.mkdir()
+    relocate_prefix(lower, upper, "/run/merged", [str(lower)])
+    assert sorted(str(p.relative_to(upper)) for p in upper.rglob("*")) == ["bin", "bin/pip"]
+    assert (upper / "bin" / "pip").read_text() == "#!/run/merged/bin/python\n"
+    assert (lower / "bin" / "pip").read_text() == f"#!{lower}/bin/python\n"

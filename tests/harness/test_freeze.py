@@ -62,3 +62,15 @@ def test_os_info_and_python_from_wheel_tags():
     assert python_from_wheel_tags(parse_freeze(FREEZE)) == "3.13"
     with pytest.raises(HarnessError, match="no 'Python X.Y.Z' line"):
         parse_os_info("Ubuntu 22.04.5 LTS\n")
+
+
+def test_python_from_wheel_tags_reads_the_wheel_file_name_not_the_url() -> None:
+    """The tags come from the wheel's file name (packaging's parser): an abi3 wheel names only the
+    oldest Python it runs on, and a "-cp27-" elsewhere in the URL is no tag at all."""
+    freeze = parse_freeze(
+        "cryptography @ https://files.pythonhosted.org/p/cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl\n"
+        "legacy @ https://example.org/builds-cp27-/legacy-1.0-py3-none-any.whl\n"
+        "torch @ https://download.pytorch.org/whl/cpu/torch-2.11.0%2Bcpu-cp313-cp313-manylinux_2_28_x86_64.whl\n")
+    assert python_from_wheel_tags(freeze) == "3.13"
+    assert python_from_wheel_tags(parse_freeze(
+        "cryptography @ https://files.pythonhosted.org/p/cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl\n")) == ""

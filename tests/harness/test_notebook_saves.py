@@ -14,8 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from harness.execution.engine import HarnessExecutionManager, RunState
-from harness.execution.environment import KernelSpecInfo
+from harness.execution.engine import HarnessExecutionManager
+from harness.execution.kernelspec import KernelSpecInfo
+from harness.execution.run_state import RunState
 from harness.execution.execute import _save
 
 

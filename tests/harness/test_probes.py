@@ -213,3 +213,18 @@ def test_folders_vendored_inside_a_package_are_not_installations(probe) -> None:
         assert module.PROBE.snapshot("cell", 1)["installed_changed"] == {}
     finally:
         sys.path.remove(str(vendored))
+
+
+def test_the_installed_listing_runs_the_probe_through_the_same_loader() -> None:
+    """The after-run listing of installed distributions (a ``python -c`` in the run environment)
+    loads the probe as the start-up cell does, and leaves only the listing on stdout."""
+    from importlib.metadata import version
+
+    from harness.execution.probes import installed_source
+
+    code = installed_source() + "import sys\nassert '_colab_ci_probe' in sys.modules\n"
+    out = subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    installed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert installed["pytest"] == version("pytest") and installed["nbformat"] == version("nbformat")
+    assert "def _colab_ci_load_probe(source):" in installed_source()
+    assert "def _colab_ci_load_probe(source):" in startup_source()
