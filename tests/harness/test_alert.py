@@ -248,7 +248,7 @@ def test_an_unreadable_report_opens_the_issue_instead_of_being_skipped(runs):
         assert "1 of 2 image(s) failing (1 could not tell)" in done.stdout
         body = github.issues[1]["body"]
         assert f"| {A} | ❓ could not tell | ? | ? | ? |" in body
-        assert f"* {report} is not valid JSON (" in body
+        assert f"* {report}: not JSON (" in body
 
 
 def test_an_image_without_a_report_keeps_the_issue_open(runs):
