@@ -47,7 +47,8 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
     shown = shown or progress.display()
     from harness.core.checkout import checkout_of
     from harness.execution import headless_colab
-    from harness.execution.environment import inspect_target, prepare_environment
+    from harness.execution.environment import prepare_environment
+    from harness.execution.target import inspect_target
     from harness.execution.kernel_environment import kernel_environment, passed_variables
 
     inspect_target(python)   # a bad --python is said before any browser is looked for

@@ -17,7 +17,8 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.execution import overlayfs
-from harness.execution.environment import RunEnvironment, inspect_target, prepare_environment
+from harness.execution.environment import RunEnvironment, prepare_environment
+from harness.execution.target import inspect_target
 from harness.execution.kernelspec import make_kernelspec
 from harness.execution.relocate import relocate_prefix
 from harness.execution.venv_copy import hardlink_tree, kernel_top_levels
