@@ -22,8 +22,8 @@ from typing import Any, Iterable, NotRequired, TypedDict
 
 from harness.core.json_files import JsonFileError, parse_json
 from harness.core.records import SUMMARY_TIER, Finding, RunRecord
-from harness.observations.tier_payload import parse_payload
 from harness.core.secrets import redact_data
+from harness.observations.tier_payload import parse_payload
 
 # 2: a failing test is recorded only as an accepted failure ("accepted_failure": true). Version 1 is
 # still read; its failing tests carry no acceptance, so a run failing them again fails.

@@ -26,14 +26,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from harness.checks.signatures import Signature, match as match_signature
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
-from harness.source.installs import is_install_tag
+from harness.checks.signatures import Signature
+from harness.checks.signatures import match as match_signature
 from harness.core.labels import cell_label
+from harness.core.records import Finding, InstallObservation, ReplacedDistribution, RunRecord
 from harness.observations import pip_lines
 from harness.observations.tier_payload import parse_payload
-from harness.core.records import Finding, InstallObservation, ReplacedDistribution, RunRecord
+from harness.source.installs import is_install_tag
 
 NAME = "corruption"
 _STOPPED = ("kernel-died", "timeout", "interrupted")

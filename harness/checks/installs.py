@@ -31,8 +31,8 @@ from packaging.utils import canonicalize_name
 from harness.checks.baseline import Baseline
 from harness.checks.options import CheckOptions
 from harness.core.labels import cell_label
-from harness.observations.pip_lines import install_failure
 from harness.core.records import Finding, InstallObservation, RunRecord
+from harness.observations.pip_lines import install_failure
 
 NAME = "install"
 

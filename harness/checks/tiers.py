@@ -24,8 +24,8 @@ from harness.checks.baseline import Baseline, BaselineTest
 from harness.checks.installs import FailedInstall, failed_names
 from harness.checks.options import CheckOptions
 from harness.core.labels import cell_label
-from harness.observations.tier_payload import TierTest, parse_payload
 from harness.core.records import Finding, RunRecord
+from harness.observations.tier_payload import TierTest, parse_payload
 
 NAME = "tiers"
 

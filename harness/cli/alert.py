@@ -57,9 +57,9 @@ from harness.alert.decide import ALERT_LABEL, ALERT_TITLE, sync_issue
 from harness.alert.github import GitHubError, GitHubIssues
 from harness.alert.texts import read_appendix
 from harness.alert.webhook import WEBHOOK_ENV, post_webhook, webhook_text
+from harness.cli.aggregate import add_report_arguments
 from harness.core.errors import HarnessError
 from harness.core.secrets import redact
-from harness.cli.aggregate import add_report_arguments
 from harness.report.github import run_url_from_env
 from harness.report.readers import load_run
 

@@ -10,8 +10,16 @@ import json
 import sys
 from pathlib import Path
 
-from harness.cli.options import (build_options, check_paths, checkout_notebook_needs, mirror_options, profiles_dir,
-                                 profiles_dir_option, progress_log, usage)
+from harness.cli.options import (
+    build_options,
+    check_paths,
+    checkout_notebook_needs,
+    mirror_options,
+    profiles_dir,
+    profiles_dir_option,
+    progress_log,
+    usage,
+)
 from harness.core import progress
 from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK
 
@@ -144,8 +152,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from harness.images.build import build_env
-    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
+    from harness.source.needs import notebook_needs
 
     check_paths(args.notebook, args.content)
     for profile in select_profiles(args.names, profiles_dir(args)):

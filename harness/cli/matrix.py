@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.source import parameters
 from harness.cli.options import build_options, profiles_dir, profiles_dir_option
+from harness.source import parameters
 
 HELP = "run the notebook in every image's environment, in parallel"
 

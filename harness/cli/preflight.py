@@ -44,14 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
     from harness.core.checkout import default_notebook
-    from harness.source.needs import notebook_needs
     from harness.images.profiles import select_profiles
-    from harness.source.install_spec import InstallSpec
-    from harness.source.installs import find_installs
     from harness.preflight.document import document, write_outputs
     from harness.preflight.evaluate import preflight
     from harness.preflight.model import exit_code
     from harness.preflight.render import render_text
+    from harness.source.install_spec import InstallSpec
+    from harness.source.installs import find_installs
+    from harness.source.needs import notebook_needs
 
     try:
         profiles = select_profiles(args.images, profiles_dir(args))

@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from harness.source import parameters
 from harness.cli.options import positive_seconds
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
+from harness.source import parameters
 
 HELP = "execute NOTEBOOK in a disposable copy of an environment and check it"
 # A cell that runs longer than this is stuck, not slow: the template's slowest cell (Tier 3 on a

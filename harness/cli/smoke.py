@@ -48,17 +48,17 @@ import os
 import sys
 from pathlib import Path
 
-from harness.source import parameters
 from harness.core import progress
 from harness.core.errors import HarnessError
-from harness.core.signals import sigterm_as_interrupt
 from harness.core.secrets import json_text
+from harness.core.signals import sigterm_as_interrupt
 from harness.smoke.browser import BROWSER_ENV
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY
 from harness.smoke.colab_check import run_colab
 from harness.smoke.jupyter_server import DEFAULT_START_TIMEOUT_S
 from harness.smoke.local import DEFAULT_TIMEOUT_S, run_local
 from harness.smoke.report import DEFAULT_OUT, SmokeResult, summary_lines, write_report
+from harness.source import parameters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -58,21 +58,21 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from harness.core.checkout import checkout_of
+from harness.core.contract import META_KEY, PROBE_MIME, probe_role
 from harness.core.errors import HarnessError
+from harness.core.progress import Display, Event
+from harness.core.records import RunRecord
 from harness.execution import headless_colab
 from harness.execution.engine import ENGINE_NAME, write_notebook
 from harness.execution.environment import RunEnvironment, prepare_environment
 from harness.execution.kernel_environment import kernel_environment
 from harness.execution.kernelspec import make_kernelspec
-from harness.core.contract import META_KEY, PROBE_MIME, probe_role
 from harness.execution.probes import installed_source, instrument
 from harness.execution.run_state import Progress, ProgressEvent, RunState
 from harness.execution.supervisor import end_kernel_group, supervise
 from harness.images.fidelity import read_fidelity
-from harness.source.notebook_config import declared_tiers
 from harness.observations.observe import observe
-from harness.core.progress import Display, Event
-from harness.core.records import RunRecord
+from harness.source.notebook_config import declared_tiers
 
 OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120

@@ -46,10 +46,10 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from harness.core.errors import HarnessError
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
-from harness.source.needs import NotebookNeeds, notebook_needs
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
+from harness.source.needs import NotebookNeeds, notebook_needs
 
 __all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
            "default_cache_dir", "inspect_env", "python_for_image"]

@@ -24,8 +24,8 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, Pin, compute_closure
-from harness.source.needs import NotebookNeeds, install_roots
 from harness.images.profiles import Profile
+from harness.source.needs import NotebookNeeds, install_roots
 
 CLOSURES = ("notebook", "full")
 FULL = "(every distribution of the image an index serves)"

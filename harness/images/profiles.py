@@ -37,8 +37,8 @@ from harness.core.errors import HarnessError
 from harness.core.json_files import read_json, validate
 from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
 from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
-from harness.source.import_names import distribution_of
 from harness.images.uvtool import uv_version
+from harness.source.import_names import distribution_of
 
 PROFILE_SCHEMA_VERSION = 2   # profile.schema.json reads this version
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"

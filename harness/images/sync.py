@@ -40,8 +40,8 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
-from harness.source.needs import NotebookNeeds
 from harness.images.profiles import Profile
+from harness.source.needs import NotebookNeeds
 
 REPOSITORY = "googlecolab/backend-info"
 RAW_ROOT = f"https://raw.githubusercontent.com/{REPOSITORY}"

@@ -30,18 +30,18 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from harness.source import parameters
-from harness.core.errors import HarnessError
-from harness.core.signals import sigterm_as_interrupt
-from harness.images.build import BuildError, build_env
-from harness.source.needs import notebook_needs
 from harness.core import progress
 from harness.core.checkout import default_notebook
+from harness.core.errors import HarnessError
+from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
+from harness.images.build import BuildError, build_env
 from harness.images.profiles import Profile, select_profiles
-from harness.source.parameters import to_cli as parameters_to_cli
 from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
+from harness.source import parameters
+from harness.source.needs import notebook_needs
+from harness.source.parameters import to_cli as parameters_to_cli
 
 STOP_GRACE_S = 30.0
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",

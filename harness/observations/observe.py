@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from harness.core.contract import COLAB_MIME, INSTALL_MIME, META_KEY, PROBE_MIME, TIER_MIME, cell_tags, probe_role
-from harness.source.installs import install_forms, is_install_tag
-from harness.core.text import strip_ansi
-from harness.observations.network import network_failure
 from harness.core.records import (
     CellError,
     CellRecord,
@@ -32,6 +29,9 @@ from harness.core.records import (
     ReplacedDistribution,
     TierOutput,
 )
+from harness.core.text import strip_ansi
+from harness.observations.network import network_failure
+from harness.source.installs import install_forms, is_install_tag
 
 TRACEBACK_HEAD_LINES = 12
 

@@ -49,14 +49,14 @@ from typing import Callable
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
 from harness.images.metadata_env import MetadataEnv, metadata_env
-from harness.source.needs import NotebookNeeds
 from harness.images.profiles import Profile
-from harness.source.install_spec import InstallSpec
 from harness.preflight.fixes import fixes
 from harness.preflight.guard import guard
 from harness.preflight.model import ImageVerdict, InstallVerdict
 from harness.preflight.no_deps import no_deps_changes
 from harness.preflight.resolve import IndexUnreachable, Resolver, pip_args, resolve_install, sources
+from harness.source.install_spec import InstallSpec
+from harness.source.needs import NotebookNeeds
 
 Log = Callable[[str], None]
 

@@ -12,8 +12,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.images.closure import requirements_that_apply
-from harness.source.install_spec import InstallSpec
 from harness.preflight.model import Change
+from harness.source.install_spec import InstallSpec
 
 
 def changes_from_report(report: dict, spec: InstallSpec, state: dict[str, dict],

@@ -15,10 +15,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.images.closure import requirements_that_apply
-from harness.source.install_spec import InstallSpec
 from harness.preflight import resolve
 from harness.preflight.model import Change, InstallVerdict
 from harness.preflight.resolve import IndexUnreachable, Resolver
+from harness.source.install_spec import InstallSpec
 
 
 def fixes(verdict: InstallVerdict, spec: InstallSpec, python: Path, installed: dict[str, str],

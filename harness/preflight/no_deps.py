@@ -8,9 +8,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness.preflight.model import Change
 from harness.source.install_spec import InstallSpec
 from harness.source.pip_command import wheel_of, word_kind
-from harness.preflight.model import Change
 
 
 def no_deps_changes(spec: InstallSpec, installed: dict[str, str], imported: dict[str, str]) -> list[Change] | None:

@@ -27,8 +27,6 @@ from packaging.requirements import Requirement
 
 from harness.core.errors import HarnessError
 from harness.images.uvtool import find_links_args, run_uv
-from harness.source.install_spec import InstallSpec
-from harness.source.pip_command import VCS_PREFIXES, word_kind
 from harness.preflight.explain import changes_from_report, requested
 from harness.preflight.model import Change, InstallVerdict
 from harness.preflight.resolver_output import (
@@ -38,6 +36,8 @@ from harness.preflight.resolver_output import (
     uv_changes,
     uv_index_unreachable,
 )
+from harness.source.install_spec import InstallSpec
+from harness.source.pip_command import VCS_PREFIXES, word_kind
 
 Resolver = Literal["auto", "pip", "uv"]
 

@@ -16,8 +16,8 @@ from typing import TextIO
 
 from harness.checks import verdict
 from harness.core.records import Finding, RunRecord
-from harness.report import github, json_report, junit, markdown
 from harness.core.secrets import redact, redact_data, secret_values
+from harness.report import github, json_report, junit, markdown
 
 __all__ = ["REPORT_FILES", "redact", "redact_data", "secret_values", "verdict_text", "write_reports"]
 
@@ -49,7 +49,7 @@ def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
     summary = github.publish(lines, redact(texts["markdown"], env), env, stream or sys.stdout)
     if summary is not None:
         paths["github_summary"] = summary
-    from harness.report import html   # report.html and executed.html: for people, in a browser
+    from harness.report import html  # report.html and executed.html: for people, in a browser
 
     paths.update(html.write(record, findings, out_dir, env))   # last: it links to the files above
     return paths

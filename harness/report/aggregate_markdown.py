@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.preflight.model import ImageVerdict, PROBLEMS
-from harness.preflight.render import render_text as render_preflight_text
 from harness.core.labels import cell_label
 from harness.core.records import Finding
 from harness.core.verdicts import MARKDOWN_VERDICT_WORDS
+from harness.preflight.model import PROBLEMS, ImageVerdict
+from harness.preflight.render import render_text as render_preflight_text
 from harness.report.aggregate_model import (
     RUN_PART,
     SMOKE,

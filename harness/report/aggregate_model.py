@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.preflight.document import PreflightDocument
-from harness.preflight.model import ImageVerdict, PROBLEMS
 from harness.core.labels import cell_label
 from harness.core.records import CellRecord, Finding, RunRecord
 from harness.core.verdicts import VERDICTS
+from harness.preflight.document import PreflightDocument
+from harness.preflight.model import PROBLEMS, ImageVerdict
 from harness.source.notebook_config import tiers_enabled
 
 SMOKE, PREFLIGHT = "smoke", "preflight"     # the names ``--expect`` gives the smoke test and the preflight

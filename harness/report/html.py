@@ -20,13 +20,13 @@ from markupsafe import Markup
 from harness.checks import CHECKS, verdict
 from harness.checks.install_time import NAME as INSTALL_TIME
 from harness.core.labels import cell_label
-from harness.observations.tier_payload import parse_payload
 from harness.core.records import Finding, InstallObservation, RunRecord
-from harness.core.verdicts import VERDICT_WORDS
-from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
-from harness.report.templates import render as render_template
-from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
 from harness.core.secrets import redact
+from harness.core.verdicts import VERDICT_WORDS
+from harness.observations.tier_payload import parse_payload
+from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
+from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
+from harness.report.templates import render as render_template
 
 REPORT_HTML = "report.html"
 # Files a run folder may hold, linked from the page when they exist (harness/report/__init__.py,

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from harness.core.labels import cell_label
-from harness.observations.tier_payload import parse_payload
 from harness.core.records import Finding, RunRecord
+from harness.observations.tier_payload import parse_payload
 
 # Characters XML 1.0 forbids (tracebacks carry ANSI escapes: \x1b would make the file unparseable).
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from harness.checks import CHECKS, verdict
 from harness.core.labels import cell_label
-from harness.observations.tier_payload import parse_payload
 from harness.core.records import Finding, InstallObservation, RunRecord
+from harness.observations.tier_payload import parse_payload
 
 _ICON = {"error": "⛔", "fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
 

@@ -17,17 +17,17 @@ from typing import Any
 from markupsafe import Markup
 
 from harness.checks import CHECKS
-from harness.core.labels import cell_label
-from harness.observations.tier_payload import parse_payload
-from harness.core.records import RunRecord
-from harness.core.verdicts import VERDICT_WORDS
 from harness.core.json_files import JsonFileError
+from harness.core.labels import cell_label
+from harness.core.records import RunRecord
+from harness.core.secrets import redact
+from harness.core.verdicts import VERDICT_WORDS
+from harness.observations.tier_payload import parse_payload
 from harness.report import json_report
-from harness.report.matrix_records import ImageRun
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
+from harness.report.matrix_records import ImageRun
 from harness.report.templates import render as render_template
-from harness.core.secrets import redact
 
 MATRIX_HTML = "matrix.html"
 

@@ -19,8 +19,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.report.templates import CSP_META
 from harness.core.secrets import redact, redact_data
+from harness.report.templates import CSP_META
 
 NOTEBOOK_HTML = "executed.html"
 _TEMPLATE_NAME = "colab_ci_offline.html.j2"

@@ -19,11 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.preflight.document import PREFLIGHT_JSON, read_document
 from harness.checks import verdict as findings_verdict
 from harness.core.errors import HarnessError
 from harness.core.json_files import JsonFileError, read_json
 from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK
+from harness.preflight.document import PREFLIGHT_JSON, read_document
 from harness.report import json_report
 from harness.report.aggregate_model import (
     PREFLIGHT,

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.source.notebook_config import first_heading
 from harness.smoke.browser import find_browser, import_playwright, launch, screenshot
 from harness.smoke.colab import DEFAULT_BRANCH, REPOSITORY, colab_reachable, colab_url
 from harness.smoke.report import DEFAULT_OUT, SmokeResult
+from harness.source.notebook_config import first_heading
 
 COLAB_ERROR_TEXTS = ("Notebook loading error", "Could not load", "Could not find", "There was an error loading",
                      "Not Found", "Failed to fetch")

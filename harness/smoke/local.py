@@ -48,8 +48,8 @@ def run_local(notebook: Path, *, python: str | Path = sys.executable, out: Path 
     from harness.core.checkout import checkout_of
     from harness.execution import headless_colab
     from harness.execution.environment import prepare_environment
-    from harness.execution.target import inspect_target
     from harness.execution.kernel_environment import kernel_environment, passed_variables
+    from harness.execution.target import inspect_target
 
     inspect_target(python)   # a bad --python is said before any browser is looked for
     passed = passed_variables(env_vars)

@@ -11,8 +11,16 @@ import dataclasses
 import re
 import shlex
 
-from harness.source.constants import (CELL_MAGIC, Names, argv_words, elements, evaluate, expand, parse_cell,
-                                      requirements_path)
+from harness.source.constants import (
+    CELL_MAGIC,
+    Names,
+    argv_words,
+    elements,
+    evaluate,
+    expand,
+    parse_cell,
+    requirements_path,
+)
 from harness.source.install_spec import InstallSpec, restart_recovery_file, spec_from_words
 from harness.source.shell import install_args, shell_installs
 from harness.source.workdir import CD_LINE, Workdir
