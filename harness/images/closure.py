@@ -117,6 +117,19 @@ def compute_closure(freeze: Freeze, roots: list[str], python: str, platform: str
     return Closure(pins, outside, gpu_only, dropped, command)
 
 
+def pinned(text: str) -> tuple[str, str] | None:
+    """``name[extra]==1.2`` -> (canonical name, "1.2"), read by packaging; None for anything else
+    (a URL, a range, words)."""
+    try:
+        requirement = Requirement(text.strip())
+    except InvalidRequirement:
+        return None
+    specifiers = list(requirement.specifier)
+    if requirement.url or len(specifiers) != 1 or specifiers[0].operator != "==":
+        return None
+    return canonicalize_name(requirement.name), specifiers[0].version
+
+
 def parse_compiled(text: str) -> dict[str, tuple[str, list[str]]]:
     """``uv pip compile --annotation-style split`` output -> {canonical name: (version, [via ...])}."""
     resolved: dict[str, tuple[str, list[str]]] = {}
@@ -126,11 +139,11 @@ def parse_compiled(text: str) -> dict[str, tuple[str, list[str]]]:
         if not line:
             continue
         if not line.startswith("#"):
-            match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)", line)
-            if not match:
+            pin = pinned(line.split()[0])
+            if pin is None:
                 raise HarnessError(f"unexpected line in uv's resolution: {line!r}")
-            current = canonicalize_name(match.group(1))
-            resolved[current] = (match.group(2), [])
+            current, version = pin
+            resolved[current] = (version, [])
             continue
         via = re.sub(r"^#\s*(via\s*)?", "", line).strip()
         if current and via:

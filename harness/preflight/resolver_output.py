@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import re
 
-from packaging.utils import canonicalize_name
-
 from harness.core.errors import HarnessError
 from harness.core.json_files import validate
+from harness.images.closure import pinned
 
 
 def pip_report(stdout: str, args: list[str]) -> dict:
@@ -46,9 +45,9 @@ def uv_changes(stdout: str, stderr: str) -> dict[str, tuple[str | None, str]] | 
     added: dict[str, str] = {}
     said = (stdout + stderr).splitlines()
     for line in said:
-        match = re.match(r"^ ([+-]) ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
-        if match:
-            (added if match.group(1) == "+" else removed)[canonicalize_name(match.group(2))] = match.group(3)
+        pin = pinned(line[3:].split()[0]) if line[:3] in (" + ", " - ") and line[3:].strip() else None
+        if pin is not None:
+            (added if line[1] == "+" else removed)[pin[0]] = pin[1]
     if not added and not removed and not any(line.strip() == "Would make no changes" for line in said):
         return None   # an answer in words this reader does not know is no answer: pip decides
     return {name: (removed.get(name), version) for name, version in sorted(added.items())}
