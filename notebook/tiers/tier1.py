@@ -46,7 +46,8 @@ from .checks_scale import (FAN_IN_GAIN_FAIL, FAN_IN_GAIN_LOW, FAN_IN_GAIN_WARN, 
                            projection_scales)
 from .optional import INSTALL_COMMANDS, try_import
 from .probing import first_few, inspecting, next_token_loss, summarise, sync
-from .results import TestResult, TierResult, run_tier
+from .results import TestResult, TierResult
+from .running import run_tier
 
 # --------------------------------------------------------------------------------------------------
 # Thresholds. Each is documented where it is used; they are module constants so a notebook user (or

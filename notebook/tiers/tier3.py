@@ -37,7 +37,8 @@ from torch.nn import functional as F
 from . import modelio
 from .models import TinyDecoder, parameter_count
 from .optional import skip_missing, try_import
-from .results import TestResult, TierResult, model_environment, timed
+from .results import TestResult, TierResult, timed
+from .running import model_environment
 
 # --- the context task and the training runs -------------------------------------------------------
 CONTEXT_TOKENS = 5  # 5 * 4 = 20 sequences; a context-blind model cannot beat ln(4) = 1.39
