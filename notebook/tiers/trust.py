@@ -1,4 +1,6 @@
-"""Run a model's code only when the user approved exactly that code.
+"""Run a model's code only when the user approved exactly that code, as it was shown.
+
+``show_code`` prints the code with line numbers under a header naming its sha256, before anything runs.
 
 ``TRUST_MODEL_CODE`` takes the sha256 of model.py that the model cell prints above the code (its first
 ``SHOWN_DIGEST_CHARS`` hex characters, or more): the approval is tied to the code that was shown, so
