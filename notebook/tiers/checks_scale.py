@@ -7,7 +7,7 @@
                       overflow float16 and saturate softmax and LayerNorm.
 ``projection_scales`` each projection weight's std * sqrt(fan_in) (1 keeps the signal's scale; PyTorch's
                       default init gives 0.58, GPT-2's 0.02 at width 768 gives 0.55), used by
-                      ``parameter_initialization`` in tier1.py.
+                      ``parameter_initialization`` in checks_init.py.
 """
 
 from __future__ import annotations

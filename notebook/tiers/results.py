@@ -11,7 +11,7 @@ import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal
 
 MIME_TYPE = "application/vnd.colab-ci.tier+json"
 SCHEMA_VERSION = 1
@@ -105,18 +105,6 @@ def environment(device: str | None = None, device_name: str | None = None) -> di
     return env
 
 
-def model_environment(model: Any) -> dict[str, str]:
-    """``environment`` for the device the model's parameters are on (cpu when it has none)."""
-    try:
-        from .devices import device_name
-        from .modelio import device_of
-
-        device = device_of(model)
-        return environment(device.type, device_name(device))
-    except Exception:  # noqa: BLE001 - not a torch model (tests of the contract pass None)
-        return environment("cpu")
-
-
 def timed(name: str, body: Callable[[], TestResult]) -> TestResult:
     """Run one test body; an exception becomes a ``fail`` naming it, so the other tests still run."""
     start = time.perf_counter()
@@ -201,9 +189,3 @@ def render_html(result: TierResult) -> str:
     )
     return (f'<h4 style="text-align:left">{escape(result.tier)}: {_status_html(result.status)}</h4>'
             f'<table style="{_TABLE}"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>')
-
-
-def run_tier(tier: str, tests: Mapping[str, Callable[[Any, Any], TestResult]], model: Any, config: Any) -> TierResult:
-    """Run each test of a tier on (model, config), each isolated by ``timed``."""
-    results = [timed(name, lambda fn=fn: fn(model, config)) for name, fn in tests.items()]
-    return TierResult(tier, results, model_environment(model))

@@ -9,7 +9,8 @@ from torch import nn
 from . import modelio
 from .models import parameter_count, size_mb
 from .optional import missing_box, try_import
-from .results import TestResult, TierResult, environment, model_environment
+from .results import TestResult, TierResult, environment
+from .running import model_environment
 
 
 def describe_model(model: nn.Module, config: Any) -> str:

@@ -23,7 +23,8 @@ from torch.nn import functional as F
 from . import attention_capture, modelio
 from .checks_causal import model_kind
 from .optional import skip_missing, try_import
-from .results import TestResult, TierResult, run_tier
+from .results import TestResult, TierResult
+from .running import run_tier
 
 # --- attention_patterns --------------------------------------------------------------------------
 ATTENTION_BATCH = 4

@@ -4,7 +4,8 @@
                            number of trials and by time (skip without optuna).
 ``training_loop``          overfit one fixed batch of the context task with the best learning rate found:
                            the loss must go near zero, far below what a context-blind model can reach.
-``benchmark``              forward-pass tokens/s against a ``TinyDecoder`` of about the same size.
+``benchmark``              forward-pass tokens/s against a ``TinyDecoder`` of about the same size
+                           (checks_speed.py).
 
 The context task (``context_task``): every sequence alternates two tokens, ``a b a b ...``, one sequence
 per ordered pair of ``CONTEXT_TOKENS`` tokens. The next token is the one two positions back, so a model
@@ -24,7 +25,6 @@ import base64
 import copy
 import io
 import math
-import statistics
 import time
 import warnings
 from collections import Counter
@@ -35,9 +35,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import modelio
-from .models import TinyDecoder, parameter_count
+from .checks_speed import benchmark
 from .optional import skip_missing, try_import
-from .results import TestResult, TierResult, model_environment, timed
+from .results import TestResult, TierResult, timed
+from .running import model_environment
 
 # --- the context task and the training runs -------------------------------------------------------
 CONTEXT_TOKENS = 5  # 5 * 4 = 20 sequences; a context-blind model cannot beat ln(4) = 1.39
@@ -66,15 +67,6 @@ WEIGHT_DECAY_RANGE = (1e-4, 1e-1)
 SEARCH_GRID = (1e-2, 3e-3, 1e-3, 3e-4)
 GRID_WEIGHT_DECAY = 1e-2
 
-# --- benchmark ----------------------------------------------------------------------------------
-BENCH_BATCH = 8
-BENCH_SEQ = 64
-BENCH_MIN_RUN_TIME_S = 0.2  # per model; torch.utils.benchmark repeats the forward pass until then
-BENCH_ROUNDS = 5  # the two models are timed in alternating rounds; the median round's ratio counts
-SLOW_RATIO = 0.25
-REFERENCE_HEADS = 4
-REFERENCE_DEFAULT_LAYERS = 2
-LAYER_FIELDS = ("n_layers", "num_layers", "n_layer", "num_hidden_layers")
 
 # The per-step losses of the latest training_loop run, for loss_curve_html().
 loss_curve: list[float] = []
@@ -326,98 +318,6 @@ def hyperparameter_search(model: nn.Module, config: Any) -> TestResult:
                           f"{found}: no trial lowered the loss; the model may need a learning rate outside the searched "
                           "range, or it does not train (see training_loop)", metrics)
     return TestResult("hyperparameter_search", "pass", found + "; training_loop uses this learning rate", metrics)
-
-
-# =================================================================================================
-# benchmark
-# =================================================================================================
-
-def benchmark(model: nn.Module, config: Any) -> TestResult:
-    """Forward-only throughput (no gradients) of the model and of a same-size reference TinyDecoder."""
-    device = modelio.device_of(model)
-    input_ids = modelio.random_tokens(model, config, BENCH_BATCH, min(modelio.max_seq_len(config), BENCH_SEQ))
-    with torch.device(device):  # built where it runs: initialising a large reference on the CPU is slow
-        reference = reference_model(model, config).train(model.training)
-    vocab = modelio.vocab_size(model, config)
-    own_s, reference_s = _forward_seconds([model, reference], input_ids, vocab)
-    own, baseline = input_ids.numel() / statistics.median(own_s), input_ids.numel() / statistics.median(reference_s)
-    # The ratio of each round, then their median: drift in the machine's load cancels within a round.
-    ratio = statistics.median(ref / mine for mine, ref in zip(own_s, reference_s))
-    metrics = {
-        "tokens_per_s_forward": own,
-        "reference_tokens_per_s_forward": baseline,
-        "speed_ratio": ratio,
-        "parameters": parameter_count(model),
-        "reference_parameters": parameter_count(reference),
-        "reference_d_model": reference.token_embedding.embedding_dim,
-        "batch": BENCH_BATCH,
-        "seq": input_ids.shape[1],
-    }
-    found = (f"forward pass {own:,.0f} tokens/s, {ratio:.2f}x a TinyDecoder of "
-             f"{metrics['reference_parameters']:,} parameters ({baseline:,.0f} tokens/s) on {device.type}")
-    if ratio < SLOW_RATIO:
-        return TestResult("benchmark", "warn",
-                          f"{found}: much slower than a plain transformer of the same size; look for Python loops "
-                          "over positions or heads, work repeated per call, or tensors moved between devices in "
-                          "forward", metrics)
-    return TestResult("benchmark", "pass", found, metrics)
-
-
-def forward_tokens_per_second(model: nn.Module, input_ids: torch.Tensor, vocab: int | None = None) -> float:
-    """Median forward-only tokens/s (torch.utils.benchmark: warm-up and CUDA synchronisation included)."""
-    return input_ids.numel() / statistics.median(_forward_seconds([model], input_ids, vocab)[0])
-
-
-def _forward_seconds(models: Sequence[nn.Module], input_ids: torch.Tensor, vocab: int | None) -> list[list[float]]:
-    """Seconds per forward of each model, one figure per round; the models are timed in alternating
-    rounds so that load on a shared machine (Colab's CPUs are shared) hits them alike."""
-    from torch.utils import benchmark as torch_benchmark
-
-    def timer(model: nn.Module) -> Any:
-        def forward_pass() -> None:
-            with torch.no_grad():
-                modelio.forward(model, input_ids, vocab)
-
-        # One CPU thread: only the ratio is judged, and on a shared CPU (Colab's, CI's) a multi-threaded op
-        # stalls whenever one of its threads is descheduled, which swings a ratio far more than the model does.
-        # Tier 1's inference_speed reports the kernel's real multi-threaded latency.
-        return torch_benchmark.Timer(stmt="forward_pass()", globals={"forward_pass": forward_pass}, num_threads=1)
-
-    timers = [timer(model) for model in models]
-    seconds: list[list[float]] = [[] for _ in models]
-    for _ in range(BENCH_ROUNDS):
-        for index, each in enumerate(timers):
-            measurement = each.blocked_autorange(min_run_time=BENCH_MIN_RUN_TIME_S / BENCH_ROUNDS)
-            # The fastest block: other processes only ever slow a block down, so the minimum is the
-            # least disturbed figure (what timeit recommends too).
-            seconds[index].append(min(measurement.times))
-    return seconds
-
-
-def reference_model(model: nn.Module, config: Any) -> TinyDecoder:
-    """A freshly initialised TinyDecoder with the model's vocabulary and about its parameter count."""
-    vocab = modelio.vocab_size(model, config)
-    max_len = modelio.max_seq_len(config)
-    layers = int(modelio.config_get(config, LAYER_FIELDS, REFERENCE_DEFAULT_LAYERS))
-
-    def build(d_model: int) -> TinyDecoder:
-        return TinyDecoder(vocab, d_model, REFERENCE_HEADS, layers, max_len)
-
-    def count(d_model: int) -> int:
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            return parameter_count(build(d_model))
-
-    # TinyDecoder's parameter count is a quadratic in d_model (d x d attention and feed-forward
-    # matrices with d_ff = 4d, d x vocab and d x max_len embeddings, d-long norms and biases), so three
-    # sizes fix its coefficients exactly and the positive root gives the d_model that matches.
-    sizes = (16, 32, 48)
-    powers = torch.tensor([[d * d, d, 1] for d in sizes], dtype=torch.float64, device="cpu")
-    counts = torch.tensor([count(d) for d in sizes], dtype=torch.float64, device="cpu")
-    a, b, c = torch.linalg.solve(powers, counts).tolist()
-    target = parameter_count(model)
-    d_model = (-b + math.sqrt(max(b * b - 4 * a * (c - target), 0.0))) / (2 * a)
-    step = 4 * REFERENCE_HEADS  # keeps the head size a multiple of 4
-    return build(max(step, round(d_model / step) * step))
 
 
 TESTS: dict[str, Callable[[Any, Any], TestResult]] = {

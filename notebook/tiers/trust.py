@@ -1,4 +1,6 @@
-"""Run a model's code only when the user approved exactly that code.
+"""Run a model's code only when the user approved exactly that code, as it was shown.
+
+``show_code`` prints the code with line numbers under a header naming its sha256, before anything runs.
 
 ``TRUST_MODEL_CODE`` takes the sha256 of model.py that the model cell prints above the code (its first
 ``SHOWN_DIGEST_CHARS`` hex characters, or more): the approval is tied to the code that was shown, so
@@ -53,3 +55,24 @@ def approve(trust_code: Any, digest: str, *, remote: bool, where: str) -> Approv
                                f"{shown}: the code changed since it was reviewed (or the digest was mistyped); review "
                                "the code above again and paste its sha256 to run it")
     return Approval(True, f"running the code from {where}: its sha256 {shown} is the one TRUST_MODEL_CODE approves")
+
+
+# ------------------------------------------------------------------------- the code shown for review
+
+def format_code(code: str, filename: str = "model.py") -> str:
+    """The code with right-aligned line numbers, under a header naming it (lines and sha256)."""
+    lines = code.splitlines()
+    width = len(str(len(lines)))
+    digest = code_digest(code)[:SHOWN_DIGEST_CHARS]
+    header = f"----- {filename}: {len(lines)} lines, sha256 {digest} -----"
+    body = "\n".join(f"{i:>{width}} | {line}" for i, line in enumerate(lines, 1))
+    return f"{header}\n{body}\n" + "-" * len(header)
+
+
+def show_code(code: str, filename: str = "model.py", source: str = "") -> str:
+    """Print the numbered code (the notebook shows it before running it); returns the printed text."""
+    text = format_code(code, filename)
+    if source:
+        text = f"Code to run, from {source}:\n{text}"
+    print(text, flush=True)
+    return text

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiers import devices, modelio, tier1, tier2, tier3
 from tiers.models import example_model
-from tiers.results import model_environment
+from tiers.running import model_environment
 from tiers.summary import summarize
 
 try:  # tests/tiers is a package in some layouts and a plain rootdir-inserted folder in others

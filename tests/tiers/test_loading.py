@@ -1,4 +1,5 @@
-"""tiers.loading against a local double of GitHub's gist API (real JSON shape, status codes, headers).
+"""tiers.loading (fetching, trust, instantiation) against a local double of GitHub's gist API (real JSON
+shape, status codes, headers).
 
 The double serves ``GET /gists/{id}`` with the documented body (``files: {name: {filename, type,
 language, raw_url, size, truncated, content}}``), raw file URLs, GitHub's 404 body and a 403 with
@@ -19,8 +20,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tiers import loading  # noqa: E402
-from tiers.loading import LoadedModel, ModelSourceError, load_model, parse_gist_ref  # noqa: E402
+from tiers import fetching, loading  # noqa: E402
+from tiers.fetching import parse_gist_ref  # noqa: E402
+from tiers.loading import LoadedModel, load_model  # noqa: E402
+from tiers.source_error import ModelSourceError  # noqa: E402
 
 GIST_ID = "0123456789abcdef0123456789abcdef"
 OLD_GIST_ID = "b3d397397a9307b4011e"
@@ -470,7 +473,7 @@ def test_real_public_gist(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("api.github.com:443 is unreachable from here (no internet access)")
     monkeypatch.delenv("COLAB_CI_GITHUB_API", raising=False)
     try:
-        files = loading.fetch_gist("aa5a315d61ae9438b18d", required=())
+        files = fetching.fetch_gist("aa5a315d61ae9438b18d", required=())
     except ModelSourceError as exc:
         if "rate limit" in str(exc):
             pytest.skip(str(exc))
@@ -589,7 +592,7 @@ def test_local_folder_accepts_true_or_its_digest(tmp_path: Path) -> None:
 def test_the_token_goes_to_the_configured_https_api_host_only(monkeypatch: pytest.MonkeyPatch, url: str,
                                                              api_base: str | None, allowed: bool) -> None:
     monkeypatch.delenv("COLAB_CI_GITHUB_API", raising=False)
-    assert loading.token_allowed(url, api_base) is allowed
+    assert fetching.token_allowed(url, api_base) is allowed
 
 
 def test_the_token_is_not_sent_over_http(api: GistAPI, fresh_reviews: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import jsonschema
-from tiers.results import MIME_TYPE, TestResult, TierResult, publish, render_html, render_text, run_tier, timed
+from tiers.results import MIME_TYPE, TestResult, TierResult, publish, render_html, render_text, timed
+from tiers.running import run_tier
 
 
 def test_payload_validates_and_non_finite_metrics_become_null(tier_schema):

@@ -11,7 +11,7 @@ import math
 import jsonschema
 import pytest
 import torch
-from tiers import tier3
+from tiers import checks_speed, tier3
 from tiers.models import TinyDecoder, example_model, parameter_count
 from torch import nn
 
@@ -156,7 +156,7 @@ def test_benchmark_compares_with_a_same_size_reference(example_result) -> None:
     # machine hits both), not the ratio of the two medians: on a quiet machine the two agree, on a busy one
     # only the former means anything. Here: a finite positive number, and the example is no outlier.
     assert 0 < metrics["speed_ratio"] < math.inf
-    assert metrics["speed_ratio"] > tier3.SLOW_RATIO
+    assert metrics["speed_ratio"] > checks_speed.SLOW_RATIO
     assert 0.5 < metrics["reference_parameters"] / parameter_count(model) < 2
 
 
@@ -166,13 +166,13 @@ def test_reference_model_matches_the_parameter_count(vocab: int, d_model: int, l
         model = TinyDecoder(vocab, d_model, 4 if d_model % 4 == 0 else 1, layers, 1024)
     config = {"vocab_size": vocab, "max_seq_len": 1024, "n_layers": layers}
     with torch.device("meta"):
-        reference = tier3.reference_model(model, config)
+        reference = checks_speed.reference_model(model, config)
     assert reference.token_embedding.num_embeddings == vocab
     assert len(reference.blocks) == layers
     if d_model > 16:
         assert 0.8 < parameter_count(reference) / parameter_count(model) < 1.25
     else:  # smaller than the smallest reference: the reference takes the minimum width
-        assert reference.token_embedding.embedding_dim == 4 * tier3.REFERENCE_HEADS
+        assert reference.token_embedding.embedding_dim == 4 * checks_speed.REFERENCE_HEADS
 
 
 def test_benchmark_never_fails_on_speed() -> None:
