@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.options import build_options, profiles_dir, profiles_dir_option
+from harness.cli.options import build_options, kernel_input_options, profiles_dir, profiles_dir_option
 from harness.source import parameters
 
 HELP = "run the notebook in every image's environment, in parallel"
@@ -15,24 +15,20 @@ HELP = "run the notebook in every image's environment, in parallel"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", type=Path, nargs="?", default=None, metavar="NOTEBOOK",
-                     help="default: notebook/template.ipynb")
+                        help="default: notebook/template.ipynb")
     parser.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     parser.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")
     parser.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores + 1)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")
     parser.add_argument("--baselines", type=Path, default=Path("baselines"), metavar="DIR",
-                     help="compare each image's run with DIR/<image>.json where it exists (default: baselines)")
+                        help="compare each image's run with DIR/<image>.json where it exists (default: baselines)")
     parser.add_argument("--update-baselines", action="store_true",
-                     help="write each image's run as DIR/<image>.json (see docs/baselines.md); an image whose run "
-                          "has failing tier tests is refused (exit 2) unless --accept-failures")
+                        help="write each image's run as DIR/<image>.json (see docs/baselines.md); an image whose run "
+                             "has failing tier tests is refused (exit 2) unless --accept-failures")
     parser.add_argument("--accept-failures", action="store_true",
-                     help="with --update-baselines: record failing tier tests as accepted failures")
-    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
-                     help="passed to each run (see `colab-ci run --help`)")
-    parser.add_argument("--drive", type=Path, default=None, metavar="DIR", help="passed to each run")
-    parser.add_argument("--secret", action="append", default=[], metavar="NAME", help="passed to each run")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]", help="passed to each run")
+                        help="with --update-baselines: record failing tier tests as accepted failures")
     parser.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
+    kernel_input_options(parser, for_each_run=True)
     parameters.add_arguments(parser)
     build_options(parser)
     profiles_dir_option(parser)

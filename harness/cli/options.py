@@ -87,3 +87,24 @@ def checkout_notebook_needs(profile):  # -> NotebookNeeds | None
 def usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_HARNESS
+
+
+def kernel_input_options(parser: argparse.ArgumentParser, *, for_each_run: bool = False) -> None:
+    """What the kernel is given besides the notebook: files, a Drive folder, secrets, variables
+    (``run``; ``matrix`` passes them to each run)."""
+    def said(text: str) -> str:
+        return "passed to each run (see `colab-ci run --help`)" if for_each_run else text
+
+    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
+                        help=said("a file or folder copied into the kernel's working directory before the first "
+                                  "cell, as if uploaded to Colab's /content (repeatable); "
+                                  "google.colab.files.upload() returns them"))
+    parser.add_argument("--drive", type=Path, default=None, metavar="DIR",
+                        help=said("the folder google.colab.drive.mount() exposes as MyDrive (default: an empty one)"))
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME",
+                        help=said("pass the environment variable NAME to the kernel (google.colab.userdata.get "
+                                  "reads it); its value is redacted from everything written or printed, whatever "
+                                  "NAME is"))
+    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                        help=said("pass the environment variable NAME (this shell's value, or VALUE) to the kernel, "
+                                  "which otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)"))

@@ -22,21 +22,21 @@ HELP = "predict what each install cell would change in each image"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebook", type=Path, default=None,
-                     help="notebook to read (default: this checkout's template, unless --requirements is given)")
+                        help="notebook to read (default: this checkout's template, unless --requirements is given)")
     parser.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
-                     help="requirements files to evaluate as well (as `pip install -r FILE`)")
+                        help="requirements files to evaluate as well (as `pip install -r FILE`)")
     parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
-                     help="a file or folder as if uploaded to the kernel's working directory (/content), as "
-                          "`colab-ci run --content` gives it: a requirements file a cell names is looked for "
-                          "there first, then in the notebook's folder (repeatable)")
+                        help="a file or folder as if uploaded to the kernel's working directory (/content), as "
+                             "`colab-ci run --content` gives it: a requirements file a cell names is looked for "
+                             "there first, then in the notebook's folder (repeatable)")
     parser.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
     parser.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
-                     help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
+                        help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
     parser.add_argument("--json", action="store_true",
-                     help="print preflight.json on stdout instead of the text (progress stays on stderr)")
+                        help="print preflight.json on stdout instead of the text (progress stays on stderr)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                     help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
-                          "DIR/preflight.md, also when the preflight could not run")
+                        help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
+                             "DIR/preflight.md, also when the preflight could not run")
     build_options(parser)
     profiles_dir_option(parser)
 

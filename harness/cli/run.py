@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.cli.options import positive_seconds
+from harness.cli.options import kernel_input_options, positive_seconds
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
@@ -28,50 +28,40 @@ DEFAULT_CELL_TIMEOUT_S = 1800.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", metavar="NOTEBOOK", type=Path)
     parser.add_argument("--python", type=Path, default=None, metavar="PATH",
-                     help="interpreter whose environment the notebook runs in (default: this one); never modified")
+                        help="interpreter whose environment the notebook runs in (default: this one); never modified")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                     help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
+                        help="where executed.ipynb and the reports go (default: out/<notebook stem>)")
     parser.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="baseline to compare against")
     parser.add_argument("--update-baseline", action="store_true",
-                     help="write this run as the new baseline (to --baseline, default DIR/baseline.json); refused "
-                          "(exit 2) when a tier test fails, unless --accept-failures")
+                        help="write this run as the new baseline (to --baseline, default DIR/baseline.json); refused "
+                             "(exit 2) when a tier test fails, unless --accept-failures")
     parser.add_argument("--accept-failures", action="store_true",
-                     help="with --update-baseline: write a run with failing tier tests, each marked as an accepted "
-                          "failure in the baseline and in every report compared with it")
+                        help="with --update-baseline: write a run with failing tier tests, each marked as an accepted "
+                             "failure in the baseline and in every report compared with it")
     parser.add_argument("--cell-timeout", type=positive_seconds, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
-                     help="limit for one cell (default: %(default)g)")
+                        help="limit for one cell (default: %(default)g)")
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="S", help="limit for the whole run")
-    parser.add_argument("--secret", action="append", default=[], metavar="NAME",
-                     help="pass the environment variable NAME to the kernel (google.colab.userdata.get reads it); "
-                          "its value is redacted from everything written or printed, whatever NAME is")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
-                     help="pass the environment variable NAME (this shell's value, or VALUE) to the kernel, which "
-                          "otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)")
     parser.add_argument("--install-budget", type=positive_seconds, default=None, metavar="S",
-                     help="seconds each install cell may take (default: 300)")
+                        help="seconds each install cell may take (default: 300)")
     parser.add_argument("--keep-env", action="store_true", help="keep the run's copy of the environment (debugging)")
     parser.add_argument("--image", default=None, metavar="NAME",
-                     help="run in the environment mirroring this Colab image profile (built, or reused when up to "
-                          "date; see `colab-ci images list`) instead of --python")
+                        help="run in the environment mirroring this Colab image profile (built, or reused when up to "
+                             "date; see `colab-ci images list`) instead of --python")
     parser.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
-                     help="how --image builds its environment (see `colab-ci images build --help`)")
+                        help="how --image builds its environment (see `colab-ci images build --help`)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                     help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
+                        help="where --image keeps environments (default: $COLAB_CI_CACHE or ./.colab-ci)")
     parser.add_argument("--closure", choices=("notebook", "full"), default="notebook",
-                     help="what --image's mirror holds: what the notebook imports and installs (default), or the "
-                          "whole image (every distribution an index serves; several GB)")
+                        help="what --image's mirror holds: what the notebook imports and installs (default), or the "
+                             "whole image (every distribution an index serves; several GB)")
     parser.add_argument("--with", dest="with_", action="append", default=[], metavar="REQ",
-                     help="more of the image's distributions for --image's mirror (repeatable)")
-    parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
-                     help="a file or folder copied into the kernel's working directory before the first cell, as "
-                          "if uploaded to Colab's /content (repeatable); google.colab.files.upload() returns them")
-    parser.add_argument("--drive", type=Path, default=None, metavar="DIR",
-                     help="the folder google.colab.drive.mount() exposes as MyDrive (default: an empty one)")
+                        help="more of the image's distributions for --image's mirror (repeatable)")
     parser.add_argument("--in-place", action="store_true",
-                     help="run the kernel on --python's environment itself, with no copy: installs really replace "
-                          "its packages (for Colab's own runtime container; refused for the harness's own)")
+                        help="run the kernel on --python's environment itself, with no copy: installs really replace "
+                             "its packages (for Colab's own runtime container; refused for the harness's own)")
     parser.add_argument("--json", action="store_true",
-                     help="print report.json on stdout instead of the verdict (progress stays on stderr)")
+                        help="print report.json on stdout instead of the verdict (progress stays on stderr)")
+    kernel_input_options(parser)
     parameters.add_arguments(parser)
 
 
