@@ -33,20 +33,22 @@ def validator(schema: str) -> jsonschema.protocols.Validator:
     return cls(document)
 
 
-def field_path(error: jsonschema.ValidationError) -> str:
-    """``cells[3].index``: where in the document an error is (``(top level)`` for the document itself)."""
-    out = ""
+def field_path(error: jsonschema.ValidationError, within: str = "") -> str:
+    """``cells[3].index``: where in the document an error is (``(top level)`` for the document itself);
+    ``within`` names the part of a larger document that was validated (``record``)."""
+    out = within
     for part in error.absolute_path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
 
-def validate(data: Any, schema: str, where: str | Path) -> Any:
-    """``data`` unchanged when it matches ``schema``; else ``JsonFileError`` naming ``where`` and the field."""
+def validate(data: Any, schema: str, where: str | Path, within: str = "") -> Any:
+    """``data`` unchanged when it matches ``schema``; else ``JsonFileError`` naming ``where`` and the field
+    (``within``: the field of the file that ``data`` is, when it is only a part of it)."""
     errors = list(validator(schema).iter_errors(data))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
-        raise JsonFileError(f"{where}: field '{field_path(error)}': {error.message}")
+        raise JsonFileError(f"{where}: field '{field_path(error, within)}': {error.message}")
     return data
 
 

@@ -169,10 +169,11 @@ class RunRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], where: str | Path = "run record") -> "RunRecord":
+    def from_json(cls, data: dict[str, Any], where: str | Path = "run record", within: str = "") -> "RunRecord":
         """The record ``data`` holds; ``JsonFileError`` naming ``where`` (the file it came from) and the
-        field when it does not match ``run-record.schema.json``."""
-        return _build(cls, validate(data, "run-record", where))
+        field (under ``within``, the record's own field in that file) when it does not match
+        ``run-record.schema.json``."""
+        return _build(cls, validate(data, "run-record", where, within))
 
 
 @dataclass

@@ -62,7 +62,9 @@ def read(data: Any, where: str | Path = "report.json") -> tuple[RunRecord, list[
 def _build(data: dict[str, Any], where: str | Path) -> tuple[RunRecord, list[Finding]]:
     """The record and findings of a document that matches the schema."""
     try:
-        record = RunRecord.from_json(data["record"])
+        record = RunRecord.from_json(data["record"], where, within="record")
+    except JsonFileError:    # names the file and the record's field already
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:   # the record's own fields
         raise JsonFileError(f"{where}: field 'record': {type(exc).__name__}: {exc}") from None
     return record, [Finding.from_json(f) for f in data["findings"]]

@@ -132,7 +132,7 @@ def _edit(report: Path, edit) -> None:
     (lambda d: d["record"].update(started_at="last tuesday"),
      "field 'record.started_at' is 'last tuesday', not an ISO 8601 time"),
     (lambda d: d["record"]["installs"][1].update(duration_s="slow"),
-     "field 'record.installs[1].duration_s' is 'slow', not a number of seconds"),
+     "field 'record.installs[1].duration_s': 'slow' is not of type 'number'"),
     (lambda d: d.update(verdict="maybe"), "field 'verdict': 'maybe' is not one of"),
     (lambda d: d.pop("record"), "field '(top level)': 'record' is a required property"),
 ])
