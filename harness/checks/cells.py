@@ -2,7 +2,8 @@
 
 A cell tagged ``raises-exception`` is allowed to raise (nbclient's meaning of the tag). A run that
 ended with the kernel dead, a timeout or an interruption failed whatever the cells say, because
-the cells after the stopping point never ran.
+the cells after the stopping point never ran. A run a cell ended on purpose (outcome ``stopped``:
+``sys.exit(0)``, ``exit()``) is not a failure: a note names that cell and the cells that did not run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def check(record: RunRecord, baseline: Baseline | None, options: CheckOptions) -
     findings += [_expected_error(c) for c in code if c.status == "error" and "raises-exception" in c.tags]
     if record.outcome in _ABNORMAL:
         findings.append(_outcome_finding(record, code))
+    elif record.outcome == "stopped":
+        findings.append(_stopped_finding(record, code))
     elif record.outcome == "cell-error" and not any(f.severity == "fail" for f in findings):
         # Execution stopped at an error that no cell recorded: never let that read as a pass.
         findings.append(Finding(NAME, "fail", f"The run stopped at a cell error that no cell recorded"
@@ -84,6 +87,22 @@ def _outcome_finding(record: RunRecord, code: list[CellRecord]) -> Finding:
         f"{not_run} code cell{'s' if not_run != 1 else ''} did not run.",
         cell_index=stopped.index if stopped else None, cell_tag=stopped.tag if stopped else "",
         evidence={"outcome": record.outcome, "outcome_detail": record.outcome_detail, "not_run": not_run},
+    )
+
+
+def _stopped_finding(record: RunRecord, code: list[CellRecord]) -> Finding:
+    stopped = _stopping_cell(record, code)
+    after = [c for c in code if c.status == "not-run" and (stopped is None or c.index > stopped.index)]
+    listed = ", ".join(cell_label(c.index, c.tag) for c in after)
+    how = record.outcome_detail or "a cell ended the notebook"
+    return Finding(
+        NAME, "info",
+        f"Stopped on purpose: {how}, which is not an error; "
+        + (f"{len(after)} code cell{'s' if len(after) != 1 else ''} did not run: {listed}." if after
+           else "no code cell was left to run."),
+        cell_index=stopped.index if stopped else None, cell_tag=stopped.tag if stopped else "",
+        evidence={"outcome": record.outcome, "outcome_detail": record.outcome_detail,
+                  "not_run": [c.index for c in after]},
     )
 
 

@@ -22,6 +22,8 @@ SUMMARY_TIER = "summary"   # the notebook's summary cell publishes every tier's 
 Outcome = Literal[
     "completed",    # every cell ran (some may have raised: see CellRecord.status)
     "cell-error",   # execution stopped at a cell that raised
+    "stopped",      # a cell ended the notebook early on purpose (sys.exit(0), raise SystemExit(0), exit()):
+                    # not an error; the cells after it did not run (harness/execution/early_stop.py)
     "kernel-died",  # the kernel process died (SIGKILL, SIGSEGV, os._exit, out of memory)
     "timeout",      # a cell exceeded --cell-timeout or the run exceeded --timeout
     "interrupted",  # Ctrl-C / SIGTERM to the harness
@@ -44,7 +46,7 @@ class CellRecord:
     source_head: str           # first non-empty source line, for reports
     status: CellStatus
     duration_s: float | None = None
-    error: CellError | None = None
+    error: CellError | None = None   # for the cell that ended the notebook early: its SystemExit (status "ok")
 
     @property
     def tag(self) -> str:

@@ -15,8 +15,9 @@ shares with ``harness.execution.execute`` and its supervisor is ``harness.execut
   instead of an exception: a cell error (``CellExecutionError``), a cell timeout (the kernel is
   interrupted so the cell's traceback shows where it hung), a dead kernel (``DeadKernelError``,
   with the signal that killed it), or a stop the supervisor asked for (Ctrl-C, ``--timeout``),
-  which it names on the cell that was running. It runs in a worker thread; it never handles
-  signals itself.
+  which it names on the cell that was running. A cell that ends the notebook on purpose
+  (``sys.exit(0)``, ``exit()``: ``harness.execution.early_stop``) stops it with the outcome
+  ``stopped``. It runs in a worker thread; it never handles signals itself.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from papermill.utils import merge_kwargs, remove_args
 
 from harness.core.contract import META_KEY, probe_role
 from harness.core.secrets import redact_data
+from harness.execution.early_stop import early_exit
 from harness.execution.run_state import Progress, ProgressEvent, RunState
 
 ENGINE_NAME = "colab-ci"
@@ -164,6 +166,11 @@ class HarnessNotebookClient(PapermillNotebookClient):
         assert run_state is not None
         self.run_state = run_state
         self._timed_out_cell: int | None = None
+        self._reply: dict[str, Any] | None = None   # the last cell's execute_reply content
+        self.on_cell_executed = self._keep_reply
+
+    def _keep_reply(self, cell: Any, cell_index: int, execute_reply: dict[str, Any] | None) -> None:
+        self._reply = (execute_reply or {}).get("content")
 
     # --- kernel ---------------------------------------------------------------------------------
     def create_kernel_manager(self) -> Any:
@@ -258,6 +265,7 @@ class HarnessNotebookClient(PapermillNotebookClient):
         """Run one cell; False when execution must stop after it."""
         state = self.run_state
         self._timed_out_cell = None
+        self._reply = None
         try:
             self.nb_man.cell_start(cell, index)
             state.cell_started = time.monotonic()
@@ -265,6 +273,9 @@ class HarnessNotebookClient(PapermillNotebookClient):
             # a cell that tolerates errors (raises-exception) swallows an interrupt: ask the supervisor
             if state.stopping is not None and cell.get("cell_type") == "code":
                 _note_stop(cell, state)
+                return False
+            # exit()/quit() raise nothing (the kernel stops itself); a tolerated SystemExit goes on
+            if (self._reply or {}).get("status") != "error" and self._ended_notebook(cell, index):
                 return False
             return True
         except CellExecutionError as ex:
@@ -275,6 +286,8 @@ class HarnessNotebookClient(PapermillNotebookClient):
                 detail = f"cell {self._timed_out_cell} exceeded --cell-timeout {self.timeout:g} s"
                 state.stop("timeout", detail)
                 _note_error(cell, "CellTimeoutError", detail)
+            elif self._ended_notebook(cell, index):
+                pass
             else:
                 state.stop("cell-error", f"cell {state.current_source_index} raised {_ename(cell)}"
                            if probe_role(cell)[0] is None else f"the colab-ci start-up cell raised {_ename(cell)}")
@@ -299,6 +312,25 @@ class HarnessNotebookClient(PapermillNotebookClient):
         finally:
             state.cell_started = None
             self.nb_man.cell_complete(cell, cell_index=index)
+
+    def _ended_notebook(self, cell: Any, index: int) -> bool:
+        """True when this source cell ended the notebook (``harness.execution.early_stop``): with
+        success (outcome ``stopped``, noted on the cell), or with ``exit(1)``, which raised nothing
+        and is noted as the cell's error. A failing SystemExit is an ordinary cell error: False."""
+        asked = early_exit(self._reply) if probe_role(cell)[0] is None else None
+        if asked is None:
+            return False
+        state = self.run_state
+        if asked.success:
+            cell.metadata.setdefault(META_KEY, {})["stopped"] = asked.how
+            state.stop("stopped", f"cell {state.current_source_index} ended the notebook ({asked.how})")
+            return True
+        if (self._reply or {}).get("status") == "error":
+            return False
+        self.nb_man.cell_exception(cell, cell_index=index)
+        _note_error(cell, "SystemExit", f"{asked.code} ({asked.how}: a failing exit)")
+        state.stop("cell-error", f"cell {state.current_source_index} raised SystemExit ({asked.how})")
+        return True
 
 
 def _ename(cell: Any) -> str:

@@ -91,6 +91,8 @@ def cell_error(cell: dict[str, Any]) -> CellError | None:
 def _status(cell: dict[str, Any], error: CellError | None) -> str:
     pm = cell.get("metadata", {}).get("papermill") or {}
     state = pm.get("status")
+    if (cell.get("metadata", {}).get(META_KEY) or {}).get("stopped"):
+        return "ok"   # it ended the notebook on purpose (sys.exit(0)): its SystemExit is kept as its error
     if error is not None:
         return "error"
     if state in (None, "pending"):

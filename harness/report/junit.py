@@ -3,9 +3,11 @@
 The one JUnit writer: ``render`` for a run, ``render_matrix`` for a matrix, with one meaning of
 each severity (``fail``: a ``<failure>``; ``error``, the harness could not tell: an ``<error>``).
 
-A run is one testsuite holding a testcase per executed code cell (classname ``cells``), per tier
-test (classname = the tier) and per failing check finding (classname ``checks``). A cell tagged
-``raises-exception`` that raised is a pass: the tag says the error is expected.
+A run is one testsuite holding a testcase per code cell (classname ``cells``), per tier test
+(classname = the tier) and per failing check finding (classname ``checks``). A cell tagged
+``raises-exception`` that raised is a pass: the tag says the error is expected. A cell that did not
+run (the notebook stopped itself before it with ``sys.exit(0)``, the run ended before it, or its
+``skip-execution`` tag) is ``<skipped>`` with the reason.
 
 A matrix is one testsuite holding a testcase per image and check (classname ``matrix.<image>``),
 plus a testcase ``run`` that is an ``<error>`` for every image without a trustworthy verdict (its
@@ -108,9 +110,14 @@ def _failure(case: ET.Element, message: str, kind: str, text: str = "") -> None:
 
 def _cells(suite: ET.Element, record: RunRecord) -> None:
     for c in record.cells:
-        if c.cell_type != "code" or c.status == "not-run":
+        if c.cell_type != "code":
             continue
         case = _case(suite, "cells", cell_label(c.index, c.tag), c.duration_s)
+        if c.status == "not-run":   # the run ended before it (sys.exit(0), an error, ...) or its tag skipped it
+            why = ("its skip-execution tag" if "skip-execution" in c.tags
+                   else f"the run ended before it ({record.outcome_detail or record.outcome})")
+            ET.SubElement(case, "skipped", message=xml_text(f"not run: {why}"))
+            continue
         if c.status == "error" and "raises-exception" not in c.tags:
             ename, evalue = (c.error.ename, c.error.evalue) if c.error else ("Error", "")
             _failure(case, f"{ename}: {evalue}", ename, "\n".join(c.error.traceback_head if c.error else []))

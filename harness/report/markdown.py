@@ -46,7 +46,16 @@ def _headline(record: RunRecord, findings: list[Finding]) -> str:
         f"`{record.notebook}` · outcome **{record.outcome}**"
         + (f" ({record.outcome_detail})" if record.outcome_detail else "")
         + f" · {record.duration_s:.1f} s · python {python} · started {record.started_at}"
+        + _not_run(record)
     )
+
+
+def _not_run(record: RunRecord) -> str:
+    """For a notebook that stopped itself (sys.exit(0)): the cells it left, listed as not run."""
+    if record.outcome != "stopped":
+        return ""
+    left = [cell_label(c.index, c.tag) for c in record.cells if c.cell_type == "code" and c.status == "not-run"]
+    return f"\n\nNot run ({len(left)} code cell{'s' if len(left) != 1 else ''}): {', '.join(left) or 'none'}."
 
 
 def _findings(findings: list[Finding]) -> str:
