@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.options import build_options, kernel_input_options, profiles_dir, profiles_dir_option
+from harness.cli.options import build_options, kernel_input_options, profiles_dir, profiles_dir_option, retries_option
 from harness.source import parameters
 
 HELP = "run the notebook in every image's environment, in parallel"
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --update-baselines: record failing tier tests as accepted failures")
     parser.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
     kernel_input_options(parser, for_each_run=True)
+    retries_option(parser, for_each_run=True)
     parameters.add_arguments(parser)
     build_options(parser)
     profiles_dir_option(parser)

@@ -108,3 +108,22 @@ def kernel_input_options(parser: argparse.ArgumentParser, *, for_each_run: bool 
     parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                         help=said("pass the environment variable NAME (this shell's value, or VALUE) to the kernel, "
                                   "which otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)"))
+
+
+def retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def retries_option(parser: argparse.ArgumentParser, *, for_each_run: bool = False) -> None:
+    """``--retries N`` (``run``; ``matrix`` passes it to each run)."""
+    parser.add_argument("--retries", type=retries, default=0, metavar="N",
+                        help=("passed to each run (see `colab-ci run --help`)" if for_each_run else
+                              "run the notebook again, up to N more times, when its only failure is a cell that "
+                              "needed the network (never for any other failure); every attempt is kept in the "
+                              "report and under --out/attempt-<n>/ (default: 0)"))

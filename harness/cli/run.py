@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.cli.options import kernel_input_options, positive_seconds
+from harness.cli.options import kernel_input_options, positive_seconds, retries_option
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its packages (for Colab's own runtime container; refused for the harness's own)")
     parser.add_argument("--json", action="store_true",
                         help="print report.json on stdout instead of the verdict (progress stays on stderr)")
+    retries_option(parser)
     kernel_input_options(parser)
     parameters.add_arguments(parser)
 
@@ -86,6 +87,48 @@ def run(args: argparse.Namespace) -> int:
     python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
                               content=args.content, closure=args.closure, with_=args.with_)
 
+    from harness.checks import CheckOptions
+    from harness.report import verdict_text, write_reports
+    from harness.report.attempts import attempt_of
+
+    options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
+    _clear_attempts(out_dir)
+    attempts = []
+    for number in range(1, args.retries + 2):
+        record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
+        cause = _retry_cause(record, findings) if number <= args.retries else None
+        if cause is None:
+            break
+        # kept as it was: its executed notebook and its reports in <out>/attempt-<n>/, then run again
+        folder = _keep_attempt(out_dir, number, record)
+        write_reports(record, findings, folder, publish=False)
+        attempts.append(attempt_of(number, record, findings, cause, folder.name))
+        print(f"colab-ci: attempt {number} failed only where {cause_label(cause)} needed the network "
+              f"({cause.evidence}); running it again ({number} of {args.retries} retries)", file=sys.stderr)
+    if args.retries:
+        attempts.append(attempt_of(len(attempts) + 1, record, findings, None, ""))
+    target = args.baseline or out_dir / "baseline.json"
+    refused = args.update_baseline and not _update_baseline(record, findings, target, args.accept_failures)
+    paths = write_reports(record, findings, out_dir, attempts=attempts or None)
+    if args.json:
+        sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
+    else:
+        print(verdict_text(record, findings, paths)
+              + (f"\n  attempts: {len(attempts)} (--retries {args.retries})" if attempts else ""))
+    from harness.checks import exit_code
+    from harness.execution.execute import abandoned_runs
+
+    code = int(exit_code(findings)) if not refused else EXIT_HARNESS
+    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else code
+    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path, baseline, options):
+    """One execution of the notebook, checked: (record, findings)."""
     from harness.execution.environment import EnvironmentInBackground
 
     with sigterm_as_interrupt():
@@ -96,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
         shown = progress.for_this_process()
         try:
-            from harness.execution.execute import abandoned_runs, execute, progress_printer
+            from harness.execution.execute import execute, progress_printer
 
             record = execute(args.notebook, out_dir, python=python, parameters=values,
                              cell_timeout=args.cell_timeout, run_timeout=args.timeout, keep_env=args.keep_env,
@@ -107,28 +150,53 @@ def run(args: argparse.Namespace) -> int:
             shown.close()
             environment.discard()
 
-    from harness.checks import CheckOptions, crashed, exit_code, run_checks
-    from harness.report import verdict_text, write_reports
+    from harness.checks import crashed, run_checks
 
-    options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
     try:
         findings = run_checks(record, baseline, options)
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
         findings = [crashed("checks", exc)]
-    target = args.baseline or out_dir / "baseline.json"
-    refused = args.update_baseline and not _update_baseline(record, findings, target, args.accept_failures)
-    paths = write_reports(record, findings, out_dir)
-    if args.json:
-        sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
-    else:
-        print(verdict_text(record, findings, paths))
-    code = int(exit_code(findings)) if not refused else EXIT_HARNESS
-    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else code
-    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    return record, findings
+
+
+def _retry_cause(record, findings):  # -> NetworkFailure | None
+    from harness.checks.network_retry import retry_cause
+
+    return retry_cause(record, findings)
+
+
+def cause_label(cause) -> str:
+    from harness.core.labels import cell_label
+
+    return cell_label(cause.cell_index, cause.cell_tag)
+
+
+# What one attempt leaves in --out besides its reports (written again in its own folder).
+ATTEMPT_FILES = ("executed.ipynb", "kernel.log", "downloads")
+
+
+def _clear_attempts(out_dir: Path) -> None:
+    """A previous run's attempt folders would read as this run's: they go first."""
+    import re
+    import shutil
+
+    for folder in out_dir.glob("attempt-*") if out_dir.is_dir() else ():
+        if folder.is_dir() and re.fullmatch(r"attempt-\d+", folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _keep_attempt(out_dir: Path, number: int, record) -> Path:
+    """Move what attempt ``number`` left in ``out_dir`` into ``out_dir/attempt-<number>/``; the record
+    then names the executed notebook there. Returns the folder."""
+    from harness.report.attempts import FOLDER
+
+    folder = out_dir / FOLDER.format(number=number)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ATTEMPT_FILES:
+        if (out_dir / name).exists():
+            (out_dir / name).replace(folder / name)
+    record.output_notebook = str(folder / "executed.ipynb")
+    return folder
 
 
 def _read_baseline(path: Path | None, updating: bool):  # -> Baseline | None

@@ -77,8 +77,8 @@ def run_matrix(args, profiles_dir: Path) -> int:
 
 
 def _run_args(args) -> list[str]:
-    """What every run gets from the matrix's own command line: files, Drive, secrets."""
-    passed: list[str] = []
+    """What every run gets from the matrix's own command line: files, Drive, secrets, --retries."""
+    passed: list[str] = ["--retries", str(args.retries)] if getattr(args, "retries", 0) else []
     for path in args.content:
         passed += ["--content", str(Path(path).resolve())]
     if args.drive is not None:

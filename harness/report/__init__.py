@@ -18,25 +18,28 @@ from harness.checks import verdict
 from harness.core.records import Finding, RunRecord
 from harness.core.secrets import redact, redact_data, secret_values
 from harness.report import github, json_report, junit, markdown
+from harness.report.attempts import Attempt
 
 __all__ = ["REPORT_FILES", "redact", "redact_data", "secret_values", "verdict_text", "write_reports"]
 
 REPORT_FILES = {"json": "report.json", "markdown": "report.md", "junit": "junit.xml"}
 
 def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
-                  env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> dict[str, Path]:
+                  env: Mapping[str, str] | None = None, stream: TextIO | None = None,
+                  attempts: list[Attempt] | None = None, publish: bool = True) -> dict[str, Path]:
     """Write report.json, report.md, junit.xml, then executed.html and report.html (which links to
-    them) into ``out_dir``; in GitHub Actions also print annotations (to ``stream``, default stdout)
-    and append the step summary. Returns the paths written by kind: ``json``, ``markdown``,
-    ``junit``, ``html``, ``notebook_html`` when the executed notebook was rendered, and
-    ``github_summary`` when appended."""
+    them) into ``out_dir``; in GitHub Actions (and ``publish``: not for an attempt that was retried)
+    also print annotations (to ``stream``, default stdout) and append the step summary. ``attempts``:
+    every attempt of a run with ``--retries`` (report.json and report.md list them). Returns the paths
+    written by kind: ``json``, ``markdown``, ``junit``, ``html``, ``notebook_html`` when the executed
+    notebook was rendered, and ``github_summary`` when appended."""
     env = os.environ if env is None else env
     # Redact the inputs once, so every renderer works on clean data ...
     record = RunRecord.from_json(redact_data(record.to_json(), env))
     findings = [Finding.from_json(redact_data(f.to_json(), env)) for f in findings]
     texts = {
-        "json": json_report.dumps(record, findings),
-        "markdown": markdown.render(record, findings),
+        "json": json_report.dumps(record, findings, attempts),
+        "markdown": markdown.render(record, findings, attempts),
         "junit": junit.render(record, findings),
     }
     out_dir = Path(out_dir)
@@ -45,10 +48,11 @@ def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
     for kind, text in texts.items():
         paths[kind] = out_dir / REPORT_FILES[kind]
         paths[kind].write_text(redact(text, env), encoding="utf-8")  # ... and the outputs again
-    lines = [redact(line, env) for line in github.annotation_lines(findings)]
-    summary = github.publish(lines, redact(texts["markdown"], env), env, stream or sys.stdout)
-    if summary is not None:
-        paths["github_summary"] = summary
+    if publish:
+        lines = [redact(line, env) for line in github.annotation_lines(findings)]
+        summary = github.publish(lines, redact(texts["markdown"], env), env, stream or sys.stdout)
+        if summary is not None:
+            paths["github_summary"] = summary
     from harness.report import html  # report.html and executed.html: for people, in a browser
 
     paths.update(html.write(record, findings, out_dir, env))   # last: it links to the files above

@@ -18,12 +18,14 @@ from harness.checks import exit_code, verdict
 from harness.core.json_files import JsonFileError, read_json, validate
 from harness.core.records import Finding, RunRecord
 from harness.core.verdicts import EXIT_INTERRUPTED
+from harness.report.attempts import Attempt
 
 REPORT_SCHEMA_VERSION = 2   # 2: record schema 2 (probe after every cell), verdict "error"
 SCHEMA = "report"           # harness/core/schemas/report.schema.json
 
 
-def render(record: RunRecord, findings: list[Finding]) -> dict[str, Any]:
+def render(record: RunRecord, findings: list[Finding], attempts: list[Attempt] | None = None) -> dict[str, Any]:
+    """``attempts``: with ``run --retries``, every attempt (the last is this report's own)."""
     code = EXIT_INTERRUPTED if record.outcome == "interrupted" else exit_code(findings)   # the CLI's exit status
     return {
         "report_schema_version": REPORT_SCHEMA_VERSION,
@@ -33,12 +35,13 @@ def render(record: RunRecord, findings: list[Finding]) -> dict[str, Any]:
         "counts": {s: sum(1 for f in findings if f.severity == s) for s in ("error", "fail", "warn", "info")},
         "record": record.to_json(),
         "findings": [f.to_json() for f in findings],
+        **({"attempts": [a.to_json() for a in attempts]} if attempts else {}),
     }
 
 
-def dumps(record: RunRecord, findings: list[Finding]) -> str:
+def dumps(record: RunRecord, findings: list[Finding], attempts: list[Attempt] | None = None) -> str:
     # default=str: evidence is plain data by contract; a stray non-JSON value must not lose the report.
-    return json.dumps(render(record, findings), indent=2, default=str, ensure_ascii=False) + "\n"
+    return json.dumps(render(record, findings, attempts), indent=2, default=str, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,17 @@ from harness.checks import CHECKS, verdict
 from harness.core.labels import cell_label
 from harness.core.records import Finding, InstallObservation, RunRecord
 from harness.observations.tier_payload import parse_payload
+from harness.report.attempts import Attempt
+from harness.report.attempts import markdown as attempts_markdown
 
 _ICON = {"error": "⛔", "fail": "❌", "warn": "⚠️", "info": "ℹ️", "pass": "✅", "skip": "⏭️"}
 
 
-def render(record: RunRecord, findings: list[Finding]) -> str:
+def render(record: RunRecord, findings: list[Finding], attempts: list[Attempt] | None = None) -> str:
     sections = [
         _headline(record, findings),
         _findings(findings),
+        attempts_markdown(attempts or []),
         _notes(findings),
         _tiers(record),
         _installs(record),

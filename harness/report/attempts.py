@@ -1,0 +1,62 @@
+"""The attempts of a run retried for the network (``colab-ci run --retries N``).
+
+Each attempt that was retried keeps its executed notebook and its reports in ``<out>/attempt-<n>/``;
+the final attempt's are the main ones, in ``<out>``, and its report.json lists every attempt (field
+``attempts``) with how it ended, its failing cell and the network failure that made it retried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checks import exit_code, verdict
+from harness.core.labels import cell_label
+from harness.core.records import Finding, NetworkFailure, RunRecord
+
+FOLDER = "attempt-{number}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int                     # 1 for the first run
+    outcome: str                    # RunRecord.outcome
+    outcome_detail: str
+    verdict: str                    # "pass" | "fail" | "error"
+    exit_code: int
+    failing_cell: int | None        # the first cell a failing finding names; None: none does
+    failing_cell_tag: str
+    retried: bool                   # True: its only failure needed the network, and it was run again
+    network: dict[str, str] | None  # the network failure (command, evidence) that made it retried
+    folder: str                     # its files, relative to --out ("" for the final attempt: the main reports)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def attempt_of(number: int, record: RunRecord, findings: list[Finding], cause: NetworkFailure | None,
+               folder: str) -> Attempt:
+    failing = next((f for f in findings if f.severity in ("fail", "error") and f.cell_index is not None), None)
+    return Attempt(number, record.outcome, record.outcome_detail, verdict(findings), exit_code(findings),
+                   failing.cell_index if failing else None, failing.cell_tag if failing else "",
+                   cause is not None,
+                   {"command": cause.command, "evidence": cause.evidence} if cause is not None else None, folder)
+
+
+def markdown(attempts: list[Attempt]) -> str:
+    """The report.md section: one row per attempt."""
+    if not attempts:
+        return ""
+    rows = [f"## Attempts ({len(attempts)}, `--retries`)", "",
+            "| attempt | verdict | outcome | failing cell | why it was run again | reports |", "|---|---|---|---|---|---|"]
+    for a in attempts:
+        where = cell_label(a.failing_cell, a.failing_cell_tag) if a.failing_cell is not None else ""
+        why = f"needed the network: {a.network['evidence']}" if a.network else ""
+        rows.append(f"| {a.number} | {a.verdict} | {a.outcome} | {where} | {_cell(why)} | "
+                    f"{'`' + a.folder + '/`' if a.folder else 'these'} |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
