@@ -83,3 +83,95 @@ def test_the_reply_says_which_exit_was_asked_for(content: dict, success: bool, c
 @pytest.mark.parametrize("content", [None, {"status": "ok"}, {"status": "error", "ename": "ValueError", "evalue": "0"}])
 def test_no_exit_in_an_ordinary_reply(content) -> None:
     assert early_exit(content) is None
+
+
+# --- --retries: only for the network ----------------------------------------------------------------
+
+FLAKY = '''import pathlib, urllib.request
+counter = pathlib.Path({counter!r})
+n = int(counter.read_text()) if counter.exists() else 0
+counter.write_text(str(n + 1))
+if n == 0:   # the first attempt: a real refused connection
+    urllib.request.urlopen("http://127.0.0.1:9/", timeout=5)
+print("fetched")'''
+
+
+def _flaky(tmp_path: Path) -> tuple[Path, Path]:
+    counter = tmp_path / "counter"
+    nb = make_notebook(tmp_path / "flaky.ipynb", [("print('one')", []), (FLAKY.format(counter=str(counter)), []),
+                                                  ("print('three')", [])])
+    return nb, counter
+
+
+def test_a_network_flake_passes_on_the_second_attempt_and_both_are_reported(tmp_path: Path) -> None:
+    nb, counter = _flaky(tmp_path)
+    out = tmp_path / "out"
+    proc = run_cli("run", str(nb), "--out", str(out), "--retries", "1", timeout=200)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert counter.read_text() == "2" and "attempts: 2" in proc.stdout
+    report = _report(out)
+    assert report["verdict"] == "pass"
+    first, second = report["attempts"]
+    assert (first["number"], first["verdict"], first["outcome"], first["failing_cell"], first["retried"]) == \
+        (1, "fail", "cell-error", 1, True)
+    assert "Connection refused" in first["network"]["evidence"] and first["folder"] == "attempt-1"
+    assert (second["number"], second["verdict"], second["retried"], second["folder"]) == (2, "pass", False, "")
+    kept = _report(out / "attempt-1")
+    assert kept["verdict"] == "fail" and kept["record"]["output_notebook"] == str(out / "attempt-1" / "executed.ipynb")
+    assert (out / "attempt-1" / "executed.ipynb").is_file() and (out / "executed.ipynb").is_file()
+    assert "## Attempts (2, `--retries`)" in (out / "report.md").read_text()
+
+
+def test_without_retries_the_network_flake_fails(tmp_path: Path) -> None:
+    nb, counter = _flaky(tmp_path)
+    out = tmp_path / "out"
+    proc = run_cli("run", str(nb), "--out", str(out), timeout=200)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert counter.read_text() == "1" and "attempts" not in _report(out) and not (out / "attempt-1").exists()
+
+
+def test_a_failure_that_is_not_the_network_is_never_retried(tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    nb = make_notebook(tmp_path / "nb.ipynb", [(f"import pathlib\np = pathlib.Path({str(counter)!r})\n"
+                                                "p.write_text(p.read_text() + 'x' if p.exists() else 'x')\n"
+                                                "raise ValueError('not the network')", [])])
+    out = tmp_path / "out"
+    proc = run_cli("run", str(nb), "--out", str(out), "--retries", "2", timeout=200)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert counter.read_text() == "x"
+    [only] = _report(out)["attempts"]
+    assert (only["number"], only["verdict"], only["retried"], only["failing_cell"]) == (1, "fail", False, 0)
+    assert not (out / "attempt-1").exists()
+
+
+def _record(outcome: str = "cell-error", network_cells: tuple[int, ...] = (1,)):
+    from harness.core.records import NetworkFailure, RunRecord
+
+    return RunRecord(notebook="nb.ipynb", output_notebook="out/executed.ipynb", python="python", parameters={},
+                     started_at="2026-12-07T00:00:00+00:00", duration_s=1.0, outcome=outcome,  # type: ignore[arg-type]
+                     network_failures=[NetworkFailure(i, "", "git clone https://x.org/y", "Could not resolve host")
+                                       for i in network_cells])
+
+
+def _fail(cell: int | None, severity: str = "fail"):
+    from harness.core.records import Finding
+
+    return Finding("cells", severity, "failed", cell_index=cell)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("record, findings, retried", [
+    (_record(), [_fail(1)], True),
+    (_record(), [_fail(1), _fail(2)], False),             # another cell failed for another reason
+    (_record(), [_fail(1), _fail(None)], False),          # a failure that names no cell
+    (_record(), [_fail(1, "error")], False),              # the harness could not tell
+    (_record("timeout"), [_fail(1)], False),              # a hang is not a network failure it recognised
+    (_record(network_cells=()), [_fail(1)], False),
+    (_record(), [], False),                               # nothing failed
+])
+def test_only_a_failure_the_network_explains_is_retried(record, findings, retried: bool) -> None:
+    from harness.checks.network_retry import retry_cause
+
+    assert (retry_cause(record, findings) is not None) is retried
