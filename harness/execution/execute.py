@@ -9,7 +9,8 @@
     save out_dir/executed.ipynb               (in every outcome)
     observe -> RunRecord                      (harness.observations.observe)
 
-Outcomes (``RunRecord.outcome``): ``completed``, ``cell-error``, ``kernel-died`` (SIGKILL, SIGSEGV,
+Outcomes (``RunRecord.outcome``): ``completed``, ``cell-error``, ``stopped`` (a cell ended the
+notebook on purpose: ``sys.exit(0)``, ``exit()``; ``harness.execution.early_stop``), ``kernel-died`` (SIGKILL, SIGSEGV,
 os._exit, out of memory: ``outcome_detail`` names the signal and the cell), ``timeout``
 (``--cell-timeout``: the hanging cell is interrupted so its traceback shows where it hung;
 ``--timeout``), ``interrupted`` (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI).
