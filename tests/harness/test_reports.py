@@ -99,7 +99,8 @@ def test_junit_skips_expected_errors_and_survives_control_characters(tmp_path: P
     cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
     assert cases[("cells", "cell 2 [model]")].find("failure") is None   # raises-exception: expected
     assert cases[("cells", "cell 3 [tier1]")].find("failure") is not None
-    assert ("cells", "cell 4 [summary]") not in cases                   # never executed
+    never_run = cases[("cells", "cell 4 [summary]")]                    # never executed: skipped, with why
+    assert never_run.find("failure") is None and never_run.find("skipped").get("message").startswith("not run:")
     assert cases[("tier3", "gpu_memory")].find("skipped") is not None
 
 
