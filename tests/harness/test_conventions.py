@@ -175,3 +175,15 @@ def test_only_a_failure_the_network_explains_is_retried(record, findings, retrie
     from harness.checks.network_retry import retry_cause
 
     assert (retry_cause(record, findings) is not None) is retried
+
+
+def test_matrix_passes_retries_to_each_run_and_a_negative_count_is_a_usage_error() -> None:
+    from harness.cli.main import build_parser
+    from harness.matrix.run import _run_args
+
+    args = build_parser().parse_args(["matrix", "nb.ipynb", "--retries", "2"])
+    assert _run_args(args)[:2] == ["--retries", "2"]
+    assert "--retries" not in _run_args(build_parser().parse_args(["matrix", "nb.ipynb"]))
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", "nb.ipynb", "--retries", "-1"])
+    assert exit_info.value.code == 2
