@@ -3,7 +3,8 @@
 The notebook runs in a disposable copy of the environment of --python (or of --image's mirror), its
 install cells are observed, the run is checked (against --baseline when given) and the reports are
 written: exit 0 every check holds, 1 a check failed, 2 could not run or could not tell, 130
-interrupted (the executed notebook and the reports are written first).
+interrupted (the executed notebook and the reports are written first). With --retries N, a run whose
+only failure is a cell that needed the network runs again (docs/harness.md, *Conventions*).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
                               content=args.content, closure=args.closure, with_=args.with_)
 
     from harness.checks import CheckOptions
+    from harness.checks.network_retry import retry_cause
+    from harness.core.labels import cell_label
     from harness.report import verdict_text, write_reports
     from harness.report.attempts import attempt_of
 
@@ -96,14 +99,14 @@ def run(args: argparse.Namespace) -> int:
     attempts = []
     for number in range(1, args.retries + 2):
         record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
-        cause = _retry_cause(record, findings) if number <= args.retries else None
+        cause = retry_cause(record, findings) if number <= args.retries else None
         if cause is None:
             break
         # kept as it was: its executed notebook and its reports in <out>/attempt-<n>/, then run again
         folder = _keep_attempt(out_dir, number, record)
         write_reports(record, findings, folder, publish=False)
         attempts.append(attempt_of(number, record, findings, cause, folder.name))
-        print(f"colab-ci: attempt {number} failed only where {cause_label(cause)} needed the network "
+        print(f"colab-ci: attempt {number} failed only where {cell_label(cause.cell_index, cause.cell_tag)} needed the network "
               f"({cause.evidence}); running it again ({number} of {args.retries} retries)", file=sys.stderr)
     if args.retries:
         attempts.append(attempt_of(len(attempts) + 1, record, findings, None, ""))
@@ -157,18 +160,6 @@ def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
         findings = [crashed("checks", exc)]
     return record, findings
-
-
-def _retry_cause(record, findings):  # -> NetworkFailure | None
-    from harness.checks.network_retry import retry_cause
-
-    return retry_cause(record, findings)
-
-
-def cause_label(cause) -> str:
-    from harness.core.labels import cell_label
-
-    return cell_label(cause.cell_index, cause.cell_tag)
 
 
 # What one attempt leaves in --out besides its reports (written again in its own folder).
