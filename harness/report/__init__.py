@@ -55,7 +55,7 @@ def write_reports(record: RunRecord, findings: list[Finding], out_dir: Path,
             paths["github_summary"] = summary
     from harness.report import html  # report.html and executed.html: for people, in a browser
 
-    paths.update(html.write(record, findings, out_dir, env))   # last: it links to the files above
+    paths.update(html.write(record, findings, out_dir, env, attempts or ()))   # last: it links to the files above
     return paths
 
 

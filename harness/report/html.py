@@ -11,7 +11,7 @@ This module turns them into texts and numbers; the markup is templates/report.ht
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from harness.core.records import Finding, InstallObservation, RunRecord
 from harness.core.secrets import redact
 from harness.core.verdicts import VERDICT_WORDS
 from harness.observations.tier_payload import parse_payload
+from harness.report.attempts import Attempt
 from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
 from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
 from harness.report.templates import render as render_template
@@ -36,7 +37,7 @@ LINKED_FILES = {"executed notebook": NOTEBOOK_HTML, "executed.ipynb": "executed.
 
 
 def write(record: RunRecord, findings: list[Finding], out_dir: Path,
-          env: Mapping[str, str] | None = None) -> dict[str, Path]:
+          env: Mapping[str, str] | None = None, attempts: Sequence[Attempt] = ()) -> dict[str, Path]:
     """Write executed.html (when the executed notebook exists and renders) and report.html into
     ``out_dir``, after the other reports (it links to them). Returns the paths by kind:
     ``notebook_html`` (when written) and ``html``."""
@@ -55,14 +56,15 @@ def write(record: RunRecord, findings: list[Finding], out_dir: Path,
             problem = f"{exc}."
     files = {label: name for label, name in LINKED_FILES.items() if (out_dir / name).is_file()}
     paths["html"] = out_dir / REPORT_HTML
-    paths["html"].write_text(redact(render(record, findings, files, problem), env), encoding="utf-8")
+    paths["html"].write_text(redact(render(record, findings, files, problem, attempts), env), encoding="utf-8")
     return paths
 
 
 def render(record: RunRecord, findings: list[Finding], files: Mapping[str, str] | None = None,
-           notebook_problem: str = "") -> str:
+           notebook_problem: str = "", attempts: Sequence[Attempt] = ()) -> str:
     """The page. ``files``: label -> relative link of the files beside it (only files that exist);
-    ``notebook_problem``: why the executed notebook has no HTML rendering, if it has none."""
+    ``notebook_problem``: why the executed notebook has no HTML rendering, if it has none;
+    ``attempts``: every attempt of a run with ``--retries``."""
     word = verdict(findings)
     shown = [f for f in findings if f.severity != "info"]
     return render_template(
@@ -77,7 +79,11 @@ def render(record: RunRecord, findings: list[Finding], files: Mapping[str, str] 
         notes=[(f.check, f.message) for f in findings if f.severity == "info"],
         charts=_charts(record, findings), tiers=_tiers(record), installs=[_install(obs) for obs in record.installs],
         cells=_cells(record), environment=", ".join(f"{k} {v}" for k, v in record.environment.items()),
-        probes=record.probes, fidelity=record.fidelity)
+        probes=record.probes, fidelity=record.fidelity,
+        attempts=[{"number": a.number, "verdict": a.verdict, "outcome": a.outcome,
+                   "cell": cell_label(a.failing_cell, a.failing_cell_tag) if a.failing_cell is not None else "",
+                   "why": f"needed the network: {a.network['evidence']}" if a.network else "",
+                   "href": f"{a.folder}/{REPORT_HTML}" if a.folder else ""} for a in attempts])
 
 
 def _summary(findings: list[Finding]) -> str:

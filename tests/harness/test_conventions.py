@@ -121,6 +121,7 @@ def test_a_network_flake_passes_on_the_second_attempt_and_both_are_reported(tmp_
     assert kept["verdict"] == "fail" and kept["record"]["output_notebook"] == str(out / "attempt-1" / "executed.ipynb")
     assert (out / "attempt-1" / "executed.ipynb").is_file() and (out / "executed.ipynb").is_file()
     assert "## Attempts (2, `--retries`)" in (out / "report.md").read_text()
+    assert 'href="attempt-1/report.html"' in (out / "report.html").read_text()
 
 
 def test_without_retries_the_network_flake_fails(tmp_path: Path) -> None:
