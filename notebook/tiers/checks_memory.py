@@ -260,8 +260,8 @@ def _only_new_objects_walked() -> Iterator[None]:
 
     A leak is growth, and growth is made of new objects: the ~170,000 objects torch alone leaves in a
     process (far more in a notebook's kernel) cannot grow, yet walking them three times was most of
-    this test's time. A caller that froze objects itself keeps its freeze: then nothing is frozen here
-    and every object is walked, as before.
+    this test's time. A caller that froze objects itself keeps its freeze (``gc.unfreeze`` would undo
+    it): then nothing more is frozen here, and what the caller froze is not walked either.
     """
     if gc.get_freeze_count():
         yield
