@@ -1,6 +1,6 @@
 """Wall time of Tier 1 on the example model on the CPU, cold (a fresh process) and warm, against 1 s cold.
 
-    .venv/bin/python bench/bench_tier1.py [--cold N] [--reps N] [--against REV]
+    .venv/bin/python bench/bench_tier1.py [--cold N] [--reps N] [--against REV] [--threads N]
 
 Cold is what a user waits for on every open of the notebook: in a fresh Python process, importing
 ``tiers`` and building the example model (the template's model cell) plus Tier 1's first run, one-off
@@ -30,12 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_COLD_S = 1.0  # issue 16: Tier 1 <= 1 s cold on the example model on a CPU
 
 
-def child(reps: int) -> None:
+def child(reps: int, threads: int | None) -> None:
     """One fresh process: time import torch, import tiers + model, the cold run, then warm runs (JSON out)."""
     start = time.perf_counter()
     import torch
 
     torch_s = time.perf_counter() - start
+    if threads:
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     from tiers import tier1
     from tiers.models import example_model
@@ -73,12 +75,13 @@ def notebook_of(revision: str | None, scratch: Path) -> Path:
     return target / "notebook"
 
 
-def measure(notebook: Path, processes: int, reps: int) -> list[dict]:
+def measure(notebook: Path, processes: int, reps: int, threads: int | None) -> list[dict]:
     """``processes`` fresh children, one after another, each importing ``tiers`` from ``notebook``."""
     env = {**os.environ, "PYTHONPATH": str(notebook), "PYTHONDONTWRITEBYTECODE": "1"}
     runs = []
     for _ in range(processes):
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--reps", str(reps)], env=env, cwd=notebook,
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--reps", str(reps),
+                               *(["--threads", str(threads)] if threads else [])], env=env, cwd=notebook,
                               capture_output=True, text=True, timeout=600)
         if done.returncode:
             raise SystemExit(f"the measuring process failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -118,10 +121,12 @@ def main() -> int:
     parser.add_argument("--cold", type=int, default=3, help="fresh processes, one cold run each (default 3)")
     parser.add_argument("--reps", type=int, default=5, help="warm runs in each process (default 5)")
     parser.add_argument("--against", metavar="REV", help="also measure this git revision's notebook/ (before/after)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice; 1 shows "
+                        "the work without the contention of a second thread on a loaded machine)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.reps)
+        child(args.reps, args.threads)
         return 0
 
     print(f"Tier 1 on the example model, cpu; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
@@ -129,8 +134,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-tier1-") as scratch:
         if args.against:
             before = report(f"{args.against} (before)",
-                            measure(notebook_of(args.against, Path(scratch)), args.cold, args.reps))
-        cold = report("this checkout", measure(notebook_of(None, Path(scratch)), args.cold, args.reps))
+                            measure(notebook_of(args.against, Path(scratch)), args.cold, args.reps, args.threads))
+        cold = report("this checkout", measure(notebook_of(None, Path(scratch)), args.cold, args.reps, args.threads))
     if args.against:
         print(f"cold: {before:.3f} s -> {cold:.3f} s")
     verdict = "PASS" if cold <= TARGET_COLD_S else "FAIL"
