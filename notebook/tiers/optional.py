@@ -1,6 +1,6 @@
 """Optional packages: lazy imports and the boxed "missing package" message.
 
-pandas, matplotlib, scipy and psutil are conveniences (a fallback is documented where each is used);
+pandas, matplotlib and psutil are conveniences (a fallback is documented where each is used);
 captum and optuna are a tier's own packages: without them the test is ``skip`` with a prominent box
 saying what is missing, the exact install command and "then re-run this cell". Never a traceback.
 """
@@ -21,7 +21,6 @@ INSTALL_COMMANDS = {
     "torchinfo": "%pip install torchinfo==1.8.0   (or run the install cell)",
     "pandas": "%pip install pandas",
     "matplotlib": "%pip install matplotlib",
-    "scipy": "%pip install scipy",
     "psutil": "%pip install psutil",
 }
 

@@ -16,8 +16,9 @@ Twelve tests, each ``test(model, config) -> TestResult`` (see ``tiers.results``)
 11. ``memory_leak``             repeated forward/backward steps do not keep growing memory (checks_memory.py)
 12. ``mixed_precision``         autocast forwards run and stay close to float32 (checks_precision.py)
 
-Needs only torch and numpy. scipy (normality of the logits) and psutil (process memory on CPU) are
-optional: without them those sub-checks fall back as documented at each use and the message says so.
+Needs only torch and numpy; nothing heavier is imported on its path (the normality of the logits is
+computed by ``tiers.normality``, not scipy). psutil (process memory on CPU) is optional: without it
+that figure falls back as documented where it is used and the message says so.
 
 Every test runs the model in eval mode (dropout off, BatchNorm statistics frozen) so that results are
 reproducible and the model's state is not changed by being tested; afterwards each module's
@@ -38,14 +39,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from . import modelio
+from . import modelio, normality
 from .checks_causal import batch_independence, causality
 from .checks_init import parameter_initialization
 from .checks_memory import affordable_length, memory_footprint, memory_leak
 from .checks_precision import mixed_precision
 from .checks_scale import activation_scale, initial_loss
 from .checks_speed import inference_speed
-from .optional import INSTALL_COMMANDS, try_import
 from .probing import first_few, inspecting, next_token_loss, summarise
 from .results import TestResult, TierResult
 from .running import run_tier
@@ -215,27 +215,20 @@ def gradient_flow(model: nn.Module, config: Any) -> TestResult:
 
 
 def _normality(values: torch.Tensor) -> tuple[dict[str, float], str, bool]:
-    """(metrics, message, suspicious) of scipy's D'Agostino-Pearson test on a sample of logits.
+    """(metrics, message, suspicious) of D'Agostino-Pearson's test on a sample of logits.
 
     Informational for a trained model (its logits need not be normal), but at initialisation they are
     close to normal, and extreme skew or kurtosis means a few logits dwarf the rest: that warns.
-    Without scipy the sub-check is skipped and the message says how to enable it.
+    ``tiers.normality`` computes scipy's figures without scipy (whose import alone costs about a second).
     """
-    scipy = try_import("scipy")
-    stats = try_import("scipy.stats") if scipy is not None else None
-    if stats is None:
+    if values.numel() < normality.MIN_SAMPLES:
         return ({"normality_checked": 0},
-                f"normality sub-check skipped: scipy is not installed ({INSTALL_COMMANDS['scipy']})", False)
-    if values.numel() < 20:
-        return {"normality_checked": 0}, "normality sub-check skipped: fewer than 20 finite logits", False
+                f"normality sub-check skipped: fewer than {normality.MIN_SAMPLES} finite logits", False)
     if float(values.std()) == 0.0:
         return {"normality_checked": 0}, "normality sub-check skipped: logits are constant", False
     generator = torch.Generator().manual_seed(0)
     index = torch.randperm(values.numel(), generator=generator)[:NORMALITY_SAMPLE]
-    sample = values.flatten()[index.to(values.device)].double().cpu().numpy()
-    skew = float(stats.skew(sample))
-    kurtosis = float(stats.kurtosis(sample))  # excess kurtosis: 0 for a normal distribution
-    p_value = float(stats.normaltest(sample).pvalue)
+    skew, kurtosis, p_value = normality.normality(values.flatten()[index.to(values.device)])
     metrics = {"normality_checked": 1, "normality_p": p_value, "logits_skew": skew, "logits_excess_kurtosis": kurtosis}
     suspicious = abs(skew) > NORMALITY_MAX_ABS_SKEW or kurtosis > NORMALITY_MAX_EXCESS_KURTOSIS
     message = (f"logit distribution skew {skew:.2f}, excess kurtosis {kurtosis:.2f} "

@@ -6,6 +6,7 @@ Real models throughout; no timing is asserted.
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import Any
 
@@ -55,6 +56,41 @@ def test_a_model_that_keeps_every_step_leaks_and_is_named() -> None:
     assert result.status == "fail", result.message
     assert "memory grows" in result.message and "history (1 -> 7 items)" in result.message
     assert result.metrics["growth_kb_first"] > 0 and result.metrics["growth_kb_second"] > 0
+
+
+_KEPT_OUTSIDE_THE_MODEL: list[torch.Tensor] = []
+
+
+class GlobalHistoryLM(bm.TinyLM):
+    """Keeps a copy of every hidden state in a module-level list: no container of the model grows, only
+    the bytes of live tensors (made after memory_leak froze the older objects out of its walk)."""
+
+    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
+        hidden = super().hidden(input_ids)
+        _KEPT_OUTSIDE_THE_MODEL.append(hidden.detach().clone())
+        return hidden
+
+
+def test_a_leak_outside_the_model_is_found_by_its_bytes() -> None:
+    _KEPT_OUTSIDE_THE_MODEL.clear()
+    try:
+        result = tier1.memory_leak(GlobalHistoryLM(), bm.config())
+    finally:
+        _KEPT_OUTSIDE_THE_MODEL.clear()
+    assert result.status == "fail", result.message
+    assert result.metrics["growing_containers"] == 0 and result.metrics["growth_kb_second"] > 0
+
+
+def test_memory_leak_leaves_the_garbage_collector_as_it_found_it() -> None:
+    gc.freeze()  # a caller's own freeze stays; with none, memory_leak's freeze is undone
+    try:
+        frozen = gc.get_freeze_count()
+        assert tier1.memory_leak(bm.TinyLM(), bm.config()).status == "pass"
+        assert gc.get_freeze_count() > frozen // 2  # still frozen (a frozen object may still be freed)
+    finally:
+        gc.unfreeze()
+    assert tier1.memory_leak(bm.TinyLM(), bm.config()).status == "pass"
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_cache_filled_once_is_not_a_leak() -> None:

@@ -6,8 +6,8 @@ would still succeed from the cache. monkeypatch puts everything back afterwards.
 
 captum, optuna: the test that needs them skips, prints the boxed message, and its message carries
 the install command and "re-run this cell". pandas: a dict instead of a DataFrame. matplotlib: no
-plot, no error. scipy, psutil: Tier 1's sub-checks fall back (normality skipped; process memory from
-``resource`` instead of psutil).
+plot, no error. scipy: Tier 1 does not use it (``tiers.normality``). psutil: process memory from
+``resource`` instead.
 """
 
 from __future__ import annotations
@@ -85,13 +85,12 @@ def test_without_matplotlib_there_is_no_plot_and_no_error(monkeypatch: pytest.Mo
     assert tier3.loss_curve_html([3.0, 2.0, 1.0]) == ""
 
 
-def test_without_scipy_the_normality_sub_check_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_scipy_the_normality_sub_check_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     make_unimportable(monkeypatch, "scipy")
     model, config = example_model()
     result = tier1.output_stability(model, config)
     assert result.status == "pass", result.message
-    assert result.metrics["normality_checked"] == 0
-    assert "scipy is not installed" in result.message and "pip install scipy" in result.message
+    assert result.metrics["normality_checked"] == 1 and "scipy" not in result.message
 
 
 def test_without_psutil_process_memory_comes_from_resource(monkeypatch: pytest.MonkeyPatch) -> None:
