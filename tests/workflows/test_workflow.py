@@ -662,7 +662,8 @@ def test_with_no_release_the_install_step_really_installs_the_pinned_commit(reus
     done, _ = run_install_step(reusable, "setup", tmp_path, {
         "COLAB_CI_VERSION": "", "WORKFLOW_SHA": sha, "GIT_CONFIG_GLOBAL": str(gitconfig),
         "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_NO_PROGRESS": "1",
-        "UV_FIND_LINKS": ",".join(pip_find_links()), "UV_PYTHON": sys.executable}, uv=uv_binary())
+        "UV_PYTHON": sys.executable, **({"UV_FIND_LINKS": ",".join(pip_find_links())} if pip_find_links() else {})},
+        uv=uv_binary())
     assert done.returncode == 0, done.stdout + done.stderr
     venv = tmp_path / "runner-temp" / "colab-ci"
     for distribution, subdirectory in (("colab_ci", None), ("colab_ci_tiers", "notebook")):
