@@ -25,12 +25,14 @@ import yaml
 import harness
 from harness.core.errors import HarnessError
 from harness.images import workflow_matrix
+from harness.images.uvtool import pip_find_links
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 WORKFLOW = WORKFLOWS / "colab-ci.yml"
 REUSABLE = WORKFLOWS / "colab-ci-notebook.yml"
 SYNC = WORKFLOWS / "images-sync.yml"
+RELEASE = WORKFLOWS / "release.yml"
 TESTS = WORKFLOWS / "tests.yml"
 DEPENDABOT = REPO_ROOT / ".github" / "dependabot.yml"
 CPU_IMAGE = "us-docker.pkg.dev/colab-images/public/cpu-runtime"
@@ -63,6 +65,11 @@ def reusable() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def sync_workflow() -> dict[str, Any]:
     return load(SYNC)
+
+
+@pytest.fixture(scope="module")
+def release_workflow() -> dict[str, Any]:
+    return load(RELEASE)
 
 
 def all_workflows() -> list[Path]:
@@ -98,7 +105,7 @@ def test_actionlint_passes():
     done = run_actionlint([str(p) for p in all_workflows()], REPO_ROOT)
     assert done.returncode == 0, f"actionlint found problems:\n{done.stdout}{done.stderr}"
     assert {p.name for p in all_workflows()} >= {"colab-ci.yml", "colab-ci-notebook.yml", "images-sync.yml",
-                                                 "tests.yml"}
+                                                 "tests.yml", "release.yml"}
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
@@ -177,6 +184,8 @@ WRITES = {
     ("images-sync.yml", "sync"): {"contents", "pull-requests"},
     ("images-sync.yml", "run-image"): {"actions"},
     ("images-sync.yml", "keepalive"): {"actions"},
+    ("release.yml", "pypi"): {"id-token"},               # PyPI's trusted publishing: the OIDC token, nothing else
+    ("release.yml", "github-release"): {"contents"},
 }
 
 
@@ -462,7 +471,8 @@ def test_the_reusable_workflow_inputs(reusable):
                            "colab-ci-version", "python-version"}
     assert inputs["notebook"]["required"] is True
     assert [n for n, i in inputs.items() if i.get("required")] == ["notebook"], "a caller needs one line"
-    assert inputs["colab-ci-version"]["default"] == harness.__version__, "callers get this release by default"
+    # No release named by default: the harness at the commit the caller pinned (the install steps, below).
+    assert inputs["colab-ci-version"]["default"] == ""
     assert inputs["timeout-minutes"]["type"] == "number" and inputs["smoke"]["type"] == "boolean"
     assert set(call["outputs"]) == {"names", "newest"}
     assert set(reusable["jobs"]) == {"setup", "preflight", "run", "smoke", "report"}
@@ -547,3 +557,177 @@ def test_the_alert_issue_carries_the_history_trends(workflow):
     script = steps_text(workflow["jobs"]["alert"])
     assert "harness alert" in script and "--append reports/history/history.md" in script
     assert "history" in workflow["jobs"]["alert"]["needs"]
+
+
+# --------------------------------------------------------------------------------------------- installing colab-ci
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def install_steps(reusable: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each job's step that installs the harness, by job."""
+    return {name: next(s for s in job["steps"] if str(s.get("name", "")).startswith("Install colab-ci"))
+            for name, job in reusable["jobs"].items()}
+
+
+def test_every_job_installs_colab_ci_the_same_way_from_the_called_workflows_own_commit(reusable):
+    steps = install_steps(reusable)
+    assert set(steps) == {"setup", "preflight", "run", "smoke", "report"}
+    scripts = {name: s["run"].replace('"$RUNNER_TEMP/colab-ci/bin/python" -m playwright install --with-deps chromium\n',
+                                      "") for name, s in steps.items()}
+    assert len(set(scripts.values())) == 1, "one install script in every job (smoke adds Playwright's browser)"
+    for name, s in steps.items():
+        # job.workflow_*: the file defining the job (this one, at the caller's pin). github.sha and
+        # github.workflow_sha are the caller's commits, and github.job_workflow_sha is not set in steps.
+        assert s["env"]["WORKFLOW_SHA"] == "${{ job.workflow_sha }}", name
+        assert s["env"]["WORKFLOW_REPOSITORY"] == "${{ job.workflow_repository }}", name
+        assert s["env"].get("COLAB_CI_EXTRA") == ("[smoke]" if name == "smoke" else None), name
+    expressions = re.findall(r"\$\{\{(.*?)\}\}", REUSABLE.read_text(encoding="utf-8"))
+    assert not [e for e in expressions if re.search(r"github\.(sha|workflow_sha|job_workflow_sha|ref)\b", e)]
+    assert reusable["env"]["COLAB_CI_VERSION"] == "${{ inputs.colab-ci-version }}"
+
+
+def run_install_step(reusable: dict[str, Any], job: str, tmp_path: Path, env: dict[str, str],
+                     uv: str | None = None) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """A job's install step, as the runner runs it; ``uv``: a stand-in recording its argv unless given."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    calls = tmp_path / "uv-calls.jsonl"
+    if uv is None:
+        (bin_dir / "uv").write_text(f"""#!{sys.executable}
+import json, sys
+open({str(calls)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")
+""")
+        (bin_dir / "uv").chmod(0o755)
+    else:
+        (bin_dir / "uv").symlink_to(uv)
+    install = install_steps(reusable)[job]
+    step_env = {k: v for k, v in install.get("env", {}).items() if not str(v).startswith("${{")}
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    base = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "RUNNER_TEMP": str(runner_temp), "GITHUB_PATH": str(tmp_path / "github-path"),
+            "WORKFLOW_REPOSITORY": "transformer-builder/colab-ci", "WORKFLOW_SHA": SHA}
+    script = install["run"].replace('"$RUNNER_TEMP/colab-ci/bin/python" -m playwright install --with-deps chromium', ":")
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**base, **step_env, **env})
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return done, recorded
+
+
+@pytest.mark.parametrize("job, version, specs", [
+    ("setup", "", [f"colab-ci @ git+https://github.com/transformer-builder/colab-ci@{SHA}",
+                   f"colab-ci-tiers @ git+https://github.com/transformer-builder/colab-ci@{SHA}#subdirectory=notebook"]),
+    ("smoke", "", [f"colab-ci[smoke] @ git+https://github.com/transformer-builder/colab-ci@{SHA}",
+                   f"colab-ci-tiers @ git+https://github.com/transformer-builder/colab-ci@{SHA}#subdirectory=notebook"]),
+    ("run", harness.__version__, [f"colab-ci=={harness.__version__}", f"colab-ci-tiers=={harness.__version__}"]),
+    ("smoke", "0.1.9", ["colab-ci[smoke]==0.1.9", "colab-ci-tiers==0.1.9"]),
+    ("report", "checkout", [".", "./notebook"]),
+    ("smoke", "checkout", [".[smoke]", "./notebook"]),
+])
+def test_the_install_step_installs_the_named_release_else_the_workflows_own_commit(reusable, tmp_path: Path, job: str,
+                                                                                  version: str, specs: list[str]):
+    done, calls = run_install_step(reusable, job, tmp_path, {"COLAB_CI_VERSION": version})
+    assert done.returncode == 0, done.stdout + done.stderr
+    venv = tmp_path / "runner-temp" / "colab-ci"
+    assert calls == [["venv", "--quiet", str(venv)], ["pip", "install", "--python", str(venv / "bin" / "python"), *specs]]
+    assert (tmp_path / "github-path").read_text() == f"{venv / 'bin'}\n"
+
+
+@pytest.mark.parametrize("sha", ["", "main", SHA[:12]])
+def test_with_no_release_and_no_commit_of_its_own_the_install_step_stops(reusable, tmp_path: Path, sha: str):
+    """A runner that does not fill job.workflow_sha (GitHub Enterprise Server, an old runner): exit 2, saying what
+    to do, and nothing installed from a branch or the caller's commit instead."""
+    done, calls = run_install_step(reusable, "setup", tmp_path, {"COLAB_CI_VERSION": "", "WORKFLOW_SHA": sha})
+    assert done.returncode == 2 and calls == []
+    assert "::error::this runner does not say which commit of colab-ci-notebook.yml runs" in done.stdout
+    assert "name a release in colab-ci-version" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_with_no_release_the_install_step_really_installs_the_pinned_commit(reusable, tmp_path: Path):
+    """The setup job's install step with the real uv, given no release and this checkout's HEAD as the workflow's
+    commit; git is pointed from github.com to this checkout (url.insteadOf), since GitHub cannot be reached here.
+    What gets installed is colab-ci at exactly that commit, and its command runs."""
+    from harness.images.uvtool import uv_binary
+
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=60)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout: no commit to install from")
+    sha = head.stdout.strip()
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text(f'[url "{REPO_ROOT.as_uri()}"]\n\tinsteadOf = https://github.com/transformer-builder/colab-ci\n'
+                         f'[safe]\n\tdirectory = *\n')
+    done, _ = run_install_step(reusable, "setup", tmp_path, {
+        "COLAB_CI_VERSION": "", "WORKFLOW_SHA": sha, "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_NO_PROGRESS": "1",
+        "UV_PYTHON": sys.executable, **({"UV_FIND_LINKS": ",".join(pip_find_links())} if pip_find_links() else {})},
+        uv=uv_binary())
+    assert done.returncode == 0, done.stdout + done.stderr
+    venv = tmp_path / "runner-temp" / "colab-ci"
+    for distribution, subdirectory in (("colab_ci", None), ("colab_ci_tiers", "notebook")):
+        [dist_info] = (venv / "lib").glob(f"python3.*/site-packages/{distribution}-*.dist-info")
+        origin = json.loads((dist_info / "direct_url.json").read_text())
+        assert origin["url"] == "https://github.com/transformer-builder/colab-ci"
+        assert (origin["vcs_info"]["vcs"], origin["vcs_info"]["commit_id"]) == ("git", sha), origin
+        assert origin.get("subdirectory") == subdirectory
+    version = subprocess.run([str(venv / "bin" / "colab-ci"), "--version"], capture_output=True, text=True, timeout=120)
+    assert version.stdout.strip() == f"colab-ci {harness.__version__}"
+
+
+# --------------------------------------------------------------------------------------------- release.yml
+
+def test_a_version_tag_builds_verifies_publishes_and_releases(release_workflow):
+    assert triggers(release_workflow) == {"push": {"tags": ["v*"]}}
+    jobs = release_workflow["jobs"]
+    assert set(jobs) == {"build", "pypi", "github-release"}
+    # build: the one script the test suite runs too (tests/workflows/test_release_check.py), on the tag's name.
+    check = step(jobs["build"], "release_check.py")
+    assert check["env"]["TAG"] == "${{ github.ref_name }}"
+    assert 'python .github/scripts/release_check.py --tag "$TAG" --dist dist' in check["run"]
+    assert "pip install --quiet build" in check["run"]
+    upload = step(jobs["build"], "actions/upload-artifact@")
+    assert upload["with"] == {"name": "dist", "path": "dist/", "if-no-files-found": "error"}
+    # PyPI: trusted publishing, in the environment PyPI's publisher names; no password anywhere.
+    pypi = jobs["pypi"]
+    assert pypi["needs"] == "build" and pypi["environment"]["name"] == "pypi"
+    assert pypi["permissions"] == {"id-token": "write"}
+    publish = step(pypi, "pypa/gh-action-pypi-publish@")
+    assert publish["with"] == {"packages-dir": "dist/"}
+    assert step(pypi, "actions/download-artifact@")["with"] == {"name": "dist", "path": "dist"}
+    assert "secrets." not in RELEASE.read_text(encoding="utf-8")
+    # The GitHub release: after PyPI took the files, the same four files.
+    release = jobs["github-release"]
+    assert release["needs"] == "pypi" and release["permissions"] == {"contents": "write"}
+    assert step(release, "actions/download-artifact@")["with"] == {"name": "dist", "path": "dist"}
+
+
+def test_the_release_step_hands_gh_the_token_by_its_environment_only(release_workflow, tmp_path: Path):
+    """The release step's own script, with a stand-in `gh` that records its argv and environment."""
+    create = step(release_workflow["jobs"]["github-release"], "gh release create")
+    assert create["env"] == {"TAG": "${{ github.ref_name }}", "GITHUB_TOKEN": "${{ github.token }}"}
+    assert "${{" not in create["run"], "nothing is interpolated into the command line"
+    bin_dir, dist = tmp_path / "bin", tmp_path / "dist"
+    bin_dir.mkdir()
+    dist.mkdir()
+    files = ["colab_ci-0.2.0-py3-none-any.whl", "colab_ci-0.2.0.tar.gz", "colab_ci_tiers-0.2.0-py3-none-any.whl",
+             "colab_ci_tiers-0.2.0.tar.gz"]
+    for name in files:
+        (dist / name).write_bytes(b"x")
+    record = tmp_path / "gh.json"
+    (bin_dir / "gh").write_text(f"""#!{sys.executable}
+import json, os, sys
+json.dump({{"argv": sys.argv[1:], "token": os.environ.get("GITHUB_TOKEN")}}, open({str(record)!r}, "w"))
+""")
+    (bin_dir / "gh").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TAG": "v0.2.0", "GITHUB_TOKEN": "ghs_secret",
+           "GITHUB_REPOSITORY": "transformer-builder/colab-ci"}
+    done = subprocess.run(["bash", "-e", "-c", create["run"]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(record.read_text())
+    assert seen["token"] == "ghs_secret" and not any("ghs_secret" in a for a in seen["argv"])
+    assert seen["argv"] == ["release", "create", "v0.2.0", *(f"dist/{f}" for f in files),
+                            "--repo", "transformer-builder/colab-ci", "--verify-tag", "--title", "colab-ci v0.2.0",
+                            "--generate-notes"]
