@@ -21,22 +21,13 @@ import os
 import sys
 from pathlib import Path
 
+from harness.cli.options import whole_number_at_least
 from harness.core.secrets import redact
 from harness.history import render, series, trends
 from harness.history.outliers import Rule
 from harness.history.outputs import store_newest, write
 
 DEFAULT_OUT = Path("out") / "history"
-
-
-def _at_least_two(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 2")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder holding one folder per past run (what --store writes)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help="where history.html, history.md and history.json go (default: %(default)s)")
-    parser.add_argument("--last", type=_at_least_two, default=trends.DEFAULT_WINDOW, metavar="N",
+    parser.add_argument("--last", type=whole_number_at_least(2), default=trends.DEFAULT_WINDOW, metavar="N",
                         help="runs shown, and earlier runs each run is judged against, +1 (default: %(default)s)")
-    parser.add_argument("--min-runs", type=_at_least_two, default=Rule().min_runs, metavar="N",
+    parser.add_argument("--min-runs", type=whole_number_at_least(2), default=Rule().min_runs, metavar="N",
                         help="earlier runs needed for mean ± 3 sigma; with fewer, the baseline rule "
                              "(default: %(default)s)")
     parser.add_argument("--store", type=Path, default=None, metavar="DIR",

@@ -110,19 +110,22 @@ def kernel_input_options(parser: argparse.ArgumentParser, *, for_each_run: bool 
                                   "which otherwise sees only an allow-list (PATH, HOME, LANG, ...: docs/harness.md)"))
 
 
-def retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+def whole_number_at_least(minimum: int):  # -> Callable[[str], int], an argparse type
+    """An argparse type: a whole number of at least ``minimum``, else a usage error naming it."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+    return parse
 
 
 def retries_option(parser: argparse.ArgumentParser, *, for_each_run: bool = False) -> None:
     """``--retries N`` (``run``; ``matrix`` passes it to each run)."""
-    parser.add_argument("--retries", type=retries, default=0, metavar="N",
+    parser.add_argument("--retries", type=whole_number_at_least(0), default=0, metavar="N",
                         help=("passed to each run (see `colab-ci run --help`)" if for_each_run else
                               "run the notebook again, up to N more times, when its only failure is a cell that "
                               "needed the network (never for any other failure); every attempt is kept in the "
