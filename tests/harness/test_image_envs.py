@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "notebook" / "template.ipynb"
 NUMPY_1 = "2025-03-12-184db90-cpu"
 # what the template's tiers library imports, and the kernel: every template mirror must hold them
-TEMPLATE_NEEDS = ("torch", "numpy", "pandas", "matplotlib", "scipy", "psutil", "ipykernel", "pip")
+TEMPLATE_NEEDS = ("torch", "numpy", "pandas", "matplotlib", "psutil", "ipykernel", "pip")
 
 
 @pytest.fixture(scope="module")

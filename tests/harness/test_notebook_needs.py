@@ -81,7 +81,7 @@ def test_a_notebook_that_needs_only_the_kernel_gets_the_profiles_own_mirror(tmp_
 def test_the_template_needs_what_its_tiers_library_imports():
     needs = notebook_needs(TEMPLATE, get_profile(IMAGE).image)
     assert "tiers" in needs.local_modules
-    assert {"torch", "numpy", "pandas", "matplotlib", "scipy", "psutil", "ipython"} <= set(needs.import_distributions())
+    assert {"torch", "numpy", "pandas", "matplotlib", "psutil", "ipython"} <= set(needs.import_distributions())
     assert needs.installs == ["torchinfo==1.8.0", "captum==0.9.0", "optuna==4.5.0"]
     assert needs.unresolved_imports() == ["captum.attr", "optuna", "torchinfo"]     # what the install cells add
 
