@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from harness.execution.execute import execute
+from harness.execution.supervisor import INTERRUPT_GRACE_S, KILL_GRACE_S
 from tests.harness.conftest import (
     DOWNGRADE_NUMPY,
     NOTEBOOKS,
@@ -274,12 +277,20 @@ def test_three_interrupted_runs_at_once_save_notebook_and_reports_then_exit_130(
             if "cell 1/1 running" in line:
                 break
     time.sleep(1)
-    start = time.monotonic()
+    signalled = datetime.now(timezone.utc).replace(microsecond=0)
     for proc in procs:
         proc.send_signal(signum)
     for i, proc in enumerate(procs):
-        _stdout, stderr = proc.communicate(timeout=60)
+        # The limit is for the reports, not the run: after the run ends, the executed notebook is
+        # rendered to HTML by nbconvert, which took 20 s for three runs at load 18 on 2 cores.
+        _stdout, stderr = proc.communicate(timeout=180)
         assert proc.returncode == 130, stderr
+        # The run itself ends within the supervisor's bound (SIGINT, INTERRUPT_GRACE_S, SIGKILL,
+        # KILL_GRACE_S: 13 s) whatever the load: the progress line that says so is stamped when it ended.
+        ended = re.search(r"^(\S+) \[run\] interrupted in \d+ s$", stderr, re.M)
+        assert ended, stderr
+        took = (datetime.strptime(ended.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) - signalled)
+        assert took.total_seconds() <= INTERRUPT_GRACE_S + KILL_GRACE_S + 5, stderr
         assert "Traceback" not in stderr, stderr
         report = json.loads((tmp_path / f"out{i}" / "report.json").read_text())
         assert report["exit_code"] == 130
@@ -289,7 +300,6 @@ def test_three_interrupted_runs_at_once_save_notebook_and_reports_then_exit_130(
                                             else "interrupted by SIGTERM in cell 1")
         assert [c["status"] for c in record["cells"]] == ["ok", "error"]
         assert stream_text(_cell(tmp_path / f"out{i}" / "executed.ipynb", 0)) == "before\n"
-    assert time.monotonic() - start < 30
 
 
 def test_parameters_win_over_the_form_and_the_checkout_is_passed_to_the_kernel(target_venv: Path,
