@@ -37,11 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      "mirror adds for its notebook is decided when the mirror is built.")
     imp.add_argument("freeze", type=Path, metavar="FREEZE")
     imp.add_argument("--os-info", type=Path, default=None, metavar="FILE",
-                     help="the image's os-info.txt (default: os-info.txt beside FREEZE)")
+                     help="the image's os-info.txt (default: os-info.txt beside FREEZE; os-info-gpu.txt beside pip-freeze.gpu.txt)")
     imp.add_argument("--name", required=True, help="profile name, e.g. 2026-08-19-a724079-cpu")
     imp.add_argument("--commit", default="", metavar="SHA", help="googlecolab/backend-info commit of the snapshot")
     imp.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="snapshot date (default: from NAME)")
-    imp.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu")
+    imp.add_argument("--runtime", choices=("cpu", "gpu"), default=None,
+                     help="Colab runtime the freeze is of: cpu, or gpu (pip-freeze.gpu.txt); default: from the -cpu/-gpu "
+                          "end of NAME, else cpu")
     imp.add_argument("--with", dest="with_", nargs="+", default=[], metavar="PKG",
                      help="more roots for the closure every mirror holds (requirements, e.g. transformers)")
     profiles_dir_option(imp)
@@ -93,7 +95,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"  dropped line {item['line_no']}: {item['name']}{needed}: {item['reason']}")
     if profile.gpu_only:
         count = len(profile.gpu_only)
-        print(f"  {count} CUDA-only distribution{'s' if count != 1 else ''} of torch kept aside (gpu_only)")
+        print(f"  {count} CUDA-only distribution{'s' if count != 1 else ''} kept aside (gpu_only: a mirror "
+              "installs them only with the CUDA torch of a GPU image, where a GPU is here)")
     if profile.outside_image:
         print("  not in the image (the notebook's installs would add them): "
               + ", ".join(f"{n} {v['version']}" for n, v in sorted(profile.outside_image.items())))
