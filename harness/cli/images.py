@@ -64,8 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument("--api", default=None, metavar="URL",
                      help="GitHub API root asked for the newest commit (default: https://api.github.com without "
                           "--base; none with it)")
+    syn.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu",
+                     help="Colab's image to compare: cpu (pip-freeze.txt, os-info.txt) or gpu (pip-freeze.gpu.txt, "
+                          "os-info-gpu.txt), each with the newest profile of that runtime")
     syn.add_argument("--import", dest="import_", action="store_true",
-                     help="when the snapshot drifted, write it as the profile <date>-<commit>-cpu.json")
+                     help="when the snapshot drifted, write it as the profile <date>-<commit>-<runtime>.json")
     syn.add_argument("--report", type=Path, default=None, metavar="FILE",
                      help="also write the drift as markdown (a pull request body; numpy, torch, Python first)")
     profiles_dir_option(syn)
@@ -127,12 +130,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """0 no drift; 1 drift (with --import: imported); 2 unreachable, or the import failed."""
-    from harness.images.profiles import select_profiles
+    from harness.core.errors import HarnessError
+    from harness.images.profiles import newest_profile
     from harness.images.sync import Unreachable, compare, fetch_upstream, import_upstream, render, render_markdown
 
-    newest = select_profiles([], profiles_dir(args))[0]
+    newest = newest_profile(args.runtime, profiles_dir(args))
+    if newest is None:   # nothing to compare with: could not tell
+        raise HarnessError(f"no {args.runtime} profile in {profiles_dir(args)} to compare Colab's {args.runtime} "
+                           f"image with (harness images import ... --runtime {args.runtime})")
     try:
-        upstream = fetch_upstream(args.base, api=args.api)
+        upstream = fetch_upstream(args.base, api=args.api, runtime=args.runtime)
     except Unreachable as exc:
         print(f"colab-ci: {exc}", file=sys.stderr)
         return EXIT_HARNESS
