@@ -78,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          description="Create (or find up to date) a uv venv per profile under the cache folder, "
                                      "holding what --notebook imports and installs (or, --closure full, the whole "
                                      "image), and print its fidelity report.")
-    bld.add_argument("names", nargs="*", metavar="NAME", help="profiles to build (default: all)")
+    bld.add_argument("names", nargs="*", metavar="NAME",
+                     help="profiles to build (default: every CPU profile, and the -gpu ones where this machine has a GPU)")
     mirror_options(bld)
     build_options(bld)
     profiles_dir_option(bld)
