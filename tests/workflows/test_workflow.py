@@ -257,9 +257,15 @@ def test_the_setup_step_really_produces_the_matrix():
     declared = workflow_matrix.notebook_tiers(REPO_ROOT / "notebook" / "template.ipynb")
     scheduled = workflow_matrix.outputs(images, "schedule", declared=declared)
     include = json.loads(scheduled["matrix"])["include"]
-    assert [i["name"] for i in include] == [i["name"] for i in images]
+    # every CPU image; the GPU one only when named (a CPU runner would mirror it with a stand-in torch)
+    cpu = [i["name"] for i in images if i["runtime"] == "cpu"]
+    assert [i["name"] for i in include] == cpu and len(cpu) == len(images) - 1 == 3
     assert all(i["python"] for i in include)
-    newest = max(images, key=lambda i: i["date"])
+    gpu = next(i["name"] for i in images if i["runtime"] == "gpu")
+    named = workflow_matrix.outputs(images, "workflow_dispatch", gpu, declared=declared)
+    assert [(i["name"], i["runtime"]) for i in json.loads(named["matrix"])["include"]] == [(gpu, "gpu")]
+    newest = max((i for i in images if i["runtime"] == "cpu"), key=lambda i: i["date"])
+    assert scheduled["newest"] == named["newest"] == newest["name"]      # the smoke test's image: a CPU one
     pr = workflow_matrix.outputs(images, "pull_request", declared=declared)
     assert [i["name"] for i in json.loads(pr["matrix"])["include"]] == [newest["name"]]
     assert pr["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
@@ -287,8 +293,9 @@ def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
     assert lines["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
-    assert lines["names"].split() == [i["name"] for i in images_list()]
-    assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
+    cpu = [i["name"] for i in images_list() if i["runtime"] == "cpu"]
+    assert lines["names"].split() == cpu
+    assert len(json.loads(lines["matrix"])["include"]) == len(cpu)
     # The reusable workflow's setup gets colab-ci.yml's `names` (space-separated) back as --images.
     names = [i["name"] for i in images_list()][:2]
     inner = dict(line.split("=", 1) for line in helper("--event", "workflow_dispatch", "--images", " ".join(names))
