@@ -103,9 +103,7 @@ def load_run(path: Path, expect: list[str] | tuple[str, ...] = (),
     at any depth (each image named by its report's folder, relative to ``path``). Each name in
     ``expect`` (images, and ``smoke`` / ``preflight``) without its report is added as ``error``;
     ``skipped`` (name -> why) are the parts left out on purpose, said as such."""
-    run = RunReports(path, skipped=dict(skipped or {}))
-    if not expect and run.skipped and not path.exists():
-        return run
+    run = RunReports(path, skipped=dict(skipped or {}))   # nothing but skips is still nothing to read: exit 2
     if path.is_file():
         _add_file(run, path, path.parent.name or "this run")
     elif path.is_dir():
