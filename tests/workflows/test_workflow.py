@@ -417,7 +417,9 @@ def test_the_weekly_sync_imports_and_opens_a_pull_request(sync_workflow):
     assert (day, month) == ("*", "*") and weekday.isdigit(), "weekly: one weekday, every week"
     job = sync_workflow["jobs"]["sync"]
     sync_step = next(s for s in job["steps"] if s.get("id") == "sync")
-    assert ("harness images sync --import --report out/sync/drift.md --json" in sync_step["run"])
+    assert "for runtime in cpu gpu; do" in sync_step["run"]
+    assert re.search(r'harness images sync --runtime "\$runtime" --import \\\n\s+--report "out/sync/drift-\$runtime\.md" '
+                     r'--json', sync_step["run"])
     assert sync_step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
     pr = next(s for s in job["steps"] if s.get("id") == "pr")
     assert pr["uses"].startswith("peter-evans/create-pull-request@")
@@ -433,9 +435,15 @@ def test_the_weekly_sync_imports_and_opens_a_pull_request(sync_workflow):
     assert 'gh workflow run colab-ci.yml --repo "$REPO" --ref "$SYNC_BRANCH" -f images="$IMAGE"' in steps_text(dispatch)
 
 
-@pytest.mark.parametrize("status, imported", [(0, None), (1, "2026-09-30-abcdef0-cpu"), (2, None)])
-def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path, status: int, imported: str | None):
-    """The sync step's own script, with a stand-in harness that answers `status`."""
+@pytest.mark.parametrize("statuses, imported", [
+    ({"cpu": 0, "gpu": 0}, ""), ({"cpu": 1, "gpu": 0}, "2026-09-30-abcdef0-cpu"),
+    ({"cpu": 0, "gpu": 1}, "2026-09-30-abcdef0-gpu"), ({"cpu": 1, "gpu": 1}, "2026-09-30-abcdef0-cpu 2026-09-30-abcdef0-gpu"),
+    ({"cpu": 2, "gpu": 1}, None), ({"cpu": 1, "gpu": 2}, None),
+])
+def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path, statuses: dict[str, int],
+                                                  imported: str | None):
+    """The sync step's own script, with a stand-in harness that answers each runtime's status (the CPU
+    image's freeze, then the GPU image's)."""
     sync_step = next(s for s in sync_workflow["jobs"]["sync"]["steps"] if s.get("id") == "sync")
     fake = tmp_path / ".venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
@@ -443,21 +451,26 @@ def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path,
     fake.write_text(f"""#!{sys.executable}
 import json, sys
 if sys.argv[1:3] == ["-m", "harness"]:
+    runtime = sys.argv[sys.argv.index("--runtime") + 1]
+    status = {statuses!r}[runtime]
     report = sys.argv[sys.argv.index("--report") + 1]
-    open(report, "w").write("## Colab image snapshot: drift\\n")
-    imported = {imported!r}
-    print(json.dumps({{"drifted": {status} == 1, "imported": imported and {{"name": imported, "path": "p"}}}}))
-    sys.exit({status})
-exec(compile(sys.argv[2], "-c", "exec"))
+    open(report, "w").write(f"## Colab image snapshot ({{runtime}}): drift\\n")
+    name = f"2026-09-30-abcdef0-{{runtime}}" if status == 1 else None
+    print(json.dumps({{"drifted": status == 1, "imported": name and {{"name": name, "path": "p"}}}}))
+    sys.exit(status)
+code, sys.argv = sys.argv[2], ["-c", *sys.argv[3:]]   # as python -c sets them
+exec(compile(code, "-c", "exec"))
 """)
     fake.chmod(0o755)
     output, summary = tmp_path / "output", tmp_path / "summary"
     done = subprocess.run(["bash", "-e", "-c", sync_step["run"]], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
-    assert done.returncode == (2 if status == 2 else 0), done.stderr
-    assert summary.read_text() == "## Colab image snapshot: drift\n"     # the report reaches the run's summary
-    if status != 2:
-        assert output.read_text() == f"imported={imported or ''}\n"
+    assert done.returncode == (2 if imported is None else 0), done.stderr
+    # both reports reach the run's summary (and the pull request's body), whatever each one's status
+    assert summary.read_text() == "## Colab image snapshot (cpu): drift\n## Colab image snapshot (gpu): drift\n"
+    assert (tmp_path / "out" / "sync" / "drift.md").read_text() == summary.read_text()
+    # half a sync opens no pull request: no output, the step fails
+    assert (output.read_text() if output.exists() else None) == (None if imported is None else f"imported={imported}\n")
 
 
 def test_keepalive_reenables_every_scheduled_workflow(sync_workflow):
