@@ -93,8 +93,8 @@ def test_with_a_gpu_the_mirror_plans_the_images_cuda_torch(monkeypatch):
     assert built.gpu and built.torch_index == "https://download.pytorch.org/whl/cu128"
     assert built.substitutes == ["torch==2.11.0+cu128", "torchvision==0.26.0+cu128"]
     assert "runtime" not in built.reasons and "torch" not in built.reasons
-    assert said == [f"{GPU}: GPU image, GPU here ({gpu.ENV}=1): the image's CUDA torch 2.11.0+cu128 from "
-                    "https://download.pytorch.org/whl/cu128"]
+    assert said == [(f"{GPU}: GPU image, GPU here ({gpu.ENV}=1): the image's CUDA torch 2.11.0+cu128 from "
+                     "https://download.pytorch.org/whl/cu128")]
     # what torch+cu128 pulls is held at the image's versions; the substitutes themselves are not constrained
     constraints = plan.cuda_constraints(profile, built.substitutes)
     assert "nvidia-cublas-cu12==12.8.4.1" in constraints and not any(c.startswith("torch==") for c in constraints)
