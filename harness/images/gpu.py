@@ -44,7 +44,7 @@ def gpu_here() -> GpuCheck:
 def _nvidia_smi() -> GpuCheck:
     program = shutil.which("nvidia-smi")
     if program is None:
-        return GpuCheck(False, f"no GPU here (no nvidia-smi on PATH; {ENV}=1 says there is one)")
+        return GpuCheck(False, f"no GPU here (no nvidia-smi on PATH; set {ENV}=1 where there is one)")
     try:
         done = subprocess.run([program, "-L"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
