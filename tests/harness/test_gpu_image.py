@@ -4,6 +4,8 @@ with ``COLAB_CI_MIRROR_GPU`` saying what the machine has; no build)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.cli.main import main
@@ -16,6 +18,7 @@ from harness.images.profiles import (
     default_profiles,
     get_profile,
     import_profile,
+    load_profile,
     newest_profile,
     select_profiles,
 )
@@ -124,3 +127,28 @@ def test_a_cpu_image_never_asks_for_a_gpu(monkeypatch):
     monkeypatch.setattr(plan, "gpu_here", lambda: pytest.fail("asked for a GPU for a CPU image"))
     built = plan._for_gpu(plan.BuildPlan(get_profile(CPU), "exact", "python3.13", "3.13.15"), print)
     assert not built.gpu and not built.reasons
+
+
+@pytest.mark.slow   # the closure is computed for real (uv's resolver, package metadata from PyPI)
+@pytest.mark.timeout(600)
+def test_images_import_of_the_gpu_freeze_writes_the_shipped_gpu_profile(tmp_path, capsys):
+    """Colab's real pip-freeze.gpu.txt (a724079, recorded beside its os-info-gpu.txt): the runtime
+    follows the name's -gpu end, os-info-gpu.txt is found beside the freeze; the result is the
+    profile the project ships."""
+    snapshot = (Path(__file__).resolve().parents[1] / "workflows" / "fixtures" / "backend-info"
+                / "a72407924822ea377410b69f0a290150bcb5c9c2")
+    assert main(["images", "import", str(snapshot / "pip-freeze.gpu.txt"), "--name", GPU,
+                 "--commit", "a72407924822ea377410b69f0a290150bcb5c9c2", "--profiles-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{GPU}: Python 3.13.15, 703 distributions, 29 pinned in every mirror (numpy 2.1.3, "
+                          "torch 2.11.0+cu128)")
+    assert "27 CUDA-only distributions kept aside" in out
+    written, shipped = load_profile(tmp_path / f"{GPU}.json"), get_profile(GPU)
+    assert (written.runtime, written.source, written.python, written.os) == \
+        ("gpu", shipped.source, "3.13.15", "Ubuntu 22.04.5 LTS")
+    assert written.freeze_sha256 == shipped.freeze_sha256 and written.image == shipped.image
+    assert written.gpu_only == shipped.gpu_only
+    assert {(p.name, p.version) for p in written.pins} == {(p.name, p.version) for p in shipped.pins}
+    assert main(["images", "list", "--profiles-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:6] == \
+        [GPU, "2026-08-19", "gpu", "3.13.15", "2.1.3", "2.11.0+cu128"]
