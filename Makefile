@@ -31,7 +31,8 @@ test: venv browser
 
 # The whole job, as the monthly workflow runs it: preflight (resolver dry-run per image), the matrix
 # (the notebook under the harness in every image's mirror environment, in parallel), the browser smoke
-# test. Leave parts out with PREFLIGHT=0, MATRIX=0 or SMOKE=0; IMAGES="name ..." narrows the images.
+# test. Leave parts out with PREFLIGHT=0, MATRIX=0 or SMOKE=0; IMAGES="name ..." narrows the images
+# (default: every CPU profile, and the -gpu one where this machine has a GPU: docs/images.md).
 # Every part runs even when an earlier one failed; the exit status is the worst of them.
 PREFLIGHT ?= 1
 MATRIX    ?= 1

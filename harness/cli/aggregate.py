@@ -33,6 +33,17 @@ def add_report_arguments(parser: argparse.ArgumentParser, missing: str) -> None:
                              "(per-image folders, smoke/, preflight/)")
     parser.add_argument("--expect", nargs="*", default=[], metavar="NAME",
                         help=f"images (and {SMOKE!r}, {PREFLIGHT!r}) that must have a report; one without {missing}")
+    parser.add_argument("--skipped", action="append", default=[], type=skipped_part, metavar="NAME=REASON",
+                        help="a part left out on purpose and why (e.g. colab=\"no COLAB_CLI_TOKEN secret\"): said "
+                             "as skipped, never counted as passing; repeatable")
+
+
+def skipped_part(text: str) -> tuple[str, str]:
+    """``NAME=REASON`` -> (name, reason); argparse turns the ValueError into a usage error (exit 2)."""
+    name, sep, reason = text.partition("=")
+    if not sep or not name.strip() or not reason.strip():
+        raise ValueError(text)
+    return name.strip(), reason.strip()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """The ``aggregate`` verb: 0 everything passes, 1 something failed, 2 something could not tell (a
     report says error, cannot be read, or is missing) or there is no report at all."""
     try:
-        reports = load_run(args.report, args.expect)
+        reports = load_run(args.report, args.expect, dict(args.skipped))
     except HarnessError as exc:
         print(f"aggregate: {exc}", file=sys.stderr)
         return EXIT_HARNESS

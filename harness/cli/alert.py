@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     run_url = args.run_url if args.run_url is not None else run_url_from_env(dict(env))
     webhook = args.webhook or env.get(WEBHOOK_ENV, "")
     try:
-        reports = load_run(args.report, args.expect)
+        reports = load_run(args.report, args.expect, dict(args.skipped))
         if not repo:
             raise HarnessError("no repository to alert: pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
         client = GitHubIssues(repo, env.get("GITHUB_TOKEN", ""), env.get("GITHUB_API_URL") or None)

@@ -37,11 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      "mirror adds for its notebook is decided when the mirror is built.")
     imp.add_argument("freeze", type=Path, metavar="FREEZE")
     imp.add_argument("--os-info", type=Path, default=None, metavar="FILE",
-                     help="the image's os-info.txt (default: os-info.txt beside FREEZE)")
+                     help="the image's os-info.txt (default: os-info.txt beside FREEZE; os-info-gpu.txt beside pip-freeze.gpu.txt)")
     imp.add_argument("--name", required=True, help="profile name, e.g. 2026-08-19-a724079-cpu")
     imp.add_argument("--commit", default="", metavar="SHA", help="googlecolab/backend-info commit of the snapshot")
     imp.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="snapshot date (default: from NAME)")
-    imp.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu")
+    imp.add_argument("--runtime", choices=("cpu", "gpu"), default=None,
+                     help="Colab runtime the freeze is of: cpu, or gpu (pip-freeze.gpu.txt); default: from the -cpu/-gpu "
+                          "end of NAME, else cpu")
     imp.add_argument("--with", dest="with_", nargs="+", default=[], metavar="PKG",
                      help="more roots for the closure every mirror holds (requirements, e.g. transformers)")
     profiles_dir_option(imp)
@@ -62,8 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument("--api", default=None, metavar="URL",
                      help="GitHub API root asked for the newest commit (default: https://api.github.com without "
                           "--base; none with it)")
+    syn.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu",
+                     help="Colab's image to compare: cpu (pip-freeze.txt, os-info.txt) or gpu (pip-freeze.gpu.txt, "
+                          "os-info-gpu.txt), each with the newest profile of that runtime")
     syn.add_argument("--import", dest="import_", action="store_true",
-                     help="when the snapshot drifted, write it as the profile <date>-<commit>-cpu.json")
+                     help="when the snapshot drifted, write it as the profile <date>-<commit>-<runtime>.json")
     syn.add_argument("--report", type=Path, default=None, metavar="FILE",
                      help="also write the drift as markdown (a pull request body; numpy, torch, Python first)")
     profiles_dir_option(syn)
@@ -73,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          description="Create (or find up to date) a uv venv per profile under the cache folder, "
                                      "holding what --notebook imports and installs (or, --closure full, the whole "
                                      "image), and print its fidelity report.")
-    bld.add_argument("names", nargs="*", metavar="NAME", help="profiles to build (default: all)")
+    bld.add_argument("names", nargs="*", metavar="NAME",
+                     help="profiles to build (default: every CPU profile, and the -gpu ones where this machine has a GPU)")
     mirror_options(bld)
     build_options(bld)
     profiles_dir_option(bld)
@@ -93,7 +99,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"  dropped line {item['line_no']}: {item['name']}{needed}: {item['reason']}")
     if profile.gpu_only:
         count = len(profile.gpu_only)
-        print(f"  {count} CUDA-only distribution{'s' if count != 1 else ''} of torch kept aside (gpu_only)")
+        print(f"  {count} CUDA-only distribution{'s' if count != 1 else ''} kept aside (gpu_only: a mirror "
+              "installs them only with the CUDA torch of a GPU image, where a GPU is here)")
     if profile.outside_image:
         print("  not in the image (the notebook's installs would add them): "
               + ", ".join(f"{n} {v['version']}" for n, v in sorted(profile.outside_image.items())))
@@ -124,12 +131,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """0 no drift; 1 drift (with --import: imported); 2 unreachable, or the import failed."""
-    from harness.images.profiles import select_profiles
+    from harness.core.errors import HarnessError
+    from harness.images.profiles import newest_profile
     from harness.images.sync import Unreachable, compare, fetch_upstream, import_upstream, render, render_markdown
 
-    newest = select_profiles([], profiles_dir(args))[0]
+    newest = newest_profile(args.runtime, profiles_dir(args))
+    if newest is None:   # nothing to compare with: could not tell
+        raise HarnessError(f"no {args.runtime} profile in {profiles_dir(args)} to compare Colab's {args.runtime} "
+                           f"image with (harness images import ... --runtime {args.runtime})")
     try:
-        upstream = fetch_upstream(args.base, api=args.api)
+        upstream = fetch_upstream(args.base, api=args.api, runtime=args.runtime)
     except Unreachable as exc:
         print(f"colab-ci: {exc}", file=sys.stderr)
         return EXIT_HARNESS

@@ -16,7 +16,8 @@ HELP = "run the notebook in every image's environment, in parallel"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", type=Path, nargs="?", default=None, metavar="NOTEBOOK",
                         help="default: notebook/template.ipynb")
-    parser.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
+    parser.add_argument("--images", nargs="+", default=[], metavar="NAME",
+                        help="profiles (default: every CPU profile, and the -gpu ones where this machine has a GPU)")
     parser.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")
     parser.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the number of cores + 1)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S", help="limit for each run")

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a file or folder as if uploaded to the kernel's working directory (/content), as "
                              "`colab-ci run --content` gives it: a requirements file a cell names is looked for "
                              "there first, then in the notebook's folder (repeatable)")
-    parser.add_argument("--images", nargs="+", default=[], metavar="NAME", help="profiles (default: all)")
+    parser.add_argument("--images", nargs="+", default=[], metavar="NAME",
+                        help="profiles (default: every CPU profile, and the -gpu ones where this machine has a GPU)")
     parser.add_argument("--resolver", choices=("auto", "pip", "uv"), default="auto",
                         help="auto: uv screens, pip (the authority) answers whenever something would be replaced")
     parser.add_argument("--json", action="store_true",

@@ -44,9 +44,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from harness.core.errors import HarnessError
+from harness.images.closure import CUDA_ONLY
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
-from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
+from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, cuda_constraints, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
 from harness.source.needs import NotebookNeeds, notebook_needs
@@ -145,8 +146,10 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
             journal.write(f"\nFAILED: {exc}\n")
             raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
     pins = {p.name: p.version for p in plan.pins}
+    if plan.gpu:    # the CUDA libraries the image's torch brought, held at the image's versions: the image's own
+        pins.update({n: profile.image[n] for n in installed if CUDA_ONLY.match(n) and profile.image.get(n)})
     fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
-                                       os_name=_os_name(), pins=pins)
+                                       os_name=_os_name(), gpu=plan.gpu, pins=pins)
     fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
                  "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
     built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
@@ -204,7 +207,12 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
     _install_pins(plan, python, env / "colab-ci-pins.txt", journal)
     if plan.substitutes:
         args = ["pip", "install", "-p", python, "--compile-bytecode"]
-        if plan.torch_index:
+        constraints = env / "colab-ci-cuda-constraints.txt"
+        if plan.gpu:    # with its CUDA libraries (PyPI's), every distribution held at the image's version
+            constraints.write_text("\n".join(cuda_constraints(plan.profile, plan.substitutes)) + "\n", encoding="utf-8")
+            args += ["--extra-index-url", plan.torch_index, "--index-strategy", "unsafe-best-match",
+                     "-c", str(constraints)]
+        elif plan.torch_index:
             args += ["--no-deps", "--index-url", plan.torch_index]
         else:
             args += ["--resolution", "lowest-direct", *find_links_args()]

@@ -60,7 +60,7 @@ def deviations(profile: "Profile", *, python: str, installed: dict[str, str], re
     if python != profile.python:
         lines.append(f"python {profile.python} -> {python}: {reasons.get('python', 'not planned')}")
     if profile.runtime == "gpu" and not gpu:
-        lines.append("runtime GPU -> CPU: no GPU here; CUDA code paths are not exercised")
+        lines.append(f"runtime GPU -> CPU: {reasons.get('runtime', 'no GPU here; CUDA code paths are not exercised')}")
     if profile.gpu_only and not gpu:
         names = sorted(profile.gpu_only)
         lines.append(f"{_count(names, 'CUDA-only distribution')} of the image not installed ({_sample(names)}): "

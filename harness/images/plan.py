@@ -41,11 +41,13 @@ from packaging.version import Version
 from harness.core.errors import HarnessError
 from harness.images.closure import Pin, requirements_that_apply
 from harness.images.fidelity import RUNNER_NEEDS
+from harness.images.gpu import gpu_here
 from harness.images.profiles import Profile
 from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv
 
 BUILD_RECIPE = 2                         # bump when the way environments are built changes
-PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PYTORCH_INDEX_ROOT = "https://download.pytorch.org/whl"
+PYTORCH_CPU_INDEX = f"{PYTORCH_INDEX_ROOT}/cpu"
 Mode = Literal["auto", "exact", "local"]
 Log = Callable[[str], None]
 # A version label of a build from the PyTorch index: 2.9.0+cu126, 0.24.0+cpu, 2.6.0+rocm6.1
@@ -60,7 +62,7 @@ class BuildPlan:
     mode: Literal["exact", "local"]
     interpreter: str                   # what ``uv venv -p`` gets
     python: str                        # its version, X.Y.Z
-    torch_source: str = ""             # PYTORCH_CPU_INDEX, a local wheel's path, or "" (no torch in the image)
+    torch_source: str = ""             # PYTORCH_CPU_INDEX, a CUDA index, a local wheel's path, or "" (no torch)
     roots: list[str] = field(default_factory=list)   # what the closure adds to the profile's pins (the key)
     closure: str = "notebook"          # "notebook" | "full"
     pins: list[Pin] = field(default_factory=list)    # the closure: what the mirror holds at the image's versions
@@ -71,12 +73,15 @@ class BuildPlan:
     runner_needs: list[str] = field(default_factory=list)   # step 3: pip, ipykernel where the image lacks them
     reasons: dict[str, str] = field(default_factory=dict)
     tolerate_failures: bool = False    # --closure full: a pin that cannot be installed here is left out, said so
+    gpu: bool = False                  # a GPU image's own CUDA torch (this machine has a GPU), not the CPU build
 
     @property
     def key(self) -> str:
         """What the environment depends on: the profile, this machine's choices, the closure's roots."""
         data = [BUILD_RECIPE, self.profile.content_hash, self.mode, self.python, self.torch_source, self.closure,
                 self.roots]
+        if self.gpu:    # only then: the CPU mirrors' keys (and their built environments) stay as they were
+            data.append("gpu")
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:12]
 
     def fill(self, pins: list[Pin]) -> None:
@@ -86,7 +91,12 @@ class BuildPlan:
         torch = by_name.get("torch")
         companions = [p for p in pins if p.name != "torch" and _pytorch_build(p.version)]
         moved: dict[str, str] = {}
-        if torch is not None and self.torch_source == PYTORCH_CPU_INDEX:
+        if torch is not None and self.gpu:
+            # The image's own builds, exactly, from the PyTorch CUDA index; their CUDA libraries come with
+            # them, held at the image's versions (``cuda_constraints``)
+            self.torch_index = self.torch_source
+            self.substitutes += [pin.requirement() for pin in [torch, *companions]]
+        elif torch is not None and self.torch_source == PYTORCH_CPU_INDEX:
             self.torch_index = PYTORCH_CPU_INDEX
             for pin in [torch, *companions]:
                 self.substitutes.append(f"{pin.name}=={Version(pin.version).public}+cpu")
@@ -127,8 +137,9 @@ def machine_plan(profile: Profile, mode: Mode = "auto", python: str | None = Non
         interpreter = managed_python(profile.python)
         if interpreter is None:
             raise HarnessError(f"--mode exact: uv cannot provide Python {profile.python} (uv python install failed)")
-        return BuildPlan(profile, "exact", interpreter, python_version(interpreter),
+        plan = BuildPlan(profile, "exact", interpreter, python_version(interpreter),
                          PYTORCH_CPU_INDEX if torch else "")
+        return _for_gpu(plan, log)
     interpreter = python or sys.executable
     version = python_version(interpreter)
     plan = BuildPlan(profile, "local", interpreter, version)
@@ -139,7 +150,50 @@ def machine_plan(profile: Profile, mode: Mode = "auto", python: str | None = Non
         # the image's own release beats a stand-in wherever it can be had
         plan.torch_source = PYTORCH_CPU_INDEX if not pytorch_index_unreachable() else \
             str(local_torch(torch, version).path)
+    return _for_gpu(plan, log)
+
+
+def cuda_index(torch_version: str) -> str:
+    """The PyTorch index serving ``torch_version``'s build (``2.11.0+cu128`` -> ``.../whl/cu128``), or ""."""
+    try:
+        label = Version(torch_version).local or ""
+    except ValueError:
+        return ""
+    return f"{PYTORCH_INDEX_ROOT}/{label}" if re.fullmatch(r"cu\d+", label) else ""
+
+
+def _for_gpu(plan: BuildPlan, log: Log) -> BuildPlan:
+    """A GPU image's plan: its CUDA torch where this machine has a GPU and the PyTorch index answers;
+    else the CPU build stays, and the build output and the fidelity report say why (``reasons["runtime"]``)."""
+    profile = plan.profile
+    if profile.runtime != "gpu":
+        return plan
+    index = cuda_index(profile.image.get("torch", ""))
+    check = gpu_here()
+    if not index:
+        why = f"the image's torch {profile.image.get('torch') or '(none)'} is no CUDA build of the PyTorch index"
+    elif not check.available:
+        why = check.why
+    elif pytorch_index_unreachable():
+        why = f"{check.why}, but {pytorch_index_unreachable()}"
+    else:
+        plan.gpu, plan.torch_source = True, index
+        log(f"{profile.name}: GPU image, GPU here ({check.why}): the image's CUDA torch "
+            f"{profile.image['torch']} from {index}")
+        return plan
+    plan.reasons["runtime"] = f"{why}: the CPU build of torch stands in; CUDA code paths are not exercised"
+    log(f"{profile.name}: GPU image built as CPU (fallback): {plan.reasons['runtime']}")
     return plan
+
+
+def cuda_constraints(profile: Profile, substitutes: list[str]) -> list[str]:
+    """``name==version`` of every distribution of ``profile``'s image an index serves, but the
+    ``substitutes`` themselves: what the CUDA torch pulls in (its ``nvidia-*`` libraries) is held at
+    the image's versions."""
+    skip = {canonicalize_name(s.split("==", 1)[0]) for s in substitutes}
+    freeze = profile.freeze()
+    return [f"{e.name}=={e.version}" for e in freeze.entries.values()
+            if e.version and not e.unavailable and not e.url and e.name not in skip]
 
 
 def exact_unavailable(profile: Profile) -> str | None:

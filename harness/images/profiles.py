@@ -35,14 +35,17 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.core.json_files import read_json, validate
-from harness.images.closure import COLAB_PLATFORM, Pin, compute_closure
+from harness.images.closure import COLAB_PLATFORM, CUDA_ONLY, Pin, compute_closure
 from harness.images.freeze import Freeze, FreezeEntry, python_from_wheel_tags, read_freeze, read_os_info
+from harness.images.gpu import gpu_here
 from harness.images.uvtool import uv_version
 from harness.source.import_names import distribution_of
 
 PROFILE_SCHEMA_VERSION = 2   # profile.schema.json reads this version
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 SOURCE_REPOSITORY = "googlecolab/backend-info"
+# Colab's runtime -> its (freeze, os-info) files in backend-info: the GPU image has its own since 2026-01
+UPSTREAM_FILES = {"cpu": ("pip-freeze.txt", "os-info.txt"), "gpu": ("pip-freeze.gpu.txt", "os-info-gpu.txt")}
 
 KERNEL = ("ipykernel", "ipython")     # the kernel runs on them: replacing one under a live kernel breaks it
 TOOLS = ("pip",)
@@ -128,9 +131,21 @@ class Profile:
 # ------------------------------------------------------------------------------------ the shipped profiles
 
 def available_profiles(directory: Path = PROFILES_DIR) -> list[Profile]:
-    """Every profile in ``directory``, newest snapshot first."""
+    """Every profile in ``directory``, newest snapshot first; of one snapshot, the CPU image first."""
     profiles = [load_profile(path) for path in sorted(Path(directory).glob("*.json"))]
-    return sorted(profiles, key=lambda p: (p.date, p.name), reverse=True)
+    return sorted(profiles, key=lambda p: (p.date, p.runtime != "gpu", p.name), reverse=True)
+
+
+def newest_profile(runtime: str = "cpu", directory: Path = PROFILES_DIR) -> Profile | None:
+    """The newest profile of Colab's ``runtime`` ("cpu" or "gpu"), or None when none is shipped."""
+    return next((p for p in available_profiles(directory) if p.runtime == runtime), None)
+
+
+def default_profiles(profiles: list[Profile], gpu: bool) -> list[Profile]:
+    """What runs when no image is named: every CPU profile, and the GPU ones only where this machine
+    has a GPU (``gpu``, from ``harness.images.gpu``). Without one, a GPU image's mirror holds the CPU
+    build of its torch: the CPU image's mirror again, with a stand-in. Named, a GPU profile always runs."""
+    return [p for p in profiles if gpu or p.runtime != "gpu"]
 
 
 def get_profile(name: str, directory: Path = PROFILES_DIR) -> Profile:
@@ -143,12 +158,12 @@ def get_profile(name: str, directory: Path = PROFILES_DIR) -> Profile:
 
 
 def select_profiles(names: list[str] | None, directory: Path = PROFILES_DIR) -> list[Profile]:
-    """The named profiles (all of them when ``names`` is empty), newest first."""
+    """The named profiles or, when ``names`` is empty, the default ones (``default_profiles``), newest first."""
     if not names:
         profiles = available_profiles(directory)
         if not profiles:
             raise HarnessError(f"no image profiles in {directory} (harness images import ...)")
-        return profiles
+        return default_profiles(profiles, gpu_here().available) or profiles
     return [get_profile(name, directory) for name in names]
 
 
@@ -167,19 +182,24 @@ def save_profile(profile: Profile, directory: Path = PROFILES_DIR) -> Path:
 # ------------------------------------------------------------------------------------ import
 
 def import_profile(freeze_path: str | Path, *, name: str, os_info: str | Path | None = None, commit: str = "",
-                   date: str | None = None, runtime: str = "cpu", with_: list[str] | tuple[str, ...] = ()) -> Profile:
+                   date: str | None = None, runtime: str | None = None, with_: list[str] | tuple[str, ...] = ()) -> Profile:
     """Read a freeze (and its os-info), compute the closure every mirror holds, return the profile (not saved)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise HarnessError(f"image name {name!r}: use letters, digits, '.', '_' and '-'")
+    runtime = runtime or ("gpu" if name.endswith("-gpu") else "cpu")
     if runtime not in ("cpu", "gpu"):
         raise HarnessError(f"runtime {runtime!r}: expected cpu or gpu")
+    suffix = re.search(r"-(cpu|gpu)$", name)
+    if suffix and suffix.group(1) != runtime:   # the name is what `images list`, --images and the workflow show
+        raise HarnessError(f"image name {name!r} ends in -{suffix.group(1)}, but the runtime is {runtime}")
     if commit and not re.fullmatch(r"[0-9a-f]{7,40}", commit):
         raise HarnessError(f"commit {commit!r} is not a git commit id (7 to 40 hex digits)")
     date = _valid_date(date) if date else _date_from_name(name)
     freeze_path = Path(freeze_path)
     freeze = read_freeze(freeze_path)
     notes: list[str] = []
-    os_path = Path(os_info) if os_info else freeze_path.with_name("os-info.txt")
+    beside = {freeze: info for freeze, info in UPSTREAM_FILES.values()}.get(freeze_path.name, "os-info.txt")
+    os_path = Path(os_info) if os_info else freeze_path.with_name(beside)
     if os_info or os_path.is_file():
         info = read_os_info(os_path)
         python, os_name = info.python, info.os
@@ -198,13 +218,24 @@ def import_profile(freeze_path: str | Path, *, name: str, os_info: str | Path | 
         source={"repository": SOURCE_REPOSITORY, "commit": commit, "freeze": freeze_path.name,
                 "os_info": os_path.name if (os_info or os_path.is_file()) else ""},
         platform=COLAB_PLATFORM, roots=roots, pins=closure.pins, outside_image=closure.outside_image,
-        gpu_only=closure.gpu_only, dropped=closure.dropped,
+        gpu_only=_gpu_only(freeze, closure.gpu_only, runtime), dropped=closure.dropped,
         image={n: e.version for n, e in freeze.entries.items()},
         freeze_sha256=hashlib.sha256(text).hexdigest(),
         closure={"command": closure.command, "uv": uv_version(), "computed": dt.date.today().isoformat()},
         notes=notes + closure.notes,
         urls={n: e.url for n, e in freeze.entries.items() if e.url},
     )
+
+
+def _gpu_only(freeze: Freeze, of_pypi_torch: dict[str, str], runtime: str) -> dict[str, str]:
+    """The image's CUDA-only distributions. Of a GPU image, every one of the freeze (``nvidia-*``,
+    ``cuda-*``, ``triton``): its torch is the PyTorch index's ``+cuXXX`` build, whose CUDA libraries
+    are not those of PyPI's torch (2.11.0 on PyPI is a CUDA 13 build, the image's 2.11.0+cu128 takes
+    the ``-cu12`` ones). Of a CPU image, those PyPI's torch of that release pulls (the closure's)."""
+    if runtime != "gpu":
+        return of_pypi_torch
+    return dict(sorted({**of_pypi_torch, **{n: e.version for n, e in freeze.entries.items()
+                                            if CUDA_ONLY.match(n) and e.version}}.items()))
 
 
 def _roots(freeze: Freeze, with_, notes: list[str]) -> dict[str, list[str]]:

@@ -3,7 +3,8 @@
 Asks GitHub's API which commit of googlecolab/backend-info last changed ``pip-freeze.txt`` (the
 newest snapshot), fetches that commit's ``pip-freeze.txt`` and ``os-info.txt`` (raw files, read at
 that commit so the files and the commit id always agree) and compares them with the newest shipped
-profile. Drift, most important first:
+profile. ``--runtime gpu`` does the same for Colab's GPU image (``pip-freeze.gpu.txt`` and
+``os-info-gpu.txt``, published since 2026-01) against the newest ``-gpu`` profile. Drift, most important first:
 
 1. the Python version; numpy and torch (what the notebook and Colab's kernel stand on);
 2. the profile's other pins (its closure) changed or gone;
@@ -12,7 +13,7 @@ profile. Drift, most important first:
 then, for information only, how many distributions outside the closure changed. Exit status:
 0 no drift, 1 drift, 2 GitHub unreachable (or, with ``--import``, the snapshot could not be imported).
 
-``--import`` writes the drifted snapshot as a new profile, ``<date>-<commit>-cpu.json`` (the weekly
+``--import`` writes the drifted snapshot as a new profile, ``<date>-<commit>-cpu.json`` (``-gpu``; the weekly
 workflow ``.github/workflows/images-sync.yml`` opens a pull request with it), and ``--report FILE``
 writes the drift as markdown (the pull request's body). A snapshot that drifted only outside the
 closure is not imported: nothing the mirrors build would change.
@@ -40,14 +41,14 @@ from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
 from harness.images.freeze import Freeze, OsInfo, parse_freeze, parse_os_info
-from harness.images.profiles import Profile
+from harness.images.profiles import UPSTREAM_FILES, Profile
 from harness.source.needs import NotebookNeeds
 
 REPOSITORY = "googlecolab/backend-info"
 RAW_ROOT = f"https://raw.githubusercontent.com/{REPOSITORY}"
 RAW_BASE = f"{RAW_ROOT}/{{commit}}"          # {commit}: the newest commit, else the branch ``main``
 API_ROOT = "https://api.github.com"          # the only address GITHUB_TOKEN is ever sent to
-COMMITS = f"/repos/{REPOSITORY}/commits?path=pip-freeze.txt&per_page=1"
+COMMITS = f"/repos/{REPOSITORY}/commits?path=pip-freeze.txt&per_page=1"   # the CPU image's; ``commits_path``
 KEY_PACKAGES = ("numpy", "torch")
 
 
@@ -65,6 +66,7 @@ class Upstream:
     freeze_text: str = ""
     os_info_text: str = ""
     why_no_commit: str = ""          # why commit is empty: no API asked, or what it answered
+    runtime: str = "cpu"             # whose freeze: Colab's CPU or GPU image
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Drift:
     pins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)    # what the kernel or the notebook uses
     now_preinstalled: dict[str, str] = field(default_factory=dict)                 # notebook installs now in the image
     others_changed: int = 0                          # the rest of the image: information only
+    runtime: str = "cpu"                             # Colab's CPU or GPU image
 
     @property
     def drifted(self) -> bool:
@@ -88,29 +91,38 @@ class Drift:
 
 # ------------------------------------------------------------------------------------ fetching
 
-def fetch_upstream(base: str | None = None, timeout: float = 20, api: str | None = None) -> Upstream:
-    """The newest snapshot: from GitHub (default), or from ``base`` (a mirror; ``api`` names its commit)."""
+def commits_path(runtime: str = "cpu") -> str:
+    """The API query for the newest commit that changed ``runtime``'s freeze."""
+    return f"/repos/{REPOSITORY}/commits?path={UPSTREAM_FILES[runtime][0]}&per_page=1"
+
+
+def fetch_upstream(base: str | None = None, timeout: float = 20, api: str | None = None,
+                   runtime: str = "cpu") -> Upstream:
+    """The newest snapshot of Colab's ``runtime`` image (``cpu``: pip-freeze.txt and os-info.txt;
+    ``gpu``: pip-freeze.gpu.txt and os-info-gpu.txt): from GitHub (default), or from ``base`` (a
+    mirror; ``api`` names its commit)."""
     base = base or os.environ.get("COLAB_CI_BACKEND_INFO")
     if base is None:
         base, api = RAW_BASE, api or API_ROOT
     commit, date, why = "", "", "no commit id: the snapshot was read from a mirror (--base) without --api"
     if api:
         try:
-            commit, date = newest_commit(api, timeout)
+            commit, date = newest_commit(api, timeout, runtime)
             why = ""
         except Unreachable as exc:   # the API is rate-limited at times; the files alone still tell the drift
             why = str(exc)
     base = base.rstrip("/").replace("{commit}", commit or "main")
-    freeze_text = _get(f"{base}/pip-freeze.txt", timeout)
-    os_text = _get(f"{base}/os-info.txt", timeout)
-    return Upstream(parse_freeze(freeze_text, f"{base}/pip-freeze.txt"), parse_os_info(os_text, f"{base}/os-info.txt"),
+    freeze_name, os_name = UPSTREAM_FILES[runtime]
+    freeze_text = _get(f"{base}/{freeze_name}", timeout)
+    os_text = _get(f"{base}/{os_name}", timeout)
+    return Upstream(parse_freeze(freeze_text, f"{base}/{freeze_name}"), parse_os_info(os_text, f"{base}/{os_name}"),
                     commit=commit, date=date, source=base, freeze_text=freeze_text, os_info_text=os_text,
-                    why_no_commit=why)
+                    why_no_commit=why, runtime=runtime)
 
 
-def newest_commit(api: str, timeout: float = 20) -> tuple[str, str]:
-    """(full sha, YYYY-MM-DD) of the newest commit that changed pip-freeze.txt, from GitHub's API."""
-    url = api.rstrip("/") + COMMITS
+def newest_commit(api: str, timeout: float = 20, runtime: str = "cpu") -> tuple[str, str]:
+    """(full sha, YYYY-MM-DD) of the newest commit that changed ``runtime``'s freeze, from GitHub's API."""
+    url = api.rstrip("/") + commits_path(runtime)
     text = _get(url, timeout)
     try:
         latest = json.loads(text)[0]
@@ -149,7 +161,8 @@ def compare(profile: Profile, upstream: Upstream, needs: NotebookNeeds | None = 
     then what Colab's kernel needs (the profile's pins) and what the notebook imports (``needs``), then
     the notebook's installs the image now ships; the rest is counted."""
     drift = Drift(profile.name, upstream.commit, upstream.date,
-                  None if upstream.os_info.python == profile.python else (profile.python, upstream.os_info.python))
+                  None if upstream.os_info.python == profile.python else (profile.python, upstream.os_info.python),
+                  runtime=upstream.runtime)
     new = upstream.freeze.versions()
     for name in KEY_PACKAGES:   # numpy, then torch
         if new.get(name) != profile.image.get(name):
@@ -185,18 +198,20 @@ def render(drift: Drift) -> str:
     if drift.others_changed:
         lines.append(f"  {drift.others_changed} other distributions of the image changed (information only)")
     if drift.drifted:
-        lines.append("  import it: harness images sync --import (or harness images import pip-freeze.txt "
-                     "--os-info os-info.txt --name <date>-<commit>-cpu --commit <sha> --date <date>)")
+        freeze, os_info = UPSTREAM_FILES[drift.runtime]
+        runtime = " --runtime gpu" if drift.runtime == "gpu" else ""
+        lines.append(f"  import it: harness images sync{runtime} --import (or harness images import {freeze} "
+                     f"--os-info {os_info} --name <date>-<commit>-{drift.runtime} --commit <sha> --date <date>)")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------ importing
 
 def profile_name(upstream: Upstream) -> str:
-    """``<date>-<7 hex>-cpu``: the CPU image's freeze (``pip-freeze.txt``; the GPU one has its own file)."""
+    """``<date>-<7 hex>-cpu`` (``pip-freeze.txt``) or ``-gpu`` (``pip-freeze.gpu.txt``)."""
     if not upstream.commit or not upstream.date:
         raise HarnessError(f"cannot import the snapshot without its commit id and date ({upstream.why_no_commit})")
-    return f"{upstream.date}-{upstream.commit[:7]}-cpu"
+    return f"{upstream.date}-{upstream.commit[:7]}-{upstream.runtime}"
 
 
 def import_upstream(upstream: Upstream, profiles_dir: Path) -> tuple[Profile, Path]:
@@ -208,11 +223,11 @@ def import_upstream(upstream: Upstream, profiles_dir: Path) -> tuple[Profile, Pa
         raise HarnessError(f"{profiles_dir / (name + '.json')} already exists: the snapshot was imported before")
     with tempfile.TemporaryDirectory(prefix="colab-ci-sync-") as folder:
         # The file names are recorded in the profile's source, as `images import` records them.
-        freeze_path, os_path = Path(folder) / "pip-freeze.txt", Path(folder) / "os-info.txt"
+        freeze_path, os_path = (Path(folder) / file for file in UPSTREAM_FILES[upstream.runtime])
         freeze_path.write_text(upstream.freeze_text, encoding="utf-8")
         os_path.write_text(upstream.os_info_text, encoding="utf-8")
         profile = import_profile(freeze_path, name=name, os_info=os_path, commit=upstream.commit,
-                                 date=upstream.date, runtime="cpu")
+                                 date=upstream.date, runtime=upstream.runtime)
     return profile, save_profile(profile, profiles_dir)
 
 

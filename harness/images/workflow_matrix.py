@@ -10,10 +10,15 @@ and the matrix job reads ``strategy.matrix: ${{ fromJSON(needs.setup.outputs.mat
 runner per image, each entry carrying the image's fields (name, date, runtime, python, numpy,
 torch, commit). Which images and tiers:
 
-* ``pull_request``: the newest image, only the tiers without a switch (Tier 1: fast feedback);
-* ``workflow_dispatch``: the ``images`` input (names separated by commas or spaces; empty = all)
-  and the ``tiers`` input ("1,2,3", "1,2", ...: a tier without a switch always runs);
-* ``schedule`` and ``push``: every image, every tier.
+* ``pull_request``: the newest CPU image, only the tiers without a switch (Tier 1: fast feedback);
+* ``workflow_dispatch``: the ``images`` input (names separated by commas or spaces; empty = every
+  CPU image) and the ``tiers`` input ("1,2,3", "1,2", ...: a tier without a switch always runs);
+* ``schedule`` and ``push``: every CPU image, every tier.
+
+GPU images (``runtime: gpu``) run only when named: the runners are GitHub's CPU ones, where a GPU
+image's mirror is the CPU image's again with a stand-in torch (``harness.images.plan``; named, it
+runs so, and its fidelity report says so). Colab's own GPU runtime is the ``colab`` job's
+(``gpu`` input), not a mirror's.
 
 The tiers and the parameters that switch them are the notebook's own (``--notebook``: its
 ``metadata.colab_ci.tiers``, harness/source/notebook_config.py); a notebook that declares none gets no
@@ -41,10 +46,16 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s,]+", text.strip()) if w]
 
 
+def _cpu(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The images a CPU runner mirrors as they are (all of them if, oddly, only GPU ones are shipped)."""
+    return [image for image in images if image.get("runtime") != "gpu"] or list(images)
+
+
 def newest(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest CPU image (the pull requests' and the smoke test's)."""
     if not images:
         raise HarnessError("harness images list --json listed no image profiles")
-    return max(images, key=lambda image: (str(image.get("date", "")), str(image.get("name", ""))))
+    return max(_cpu(images), key=lambda image: (str(image.get("date", "")), str(image.get("name", ""))))
 
 
 def select_images(images: list[dict[str, Any]], event: str, requested: str = "") -> list[dict[str, Any]]:
@@ -52,7 +63,7 @@ def select_images(images: list[dict[str, Any]], event: str, requested: str = "")
         return [newest(images)]
     names = _words(requested) if event == "workflow_dispatch" else []
     if not names:
-        return list(images)
+        return _cpu(images)
     known = {str(image["name"]): image for image in images}
     unknown = [n for n in names if n not in known]
     if unknown:

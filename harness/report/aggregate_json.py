@@ -25,4 +25,5 @@ def to_json(run: RunReports) -> dict[str, Any]:
                   for s in run.smoke],
         "preflight": [{"path": p.path.as_posix(), "verdict": p.status, "problem": p.problem,
                        "failing_images": [v.image for v in p.failing_images]} for p in run.preflight],
+        "skipped": [{"name": name, "reason": why} for name, why in run.skipped.items()],
     }

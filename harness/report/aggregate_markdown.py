@@ -102,6 +102,7 @@ def headline(run: RunReports) -> str:
     preflight_words = {"pass": "passes", "fail": "predicts a corruption or a failed install",
                        "error": "could not check"}
     parts += [f"preflight {preflight_words[p.status]}" for p in run.preflight]
+    parts += [f"{name} skipped (not checked)" for name in run.skipped]
     return "; ".join(parts) or "no reports"
 
 
@@ -268,6 +269,8 @@ def render_markdown(run: RunReports, run_url: str = "", title: str = "colab-ci")
     if run.smoke or run.preflight:
         parts += [render_checks_table(run), ""]
     parts += [f"Checked in this run: {describe_subjects(covered_subjects(run), brief=True)}.", ""]
+    parts += [f"⏭️ Not checked in this run: **{name}**, skipped: {why}" for name, why in run.skipped.items()]
+    parts += [""] if run.skipped else []
     failing_images = [r for r in run.images if r.failing]
     if failing_images:
         parts += ["Failing cells are marked ❌, ❓ where the harness could not tell (⏭️ not run, — not in that "

@@ -97,11 +97,13 @@ def missing_image(image: str, root: Path) -> ImageReport:
                        problem=f"{image} has no {REPORT_NAME}: its run ended before writing one (see its job's log)")
 
 
-def load_run(path: Path, expect: list[str] | tuple[str, ...] = ()) -> RunReports:
+def load_run(path: Path, expect: list[str] | tuple[str, ...] = (),
+             skipped: dict[str, str] | None = None) -> RunReports:
     """The reports at ``path``: a report.json, smoke.json or preflight.json, or a folder holding them
     at any depth (each image named by its report's folder, relative to ``path``). Each name in
-    ``expect`` (images, and ``smoke`` / ``preflight``) without its report is added as ``error``."""
-    run = RunReports(path)
+    ``expect`` (images, and ``smoke`` / ``preflight``) without its report is added as ``error``;
+    ``skipped`` (name -> why) are the parts left out on purpose, said as such."""
+    run = RunReports(path, skipped=dict(skipped or {}))   # nothing but skips is still nothing to read: exit 2
     if path.is_file():
         _add_file(run, path, path.parent.name or "this run")
     elif path.is_dir():

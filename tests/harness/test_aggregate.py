@@ -204,3 +204,28 @@ def test_json_on_stdout_says_the_same_as_the_markdown(runs):
     assert {i["image"]: i["verdict"] for i in data["images"]} == {A: "fail", B: "pass"}
     assert any("corruption" in failure for failure in next(i for i in data["images"] if i["image"] == A)["failures"])
     assert data["headline"] == "1 of 2 image(s) failing; smoke passes; preflight passes"
+
+
+COLAB_SKIPPED = "colab=the repository secret COLAB_CLI_TOKEN is not set (docs/colab.md)"
+
+
+@pytest.mark.timeout(300)
+def test_a_part_skipped_on_purpose_is_said_with_its_reason_and_never_counted_as_checked(runs, tmp_path):
+    """The monthly Colab column without its secret: the summary and the JSON say it was skipped and
+    why; the other parts decide the exit status; it is not among what the run checked."""
+    summary = tmp_path / "summary.md"
+    folder = runs("green", {A: GREEN, B: GREEN})
+    done = aggregate(folder, "--expect", A, B, "smoke", "preflight", "--skipped", COLAB_SKIPPED, summary=summary)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("## colab-ci: all 2 image(s) pass; smoke passes; preflight passes; "
+                                  "colab skipped (not checked)\n")
+    assert ("⏭️ Not checked in this run: **colab**, skipped: the repository secret COLAB_CLI_TOKEN is not set "
+            "(docs/colab.md)") in summary.read_text()
+    reports = load_run(folder, (A, B), {"colab": "no secret"})
+    assert not any(s.name == "colab" for s in covered_subjects(reports) | failing_subjects(reports))
+    data = json.loads(aggregate(folder, "--json", "--skipped", COLAB_SKIPPED).stdout)
+    assert data["skipped"] == [{"name": "colab", "reason": COLAB_SKIPPED.split("=", 1)[1]}]
+    # a failing image still fails beside it; a skip without its reason is a usage error
+    assert aggregate(runs("failing", {A: FAILING, B: GREEN}), "--skipped", COLAB_SKIPPED).returncode == 1
+    bad = aggregate(folder, "--skipped", "colab")
+    assert bad.returncode == 2 and "--skipped" in bad.stderr

@@ -11,9 +11,11 @@ from harness.core.errors import HarnessError
 from harness.images.fidelity import deviations
 from harness.images.profiles import available_profiles, get_profile
 
-SHIPPED = {  # name: (date, Python, numpy, torch, commit)
+SHIPPED = {  # name: (date, Python, numpy, torch, commit), newest first; of one snapshot the CPU image first
     "2026-08-19-a724079-cpu":
         ("2026-08-19", "3.13.15", "2.1.3", "2.11.0+cpu", "a72407924822ea377410b69f0a290150bcb5c9c2"),
+    "2026-08-19-a724079-gpu":
+        ("2026-08-19", "3.13.15", "2.1.3", "2.11.0+cu128", "a72407924822ea377410b69f0a290150bcb5c9c2"),
     "2025-11-24-13d109b-cpu":
         ("2025-11-24", "3.12.12", "2.0.2", "2.9.0+cu126", "13d109b4d620064091ad13c8257aafcf681f5bef"),
     "2025-03-12-184db90-cpu":
@@ -70,7 +72,8 @@ def test_images_list(capsys):
                               "a72407924822ea377410b69f0a290150bcb5c9c2"]
     assert main(["images", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["numpy"] for r in rows] == ["2.1.3", "2.0.2", "1.26.4"]
+    assert [r["numpy"] for r in rows] == ["2.1.3", "2.1.3", "2.0.2", "1.26.4"]
+    assert [r["runtime"] for r in rows] == ["cpu", "gpu", "cpu", "cpu"]
 
 
 def test_fidelity_lists_every_deviation():

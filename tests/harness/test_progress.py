@@ -21,7 +21,7 @@ import pytest
 
 from harness.core import progress
 from harness.images.build import build_env
-from harness.images.profiles import available_profiles
+from harness.images.profiles import select_profiles
 from tests.harness.conftest import REPO_ROOT, make_notebook
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[(?P<scope>[^\]]+)\] (?P<message>.+)$")
@@ -72,8 +72,8 @@ def test_live_only_on_a_terminal_outside_ci() -> None:
 @pytest.fixture(scope="module")
 def two_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     cache = tmp_path_factory.mktemp("progress-cache")
-    names = [p.name for p in available_profiles()[:2]]
-    for profile in available_profiles()[:2]:
+    names = [p.name for p in select_profiles([])[:2]]
+    for profile in select_profiles([])[:2]:
         build_env(profile, cache_dir=cache, mode="local", log=lambda _line: None)
     return cache, names
 

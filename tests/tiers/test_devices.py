@@ -6,6 +6,9 @@ conftest.py); they are written to pass on a Colab T4 as on an A100.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from tiers import devices, modelio, tier1, tier2, tier3
@@ -26,6 +29,22 @@ def test_auto_is_cuda_exactly_when_a_gpu_is_there() -> None:
     assert devices.resolve_device("auto").type == expected
     assert devices.resolve_device("").type == expected  # an empty form field means auto
     assert devices.resolve_device(" CPU ").type == "cpu"
+
+
+def test_auto_picks_cuda_where_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice alone (no GPU here): on a runtime where torch sees one GPU, as Colab's T4 runtime and
+    a GPU image's mirror with its CUDA torch, ``auto`` and ``cuda:0`` are CUDA; a second GPU is refused.
+    The template's default is ``auto``, and its model is placed by it: every tier runs where the model is."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert devices.resolve_device("auto") == torch.device("cuda")
+    assert devices.resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(devices.DeviceError, match="this runtime has 1 GPU"):
+        devices.resolve_device("cuda:1")
+    assert devices.resolve_device("cpu").type == "cpu"      # named, the CPU still wins
+    template = json.loads((Path(__file__).resolve().parents[2] / "notebook" / "template.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in template["cells"] if c["cell_type"] == "code")
+    assert 'DEVICE = "auto"' in code and "place_model(model, DEVICE)" in code
 
 
 @pytest.mark.parametrize("requested", ["tpu", "gpu please", "mps"])

@@ -3,8 +3,9 @@
 The double serves what GitHub serves: the API's newest commit of ``pip-freeze.txt``
 (``/repos/googlecolab/backend-info/commits?path=pip-freeze.txt&per_page=1``) and the raw files at
 that commit (``/googlecolab/backend-info/<sha>/pip-freeze.txt``). The files are Colab's real
-snapshot a724079 (2026-08-19), copied byte for byte into ``fixtures/backend-info/<sha>/``; the
-profiles folder holds the profile before it, so the snapshot drifts exactly as it did for real.
+snapshot a724079 (2026-08-19), copied byte for byte into ``fixtures/backend-info/<sha>/``, the GPU
+image's ``pip-freeze.gpu.txt`` and ``os-info-gpu.txt`` beside the CPU ones; the profiles folder holds
+the profile before it, so the snapshot drifts exactly as it did for real.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "backend-info"
 SHA = "a72407924822ea377410b69f0a290150bcb5c9c2"
 NEW = "2026-08-19-a724079-cpu"          # the shipped profile imported from this very snapshot
 OLDER = "2025-11-24-13d109b-cpu"        # the profile before it
+NEW_GPU = "2026-08-19-a724079-gpu"      # the shipped GPU profile, imported from pip-freeze.gpu.txt of the same commit
 
 
 class FakeGitHub:
@@ -53,7 +55,7 @@ class FakeGitHub:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, path: str) -> tuple[int, bytes]:
-        if path == sync.COMMITS:
+        if path in (sync.COMMITS, sync.commits_path("gpu")):
             if self.commits_status != 200:
                 return self.commits_status, b'{"message": "API rate limit exceeded"}'
             return 200, json.dumps([{"sha": SHA, "commit": {"committer": {"date": "2026-08-19T17:02:11Z"}}}]).encode()
@@ -179,3 +181,49 @@ def test_the_token_goes_to_githubs_api_only(monkeypatch):
         assert sync._headers(url) == {}, url
     monkeypatch.delenv("GITHUB_TOKEN")
     assert sync._headers(sync.API_ROOT + sync.COMMITS) == {}
+
+
+def older_gpu_profile(folder: Path) -> None:
+    """A GPU profile of January's image (numpy 2.0.2, torch 2.9.0+cu126, Python 3.12): what the
+    sync of August's GPU snapshot drifts from."""
+    data = json.loads((PROFILES_DIR / f"{NEW_GPU}.json").read_text())
+    data.update(name="2026-01-08-bd8aaa4-gpu", date="2026-01-08", python="3.12.12")
+    data["image"].update(numpy="2.0.2", torch="2.9.0+cu126")
+    (folder / "2026-01-08-bd8aaa4-gpu.json").write_text(json.dumps(data))
+
+
+def test_gpu_sync_reads_the_gpu_freeze_and_compares_with_the_gpu_profile(tmp_path: Path, github: FakeGitHub, capsys):
+    profiles = profiles_with(tmp_path, NEW, NEW_GPU)
+    assert main(["images", "sync", "--runtime", "gpu", "--base", github.base, "--api", github.url,
+                 "--profiles-dir", str(profiles)]) == 0
+    assert f"against profile {NEW_GPU}: no drift" in capsys.readouterr().out
+    assert [path for path, _ in github.requests] == [
+        sync.commits_path("gpu"), f"/{sync.REPOSITORY}/{SHA}/pip-freeze.gpu.txt",
+        f"/{sync.REPOSITORY}/{SHA}/os-info-gpu.txt"]
+    assert "path=pip-freeze.gpu.txt" in sync.commits_path("gpu")
+
+
+def test_gpu_sync_without_a_gpu_profile_cannot_tell(tmp_path: Path, github: FakeGitHub, capsys):
+    profiles = profiles_with(tmp_path, NEW)
+    assert main(["images", "sync", "--runtime", "gpu", "--base", github.base, "--api", github.url,
+                 "--profiles-dir", str(profiles)]) == 2
+    assert "no gpu profile in" in capsys.readouterr().err and not github.requests
+
+
+@pytest.mark.slow   # the closure is computed for real (uv's resolver, package metadata from PyPI)
+@pytest.mark.timeout(600)
+def test_gpu_sync_imports_a_gpu_profile_as_images_import_does(tmp_path: Path, github: FakeGitHub, capsys):
+    profiles = profiles_with(tmp_path, NEW)     # the newest profile overall is the CPU one: not compared
+    older_gpu_profile(profiles)
+    status = main(["images", "sync", "--runtime", "gpu", "--import", "--base", github.base, "--api", github.url,
+                   "--json", "--profiles-dir", str(profiles)])
+    captured = capsys.readouterr()
+    assert status == 1, captured.err
+    result = json.loads(captured.out)
+    assert result["profile"] == "2026-01-08-bd8aaa4-gpu" and result["imported"]["name"] == NEW_GPU
+    assert result["key"]["torch"] == ["2.9.0+cu126", "2.11.0+cu128"]
+    written, shipped = load_profile(profiles / f"{NEW_GPU}.json"), load_profile(PROFILES_DIR / f"{NEW_GPU}.json")
+    assert (written.runtime, written.version("torch"), written.source["freeze"], written.source["os_info"]) == \
+        ("gpu", "2.11.0+cu128", "pip-freeze.gpu.txt", "os-info-gpu.txt")
+    assert written.freeze_sha256 == shipped.freeze_sha256 and written.gpu_only == shipped.gpu_only
+    assert {(p.name, p.version) for p in written.pins} == {(p.name, p.version) for p in shipped.pins}

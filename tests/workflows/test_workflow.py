@@ -214,7 +214,9 @@ def test_triggers(workflow):
     assert set(on) == {"schedule", "workflow_dispatch", "pull_request", "push"}
     cron = on["schedule"][0]["cron"].split()
     assert cron[2] == "1" and cron[3] == "*", "monthly: day of month fixed, every month"
-    assert set(on["workflow_dispatch"]["inputs"]) == {"images", "tiers"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"images", "tiers", "gpu"}
+    gpu = on["workflow_dispatch"]["inputs"]["gpu"]
+    assert (gpu["type"], gpu["options"], gpu["default"]) == ("choice", ["none", "T4"], "none")
     assert on["push"]["branches"] == ["main"]
 
 
@@ -257,9 +259,15 @@ def test_the_setup_step_really_produces_the_matrix():
     declared = workflow_matrix.notebook_tiers(REPO_ROOT / "notebook" / "template.ipynb")
     scheduled = workflow_matrix.outputs(images, "schedule", declared=declared)
     include = json.loads(scheduled["matrix"])["include"]
-    assert [i["name"] for i in include] == [i["name"] for i in images]
+    # every CPU image; the GPU one only when named (a CPU runner would mirror it with a stand-in torch)
+    cpu = [i["name"] for i in images if i["runtime"] == "cpu"]
+    assert [i["name"] for i in include] == cpu and len(cpu) == len(images) - 1 == 3
     assert all(i["python"] for i in include)
-    newest = max(images, key=lambda i: i["date"])
+    gpu = next(i["name"] for i in images if i["runtime"] == "gpu")
+    named = workflow_matrix.outputs(images, "workflow_dispatch", gpu, declared=declared)
+    assert [(i["name"], i["runtime"]) for i in json.loads(named["matrix"])["include"]] == [(gpu, "gpu")]
+    newest = max((i for i in images if i["runtime"] == "cpu"), key=lambda i: i["date"])
+    assert scheduled["newest"] == named["newest"] == newest["name"]      # the smoke test's image: a CPU one
     pr = workflow_matrix.outputs(images, "pull_request", declared=declared)
     assert [i["name"] for i in json.loads(pr["matrix"])["include"]] == [newest["name"]]
     assert pr["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
@@ -287,8 +295,9 @@ def test_the_matrix_helper_as_the_workflows_call_it(tmp_path: Path):
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert set(lines) == {"matrix", "names", "newest", "newest_python", "parameters"}
     assert lines["parameters"] == "ENABLE_TIER2=False ENABLE_TIER3=False"
-    assert lines["names"].split() == [i["name"] for i in images_list()]
-    assert len(json.loads(lines["matrix"])["include"]) == len(images_list())
+    cpu = [i["name"] for i in images_list() if i["runtime"] == "cpu"]
+    assert lines["names"].split() == cpu
+    assert len(json.loads(lines["matrix"])["include"]) == len(cpu)
     # The reusable workflow's setup gets colab-ci.yml's `names` (space-separated) back as --images.
     names = [i["name"] for i in images_list()][:2]
     inner = dict(line.split("=", 1) for line in helper("--event", "workflow_dispatch", "--images", " ".join(names))
@@ -368,7 +377,7 @@ def test_every_harness_run_ends_itself_before_its_job_is_cancelled(workflow, reu
                 assert share, f"{path.name} {name}: a harness run without --timeout"
                 assert int(share.group(1)) / 60 <= 0.8
                 assert s["env"]["TIMEOUT_MINUTES"] == job["timeout-minutes"] == "${{ inputs.timeout-minutes }}"
-    assert checked == 2                                 # the reusable workflow's run and smoke
+    assert checked == 3                                 # the reusable workflow's run, smoke and colab
     # Colab's runtime container: the script's TIMEOUT, below the step's limit and 80% of the job's.
     job = workflow["jobs"]["colab-runtime"]
     run = step(job, "colab-runtime.sh")
@@ -408,7 +417,9 @@ def test_the_weekly_sync_imports_and_opens_a_pull_request(sync_workflow):
     assert (day, month) == ("*", "*") and weekday.isdigit(), "weekly: one weekday, every week"
     job = sync_workflow["jobs"]["sync"]
     sync_step = next(s for s in job["steps"] if s.get("id") == "sync")
-    assert ("harness images sync --import --report out/sync/drift.md --json" in sync_step["run"])
+    assert "for runtime in cpu gpu; do" in sync_step["run"]
+    assert re.search(r'harness images sync --runtime "\$runtime" --import \\\n\s+--report "out/sync/drift-\$runtime\.md" '
+                     r'--json', sync_step["run"])
     assert sync_step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
     pr = next(s for s in job["steps"] if s.get("id") == "pr")
     assert pr["uses"].startswith("peter-evans/create-pull-request@")
@@ -424,9 +435,15 @@ def test_the_weekly_sync_imports_and_opens_a_pull_request(sync_workflow):
     assert 'gh workflow run colab-ci.yml --repo "$REPO" --ref "$SYNC_BRANCH" -f images="$IMAGE"' in steps_text(dispatch)
 
 
-@pytest.mark.parametrize("status, imported", [(0, None), (1, "2026-09-30-abcdef0-cpu"), (2, None)])
-def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path, status: int, imported: str | None):
-    """The sync step's own script, with a stand-in harness that answers `status`."""
+@pytest.mark.parametrize("statuses, imported", [
+    ({"cpu": 0, "gpu": 0}, ""), ({"cpu": 1, "gpu": 0}, "2026-09-30-abcdef0-cpu"),
+    ({"cpu": 0, "gpu": 1}, "2026-09-30-abcdef0-gpu"), ({"cpu": 1, "gpu": 1}, "2026-09-30-abcdef0-cpu 2026-09-30-abcdef0-gpu"),
+    ({"cpu": 2, "gpu": 1}, None), ({"cpu": 1, "gpu": 2}, None),
+])
+def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path, statuses: dict[str, int],
+                                                  imported: str | None):
+    """The sync step's own script, with a stand-in harness that answers each runtime's status (the CPU
+    image's freeze, then the GPU image's)."""
     sync_step = next(s for s in sync_workflow["jobs"]["sync"]["steps"] if s.get("id") == "sync")
     fake = tmp_path / ".venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
@@ -434,21 +451,26 @@ def test_the_sync_step_script_on_each_exit_status(sync_workflow, tmp_path: Path,
     fake.write_text(f"""#!{sys.executable}
 import json, sys
 if sys.argv[1:3] == ["-m", "harness"]:
+    runtime = sys.argv[sys.argv.index("--runtime") + 1]
+    status = {statuses!r}[runtime]
     report = sys.argv[sys.argv.index("--report") + 1]
-    open(report, "w").write("## Colab image snapshot: drift\\n")
-    imported = {imported!r}
-    print(json.dumps({{"drifted": {status} == 1, "imported": imported and {{"name": imported, "path": "p"}}}}))
-    sys.exit({status})
-exec(compile(sys.argv[2], "-c", "exec"))
+    open(report, "w").write(f"## Colab image snapshot ({{runtime}}): drift\\n")
+    name = f"2026-09-30-abcdef0-{{runtime}}" if status == 1 else None
+    print(json.dumps({{"drifted": status == 1, "imported": name and {{"name": name, "path": "p"}}}}))
+    sys.exit(status)
+code, sys.argv = sys.argv[2], ["-c", *sys.argv[3:]]   # as python -c sets them
+exec(compile(code, "-c", "exec"))
 """)
     fake.chmod(0o755)
     output, summary = tmp_path / "output", tmp_path / "summary"
     done = subprocess.run(["bash", "-e", "-c", sync_step["run"]], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
-    assert done.returncode == (2 if status == 2 else 0), done.stderr
-    assert summary.read_text() == "## Colab image snapshot: drift\n"     # the report reaches the run's summary
-    if status != 2:
-        assert output.read_text() == f"imported={imported or ''}\n"
+    assert done.returncode == (2 if imported is None else 0), done.stderr
+    # both reports reach the run's summary (and the pull request's body), whatever each one's status
+    assert summary.read_text() == "## Colab image snapshot (cpu): drift\n## Colab image snapshot (gpu): drift\n"
+    assert (tmp_path / "out" / "sync" / "drift.md").read_text() == summary.read_text()
+    # half a sync opens no pull request: no output, the step fails
+    assert (output.read_text() if output.exists() else None) == (None if imported is None else f"imported={imported}\n")
 
 
 def test_keepalive_reenables_every_scheduled_workflow(sync_workflow):
@@ -467,15 +489,19 @@ def test_the_reusable_workflow_inputs(reusable):
     call = triggers(reusable)["workflow_call"]
     inputs = call["inputs"]
     assert set(inputs) == {"notebook", "images", "parameters", "content", "drive", "secrets", "baselines",
-                           "preflight", "smoke", "smoke-parameters", "colab", "aggregate", "timeout-minutes",
-                           "colab-ci-version", "python-version"}
+                           "preflight", "smoke", "smoke-parameters", "colab", "on-colab", "gpu", "aggregate",
+                           "timeout-minutes", "colab-ci-version", "python-version"}
     assert inputs["notebook"]["required"] is True
     assert [n for n, i in inputs.items() if i.get("required")] == ["notebook"], "a caller needs one line"
     # No release named by default: the harness at the commit the caller pinned (the install steps, below).
     assert inputs["colab-ci-version"]["default"] == ""
     assert inputs["timeout-minutes"]["type"] == "number" and inputs["smoke"]["type"] == "boolean"
-    assert set(call["outputs"]) == {"names", "newest"}
-    assert set(reusable["jobs"]) == {"setup", "preflight", "run", "smoke", "report"}
+    assert set(call["outputs"]) == {"names", "newest", "colab-skipped"}
+    assert set(reusable["jobs"]) == {"setup", "preflight", "run", "smoke", "colab-gate", "colab", "report"}
+    # the Colab column: off unless asked for, on Colab's CPU runtime unless a GPU is named
+    assert (inputs["on-colab"]["type"], inputs["on-colab"]["default"]) == ("boolean", False)
+    assert inputs["gpu"]["default"] == "none"
+    assert call["secrets"]["COLAB_CLI_TOKEN"]["required"] is False
 
 
 def caller_from_the_docs() -> str:
@@ -567,12 +593,12 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 def install_steps(reusable: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each job's step that installs the harness, by job."""
     return {name: next(s for s in job["steps"] if str(s.get("name", "")).startswith("Install colab-ci"))
-            for name, job in reusable["jobs"].items()}
+            for name, job in reusable["jobs"].items() if name != "colab-gate"}   # the gate installs nothing
 
 
 def test_every_job_installs_colab_ci_the_same_way_from_the_called_workflows_own_commit(reusable):
     steps = install_steps(reusable)
-    assert set(steps) == {"setup", "preflight", "run", "smoke", "report"}
+    assert set(steps) == {"setup", "preflight", "run", "smoke", "colab", "report"}
     scripts = {name: s["run"].replace('"$RUNNER_TEMP/colab-ci/bin/python" -m playwright install --with-deps chromium\n',
                                       "") for name, s in steps.items()}
     assert len(set(scripts.values())) == 1, "one install script in every job (smoke adds Playwright's browser)"
@@ -581,7 +607,7 @@ def test_every_job_installs_colab_ci_the_same_way_from_the_called_workflows_own_
         # github.workflow_sha are the caller's commits, and github.job_workflow_sha is not set in steps.
         assert s["env"]["WORKFLOW_SHA"] == "${{ job.workflow_sha }}", name
         assert s["env"]["WORKFLOW_REPOSITORY"] == "${{ job.workflow_repository }}", name
-        assert s["env"].get("COLAB_CI_EXTRA") == ("[smoke]" if name == "smoke" else None), name
+        assert s["env"].get("COLAB_CI_EXTRA") == {"smoke": "[smoke]", "colab": "[colab]"}.get(name), name
     expressions = re.findall(r"\$\{\{(.*?)\}\}", REUSABLE.read_text(encoding="utf-8"))
     assert not [e for e in expressions if re.search(r"github\.(sha|workflow_sha|job_workflow_sha|ref)\b", e)]
     assert reusable["env"]["COLAB_CI_VERSION"] == "${{ inputs.colab-ci-version }}"
@@ -731,3 +757,146 @@ json.dump({{"argv": sys.argv[1:], "token": os.environ.get("GITHUB_TOKEN")}}, ope
     assert seen["argv"] == ["release", "create", "v0.2.0", *(f"dist/{f}" for f in files),
                             "--repo", "transformer-builder/colab-ci", "--verify-tag", "--title", "colab-ci v0.2.0",
                             "--generate-notes"]
+
+
+
+# --------------------------------------------------------------------------------------------- the Colab column
+
+TOKEN = '{"refresh_token": "1//never-on-a-command-line", "client_secret": "GOCSPX-x"}'
+SKIP_REASON = "the secret COLAB_CLI_TOKEN is not set or not passed to this workflow (docs/colab.md)"
+
+
+def gate_step(reusable: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in reusable["jobs"]["colab-gate"]["steps"] if s.get("id") == "gate")
+
+
+def run_gate(reusable: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str],
+                                                                                     dict[str, str], str]:
+    """The credentials check's own script: its exit, its outputs, its step summary."""
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    output.write_text("")
+    summary.write_text("")
+    done = subprocess.run(["bash", "-e", "-c", gate_step(reusable)["run"]], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "GITHUB_OUTPUT": str(output),
+                                                      "GITHUB_STEP_SUMMARY": str(summary), "ON_COLAB": "true",
+                                                      "GPU": "none", "COLAB_CLI_TOKEN": "", **env})
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return done, outputs, summary.read_text()
+
+
+def test_the_colab_job_runs_on_colab_only_with_the_secret(workflow, reusable):
+    gate, colab = reusable["jobs"]["colab-gate"], reusable["jobs"]["colab"]
+    assert gate["permissions"] == {} and gate_step(reusable)["env"]["COLAB_CLI_TOKEN"] == "${{ secrets.COLAB_CLI_TOKEN }}"
+    assert colab["needs"] == "colab-gate" and colab["if"] == "${{ needs.colab-gate.outputs.run == 'true' }}"
+    assert triggers(reusable)["workflow_call"]["outputs"]["colab-skipped"]["value"] == \
+        "${{ jobs.colab-gate.outputs.skipped }}"
+    run = step(colab, "--on colab")
+    assert 'colab-ci run "$NOTEBOOK" --on colab --out out/colab' in run["run"]
+    assert run["env"]["COLAB_CLI_TOKEN"] == "${{ secrets.COLAB_CLI_TOKEN }}"
+    assert run["env"]["GPU"] == "${{ needs.colab-gate.outputs.gpu }}"
+    upload = step(colab, "actions/upload-artifact@")       # merged as reports/colab/, beside the images
+    assert upload["with"]["name"] == "colab-ci-colab" and upload["with"]["path"] == "out/"
+    assert upload["if"] == "${{ !cancelled() }}"
+    # The monthly run asks for it (not on pull requests), passes the gpu input and the secret, nothing more.
+    given = workflow["jobs"]["notebook"]
+    assert given["with"]["on-colab"] == "${{ github.event_name != 'pull_request' }}"
+    assert given["with"]["gpu"] == "${{ inputs.gpu || 'none' }}"
+    assert given["secrets"] == {"COLAB_CLI_TOKEN": "${{ secrets.COLAB_CLI_TOKEN }}"}
+
+
+@pytest.mark.parametrize("env, run, gpu, skipped", [
+    ({"COLAB_CLI_TOKEN": TOKEN}, "true", "", None),
+    ({"COLAB_CLI_TOKEN": TOKEN, "GPU": "T4"}, "true", "T4", None),
+    ({}, "false", None, SKIP_REASON),
+    ({"ON_COLAB": "false", "COLAB_CLI_TOKEN": TOKEN}, "false", None, None),
+], ids=["cpu", "t4", "no-secret", "not-asked"])
+def test_the_credentials_check_says_run_or_why_not(reusable, tmp_path: Path, env, run, gpu, skipped):
+    done, outputs, summary = run_gate(reusable, tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert outputs.get("run") == run and outputs.get("gpu") == gpu and outputs.get("skipped") == skipped
+    if skipped:   # the column is shown skipped, with its reason, in the job's summary and as a notice
+        assert summary == f"## colab: skipped (not checked)\n\n{SKIP_REASON}\n"
+        assert f"::notice title=Colab column skipped::{SKIP_REASON}" in done.stdout
+    assert "never-on-a-command-line" not in done.stdout + done.stderr + summary + json.dumps(outputs)
+
+
+def test_the_credentials_check_refuses_an_unknown_gpu(reusable, tmp_path: Path):
+    done, outputs, _ = run_gate(reusable, tmp_path, {"COLAB_CLI_TOKEN": TOKEN, "GPU": "A100"})
+    assert done.returncode == 2 and "gpu 'A100': expected none or T4" in done.stdout and "run" not in outputs
+
+
+def test_the_token_reaches_colab_ci_by_its_environment_never_its_command_line(reusable, tmp_path: Path):
+    """The colab job's run step, with a stand-in colab-ci recording its argv and environment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "seen.json"
+    (bin_dir / "colab-ci").write_text(f"""#!{sys.executable}
+import json, os, sys
+json.dump({{"argv": sys.argv[1:], "token": os.environ.get("COLAB_CLI_TOKEN")}}, open({str(record)!r}, "w"))
+""")
+    (bin_dir / "colab-ci").chmod(0o755)
+    run = step(reusable["jobs"]["colab"], "--on colab")
+    done = subprocess.run(["bash", "-e", "-c", run["run"]], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "nb.ipynb",
+                               "COLAB_CLI_TOKEN": TOKEN, "GPU": "T4", "PARAMETERS": "ENABLE_TIER3=False",
+                               "TIMEOUT_MINUTES": "120"})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(record.read_text())
+    assert seen["argv"] == ["run", "nb.ipynb", "--on", "colab", "--out", "out/colab", "--timeout", "5400",
+                            "-p", "ENABLE_TIER3=False", "--gpu", "T4"]
+    assert seen["token"] == TOKEN
+    # Nowhere in any workflow is the secret put anywhere but a step's or a call's environment.
+    for path in all_workflows():
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if "secrets.COLAB_CLI_TOKEN" in line:
+                assert re.fullmatch(r"\s+COLAB_CLI_TOKEN: \$\{\{ secrets\.COLAB_CLI_TOKEN \}\}(\s+#.*)?", line), \
+                    (path.name, line)
+        for name, job in load(path)["jobs"].items():
+            for s in job.get("steps", []):
+                script = str(s.get("run", ""))
+                assert "secrets." not in script, (path.name, name)
+                # its value is expanded only by the shell's own test of its presence, never in a command's argv
+                uses = [line for line in script.splitlines() if re.search(r"\$\{?COLAB_CLI_TOKEN", line)]
+                assert all('[ -z "${COLAB_CLI_TOKEN:-}" ]' in line for line in uses), (path.name, name, uses)
+
+
+def report_step(reusable: dict[str, Any]) -> dict[str, Any]:
+    return step(reusable["jobs"]["report"], "colab-ci aggregate")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("skipped", [SKIP_REASON, ""], ids=["skipped", "asked-and-missing"])
+def test_the_skip_reason_reaches_the_combined_report(reusable, workflow, tmp_path: Path, skipped: str):
+    """The report job's own script with the real harness: a skipped column is said as skipped with
+    its reason (the headline, the summary); a column asked for that left no report is "could not tell".
+    (The image's job left no report either: exit 2 both ways; tests/harness/test_aggregate.py shows a
+    skip beside passing parts.)"""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "colab-ci").write_text(f"#!/bin/sh\nexec {sys.executable} -m harness \"$@\"\n")
+    (bin_dir / "colab-ci").chmod(0o755)
+    (tmp_path / "reports").mkdir()
+    summary = tmp_path / "summary.md"
+    job = reusable["jobs"]["report"]
+    assert {"colab-gate", "colab"} <= set(job["needs"])
+    assert job["env"]["COLAB_SKIPPED"] == "${{ needs.colab-gate.outputs.skipped }}"
+    done = subprocess.run(["bash", "-e", "-c", report_step(reusable)["run"]], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=240,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(REPO_ROOT),
+                               "GITHUB_STEP_SUMMARY": str(summary), "NAMES": "img", "PREFLIGHT": "false",
+                               "SMOKE": "false", "ON_COLAB": "true", "COLAB_SKIPPED": skipped})
+    text = summary.read_text()
+    assert done.returncode == 2, done.stderr
+    if skipped:
+        assert text.splitlines()[0] == "## colab-ci: 1 of 1 image(s) failing (1 could not tell); colab skipped (not checked)"
+        assert f"⏭️ Not checked in this run: **colab**, skipped: {SKIP_REASON}" in text
+        assert "colab has no report.json" not in done.stderr
+    else:
+        assert "colab has no report.json" in done.stderr and "skipped" not in text
+    # colab-ci.yml's own aggregate and alert: the same expectation and the same skip, from the call's output
+    for name in ("aggregate", "alert"):
+        env = workflow["jobs"][name]["env"]
+        assert "needs.notebook.outputs.colab-skipped == '' && 'colab'" in env["EXPECT"]
+        assert env["COLAB_SKIPPED"] == "${{ needs.notebook.outputs.colab-skipped }}"
+        assert '--skipped "colab=$COLAB_SKIPPED"' in steps_text(workflow["jobs"][name])
