@@ -101,6 +101,9 @@ def _run_notebooks(args: argparse.Namespace, notebooks: list[Path]) -> int:
     from harness.report.matrix_records import ImageRun, read_report
     from harness.report.matrix_reports import render_markdown, write_reports
 
+    if args.baseline is not None or args.update_baseline:
+        raise HarnessError("--baseline and --update-baseline are one notebook's: run each notebook on its own "
+                           "(or use `colab-ci matrix --baselines DIR`, which keeps one per notebook and image).")
     out = args.out or Path("out") / "run"
     started_at = time.time()
     each = copy.copy(args)

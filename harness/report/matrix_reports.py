@@ -34,10 +34,18 @@ def write_reports(runs: list[ImageRun], notebook: Path | Sequence[Path], out: Pa
     several = {} if isinstance(notebook, Path) else {"notebooks": [str(p) for p in notebook]}
     secrets.write_json(paths[1], {"notebook": str(notebook) if isinstance(notebook, Path) else "", **several,
                                   "verdict": verdict, "checks": list(CHECKS),
-                                  "images": [asdict(r) for r in runs]}, indent=1, ensure_ascii=True)
+                                  "images": [_leg_json(r) for r in runs]}, indent=1, ensure_ascii=True)
     secrets.write_text(paths[2], junit.render_matrix(runs, list(CHECKS), _leg_records(runs)))
     paths.append(matrix_html.write(runs, notebook, verdict, out))   # matrix.html: for people, in a browser
     return paths
+
+
+def _leg_json(run: ImageRun) -> dict:
+    """A leg in matrix.json: its fields, ``notebook`` only where there are several notebooks."""
+    data = asdict(run)
+    if not run.notebook:
+        del data["notebook"]
+    return data
 
 
 def _leg_records(runs: list[ImageRun]) -> dict[int, tuple]:
