@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.alert.texts import issue_body
 from harness.core.errors import HarnessError
 from harness.core.labels import cell_label
 from harness.images.closure import Pin
@@ -162,6 +163,7 @@ def test_the_matrix_of_three_notebooks_names_the_failing_notebook_image_and_cell
     # one alert over the matrix's folder names the notebook, the image and the cell
     run = load_run(out)
     assert failing_subjects(run) == {Subject("image", f"examples-fails/{IMAGE}", FAILING_CELL)}
+    assert f'"failing":[["image","examples-fails/{IMAGE}","{FAILING_CELL}"]]' in issue_body(run, "")
 
 
 @pytest.mark.slow
@@ -180,6 +182,10 @@ def test_run_with_a_glob_runs_each_notebook_into_its_folder_with_one_combined_re
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [s.get("name") for s in suites] == [f"colab-ci: {s} on local" for s in slugs]
     assert f"**examples-fails / local**: cells: {FAILING_CELL} raised ValueError" in done.stdout
+    # a workflow's runner that ran them all left IMAGE/<notebook>/report.json: --expect IMAGE finds it there
+    reports = load_run(tmp_path, expect=["out", "gone"])
+    assert sorted(r.image for r in reports.images) == ["gone", *(f"out/{s}" for s in slugs)]
+    assert [r.image for r in reports.images if r.problem] == ["gone"]
 
 
 @pytest.mark.slow

@@ -245,7 +245,7 @@ def test_matrix_comes_from_the_images_list(workflow, reusable):
     assert run["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
     assert run["strategy"]["fail-fast"] is False
     text = steps_text(run)
-    assert 'colab-ci run "$NOTEBOOK" --image "$IMAGE" --mode exact --out "out/$IMAGE"' in text
+    assert 'colab-ci run "${notebooks[@]}" --image "$IMAGE" --mode exact --out "out/$IMAGE"' in text
     assert "find .colab-ci" not in text and "images build" not in text   # run --image builds or reuses it
 
 
