@@ -202,3 +202,37 @@ def test_one_notebook_keeps_todays_layout(tmp_path: Path):
     # a glob that matches one notebook is that notebook, with the same layout
     again = _harness(tmp_path, "run", "examples/f*.ipynb", "--out", str(tmp_path / "again"), timeout=280)
     assert again.returncode == 1 and (tmp_path / "again" / "report.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_preflight_of_several_notebooks_checks_each_with_one_summary(tiny_image, tmp_path: Path):
+    folder = _examples(tmp_path)
+    make_notebook(folder / "installs.ipynb", [("%pip install six==999.0.0", [])])   # no such release: would fail
+    out = tmp_path / "out"
+    done = _harness(tmp_path, "preflight", "--notebook", "examples/*.ipynb", "--images", IMAGE, "--mode", "local",
+                    "--profiles-dir", str(tiny_image["profiles"]), "--cache-dir", str(tiny_image["cache"]),
+                    "--out", str(out), "--json", timeout=380)
+    assert done.returncode == 1, done.stdout + done.stderr      # the worst of the four
+    combined = json.loads(done.stdout)                          # stdout is one JSON document
+    assert (combined["verdict"], combined["exit_code"]) == ("fail", 1)
+    assert [(n["notebook"], n["exit_code"], n["report"]["images"][0]["status"]) for n in combined["notebooks"]] == [
+        ("examples/adds.ipynb", 0, "ok"), ("examples/fails.ipynb", 0, "ok"), ("examples/greets.ipynb", 0, "ok"),
+        ("examples/installs.ipynb", 1, "fails")]
+    for slug in ("examples-adds", "examples-fails", "examples-greets", "examples-installs"):
+        assert (out / slug / "preflight.json").is_file()
+    assert "| examples/installs.ipynb | FAIL | 1 | " in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_smoke_of_several_notebooks_in_the_browser_with_one_summary(tmp_path: Path):
+    _examples(tmp_path)
+    out = tmp_path / "out"
+    done = _harness(tmp_path, "smoke", "--notebook", "examples/adds.ipynb", "examples/f*.ipynb", "--out", str(out),
+                    "--timeout", "150", timeout=380)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert json.loads((out / "examples-adds" / "smoke.json").read_text())["verdict"] == "pass"
+    failed = json.loads((out / "examples-fails" / "smoke.json").read_text())
+    assert failed["verdict"] == "fail" and FAILING_CELL in failed["results"][0]["message"]
+    assert "| examples/fails.ipynb | FAIL | 1 | " in (out / "summary.md").read_text()
