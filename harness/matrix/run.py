@@ -126,6 +126,12 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
                 run.error = f"environment build failed: {exc}"
                 shown.show(progress.Event(run.label, "environment build failed", done=True))
                 continue
+            except HarnessError as exc:
+                if not run.notebook:   # one notebook: the verb cannot run at all (exit 2, one sentence)
+                    raise
+                run.error = f"could not read {book}: {exc}"   # several: this notebook's legs only
+                shown.show(progress.Event(run.label, "could not read the notebook", done=True))
+                continue
             run.env_python, run.fidelity = env.python_version, list(env.fidelity)
             ready.append((run, env.python, book))
             shown.show(progress.Event(run.label, "waiting for a free slot"))

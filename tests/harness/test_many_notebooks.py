@@ -8,6 +8,7 @@ with ``--mode local``, the cheapest environment the matrix can build, and tiny n
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -236,3 +237,27 @@ def test_smoke_of_several_notebooks_in_the_browser_with_one_summary(tmp_path: Pa
     failed = json.loads((out / "examples-fails" / "smoke.json").read_text())
     assert failed["verdict"] == "fail" and FAILING_CELL in failed["results"][0]["message"]
     assert "| examples/fails.ipynb | FAIL | 1 | " in (out / "summary.md").read_text()
+
+
+@pytest.mark.timeout(60)
+def test_a_notebook_that_cannot_be_read_fails_its_own_legs_only(tmp_path: Path):
+    from harness.core import progress
+    from harness.matrix.run import matrix
+    from harness.report.matrix_records import exit_code
+    from harness.report.matrix_reports import write_reports
+
+    profile = Profile(name=IMAGE, date="2026-01-15", runtime="cpu", python="3.11.7", os="", source={},
+                      platform="", roots={}, pins=[Pin("six", "1.16.0", ["(root)"])], outside_image={},
+                      gpu_only={}, dropped=[], image={"six": "1.16.0"}, freeze_sha256="", closure={})
+    books = [tmp_path / "nb" / "torn.ipynb", tmp_path / "nb" / "empty.ipynb"]
+    books[0].parent.mkdir()
+    books[0].write_text('{"cells": [')
+    books[1].write_text("")
+    legs = matrix([profile], books, tmp_path / "out", shown=progress.LineDisplay(io.StringIO()),
+                  cache_dir=tmp_path / "cache")
+    assert [(leg.label, leg.verdict) for leg in legs] == [(f"nb-torn / {IMAGE}", "error"), (f"nb-empty / {IMAGE}", "error")]
+    assert all(leg.error.startswith("could not read ") for leg in legs) and exit_code(legs) == 2
+    write_reports(legs, books, tmp_path / "out")
+    suites = ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")
+    assert [(s.get("name"), s.get("errors")) for s in suites] == [(f"colab-ci: nb-torn on {IMAGE}", "1"),
+                                                                 (f"colab-ci: nb-empty on {IMAGE}", "1")]
