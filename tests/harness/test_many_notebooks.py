@@ -261,3 +261,12 @@ def test_a_notebook_that_cannot_be_read_fails_its_own_legs_only(tmp_path: Path):
     suites = ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")
     assert [(s.get("name"), s.get("errors")) for s in suites] == [(f"colab-ci: nb-torn on {IMAGE}", "1"),
                                                                  (f"colab-ci: nb-empty on {IMAGE}", "1")]
+
+
+@pytest.mark.timeout(120)
+def test_run_of_several_notebooks_refuses_one_baseline_for_all(tmp_path: Path):
+    _examples(tmp_path)
+    done = _harness(tmp_path, "run", "examples/*.ipynb", "--baseline", "b.json", "--update-baseline",
+                    "--out", str(tmp_path / "out"), timeout=100)
+    assert done.returncode == 2 and "--baseline and --update-baseline are one notebook's" in done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "b.json").exists()
