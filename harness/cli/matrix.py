@@ -1,5 +1,5 @@
 """`run` the notebook against each profile's environment (built if needed), in parallel, then write one
-aggregate report (Markdown, JSON, JUnit).
+aggregate report (Markdown, JSON, JUnit). Several notebooks (or globs) run as notebooks x images.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ HELP = "run the notebook in every image's environment, in parallel"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebook", type=Path, nargs="?", default=None, metavar="NOTEBOOK",
-                        help="default: notebook/template.ipynb")
+    parser.add_argument("notebook", nargs="*", default=[], metavar="NOTEBOOK",
+                        help="notebooks and quoted globs ('examples/**/*.ipynb'): several make the matrix notebooks "
+                             "x images, each leg in OUT/<notebook>/<image>, with one combined report "
+                             "(default: notebook/template.ipynb)")
     parser.add_argument("--images", nargs="+", default=[], metavar="NAME",
                         help="profiles (default: every CPU profile, and the -gpu ones where this machine has a GPU)")
     parser.add_argument("--out", type=Path, default=Path("out/matrix"), metavar="DIR")

@@ -5,6 +5,9 @@ version.
 Exit status 1 when an install would replace a distribution the kernel imported (or would fail), 2
 when it could not be checked (the resolver could not reach the package index, a requirements file
 is nowhere).
+
+Several notebooks (``--notebook A B 'examples/**/*.ipynb'``) are checked one after another, each into
+``--out/<notebook slug>/``, then a summary (``--out/summary.md``); the exit status is the worst.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ HELP = "predict what each install cell would change in each image"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--notebook", type=Path, default=None,
-                        help="notebook to read (default: this checkout's template, unless --requirements is given)")
+    parser.add_argument("--notebook", type=Path, nargs="+", default=None,
+                        help="notebook to read (default: this checkout's template, unless --requirements is given); "
+                             "several, or quoted globs, are checked one after another with a summary")
     parser.add_argument("--requirements", type=Path, nargs="+", default=[], metavar="FILE",
                         help="requirements files to evaluate as well (as `pip install -r FILE`)")
     parser.add_argument("--content", action="append", type=Path, default=[], metavar="PATH",
@@ -44,6 +48,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 nothing the kernel imported moves, 1 an install corrupts or fails, 2 could not check."""
+    if args.notebook:
+        from harness.cli.many import notebooks_of, run_several
+
+        try:
+            notebooks = notebooks_of(args.notebook)
+        except HarnessError as exc:
+            if args.out:   # fail closed, as below: the combined report reads "could not check"
+                from harness.preflight.document import write_outputs
+
+                write_outputs(args.out, [], error=str(exc))
+            raise
+        if len(notebooks) > 1:
+            return run_several("preflight", args, notebooks, args.out, _preflight)
+        args.notebook = notebooks[0]
+    return _preflight(args)
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    """One notebook (or none: --requirements only): today's preflight exactly."""
     from harness.core.checkout import default_notebook
     from harness.images.profiles import select_profiles
     from harness.preflight.document import document, write_outputs

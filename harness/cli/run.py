@@ -5,11 +5,16 @@ install cells are observed, the run is checked (against --baseline when given) a
 written: exit 0 every check holds, 1 a check failed, 2 could not run or could not tell, 130
 interrupted (the executed notebook and the reports are written first). With --retries N, a run whose
 only failure is a cell that needed the network runs again (docs/harness.md, *Conventions*).
+
+Several notebooks (or quoted globs, ``'notebooks/**/*.ipynb'``) run one after another, each into
+``--out/<notebook slug>/`` as one run would, then one combined report in --out (the matrix's:
+matrix.md, matrix.json, junit.xml with a test suite per notebook, matrix.html); the exit status is the worst.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from pathlib import Path
@@ -27,7 +32,9 @@ DEFAULT_CELL_TIMEOUT_S = 1800.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebook", metavar="NOTEBOOK", type=Path)
+    parser.add_argument("notebook", metavar="NOTEBOOK", type=Path, nargs="+",
+                        help="a notebook; several, or quoted globs ('notebooks/**/*.ipynb'), run one after another "
+                             "into --out/<notebook>/ with one combined report in --out (default out/run)")
     parser.add_argument("--python", type=Path, default=None, metavar="PATH",
                         help="interpreter whose environment the notebook runs in (default: this one); never modified")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -68,6 +75,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.cli.many import notebooks_of
+
+    notebooks = notebooks_of(args.notebook)
+    if len(notebooks) == 1:
+        args.notebook = notebooks[0]
+        code = _run_notebook(args)
+    else:
+        code = _run_notebooks(args, notebooks)
+    from harness.execution.execute import abandoned_runs
+
+    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run_notebooks(args: argparse.Namespace, notebooks: list[Path]) -> int:
+    """Each notebook in turn into out/<slug>/, then the combined report (harness/report/matrix_reports.py)."""
+    import time
+
+    from harness.cli.many import each_notebook
+    from harness.core.verdicts import EXIT_INTERRUPTED, worst_exit
+    from harness.report.matrix_records import ImageRun, read_report
+    from harness.report.matrix_reports import render_markdown, write_reports
+
+    if args.baseline is not None or args.update_baseline:
+        raise HarnessError("--baseline and --update-baseline are one notebook's: run each notebook on its own "
+                           "(or use `colab-ci matrix --baselines DIR`, which keeps one per notebook and image).")
+    out = args.out or Path("out") / "run"
+    started_at = time.time()
+    each = copy.copy(args)
+    each.json = False   # one document on stdout: the combined matrix.json
+    outcomes = each_notebook(each, notebooks, out, _run_notebook,
+                             announce=lambda line: print(line, file=sys.stderr if args.json else sys.stdout))
+    legs = []
+    for outcome in outcomes:
+        leg = ImageRun(args.image or "local", "-", "-", "-", notebook=outcome.slug, exit_code=outcome.exit_code,
+                       out=str(outcome.folder))
+        read_report(leg, outcome.folder / "report.json", outcome.folder / "harness.log", started_at)
+        if outcome.error:
+            leg.error = f"could not run: {outcome.error}"
+        legs.append(leg)
+    paths = write_reports(legs, notebooks, out)
+    if args.json:
+        sys.stdout.write((out / "matrix.json").read_text(encoding="utf-8"))
+    else:
+        print("\n" + render_markdown(legs, notebooks, details=False))
+        print(f"\nreports: {', '.join(str(p) for p in paths)}")
+    if len(outcomes) < len(notebooks):
+        return EXIT_INTERRUPTED
+    return worst_exit(o.exit_code for o in outcomes)
+
+
+def _run_notebook(args: argparse.Namespace) -> int:
+    """One notebook: today's ``run`` exactly."""
     values = parameters.from_args(args)
     out_dir = args.out or Path("out") / args.notebook.stem
     if args.accept_failures and not args.update_baseline:
@@ -119,15 +182,9 @@ def run(args: argparse.Namespace) -> int:
         print(verdict_text(record, findings, paths)
               + (f"\n  attempts: {len(attempts)} (--retries {args.retries})" if attempts else ""))
     from harness.checks import exit_code
-    from harness.execution.execute import abandoned_runs
 
     code = int(exit_code(findings)) if not refused else EXIT_HARNESS
-    code = EXIT_INTERRUPTED if record.outcome == "interrupted" else code
-    if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    return EXIT_INTERRUPTED if record.outcome == "interrupted" else code
 
 
 def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path, baseline, options):

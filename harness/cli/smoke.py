@@ -62,9 +62,10 @@ from harness.source import parameters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--notebook", type=Path, default=None,
+    parser.add_argument("--notebook", type=Path, nargs="+", default=None,
                         help="the notebook to open (default: notebook/template.ipynb of the colab-ci checkout the "
-                             "working directory is in)")
+                             "working directory is in); several, or quoted globs, are smoke-tested one after "
+                             "another, each into --out/<notebook>/, with a summary in --out")
     parser.add_argument("--python", type=Path, default=None,
                         help="interpreter of the environment the kernel runs in (needs ipykernel; default: this one)")
     parser.add_argument("--image", default=None, metavar="NAME",
@@ -105,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
     SIGTERM (a CI timeout, ``timeout``) unwinds like Ctrl-C, so the Jupyter server, its kernel and
     Chromium are stopped by their context managers instead of being orphaned."""
     with sigterm_as_interrupt():
+        if args.notebook:
+            from harness.cli.many import notebooks_of, run_several
+
+            notebooks = notebooks_of(args.notebook)
+            if len(notebooks) > 1:
+                return run_several("smoke", args, notebooks, args.out, _run)
+            args.notebook = notebooks[0]
         return _run(args)
 
 

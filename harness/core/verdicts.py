@@ -38,3 +38,12 @@ def verdict_of(exit_code: int) -> str:
 def worst(verdicts: Iterable[str]) -> str:
     """The worst of several verdicts (``error`` > ``fail`` > ``pass``); ``pass`` for none."""
     return max(verdicts, key=VERDICTS.index, default="pass")
+
+
+def worst_exit(codes: Iterable[int]) -> int:
+    """The exit status of several runs (several notebooks): 130 when one was interrupted, else the
+    worst verdict's (a status that is no verdict counts as 2, could not tell); 0 for none."""
+    codes = list(codes)
+    if EXIT_INTERRUPTED in codes:
+        return EXIT_INTERRUPTED
+    return max((c if c in (EXIT_OK, EXIT_FAIL, EXIT_HARNESS) else EXIT_HARNESS for c in codes), default=EXIT_OK)

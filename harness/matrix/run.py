@@ -1,5 +1,9 @@
 """``harness matrix``: the notebook run in every image's environment, in parallel, one aggregate verdict.
 
+With several notebooks (paths and globs, harness/source/notebook_globs.py) the matrix is notebooks x
+images: one leg per notebook and image, all legs sharing the same ``--jobs`` slots, each leg's folder
+``OUT/<notebook slug>/<image>``, and one combined report over every leg in OUT.
+
 For each profile: its environment is built (or found up to date: ``harness.images.build``), then
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
 most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
@@ -41,6 +45,7 @@ from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
 from harness.source import parameters
 from harness.source.needs import notebook_needs
+from harness.source.notebook_globs import expand_notebooks, notebook_slugs
 from harness.source.parameters import to_cli as parameters_to_cli
 
 STOP_GRACE_S = 30.0
@@ -52,9 +57,11 @@ def run_matrix(args, profiles_dir: Path) -> int:
     """The ``matrix`` verb (its arguments are parsed by ``harness.cli.images``, which also says where
     the profiles are)."""
     profiles = select_profiles(args.images, profiles_dir)
-    notebook = Path(args.notebook) if args.notebook else default_notebook("NOTEBOOK")
-    if not notebook.is_file():
-        raise HarnessError(f"notebook {notebook} does not exist")
+    notebooks = expand_notebooks(args.notebook) if args.notebook else [default_notebook("NOTEBOOK")]
+    for path in notebooks:
+        if not path.is_file():
+            raise HarnessError(f"notebook {path} does not exist")
+    notebook: Path | list[Path] = notebooks[0] if len(notebooks) == 1 else notebooks
     out = Path(args.out)
     interrupted = threading.Event()
     with sigterm_as_interrupt():
@@ -90,42 +97,54 @@ def _run_args(args) -> list[str]:
     return passed
 
 
-def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | None = None,
+def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, *, jobs: int | None = None,
            parameters: dict[str, Any] | None = None, timeout: float | None = None, cache_dir: Path | None = None,
            mode: str = "auto", python: str | None = None, force: bool = False,
            baselines: Path | None = None, update_baselines: bool = False, accept_failures: bool = False,
            interrupted: threading.Event | None = None, run_args: list[str] = (),
            shown: progress.Display | None = None, content: tuple[Path, ...] = ()) -> list[ImageRun]:
+    """The legs, notebook by notebook and image by image: one notebook (a Path) gives one leg per image
+    in ``out/<image>``; several give one per notebook and image in ``out/<notebook slug>/<image>``."""
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
     shown = shown or progress.display()
-    runs: dict[str, ImageRun] = {}
+    notebooks = [notebook] if isinstance(notebook, Path) else list(notebook)
+    slugs = notebook_slugs(notebooks) if len(notebooks) > 1 else {notebooks[0]: ""}
+    runs: list[ImageRun] = []
     ready = []
-    for profile in profiles:
-        run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "")
-        runs[profile.name] = run
-        try:
-            # the mirror holds what this notebook imports and installs (harness.source.needs)
-            needs = notebook_needs(notebook, profile.image, content=tuple(content))
-            env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
-                            log=lambda line, name=profile.name: shown.show(
-                                progress.Event(name, line.removeprefix(f"{name}: "))))
-        except BuildError as exc:
-            run.error = f"environment build failed: {exc}"
-            shown.show(progress.Event(profile.name, "environment build failed", done=True))
-            continue
-        run.env_python, run.fidelity = env.python_version, list(env.fidelity)
-        ready.append((run, env.python))
-        shown.show(progress.Event(profile.name, "waiting for a free slot"))
+    for book in notebooks:
+        for profile in profiles:
+            run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "",
+                           notebook=slugs[book])
+            runs.append(run)
+            try:
+                # the mirror holds what this notebook imports and installs (harness.source.needs)
+                needs = notebook_needs(book, profile.image, content=tuple(content))
+                env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
+                                log=lambda line, name=profile.name, label=run.label: shown.show(
+                                    progress.Event(label, line.removeprefix(f"{name}: "))))
+            except BuildError as exc:
+                run.error = f"environment build failed: {exc}"
+                shown.show(progress.Event(run.label, "environment build failed", done=True))
+                continue
+            except HarnessError as exc:
+                if not run.notebook:   # one notebook: the verb cannot run at all (exit 2, one sentence)
+                    raise
+                run.error = f"could not read {book}: {exc}"   # several: this notebook's legs only
+                shown.show(progress.Event(run.label, "could not read the notebook", done=True))
+                continue
+            run.env_python, run.fidelity = env.python_version, list(env.fidelity)
+            ready.append((run, env.python, book))
+            shown.show(progress.Event(run.label, "waiting for a free slot"))
     cores = os.cpu_count() or 1
     workers = max(1, min(jobs or default_jobs(cores), len(ready) or 1))
     env = _thread_share(cores, workers)
     children = _Children()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_one, run, python, notebook, out, parameters, timeout,
-                               [*_baseline_args(run.image, baselines, update_baselines, accept_failures), *run_args],
+        futures = [pool.submit(_run_one, run, python, book, out, parameters, timeout,
+                               [*_baseline_args(run.folder, baselines, update_baselines, accept_failures), *run_args],
                                env, children, shown)
-                   for run, python in ready]
-        followers = {run.image: progress.Follower(out / run.image / PROGRESS_FILE) for run, _python in ready}
+                   for run, python, book in ready]
+        followers = {run.label: progress.Follower(out / run.folder / PROGRESS_FILE) for run, _python, _book in ready}
         try:
             for future in futures:
                 while not future.done():   # short waits: Ctrl-C and SIGTERM reach this thread at once
@@ -135,7 +154,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         except KeyboardInterrupt:
             children.stop()   # each run writes its notebook and reports; their threads then read them
             interrupted.set()
-    return [runs[p.name] for p in profiles]
+    return runs
 
 
 PROGRESS_FILE = "progress.jsonl"   # each run's events, followed by the matrix (harness.core.progress)
@@ -208,7 +227,9 @@ def _thread_share(cores: int, workers: int) -> dict[str, str]:
 
 def _baseline_args(image: str, baselines: Path | None, update: bool, accept_failures: bool = False) -> list[str]:
     """Each image is compared with its own baseline: durations and metrics differ between images.
-    A run with failing tier tests is written only with --accept-failures (docs/baselines.md)."""
+    A run with failing tier tests is written only with --accept-failures (docs/baselines.md).
+    ``image`` is the leg's folder: with several notebooks ``<notebook>/<image>``, so each notebook
+    has its own baselines (DIR/<notebook>/<image>.json)."""
     if baselines is None:
         return []
     path = baselines / f"{image}.json"
@@ -220,8 +241,8 @@ def _baseline_args(image: str, baselines: Path | None, update: bool, accept_fail
 def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
              baseline_args: list[str], env: dict[str, str], children: _Children,
              shown: progress.Display, harness: Sequence[str] = ()) -> None:
-    """One image's run: ``harness`` (default: this interpreter's ``-m harness``) ``run ...``."""
-    folder = out / run.image
+    """One leg's run: ``harness`` (default: this interpreter's ``-m harness``) ``run ...``."""
+    folder = out / run.folder
     folder.mkdir(parents=True, exist_ok=True)
     for name in (*RUN_OUTPUTS, PROGRESS_FILE):   # never leave the previous run's verdict behind
         (folder / name).unlink(missing_ok=True)
@@ -234,10 +255,10 @@ def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters,
     log = folder / "harness.log"
     start = time.perf_counter()
     started_at = time.time()
-    shown.show(progress.Event(run.image, f"running {notebook.name} (Python {run.env_python})"))
+    shown.show(progress.Event(run.label, f"running {notebook.name} (Python {run.env_python})"))
     with open(log, "w", encoding="utf-8") as handle:
         proc = children.start(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         code = proc.wait() if proc is not None else EXIT_HARNESS
     run.seconds, run.out, run.log, run.exit_code = time.perf_counter() - start, str(folder), str(log), code
     read_report(run, folder / "report.json", log, started_at)
-    shown.show(progress.Event(run.image, f"{run.verdict} in {run.seconds:.0f} s", done=True))
+    shown.show(progress.Event(run.label, f"{run.verdict} in {run.seconds:.0f} s", done=True))

@@ -12,6 +12,10 @@ run (the notebook stopped itself before it with ``sys.exit(0)``, the run ended b
 A matrix is one testsuite holding a testcase per image and check (classname ``matrix.<image>``),
 plus a testcase ``run`` that is an ``<error>`` for every image without a trustworthy verdict (its
 environment could not be built, its run wrote no report, ended abnormally or could not tell).
+A matrix of several notebooks is one testsuite per notebook and image (``colab-ci: <notebook> on
+<image>``), so CI test views group the cases by notebook: the leg's run as above (a testcase per
+cell, per tier test, per failing finding; classnames prefixed ``<notebook>.<image>.``) where its
+report could be read, else its checks as in a matrix of one notebook; and the ``run`` error likewise.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from harness.core.labels import cell_label
@@ -37,10 +41,14 @@ def xml_text(value: object) -> str:
 def render(record: RunRecord, findings: list[Finding]) -> str:
     suite = ET.Element("testsuite", name=xml_text(f"colab-ci: {record.notebook}"),
                        timestamp=xml_text(record.started_at), time=f"{record.duration_s:.3f}")
-    _cells(suite, record)
-    _tiers(suite, record)
-    _checks(suite, findings)
+    _run_cases(suite, record, findings)
     return _document(suite)
+
+
+def _run_cases(suite: ET.Element, record: RunRecord, findings: list[Finding], prefix: str = "") -> None:
+    _cells(suite, record, prefix)
+    _tiers(suite, record, prefix)
+    _checks(suite, findings, prefix)
 
 
 class MatrixLeg(Protocol):
@@ -52,36 +60,70 @@ class MatrixLeg(Protocol):
     failures: list[str]         # "check: message" of each failing or erroring finding
     error: str                  # why the image has no trustworthy verdict; empty when it has one
     fidelity: list[str]
+    notebook: str               # the notebook's slug in a matrix of several notebooks, else ""
 
 
-def render_matrix(legs: Sequence[MatrixLeg], checks: Sequence[str]) -> str:
-    suite = ET.Element("testsuite", name="colab-ci matrix")
-    for leg in legs:
-        classname = xml_text(f"matrix.{leg.image}")
-        if leg.error:   # whatever its report said: an image without a verdict is never a pass
-            _outcome(_case(suite, classname, "run", leg.seconds), "error", leg.error, "run")
-        for name in checks if leg.checks else ():
-            messages = [f.split(": ", 1)[1] for f in leg.failures if f.startswith(f"{name}: ")]
-            case = _case(suite, classname, name)
-            _outcome(case, leg.checks.get(name, "pass"), messages[0] if messages else name, name,
-                     "\n".join(messages))
-        if leg.fidelity:
-            ET.SubElement(suite, "system-out").text = xml_text(f"{leg.image} fidelity:\n" + "\n".join(leg.fidelity))
-    return _document(suite, name="colab-ci matrix")
+def render_matrix(legs: Sequence[MatrixLeg], checks: Sequence[str],
+                  runs: Mapping[int, tuple[RunRecord, list[Finding]]] | None = None) -> str:
+    """``runs``: for a matrix of several notebooks, each leg's (record, findings) by its position in
+    ``legs``, where its report.json could be read."""
+    if not any(leg.notebook for leg in legs):
+        suite = ET.Element("testsuite", name="colab-ci matrix")
+        for leg in legs:
+            _leg_checks(suite, leg, checks, f"matrix.{leg.image}")
+        return _document([suite], name="colab-ci matrix")
+    suites = []
+    for position, leg in enumerate(legs):
+        suite = ET.Element("testsuite", name=xml_text(f"colab-ci: {leg.notebook} on {leg.image}"),
+                           time=f"{leg.seconds:.3f}")
+        prefix = f"{leg.notebook}.{leg.image}"
+        run = (runs or {}).get(position) if leg.checks else None
+        if run is None:
+            _leg_checks(suite, leg, checks, prefix)
+        else:
+            if leg.error:   # whatever its report said: a leg without a verdict is never a pass
+                _outcome(_case(suite, xml_text(prefix), "run", leg.seconds), "error", leg.error, "run")
+            _run_cases(suite, *run, prefix=f"{prefix}.")
+            _fidelity(suite, leg)
+        suites.append(suite)
+    return _document(suites, name="colab-ci matrix")
 
 
-def _document(suite: ET.Element, name: str | None = None) -> str:
-    """``<testsuites>`` around ``suite``, both carrying the counts CI systems show."""
-    cases = suite.findall("testcase")
-    counts = {"tests": len(cases),
-              "failures": sum(1 for c in cases if c.find("failure") is not None),
-              "errors": sum(1 for c in cases if c.find("error") is not None),
-              "skipped": sum(1 for c in cases if c.find("skipped") is not None)}
+def _leg_checks(suite: ET.Element, leg: MatrixLeg, checks: Sequence[str], classname: str) -> None:
+    """A leg as a testcase per check (and ``run``, an error, when it has no trustworthy verdict)."""
+    classname = xml_text(classname)
+    if leg.error:   # whatever its report said: an image without a verdict is never a pass
+        _outcome(_case(suite, classname, "run", leg.seconds), "error", leg.error, "run")
+    for name in checks if leg.checks else ():
+        messages = [f.split(": ", 1)[1] for f in leg.failures if f.startswith(f"{name}: ")]
+        case = _case(suite, classname, name)
+        _outcome(case, leg.checks.get(name, "pass"), messages[0] if messages else name, name,
+                 "\n".join(messages))
+    _fidelity(suite, leg)
+
+
+def _fidelity(suite: ET.Element, leg: MatrixLeg) -> None:
+    if leg.fidelity:
+        ET.SubElement(suite, "system-out").text = xml_text(f"{leg.image} fidelity:\n" + "\n".join(leg.fidelity))
+
+
+def _document(suites: ET.Element | Sequence[ET.Element], name: str | None = None) -> str:
+    """``<testsuites>`` around the suites, each and all carrying the counts CI systems show."""
+    suites = [suites] if isinstance(suites, ET.Element) else list(suites)
     root = ET.Element("testsuites", **({"name": name} if name else {}))
-    for element in (suite, root):
+    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    for suite in suites:
+        cases = suite.findall("testcase")
+        counts = {"tests": len(cases),
+                  "failures": sum(1 for c in cases if c.find("failure") is not None),
+                  "errors": sum(1 for c in cases if c.find("error") is not None),
+                  "skipped": sum(1 for c in cases if c.find("skipped") is not None)}
         for key, value in counts.items():
-            element.set(key, str(value))
-    root.append(suite)
+            suite.set(key, str(value))
+            totals[key] += value
+        root.append(suite)
+    for key, value in totals.items():
+        root.set(key, str(value))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -108,11 +150,11 @@ def _failure(case: ET.Element, message: str, kind: str, text: str = "") -> None:
     failure.text = xml_text(text)
 
 
-def _cells(suite: ET.Element, record: RunRecord) -> None:
+def _cells(suite: ET.Element, record: RunRecord, prefix: str = "") -> None:
     for c in record.cells:
         if c.cell_type != "code":
             continue
-        case = _case(suite, "cells", cell_label(c.index, c.tag), c.duration_s)
+        case = _case(suite, xml_text(f"{prefix}cells"), cell_label(c.index, c.tag), c.duration_s)
         if c.status == "not-run":   # the run ended before it (sys.exit(0), an error, ...) or its tag skipped it
             why = ("its skip-execution tag" if "skip-execution" in c.tags
                    else f"the run ended before it ({record.outcome_detail or record.outcome})")
@@ -123,10 +165,10 @@ def _cells(suite: ET.Element, record: RunRecord) -> None:
             _failure(case, f"{ename}: {evalue}", ename, "\n".join(c.error.traceback_head if c.error else []))
 
 
-def _tiers(suite: ET.Element, record: RunRecord) -> None:
+def _tiers(suite: ET.Element, record: RunRecord, prefix: str = "") -> None:
     for output in record.tier_outputs():
         for t in parse_payload(output.payload, output.cell_tag).tests:
-            case = _case(suite, t.tier, t.name, t.duration_s)
+            case = _case(suite, xml_text(f"{prefix}{t.tier}"), t.name, t.duration_s)
             if t.status == "fail":
                 _failure(case, t.message or "failed", "tier-test-failure", json.dumps(t.metrics))
             elif t.status == "skip":
@@ -135,10 +177,10 @@ def _tiers(suite: ET.Element, record: RunRecord) -> None:
                 ET.SubElement(case, "system-out").text = xml_text(f"warn: {t.message}")
 
 
-def _checks(suite: ET.Element, findings: list[Finding]) -> None:
+def _checks(suite: ET.Element, findings: list[Finding], prefix: str = "") -> None:
     for f in findings:
         if f.severity not in ("fail", "error"):
             continue
         where = f" {cell_label(f.cell_index, f.cell_tag)}" if f.cell_index is not None else ""
-        case = _case(suite, "checks", f"{f.check}{where}: {f.message[:120]}")
+        case = _case(suite, xml_text(f"{prefix}checks"), f"{f.check}{where}: {f.message[:120]}")
         _outcome(case, f.severity, f.message, f.check, json.dumps(f.evidence, indent=2, default=str))

@@ -10,7 +10,7 @@ The markup is templates/matrix.html.j2 (harness/report/templates.py, autoescaped
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,13 @@ from harness.observations.tier_payload import parse_payload
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
-from harness.report.matrix_records import ImageRun
+from harness.report.matrix_records import ImageRun, notebooks_named
 from harness.report.templates import render as render_template
 
 MATRIX_HTML = "matrix.html"
 
 
-def write(runs: list[ImageRun], notebook: Path, verdict: str, out: Path) -> Path:
+def write(runs: list[ImageRun], notebook: Path | Sequence[Path], verdict: str, out: Path) -> Path:
     """Write matrix.html into ``out``; ``verdict`` is the matrix's (pass | fail | error)."""
     records: dict[str, RunRecord] = {}
     problems: dict[str, str] = {}
@@ -42,11 +42,11 @@ def write(runs: list[ImageRun], notebook: Path, verdict: str, out: Path) -> Path
             continue
         folder = Path(run.out)
         try:
-            records[run.image] = json_report.read_file(folder / "report.json").record
+            records[run.label] = json_report.read_file(folder / "report.json").record
         except JsonFileError as exc:   # the message names the file and the field
-            problems[run.image] = f"cannot draw its charts: {exc}"
+            problems[run.label] = f"cannot draw its charts: {exc}"
         if _fresh(folder / REPORT_HTML, folder / "report.json"):
-            links[run.image] = os.path.relpath(folder / REPORT_HTML, out)
+            links[run.label] = os.path.relpath(folder / REPORT_HTML, out)
     path = out / MATRIX_HTML
     path.write_text(redact(render(runs, notebook, verdict, records, links, problems)), encoding="utf-8")
     return path
@@ -60,33 +60,34 @@ def _fresh(page_path: Path, report: Path) -> bool:
         return False
 
 
-def render(runs: list[ImageRun], notebook: Path, verdict: str, records: Mapping[str, RunRecord],
+def render(runs: list[ImageRun], notebook: Path | Sequence[Path], verdict: str, records: Mapping[str, RunRecord],
            links: Mapping[str, str], problems: Mapping[str, str] | None = None) -> str:
     failing = sum(1 for r in runs if r.verdict != "pass")
-    failures = [(r.image, r.error or "; ".join(r.failures)) for r in runs if r.error or r.failures]
+    failures = [(r.label, r.error or "; ".join(r.failures)) for r in runs if r.error or r.failures]
     failures += list((problems or {}).items())
     return render_template(
-        "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebook.name}", verdict=verdict,
+        "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebooks_named(notebook)}", verdict=verdict,
         headline=f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
-        summary=f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; {failing} not passing",
+        summary=(f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}" if isinstance(notebook, Path)
+                 else f"{notebooks_named(notebook)} x images: {len(runs)} runs") + f"; {failing} not passing",
         checks=list(CHECKS), runs=[_row(run, links) for run in runs], failures=failures,
         charts=_charts(runs, records),
-        fidelity=[(f"{r.image}: {len(r.fidelity)} deviations of its environment from the image", r.fidelity)
+        fidelity=[(f"{r.label}: {len(r.fidelity)} deviations of its environment from the image", r.fidelity)
                   for r in runs])
 
 
 def _row(run: ImageRun, links: Mapping[str, str]) -> dict[str, Any]:
     """One image's row of the table: a check it did not run is None (shown as "-")."""
-    return {"image": run.image, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": run.numpy,
+    return {"image": run.label, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": run.numpy,
             "torch": run.torch, "checks": [run.checks.get(c) for c in CHECKS], "verdict": run.verdict,
-            "time": number(run.seconds, "s"), "link": links.get(run.image)}
+            "time": number(run.seconds, "s"), "link": links.get(run.label)}
 
 
 def _charts(runs: list[ImageRun], records: Mapping[str, RunRecord]) -> list[Markup]:
-    colours = {run.image: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
-    drawn = [r for r in runs if r.image in records]
+    colours = {run.label: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
+    drawn = [r for r in runs if r.label in records]
     charts = [_install_chart(drawn, records, colours), _tier_chart(drawn, records, colours),
-              bar_chart("Each image's run: seconds", [Bar(r.image, r.seconds, colours[r.image]) for r in runs])]
+              bar_chart("Each image's run: seconds", [Bar(r.label, r.seconds, colours[r.label]) for r in runs])]
     return [c for c in charts if c]
 
 
@@ -95,9 +96,9 @@ def _install_chart(runs: list[ImageRun], records: Mapping[str, RunRecord],
     """Install time per install cell (a group) per image (a bar)."""
     groups: dict[str, list[Bar]] = {}
     for run in runs:
-        for obs in records[run.image].installs:
+        for obs in records[run.label].installs:
             groups.setdefault(cell_label(obs.cell_index, obs.cell_tag), []).append(
-                Bar(run.image, obs.duration_s, colours[run.image]))
+                Bar(run.label, obs.duration_s, colours[run.label]))
     return bar_chart("Install cells: seconds per image", _grouped(groups)) if groups else None
 
 
@@ -106,10 +107,10 @@ def _tier_chart(runs: list[ImageRun], records: Mapping[str, RunRecord],
     """Each tier test's time (a group) per image (a bar)."""
     groups: dict[str, list[Bar]] = {}
     for run in runs:
-        for output in records[run.image].tier_outputs():
+        for output in records[run.label].tier_outputs():
             for test in parse_payload(output.payload, output.cell_tag).tests:
                 note = "" if test.status == "pass" else test.status
-                groups.setdefault(test.key, []).append(Bar(run.image, test.duration_s, colours[run.image], note=note))
+                groups.setdefault(test.key, []).append(Bar(run.label, test.duration_s, colours[run.label], note=note))
     return bar_chart("Tier tests: seconds per image", _grouped(groups)) if groups else None
 
 

@@ -1,4 +1,4 @@
-"""What the matrix knows of each image's run (``ImageRun``), read from the run's report.json and
+"""What the matrix knows of each image's run (``ImageRun``: one leg, a notebook in an image), read from the run's report.json and
 its exit status, and the matrix's exit status.
 
 The matrix (harness/matrix/run.py) fills an ``ImageRun`` per image: the image's versions, then its
@@ -11,6 +11,7 @@ the run's start is an earlier run's, never read.
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,17 @@ class ImageRun:
     seconds: float = 0.0
     out: str = ""
     log: str = ""
+    notebook: str = ""              # with several notebooks, the notebook's folder name (its slug); else ""
+
+    @property
+    def label(self) -> str:
+        """``notebook / image`` with several notebooks, else the image: how reports name the leg."""
+        return f"{self.notebook} / {self.image}" if self.notebook else self.image
+
+    @property
+    def folder(self) -> str:
+        """The leg's folder under the matrix's --out: ``<notebook>/<image>``, or ``<image>`` for one notebook."""
+        return f"{self.notebook}/{self.image}" if self.notebook else self.image
 
 
 def read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None:
@@ -90,6 +102,13 @@ def exit_words(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit {code}"
+
+
+def notebooks_named(notebook: Path | Sequence[Path]) -> str:
+    """The title's words for what ran: one notebook's file name, or ``3 notebooks``."""
+    if isinstance(notebook, Path):
+        return notebook.name
+    return notebook[0].name if len(notebook) == 1 else f"{len(notebook)} notebooks"
 
 
 def exit_code(runs: list[ImageRun]) -> int:

@@ -4,7 +4,8 @@ The workflow's jobs each upload a folder, and the aggregate and alert jobs downl
 merged, into one folder:
 
 * one folder per image (and ``colab-runtime``) holding the run's ``report.json``
-  (harness/report/json_report.py);
+  (harness/report/json_report.py), or, when the job ran several notebooks, one sub-folder per
+  notebook (``IMAGE/<notebook slug>/report.json``, read as the image ``IMAGE/<notebook slug>``);
 * ``smoke/smoke.json`` from the browser smoke test (harness/smoke/);
 * ``preflight/preflight.json`` from ``harness preflight --out`` (harness/preflight/document.py).
 
@@ -124,7 +125,8 @@ def load_run(path: Path, expect: list[str] | tuple[str, ...] = (),
         elif name == PREFLIGHT and not run.preflight:
             run.preflight.append(PreflightReport(path / PREFLIGHT / PREFLIGHT_NAME, "error", None, problem=(
                 f"no {PREFLIGHT_NAME}: the preflight ended before writing one (see its job's log)")))
-        elif name not in (SMOKE, PREFLIGHT) and name not in seen:
+        elif name not in (SMOKE, PREFLIGHT) and name not in seen and not any(s.startswith(f"{name}/") for s in seen):
+            # (an image whose job ran several notebooks left IMAGE/<notebook>/report.json: it is there)
             run.images.append(missing_image(name, path))
     return run
 

@@ -247,7 +247,7 @@ def test_matrix_comes_from_the_images_list(workflow, reusable):
     assert run["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
     assert run["strategy"]["fail-fast"] is False
     text = steps_text(run)
-    assert 'colab-ci run "$NOTEBOOK" --image "$IMAGE" --mode exact --out "out/$IMAGE"' in text
+    assert 'colab-ci run "${notebooks[@]}" --image "$IMAGE" --mode exact --out "out/$IMAGE"' in text
     assert "find .colab-ci" not in text and "images build" not in text   # run --image builds or reuses it
 
 
@@ -488,11 +488,12 @@ def test_keepalive_reenables_every_scheduled_workflow(sync_workflow):
 def test_the_reusable_workflow_inputs(reusable):
     call = triggers(reusable)["workflow_call"]
     inputs = call["inputs"]
-    assert set(inputs) == {"notebook", "images", "parameters", "content", "drive", "secrets", "baselines",
+    assert set(inputs) == {"notebook", "notebooks", "images", "parameters", "content", "drive", "secrets", "baselines",
                            "preflight", "smoke", "smoke-parameters", "colab", "on-colab", "gpu", "aggregate",
                            "timeout-minutes", "colab-ci-version", "python-version"}
-    assert inputs["notebook"]["required"] is True
-    assert [n for n, i in inputs.items() if i.get("required")] == ["notebook"], "a caller needs one line"
+    # a caller needs one line: notebook, or notebooks (globs); the setup job refuses neither and both
+    assert inputs["notebook"]["default"] == inputs["notebooks"]["default"] == ""
+    assert [n for n, i in inputs.items() if i.get("required")] == []
     # No release named by default: the harness at the commit the caller pinned (the install steps, below).
     assert inputs["colab-ci-version"]["default"] == ""
     assert inputs["timeout-minutes"]["type"] == "number" and inputs["smoke"]["type"] == "boolean"
@@ -526,16 +527,16 @@ def test_the_docs_caller_is_ten_lines_and_passes_actionlint(tmp_path: Path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     done = run_actionlint([str(workflows / "notebook.yml")], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    # The same caller with a misspelt input, or without the notebook, fails: the check is real.
+    # The same caller with a misspelt input fails: the check is real (no notebook at all: the setup job's
+    # own check, test_the_setup_job_wants_notebook_or_notebooks).
     (workflows / "notebook.yml").write_text(local.replace("notebook:", "notebok:", 1))
     done = run_actionlint([str(workflows / "notebook.yml")], tmp_path)
     assert done.returncode == 1 and 'input "notebok" is not defined' in done.stdout
-    assert 'input "notebook" is required' in done.stdout
 
 
 def run_step_script(reusable: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict]:
     """The reusable workflow's run step, with a stand-in `colab-ci` that records its argv and environment."""
-    run_step = step(reusable["jobs"]["run"], 'colab-ci run "$NOTEBOOK"')
+    run_step = step(reusable["jobs"]["run"], 'colab-ci run "${notebooks[@]}"')
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
     record = tmp_path / "colab-ci.json"
@@ -545,7 +546,8 @@ json.dump({{"argv": sys.argv[1:], "env": dict(os.environ)}}, open({str(record)!r
 """)
     (bin_dir / "colab-ci").chmod(0o755)
     (bin_dir / "python").symlink_to(sys.executable)
-    base = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "analysis.ipynb", "IMAGE": "2026-08-19-a724079-cpu",
+    base = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "analysis.ipynb", "NOTEBOOKS": "",
+            "IMAGE": "2026-08-19-a724079-cpu",
             "PARAMETERS": "", "CONTENT": "", "DRIVE": "", "BASELINES": "", "SECRET_NAMES": "", "TIMEOUT_MINUTES": "60",
             "COLAB_CI_CALLER_SECRETS": ""}
     done = subprocess.run(["bash", "-e", "-c", run_step["run"]], cwd=tmp_path, capture_output=True, text=True,
@@ -568,6 +570,65 @@ def test_the_run_step_hands_the_kernel_only_the_named_secrets(reusable, tmp_path
                             "--baseline", "baselines/2026-08-19-a724079-cpu.json", "--secret", "HF_TOKEN"]
     assert seen["env"]["HF_TOKEN"] == "hf_secret value"
     assert "COLAB_CI_CALLER_SECRETS" not in seen["env"] and "OTHER_SECRET" not in seen["env"]
+
+
+def test_the_run_step_passes_the_notebooks_globs_unexpanded_and_no_baseline(reusable, tmp_path: Path):
+    # files the globs match are there: a shell that expanded them would pass their names instead
+    (tmp_path / "examples" / "deep").mkdir(parents=True)
+    (tmp_path / "examples" / "a.ipynb").write_text("{}")
+    (tmp_path / "examples" / "deep" / "b.ipynb").write_text("{}")
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "2026-08-19-a724079-cpu.json").write_text("{}")
+    done, seen = run_step_script(reusable, tmp_path, {"NOTEBOOK": "", "NOTEBOOKS": "examples/**/*.ipynb more/*.ipynb",
+                                                      "BASELINES": "baselines"})
+    assert done.returncode == 0, done.stderr
+    assert seen["argv"] == ["run", "examples/**/*.ipynb", "more/*.ipynb", "--image", "2026-08-19-a724079-cpu",
+                            "--mode", "exact", "--out", "out/2026-08-19-a724079-cpu", "--timeout", "2700"]
+
+
+def _step_argv(script: str, tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list]:
+    """A step's script with a stand-in `colab-ci` recording its argv (one JSON line per call)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    calls = tmp_path / "calls.jsonl"
+    (bin_dir / "colab-ci").write_text(f"""#!{sys.executable}
+import json, sys
+open({str(calls)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")
+""")
+    (bin_dir / "colab-ci").chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (tmp_path / "examples").mkdir(exist_ok=True)
+    (tmp_path / "examples" / "a.ipynb").write_text("{}")
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
+                               "GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_REPOSITORY": "owner/name", **env})
+    return done, [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def test_the_preflight_and_smoke_steps_pass_the_notebooks_globs_unexpanded(reusable, tmp_path: Path):
+    preflight = step(reusable["jobs"]["preflight"], "colab-ci preflight")["run"]
+    done, calls = _step_argv(preflight, tmp_path / "p", {"NOTEBOOK": "", "NOTEBOOKS": "examples/*.ipynb",
+                                                         "NAMES": "img1 img2"})
+    assert done.returncode == 0, done.stderr
+    assert calls == [["preflight", "--notebook", "examples/*.ipynb", "--images", "img1", "img2", "--out", "out/preflight"]]
+    smoke = step(reusable["jobs"]["smoke"], "colab-ci smoke")["run"]
+    env = {"IMAGE": "img2", "PARAMETERS": "", "CONTENT": "", "DRIVE": "", "COLAB_FLAG": "", "TIMEOUT_MINUTES": "60"}
+    done, calls = _step_argv(smoke, tmp_path / "s", {**env, "NOTEBOOK": "", "NOTEBOOKS": "examples/*.ipynb"})
+    assert done.returncode == 0, done.stderr
+    assert calls[0][:4] == ["smoke", "--notebook", "examples/*.ipynb", "--image"]
+    # one notebook, as before: a path with a space stays one argument
+    done, calls = _step_argv(smoke, tmp_path / "one", {**env, "NOTEBOOK": "my analysis.ipynb", "NOTEBOOKS": ""})
+    assert calls[0][:4] == ["smoke", "--notebook", "my analysis.ipynb", "--image"]
+
+
+@pytest.mark.parametrize("notebook, notebooks, said", [
+    ("", "", "no notebook '' in owner/name (give notebook or notebooks)"),
+    ("examples/a.ipynb", "examples/*.ipynb", "give notebook or notebooks, not both"),
+])
+def test_the_setup_job_wants_notebook_or_notebooks(reusable, tmp_path: Path, notebook: str, notebooks: str, said: str):
+    images = step(reusable["jobs"]["setup"], "colab-ci images list")["run"]
+    done, calls = _step_argv(images, tmp_path, {"NOTEBOOK": notebook, "NOTEBOOKS": notebooks, "IMAGES": ""})
+    assert done.returncode == 2 and f"::error::{said}" in done.stdout and calls == []
 
 
 def test_the_run_step_refuses_a_secret_the_caller_did_not_pass(reusable, tmp_path: Path):
