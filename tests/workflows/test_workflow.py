@@ -852,7 +852,7 @@ def test_the_colab_job_runs_on_colab_only_with_the_secret(workflow, reusable):
     assert triggers(reusable)["workflow_call"]["outputs"]["colab-skipped"]["value"] == \
         "${{ jobs.colab-gate.outputs.skipped }}"
     run = step(colab, "--on colab")
-    assert 'colab-ci run "$NOTEBOOK" --on colab --out out/colab' in run["run"]
+    assert 'colab-ci run "${notebooks[@]}" --on colab --out out/colab' in run["run"]
     assert run["env"]["COLAB_CLI_TOKEN"] == "${{ secrets.COLAB_CLI_TOKEN }}"
     assert run["env"]["GPU"] == "${{ needs.colab-gate.outputs.gpu }}"
     upload = step(colab, "actions/upload-artifact@")       # merged as reports/colab/, beside the images
