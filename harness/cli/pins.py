@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from harness.cli.options import build_options, check_paths, profiles_dir, profiles_dir_option, progress_log
