@@ -107,3 +107,22 @@ def test_each_form_is_kept_and_a_cell_that_cannot_be_rewritten_safely_is_left_al
     assert sources[3] == "%%bash\npip install mne" and sources[4] == "!pip install mne mne"
     assert any(line.startswith("cell 3 %%bash") and "left alone" in line for line in left_alone)
     assert any("'mne' is written 2 times on its line" in line for line in left_alone)
+
+
+def test_images_that_need_different_pins_get_markers_on_their_python_and_one_python_cannot_be_split():
+    # combine() is pure: the resolvers' answers come in as ImagePins and as `fits` (here: the oldest
+    # pins do not fit every image, as a numpy<2 release on a numpy 2 image does not)
+    from harness.pins.combine import combine
+    from harness.pins.model import KEEPS_IMAGE, ImagePins
+
+    old = ImagePins("2025-03", "3.11.11", "3.11.7", KEEPS_IMAGE, {"mne": "1.8.0", "tqdm": "4.67.1"})
+    new = ImagePins("2025-11", "3.12.12", "3.11.7", KEEPS_IMAGE, {"mne": "1.11.0", "tqdm": "4.67.1"})
+    kind, found, _notes = combine([old, new], ["mne", "tqdm"], lambda image, lines: False)
+    assert kind == "markers"
+    assert found == {"mne": ['mne==1.8.0; python_version == "3.11"', 'mne==1.11.0; python_version == "3.12"'],
+                     "tqdm": ["tqdm==4.67.1"]}                     # the same on both: no marker
+    kind, found, _notes = combine([old, new], ["mne", "tqdm"], lambda image, lines: True)
+    assert (kind, found["mne"]) == ("common", ["mne==1.8.0"])   # the oldest fits both: one set
+    twin = ImagePins("2025-04", "3.11.12", "3.11.7", KEEPS_IMAGE, {"mne": "1.9.0", "tqdm": "4.67.1"})
+    kind, found, notes = combine([old, twin], ["mne", "tqdm"], lambda image, lines: False)
+    assert kind == "" and "no environment marker tells them apart" in notes[0]
