@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.images.build import default_cache_dir
     from harness.images.profiles import select_profiles
     from harness.pins.find import find_pins
+    from harness.pins.model import PinsResult
     from harness.pins.render import render_markdown, write_outputs
     from harness.pins.rewrite import requirements_text
 
@@ -54,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         result, pinned = find_pins(args.notebook, profiles, cache_dir=args.cache_dir or default_cache_dir(),
                                    mode=args.mode, python=args.python, force=args.force, resolver=args.resolver,
                                    content=args.content, log=progress_log(shown, "pins"))
+    except Exception as exc:
+        if args.out:   # fail closed: the report says "could not tell", not a missing file
+            write_outputs(args.out, PinsResult(str(args.notebook), [], [], error=str(exc) or type(exc).__name__))
+        raise
     finally:
         shown.close()
     if result.passed and args.write and pinned is not None and result.diff:

@@ -18,6 +18,7 @@ from harness.pins.rewrite import rewrite_notebook
 from harness.preflight.evaluate import preflight_image
 from harness.preflight.model import PROBLEMS, exit_code
 from harness.preflight.resolve import Resolver
+from harness.source.constants import cell_source
 from harness.source.installs import find_installs
 from harness.source.needs import NotebookNeeds
 
@@ -29,12 +30,16 @@ def check_pins(image: ImagePins, nb: dict, notebook: Path, replacements: dict[st
     ``image.preflight`` gets the verdict and ``preflight_problems`` what failed it."""
     specs = find_installs(notebook, content=content)
     pinned, _left_alone = rewrite_notebook(nb, specs, replacements)
+    changed = {i for i, (a, b) in enumerate(zip(nb["cells"], pinned["cells"], strict=True))
+               if cell_source(a) != cell_source(b)}
     with tempfile.TemporaryDirectory(prefix="colab-ci-pins-") as folder:
         copy = Path(folder) / notebook.name
         nbformat.write(nbformat.from_dict(pinned), str(copy))
-        # the kernel's working directory stands where the notebook is: its files are found as before
-        verdict = preflight_image(find_installs(copy, notebook.resolve().parent, content=content), profile, env,
-                                  resolver, needs)
+        # the kernel's working directory stands where the notebook is: its files are found as before; the
+        # cells left as they were keep the original's reading (a checkout's files, COLAB_CI_CHECKOUT)
+        rewritten = [s for s in find_installs(copy, notebook.resolve().parent, content=content) if s.cell_index in changed]
+        checked = sorted([s for s in specs if s.cell_index not in changed] + rewritten, key=lambda s: (s.cell_index, s.line))
+        verdict = preflight_image(checked, profile, env, resolver, needs)
     image.preflight = VERDICTS[exit_code([verdict])]
     image.preflight_problems = [f"{i.install} ({i.text}): {i.status}: "
                                 + "; ".join([c.describe() for c in i.corrupting] + ([i.error] if i.error else [])

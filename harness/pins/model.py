@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.core.verdicts import EXIT_FAIL, EXIT_OK
+from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_OK, VERDICTS
 
 KEEPS_IMAGE = "keeps-image"      # every pre-installed distribution stays at the image's version
 KEEPS_LOADED = "keeps-loaded"    # weaker: only what the kernel has loaded stays
@@ -55,6 +55,7 @@ class PinsResult:
     notes: list[str] = field(default_factory=list)
     diff: str = ""
     written: str = ""                # the file written (--write: the notebook; --requirements: the file)
+    error: str = ""                  # why the pin finder could not tell (exit 2)
 
     @property
     def passed(self) -> bool:
@@ -62,12 +63,19 @@ class PinsResult:
             (bool(self.lines) or not self.requirements)
 
     def exit_code(self) -> int:
-        """0 when pins are offered and preflight passes them on every image; 1 otherwise (no pin set moves
-        nothing, or preflight rejects it). "Could not tell" (exit 2) is raised as a HarnessError before."""
-        return EXIT_OK if self.passed else EXIT_FAIL
+        """0 when pins are offered and preflight passes them on every image; 2 when preflight could not
+        check them somewhere (fail closed; an unreachable index during the search raises before); else 1
+        (no pin set keeps what the kernel loaded, or preflight rejects it)."""
+        if self.passed and not self.error:
+            return EXIT_OK
+        return EXIT_HARNESS if self.error or any(i.preflight == "error" for i in self.images) else EXIT_FAIL
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[self.exit_code()]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["pins_schema_version"] = 1
-        data["verdict"] = "pass" if self.passed else "fail"
+        data["verdict"] = self.verdict
         return data

@@ -11,8 +11,9 @@ from harness.pins.model import LEVEL_WORDS, PinsResult
 
 
 def render_markdown(result: PinsResult) -> str:
-    verdict = "pass" if result.passed else "fail"
-    out = [f"# colab-ci pins: {result.notebook}", "", f"**{PINS_VERDICT_WORDS[verdict]}**", ""]
+    out = [f"# colab-ci pins: {result.notebook}", "", f"**{PINS_VERDICT_WORDS[result.verdict]}**", ""]
+    if result.error:
+        out += [f"Could not tell: {result.error}", ""]
     if result.lines:
         kind = "one set for every image" if result.pin_set == "common" else "per image, by environment marker"
         out += [f"## Pins ({kind})", "", "```", *result.lines, "```", ""]
