@@ -13,6 +13,8 @@ tests need no resolver.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -23,6 +25,9 @@ from harness.pins.rewrite import rewrite_notebook
 from harness.source.constants import cell_source
 from harness.source.installs import find_installs
 from tests.harness.test_notebook_needs import notebook
+from tests.harness.test_preflight_exit_codes import image as tiny_image  # noqa: F401 (a fixture: the tiny image)
+
+REPO = Path(__file__).resolve().parents[2]
 
 NOVEMBER = "2025-11-24-13d109b-cpu"
 IMAGES = ("2025-03-12-184db90-cpu", NOVEMBER, "2026-08-19-a724079-cpu")
@@ -126,3 +131,21 @@ def test_images_that_need_different_pins_get_markers_on_their_python_and_one_pyt
     twin = ImagePins("2025-04", "3.11.12", "3.11.7", KEEPS_IMAGE, {"mne": "1.9.0", "tqdm": "4.67.1"})
     kind, found, notes = combine([old, twin], ["mne", "tqdm"], lambda image, lines: False)
     assert kind == "" and "no environment marker tells them apart" in notes[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_unreachable_index_is_could_not_tell_exit_2_and_the_report_says_so(tiny_image, tmp_path):  # noqa: F811
+    from tests.harness.test_preflight_exit_codes import unreachable_index
+
+    nb = notebook(tmp_path / "nb.ipynb", ["import tabulate", "%pip install colabci-nothing-installs-this"])
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "harness", "pins", str(nb), "--out", str(out),
+                           "--profiles-dir", str(tiny_image["profiles"]), "--cache-dir", str(tiny_image["cache"]),
+                           "--mode", "local"], cwd=REPO, env=unreachable_index(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "could not reach the package index" in done.stderr
+    data = json.loads((out / "pins.json").read_text())
+    assert data["verdict"] == "error" and "could not reach the package index" in data["error"]
+    assert "Could not tell: " in (out / "pins.md").read_text()
