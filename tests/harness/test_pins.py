@@ -48,7 +48,7 @@ def cli(cache: Path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(3600)   # cold: three images read from the index (~15 min each here)
 def test_pins_for_a_numpy_moving_install_pass_preflight_on_every_image_and_write_keeps_the_form(tmp_path, cli):
     nb = notebook(tmp_path / "mne.ipynb", ["import numpy as np", "%pip install -q mne", "import mne"])
     status, before = cli("preflight", "--notebook", str(nb), "--images", NOVEMBER)
