@@ -79,7 +79,7 @@ def image_pins(image: ImagePins, env: MetadataEnv | BuiltEnv, requirements: list
             if version:                       # absent: a marker leaves it out on this Python
                 image.pins[name] = version
         image.added = {n: a for n, (b, a) in changes.items() if n not in wanted and n not in installed}
-        image.moved = {n: [installed[n], a] for n, (_b, a) in changes.items() if n not in wanted and n in installed}
+        image.moved = {n: [installed[n], a] for n, (_b, a) in changes.items() if n in installed}
         return image
     must_move(image, env.python, requirements, state, installed, loaded)
     return image

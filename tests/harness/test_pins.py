@@ -89,6 +89,21 @@ def test_a_request_no_version_satisfies_names_numpy_and_the_chain(tmp_path, cli)
     assert not requirements.exists()                              # nothing offered, nothing written
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_where_the_request_itself_moves_a_preinstalled_package_the_weaker_pins_keep_what_is_loaded(tmp_path, cli):
+    # datasets<3 on an image with datasets 4.0.0: no pin keeps every pre-installed distribution, but
+    # nothing the kernel has loaded needs to move (fsspec, datasets: not imported)
+    nb = notebook(tmp_path / "datasets.ipynb", ["%pip install 'datasets>=2.16,<3'", "import datasets"])
+    status, found = cli("pins", str(nb), "--images", NOVEMBER)
+    assert status == 0, found
+    [image] = found["images"]
+    assert image["level"] == "keeps-loaded" and image["preflight"] == "pass"
+    assert image["pins"] == {"datasets": "2.21.0"} and image["moved"]["datasets"] == ["4.0.0", "2.21.0"]
+    assert image["moved"]["fsspec"][0] == "2025.3.0"
+    assert found["lines"] == ["datasets==2.21.0"]
+
+
 def _rewritten(tmp_path: Path, cells: list[str], replacements: dict[str, list[str]]) -> tuple[list[str], list[str]]:
     nb = notebook(tmp_path / "nb.ipynb", cells)
     new, left_alone = rewrite_notebook(nbformat.read(str(nb), as_version=4), find_installs(nb), replacements)
