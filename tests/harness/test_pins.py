@@ -102,6 +102,11 @@ def test_where_the_request_itself_moves_a_preinstalled_package_the_weaker_pins_k
     assert image["pins"] == {"datasets": "2.21.0"} and image["moved"]["datasets"] == ["4.0.0", "2.21.0"]
     assert image["moved"]["fsspec"][0] == "2025.3.0"
     assert found["lines"] == ["datasets==2.21.0"]
+    requirements = tmp_path / "requirements.txt"
+    status, written = cli("pins", str(nb), "--images", NOVEMBER, "--requirements", str(requirements))
+    assert status == 0 and written["written"] == str(requirements)
+    assert requirements.read_text().splitlines()[-1] == "datasets==2.21.0"
+    assert "'datasets>=2.16,<3'" in nbformat.read(str(nb), as_version=4).cells[0].source   # the notebook untouched
 
 
 def _rewritten(tmp_path: Path, cells: list[str], replacements: dict[str, list[str]]) -> tuple[list[str], list[str]]:
