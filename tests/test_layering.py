@@ -29,7 +29,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("harness.images", "harness.observations"),
     ("harness.execution", "harness.checks"),
     ("harness.preflight",),
-    ("harness.report",),
+    ("harness.report", "harness.pins"),     # pins: preflight's machinery asked for pins; neither imports the other
     ("harness.matrix", "harness.alert", "harness.history", "harness.smoke"),
     ("harness.cli",),
     ("harness.__main__",),                   # `python -m harness`

@@ -15,6 +15,8 @@ VERDICTS = ("pass", "fail", "error")  # indexed by exit code
 # How each kind of output says a verdict.
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR (could not tell)"}             # HTML, terminal
 MARKDOWN_VERDICT_WORDS = {"pass": "✅ pass", "fail": "❌ fail", "error": "❓ could not tell"}      # aggregate markdown
+PINS_VERDICT_WORDS = {"pass": "PINS FOUND: PREFLIGHT PASSES THEM ON EVERY IMAGE",
+                      "fail": "NO PIN SET THAT PREFLIGHT PASSES ON EVERY IMAGE", "error": "COULD NOT TELL"}
 PREFLIGHT_VERDICT_WORDS = {"pass": "PASS", "fail": "CORRUPTION OR FAILED INSTALL PREDICTED", "error": "COULD NOT CHECK"}
 
 # What each verb's exit status means (its --help epilog).
@@ -24,6 +26,8 @@ EXIT_STATUS = {
     "images": "0 done; 1 (sync) Colab published a newer image than the newest profile; 2 could not run",
     "preflight": "0 nothing the kernel imported would move; 1 an install would replace one, or fail; "
                  "2 could not check (the package index unreachable, a build failed)",
+    "pins": "0 pins found that preflight passes on every image; 1 none (a pre-installed package must move, "
+            "or preflight rejects the pins); 2 could not tell (the package index unreachable, a build failed)",
     "alert": "0 the issue is up to date (whatever the runs' verdict); 2 could not deliver",
     "aggregate": "0 every image passes; 1 one fails; 2 a report says error, or is missing or unreadable",
     "history": "0 the newest run is in line with its history; 1 it is an outlier; 2 could not read or judge",

@@ -105,7 +105,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"colab-ci {__version__}"
 
 
-@pytest.mark.parametrize("verb", [["run", "nb.ipynb"], ["matrix"], ["smoke"], ["preflight"], ["aggregate", "--report", "r"],
+@pytest.mark.parametrize("verb", [["run", "nb.ipynb"], ["matrix"], ["smoke"], ["preflight"], ["pins", "nb.ipynb"],
+                                  ["aggregate", "--report", "r"],
                                   ["alert", "--report", "r"], ["history", "r"], ["images", "list"], ["images", "sync"]])
 def test_json_means_the_same_on_every_verb(verb: list[str]) -> None:
     """A flag, never a file argument: the machine-readable result goes to stdout."""
