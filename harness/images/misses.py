@@ -27,6 +27,7 @@ from pathlib import Path
 from harness.core.json_files import JsonFileError, read_json
 from harness.core.records import RunRecord
 from harness.source.import_names import distribution_of
+from harness.source.needs import NotebookNeeds
 
 MAX_ROUNDS = 3              # reruns after a miss, per run: each adds one distribution
 MISS_ERRORS = ("ModuleNotFoundError", "ImportError")
@@ -101,6 +102,14 @@ def recorded_additions(path: Path) -> list[dict[str, object]]:
         return list(read_json(path, "mirror-misses")["added"])
     except JsonFileError:
         return []
+
+
+def add_recorded(needs: NotebookNeeds, image_name: str, image: dict[str, str], cache_dir: Path,
+                 notebook: str | Path) -> NotebookNeeds:
+    """``needs`` with what earlier runs of ``notebook`` in ``image_name``'s mirror missed (``needs.added``)."""
+    added = recorded_additions(misses_file(cache_dir, image_name, notebook))
+    needs.added = sorted({str(a["distribution"]) for a in added if a["distribution"] in image})
+    return needs
 
 
 def record_addition(path: Path, notebook: str | Path, miss: MirrorMiss) -> None:
