@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         number = len(attempts) + 1
         record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
         miss = _mirror_miss(args, python, record, misses)
+        repaired = _repair_mirror(args, miss) if miss is not None else None
+        miss = miss if repaired is not None else None
         cause = retry_cause(record, findings) if miss is None and network_retries < args.retries else None
         if miss is None and cause is None:
             break
@@ -109,9 +111,9 @@ def run(args: argparse.Namespace) -> int:
         folder = _keep_attempt(out_dir, number, record)
         write_reports(record, findings, folder, publish=False)
         attempts.append(attempt_of(number, record, findings, cause, folder.name, miss=miss))
-        if miss is not None:
+        if repaired is not None:
             misses += 1
-            python = _repair_mirror(args, miss)
+            python = repaired
             continue
         network_retries += 1
         assert cause is not None
@@ -179,7 +181,7 @@ def _mirror_miss(args: argparse.Namespace, python, record, rounds: int):  # -> M
     """The mirror miss of a run in --image's mirror that died of a missing module the image has (None
     without --image, after MAX_ROUNDS, or when the image lacks the module: then the run's failure stands,
     and that is said)."""
-    if args.image is None or args.closure == "full":
+    if args.image is None or args.closure == "full" or record.outcome == "interrupted":
         return None
     from harness.images.build import inspect_env
     from harness.images.misses import MAX_ROUNDS, mirror_miss, missing_module
@@ -192,8 +194,9 @@ def _mirror_miss(args: argparse.Namespace, python, record, rounds: int):  # -> M
     installed, _version = inspect_env(python)
     miss = mirror_miss(record, image, {name: dist["version"] for name, dist in installed.items()})
     if miss is None:
-        why = "not a mirror miss" if missing.addable else "not retried"
-        print(f"colab-ci: {missing.describe() if not missing.addable else missing.error}: {why}", file=sys.stderr)
+        print(f"colab-ci: {missing.describe()}" if not missing.addable else
+              f"colab-ci: {missing.error}: the mirror has {missing.distribution}, so not a mirror miss; not retried",
+              file=sys.stderr)
     elif rounds >= MAX_ROUNDS:
         print(f"colab-ci: {miss.describe()}; not repaired: {MAX_ROUNDS} mirror misses repaired already in this run",
               file=sys.stderr)
@@ -201,19 +204,25 @@ def _mirror_miss(args: argparse.Namespace, python, record, rounds: int):  # -> M
     return miss
 
 
-def _repair_mirror(args: argparse.Namespace, miss) -> Path:
-    """Record ``miss`` for the notebook (its next runs build with it), rebuild the mirror, return its Python."""
+def _repair_mirror(args: argparse.Namespace, miss) -> Path | None:
+    """Record ``miss`` for the notebook (its next runs build with it), rebuild the mirror, return its Python;
+    None when the mirror cannot be built with it (said: the run's failure then stands)."""
     from harness.images.build import default_cache_dir, python_for_image
     from harness.images.misses import misses_file, record_addition
 
     path = misses_file(args.cache_dir or default_cache_dir(), args.image, args.notebook)
+    before = path.read_bytes() if path.is_file() else None
     record_addition(path, args.notebook, miss)
     print(f"colab-ci: {miss.describe()}: adding {miss.distribution} {miss.version} to the mirror, recorded for this "
           f"notebook's next runs in {path}; running it again", file=sys.stderr)
-    python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
-                              content=args.content, closure=args.closure, with_=args.with_)
-    assert python is not None
-    return python
+    try:
+        return python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
+                                content=args.content, closure=args.closure, with_=args.with_)
+    except HarnessError as exc:
+        path.write_bytes(before) if before is not None else path.unlink()   # not for the next runs either
+        print(f"colab-ci: the mirror with {miss.distribution} could not be built ({exc}); the run's failure stands",
+              file=sys.stderr)
+        return None
 
 
 def _clear_attempts(out_dir: Path) -> None:
