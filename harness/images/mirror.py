@@ -98,6 +98,7 @@ def _without_unresolvable(profile: Profile, base: list[str], extra: list[str], n
     written, _by_name = install_roots(needs.installs, profile.image)
     candidates = [r for r in extra if r in written and r not in profile.image]   # installs as written
     kept = [r for r in extra if r not in candidates]
+
     def resolve(roots: list[str]) -> Closure:
         return compute_closure(profile.freeze(), list(dict.fromkeys(base + roots)), profile.python)
 
