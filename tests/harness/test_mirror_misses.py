@@ -16,7 +16,8 @@ import pytest
 
 from harness.images.closure import Pin
 from harness.images.mirror import mirror_closure
-from harness.images.misses import misses_file, recorded_additions
+from harness.core.records import CellError, CellRecord, RunRecord
+from harness.images.misses import mirror_miss, misses_file, missing_module, recorded_additions
 from harness.images.optional import optional_imports
 from harness.images.profiles import get_profile
 from harness.source.needs import notebook_needs
@@ -143,3 +144,25 @@ def test_a_module_the_image_does_not_have_is_not_retried(tmp_path: Path):
     assert not json.loads((out / "report.json").read_text()).get("attempts")
     assert not misses_file(cache, IMAGE, notebook).exists()
     assert not os.path.exists(out / "attempt-1")
+
+
+def _died_of(ename: str, evalue: str) -> RunRecord:
+    return RunRecord(notebook="nb.ipynb", output_notebook="executed.ipynb", python="python", parameters={},
+                     started_at="2026-12-08T00:00:00Z", duration_s=1.0, outcome="cell-error",
+                     cells=[CellRecord(0, "code", [], "import x", "ok"),
+                            CellRecord(1, "code", ["model"], "from sklearn import linear_model", "error",
+                                       error=CellError(ename, evalue))])
+
+
+def test_a_miss_is_read_from_the_cells_error_and_named_by_the_images_distribution():
+    image = get_profile(IMAGE).image
+    miss = mirror_miss(_died_of("ModuleNotFoundError", "No module named 'sklearn.linear_model'"), image, {})
+    assert miss is not None and (miss.module, miss.distribution) == ("sklearn.linear_model", "scikit-learn")
+    assert miss.version == image["scikit-learn"] and (miss.cell_index, miss.cell_tag) == (1, "model")
+    # the mirror has it: the module is missing for another reason, which a rerun would not change
+    assert mirror_miss(_died_of("ModuleNotFoundError", "No module named 'sklearn'"), image,
+                       {"scikit-learn": image["scikit-learn"]}) is None
+    # a name that cannot be imported from a module that is there is not a missing module
+    assert missing_module(_died_of("ImportError", "cannot import name 'foo' from 'numpy'"), image) is None
+    absent = missing_module(_died_of("ModuleNotFoundError", "No module named 'colab_ci_absent'"), image)
+    assert absent is not None and not absent.addable and "not retried" in absent.describe()
