@@ -160,18 +160,29 @@ def _run_notebook(args: argparse.Namespace) -> int:
     options = CheckOptions() if args.install_budget is None else CheckOptions(install_budget_s=args.install_budget)
     _clear_attempts(out_dir)
     attempts = []
-    for number in range(1, args.retries + 2):
+    network_retries = misses = 0
+    while True:
+        number = len(attempts) + 1
         record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
-        cause = retry_cause(record, findings) if number <= args.retries else None
-        if cause is None:
+        miss = _mirror_miss(args, python, record, misses)
+        repaired = _repair_mirror(args, miss) if miss is not None else None
+        miss = miss if repaired is not None else None
+        cause = retry_cause(record, findings) if miss is None and network_retries < args.retries else None
+        if miss is None and cause is None:
             break
         # kept as it was: its executed notebook and its reports in <out>/attempt-<n>/, then run again
         folder = _keep_attempt(out_dir, number, record)
         write_reports(record, findings, folder, publish=False)
-        attempts.append(attempt_of(number, record, findings, cause, folder.name))
+        attempts.append(attempt_of(number, record, findings, cause, folder.name, miss=miss))
+        if repaired is not None:
+            misses += 1
+            python = repaired
+            continue
+        network_retries += 1
+        assert cause is not None
         print(f"colab-ci: attempt {number} failed only where {cell_label(cause.cell_index, cause.cell_tag)} needed the network "
-              f"({cause.evidence}); running it again ({number} of {args.retries} retries)", file=sys.stderr)
-    if args.retries:
+              f"({cause.evidence}); running it again ({network_retries} of {args.retries} retries)", file=sys.stderr)
+    if args.retries or attempts:
         attempts.append(attempt_of(len(attempts) + 1, record, findings, None, ""))
     target = args.baseline or out_dir / "baseline.json"
     refused = args.update_baseline and not _update_baseline(record, findings, target, args.accept_failures)
@@ -221,6 +232,54 @@ def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path
 
 # What one attempt leaves in --out besides its reports (written again in its own folder).
 ATTEMPT_FILES = ("executed.ipynb", "kernel.log", "downloads")
+
+
+def _mirror_miss(args: argparse.Namespace, python, record, rounds: int):  # -> MirrorMiss | None
+    """The mirror miss of a run in --image's mirror that died of a missing module the image has (None
+    without --image, after MAX_ROUNDS, or when the image lacks the module: then the run's failure stands,
+    and that is said)."""
+    if args.image is None or args.closure == "full" or record.outcome == "interrupted":
+        return None
+    from harness.images.build import inspect_env
+    from harness.images.misses import MAX_ROUNDS, mirror_miss, missing_module
+    from harness.images.profiles import get_profile
+
+    image = get_profile(args.image).image
+    missing = missing_module(record, image)
+    if missing is None:
+        return None
+    installed, _version = inspect_env(python)
+    miss = mirror_miss(record, image, {name: dist["version"] for name, dist in installed.items()})
+    if miss is None:
+        print(f"colab-ci: {missing.describe()}" if not missing.addable else
+              f"colab-ci: {missing.error}: the mirror has {missing.distribution}, so not a mirror miss; not retried",
+              file=sys.stderr)
+    elif rounds >= MAX_ROUNDS:
+        print(f"colab-ci: {miss.describe()}; not repaired: {MAX_ROUNDS} mirror misses repaired already in this run",
+              file=sys.stderr)
+        return None
+    return miss
+
+
+def _repair_mirror(args: argparse.Namespace, miss) -> Path | None:
+    """Record ``miss`` for the notebook (its next runs build with it), rebuild the mirror, return its Python;
+    None when the mirror cannot be built with it (said: the run's failure then stands)."""
+    from harness.images.build import default_cache_dir, python_for_image
+    from harness.images.misses import misses_file, record_addition
+
+    path = misses_file(args.cache_dir or default_cache_dir(), args.image, args.notebook)
+    before = path.read_bytes() if path.is_file() else None
+    record_addition(path, args.notebook, miss)
+    print(f"colab-ci: {miss.describe()}: adding {miss.distribution} {miss.version} to the mirror, recorded for this "
+          f"notebook's next runs in {path}; running it again", file=sys.stderr)
+    try:
+        return python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
+                                content=args.content, closure=args.closure, with_=args.with_)
+    except HarnessError as exc:
+        path.write_bytes(before) if before is not None else path.unlink()   # not for the next runs either
+        print(f"colab-ci: the mirror with {miss.distribution} could not be built ({exc}); the run's failure stands",
+              file=sys.stderr)
+        return None
 
 
 def _clear_attempts(out_dir: Path) -> None:

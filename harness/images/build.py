@@ -47,6 +47,7 @@ from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
+from harness.images.misses import add_recorded
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, cuda_constraints, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
@@ -173,6 +174,8 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
     profile = get_profile(image)
     needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_)) \
         if notebook is not None or with_ else None
+    if needs is not None and notebook is not None:   # what earlier runs of it missed (harness/images/misses.py)
+        add_recorded(needs, profile.name, profile.image, cache_dir or default_cache_dir(), notebook)
     try:
         built = build_env(profile, cache_dir=cache_dir, mode=mode, needs=needs, closure=closure,  # type: ignore[arg-type]
                           log=lambda line: print(f"colab-ci: {line}", file=sys.stderr, flush=True))

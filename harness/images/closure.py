@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -69,6 +70,14 @@ class Closure:
     notes: list[str] = field(default_factory=list)
 
 
+class ResolutionError(HarnessError):
+    """uv found no resolution of the roots at the image's versions; ``reason`` is uv's own message."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"uv could not resolve the roots against the image's versions: {reason}")
+        self.reason = reason
+
+
 def compute_closure(freeze: Freeze, roots: list[str], python: str, platform: str = COLAB_PLATFORM) -> Closure:
     """Resolve ``roots`` against ``freeze`` for ``python`` (X.Y.Z) on ``platform``."""
     unavailable = {name: entry for name, entry in freeze.entries.items() if entry.unavailable}
@@ -93,7 +102,7 @@ def compute_closure(freeze: Freeze, roots: list[str], python: str, platform: str
         result = run_uv(args)
         command = result.command.replace(tmp + "/", "")
     if not result.ok:
-        raise HarnessError(f"uv could not resolve the roots against the image's versions: {_uv_error(result.stderr)}")
+        raise ResolutionError(_uv_error(result.stderr))
     resolved = parse_compiled(result.stdout)
     pins, outside, dropped = [], {}, []
     root_names = {_name(r) for r in resolvable_roots}
@@ -151,6 +160,7 @@ def parse_compiled(text: str) -> dict[str, tuple[str, list[str]]]:
     return resolved
 
 
+@lru_cache(maxsize=8)   # a pure function of its arguments; a mirror's fallback resolves several times
 def _cuda_dependencies(version: str, python: str, platform: str) -> tuple[list[str], set[str]]:
     """The direct dependencies of PyPI's torch ``version`` on Linux that only its CUDA build has, and
     every CUDA-only distribution its resolution pulls (the ``nvidia-*`` libraries under them)."""

@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -83,14 +83,18 @@ def metadata_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colab-ci" / "metadata"
 
 
-def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print) -> dict[str, DistMetadata]:
-    """The metadata of every entry of ``profile.image``, pip (``pip_python -m pip``) reading the index."""
+def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print,
+                         only: Collection[str] | None = None) -> dict[str, DistMetadata]:
+    """The metadata of every entry of ``profile.image`` (or of those named in ``only``), pip
+    (``pip_python -m pip``) reading the index."""
     freeze = profile.freeze()
     python = ".".join(profile.python.split(".")[:2])
     wheel_args = _platform_args(python, profile.platform or COLAB_PLATFORM)
     found: dict[str, DistMetadata] = {}
     wanted: dict[str, FreezeEntry] = {}
     for name, entry in freeze.entries.items():
+        if only is not None and name not in only:
+            continue
         if entry.unavailable or not entry.version:
             found[name] = DistMetadata(name, entry.version, [], source="unknown",
                                        note=entry.unavailable or "no version in the freeze")
@@ -132,7 +136,7 @@ def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print) -
                 _write_cache(cache / f"{entry.name}-{entry.base_version}-{platform_key}.json",
                              {"failed": why, "until": time.time() + FAILURE_TTL_S})
                 found[entry.name] = DistMetadata(entry.name, entry.version, [], source="unknown", note=why)
-    return {name: found[name] for name in freeze.entries}
+    return {name: found[name] for name in freeze.entries if name in found}
 
 
 # ------------------------------------------------------------------------------------ pip

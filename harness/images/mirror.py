@@ -17,13 +17,15 @@ the profile's own, and an unchanged one is found without resolving anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from harness.core.errors import HarnessError
-from harness.images.closure import CUDA_ONLY, Pin, compute_closure
+from harness.images.closure import CUDA_ONLY, Closure, Pin, ResolutionError, compute_closure
+from harness.images.optional import optional_imports
 from harness.images.profiles import Profile
 from harness.source.needs import NotebookNeeds, install_roots
 
@@ -48,7 +50,7 @@ def mirror_roots(profile: Profile, needs: NotebookNeeds | None, closure: str) ->
         return []
     pinned = {p.name for p in profile.pins} | {r for group in profile.roots.values() for r in group}
     written, _by_name = install_roots(needs.installs, profile.image)
-    wanted = set(needs.import_distributions()) | set(written) | set(needs.with_)
+    wanted = set(needs.import_distributions()) | set(written) | set(needs.with_) | set(needs.added)
     return sorted(r for r in wanted if r not in pinned)
 
 
@@ -63,17 +65,14 @@ def mirror_closure(profile: Profile, needs: NotebookNeeds | None, closure: str) 
         base = [r for group in profile.roots.values() for r in group]
         try:
             found = compute_closure(profile.freeze(), list(dict.fromkeys(base + extra)), profile.python)
-        except HarnessError as exc:
-            # An install that conflicts with the image (datasets<3 where the image has datasets 4.0.0): its
-            # distributions are held by name, at the image's versions, which the install cell then moves.
+            found_roots = extra
+        except ResolutionError as exc:
             assert needs is not None
-            _written, by_name = install_roots(needs.installs, profile.image)
-            named = sorted({canonicalize_name(Requirement(r).name) for r in extra if r not in needs.installs}
-                           | {n for n in by_name if n in profile.image})
-            found = compute_closure(profile.freeze(), list(dict.fromkeys(base + named)), profile.python)
-            lines.append(f"the notebook's install requirements conflict with the image ({str(exc)[:300]}); the mirror "
-                         "holds the distributions they name at the image's versions, not their requirements")
+            found, lines, found_roots = _without_unresolvable(profile, base, extra, needs, exc)
         pins.update({p.name: p for p in found.pins})
+        found, optional_lines = _with_optional_imports(profile, base, list(found_roots), found)
+        pins.update({p.name: p for p in found.pins})
+        lines += optional_lines
     held = sorted(pins.values(), key=lambda p: p.name)
     lines.insert(0, _summary(profile, needs, len(held)))
     modules: list[str] = []
@@ -89,6 +88,103 @@ def mirror_closure(profile: Profile, needs: NotebookNeeds | None, closure: str) 
     return MirrorClosure(held, lines, modules)
 
 
+def _without_unresolvable(profile: Profile, base: list[str], extra: list[str], needs: NotebookNeeds,
+                          first: ResolutionError) -> tuple[Closure, list[str], list[str]]:
+    """The closure of everything the notebook needs but the install requirements that cannot be resolved
+    against the image (``captum==9.9.9``, a release that does not exist; ``foo`` requiring ``numpy<2``
+    where the image has numpy 2): those are left out, one by one, and said; what they name that the image
+    has is still held, at the image's version. What the notebook imports (torch) is never left out: a run
+    in the mirror then fails where Colab fails, at the install, not at an import Colab never lacks."""
+    written, _by_name = install_roots(needs.installs, profile.image)
+    candidates = [r for r in extra if r in written and r not in profile.image]   # installs as written
+    kept = [r for r in extra if r not in candidates]
+
+    def resolve(roots: list[str]) -> Closure:
+        return compute_closure(profile.freeze(), list(dict.fromkeys(base + roots)), profile.python)
+
+    try:
+        found = resolve(kept)
+    except ResolutionError:
+        raise first from None      # the conflict is not an install's: nothing to leave out
+    left_out: dict[str, str] = {}
+    remaining, error = list(candidates), first
+    while remaining:               # uv names the requirement at fault: leave it out, resolve the rest
+        culprit = _named(error.reason, remaining)
+        if culprit is None:
+            break
+        remaining.remove(culprit)
+        left_out[culprit] = error.reason
+        try:
+            found = resolve(kept + remaining)
+            remaining = []
+        except ResolutionError as exc:
+            error = exc
+    if remaining:                  # uv's message names none of them: each on its own
+        accepted: list[str] = []
+        for requirement in remaining:
+            try:
+                resolve(kept + accepted + [requirement])
+                accepted.append(requirement)
+            except ResolutionError as exc:
+                left_out[requirement] = exc.reason
+        found = resolve(kept + accepted)
+    lines = [f"install requirement {requirement} cannot be resolved against the image ({reason[:300]}): the mirror "
+             "holds everything else the notebook needs, without it (the notebook's install of it fails in "
+             "the run, as in Colab)" for requirement, reason in left_out.items()]
+    return found, lines, [r for r in extra if r not in left_out]
+
+
+def _with_optional_imports(profile: Profile, base: list[str], roots: list[str],
+                           found: Closure) -> tuple[Closure, list[str]]:
+    """``found`` with what its packages use when present (``harness.images.optional``), and the line
+    that lists it; an optional import that cannot be resolved with the rest is left out, and said."""
+    # the extras of what the notebook itself names (imports, installs, --with), not of everything they
+    # require: pandas' and fsspec's extras alone would add ~140 distributions to the template's mirror
+    optional = optional_imports(profile, found.pins, of=[_root_name(r) for r in roots])
+    if optional.unread:
+        return found, [f"optional imports: the metadata of the closure's packages could not be read "
+                       f"({optional.unread}), so the mirror holds none of what they use only when present"]
+    if not optional.named:
+        return found, []
+    names = sorted(optional.named)
+    previous = {p.name for p in found.pins}
+    left_out: list[str] = []
+    while names:
+        try:
+            found = compute_closure(profile.freeze(), list(dict.fromkeys(base + roots + names)), profile.python)
+            break
+        except ResolutionError as exc:
+            culprit = _named(exc.reason, names)
+            if culprit is None:
+                left_out += names
+                names = []
+            else:
+                names.remove(culprit)
+                left_out.append(culprit)
+    required = sorted({p.name for p in found.pins} - previous - set(names))
+    lines = [f"optional imports: the mirror holds {len(names)} of the image's distributions that its packages' extras "
+             f"name (used when present), and {len(required)} more that they require: "
+             + "; ".join(f"{n} ({', '.join(optional.named[n])})" for n in names)
+             + (f"; required by them: {', '.join(required)}" if required else "")] if names else []
+    if left_out:
+        lines.append(f"optional imports not held (they cannot be resolved with the rest): {', '.join(left_out)}")
+    return found, lines
+
+
+def _root_name(requirement: str) -> str:
+    return canonicalize_name(Requirement(requirement).name)
+
+
+def _named(message: str, requirements: list[str]) -> str | None:
+    """The first of ``requirements`` that uv's message names (by canonical name), or None."""
+    by_name = {canonicalize_name(Requirement(r).name): r for r in requirements}
+    for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", message):
+        found = by_name.get(canonicalize_name(word.rstrip(".")))
+        if found is not None:
+            return found
+    return None
+
+
 def _summary(profile: Profile, needs: NotebookNeeds | None, count: int) -> str:
     held = f"closure notebook: the mirror holds {count} of the image's {len(profile.image)} distributions: " \
            "Colab's kernel and pip"
@@ -98,6 +194,8 @@ def _summary(profile: Profile, needs: NotebookNeeds | None, count: int) -> str:
         held += f", what its installs require ({', '.join(needs.installs)})"
     if needs is not None and needs.with_:
         held += f", --with {' '.join(needs.with_)}"
+    if needs is not None and needs.added:
+        held += f", what earlier runs of the notebook missed ({', '.join(needs.added)}: mirror misses)"
     return held + "; each with its requirements (--closure full installs every distribution an index serves)"
 
 

@@ -39,7 +39,8 @@ from harness.core.checkout import default_notebook
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
-from harness.images.build import BuildError, build_env
+from harness.images.build import BuildError, build_env, default_cache_dir
+from harness.images.misses import add_recorded
 from harness.images.profiles import Profile, select_profiles
 from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
@@ -118,7 +119,8 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
             runs.append(run)
             try:
                 # the mirror holds what this notebook imports and installs (harness.source.needs)
-                needs = notebook_needs(book, profile.image, content=tuple(content))
+                needs = add_recorded(notebook_needs(book, profile.image, content=tuple(content)), profile.name,
+                                     profile.image, cache_dir or default_cache_dir(), book)   # and what runs missed
                 env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
                                 log=lambda line, name=profile.name, label=run.label: shown.show(
                                     progress.Event(label, line.removeprefix(f"{name}: "))))

@@ -24,7 +24,7 @@ from harness.core.records import Finding, InstallObservation, RunRecord
 from harness.core.secrets import redact
 from harness.core.verdicts import VERDICT_WORDS
 from harness.observations.tier_payload import parse_payload
-from harness.report.attempts import Attempt
+from harness.report.attempts import Attempt, why_run_again
 from harness.report.charts import FLAG_COLOUR, PALETTE, STATUS_COLOURS, Bar, Heading, bar_chart, number
 from harness.report.notebook_html import NOTEBOOK_HTML, NotebookRenderError, render_notebook
 from harness.report.templates import render as render_template
@@ -82,7 +82,7 @@ def render(record: RunRecord, findings: list[Finding], files: Mapping[str, str] 
         probes=record.probes, fidelity=record.fidelity,
         attempts=[{"number": a.number, "verdict": a.verdict, "outcome": a.outcome,
                    "cell": cell_label(a.failing_cell, a.failing_cell_tag) if a.failing_cell is not None else "",
-                   "why": f"needed the network: {a.network['evidence']}" if a.network else "",
+                   "why": why_run_again(a),
                    "href": f"{a.folder}/{REPORT_HTML}" if a.folder else ""} for a in attempts])
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from harness.core.checkout import TIERS
 from harness.core.errors import HarnessError
 from harness.source.constants import cell_source, parse_cell  # one reading of cells
 from harness.source.import_names import distribution_of, is_standard_library
@@ -34,6 +35,7 @@ from harness.source.install_spec import InstallSpec
 from harness.source.installs import find_installs
 from harness.source.notebook_file import read_notebook
 from harness.source.pip_command import word_kind
+from harness.source.workdir import checkout_for
 
 MAX_LOCAL_FILES = 400          # the notebook's own code read for imports, at most (a vendored tree is not)
 
@@ -66,6 +68,9 @@ class NotebookNeeds:
     specs: list[InstallSpec] = field(default_factory=list, repr=False)
     sites: list[ImportSite] = field(default_factory=list, repr=False)   # every import, in notebook order
     notes: list[str] = field(default_factory=list)                 # what was not read (an invalid requirement)
+    # distributions of the image that earlier runs of the notebook could not do without (mirror misses,
+    # harness/images/misses.py): roots of the mirror like its imports'
+    added: list[str] = field(default_factory=list)
 
     def import_distributions(self) -> list[str]:
         return sorted({d for d in self.imports.values() if d})
@@ -101,7 +106,9 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
         return needs
     path = Path(notebook)
     cells = read_notebook(path).get("cells", [])
-    search = [Path(p) for p in content] + [path.resolve().parent]
+    checkout = checkout_for(path)   # the template puts its checkout's notebook/ folder on sys.path
+    search = [Path(p) for p in content] + [path.resolve().parent] + \
+        ([checkout / TIERS.parent] if checkout is not None else [])
     local_cache: dict[str, tuple[set[str], set[str]]] = {}
     modules: set[str] = set()
     local: set[str] = set()

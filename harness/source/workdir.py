@@ -59,11 +59,26 @@ def workdir_for(notebook: str | Path, content: tuple[Path, ...] | list[Path] = (
                 folder: Path | None = None) -> Workdir:
     """The ``Workdir`` of a headless run of ``notebook``: ``COLAB_CI_CHECKOUT`` set for a notebook in a
     colab-ci checkout, as ``colab-ci run`` sets it."""
-    from harness.core.checkout import checkout_of
-
-    checkout = checkout_of(notebook)
+    checkout = checkout_for(notebook)
     environ = ((CHECKOUT_VARIABLE, str(checkout)),) if checkout else ()
     return Workdir(Path(os.path.abspath(notebook)).parent, tuple(Path(p) for p in content), folder, environ)
+
+
+def callers_checkout() -> Path | None:
+    """The checkout the caller names in ``COLAB_CI_CHECKOUT`` (for a notebook outside one, such as a copy
+    of the template): the kernel is given the caller's variable, so the notebook's cells read it too."""
+    from harness.core.checkout import find_checkout
+
+    value = os.environ.get(CHECKOUT_VARIABLE, "")
+    return find_checkout(value) if value and os.path.isdir(value) else None
+
+
+def checkout_for(notebook: str | Path) -> Path | None:
+    """The checkout whose tiers library a run of ``notebook`` imports: the one it lies in, else the
+    caller's ``COLAB_CI_CHECKOUT``."""
+    from harness.core.checkout import checkout_of
+
+    return checkout_of(notebook) or callers_checkout()
 
 
 CD_LINE = re.compile(r"^\s*%?cd\s+(?P<folder>\S.*?)\s*$")

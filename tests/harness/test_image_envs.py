@@ -43,7 +43,8 @@ def envs(cache: Path) -> dict:
                               needs=notebook_needs(TEMPLATE, p.image)) for p in select_profiles([])}
 
 
-def test_each_image_mirrors_what_the_template_needs(envs: dict):
+@pytest.mark.timeout(1200)   # its fixture builds the three template mirrors (~110 distributions each, optional
+def test_each_image_mirrors_what_the_template_needs(envs: dict):    # imports included): minutes on loaded cores
     for name, env in envs.items():
         profile = get_profile(name)
         assert not env.skipped and env.python.exists()
