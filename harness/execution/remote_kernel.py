@@ -197,7 +197,13 @@ class _Connection:
     """The kernel websocket and the thread that routes what arrives to the channels' queues."""
 
     def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
-        import websocket   # websocket-client (the `colab` extra; jupyter_server's own dependency)
+        try:
+            import websocket   # websocket-client (the `colab` extra; jupyter_server's own dependency)
+        except ImportError:
+            from harness.core.errors import HarnessError
+
+            raise HarnessError("a kernel on a Colab runtime needs websocket-client: pip install 'colab-ci[colab]'") \
+                from None
 
         self.socket = websocket.create_connection(url, header=[f"{k}: {v}" for k, v in headers.items()],
                                                   timeout=timeout, enable_multithread=True)
