@@ -25,7 +25,7 @@ from nbclient.util import run_sync
 from papermill.engines import papermill_engines
 
 from harness.execution.engine import HarnessEngine, HarnessNotebookClient
-from harness.execution.remote_kernel import RemoteKernelManager, RemoteServer
+from harness.execution.remote_kernel import RemoteKernelManager
 
 ENGINE_NAME = "colab-ci-remote"
 REMOTE_DOWNLOADS = "/tmp/colab-ci-downloads"

@@ -84,7 +84,8 @@ def execute_on_colab(notebook: Path, out_dir: Path, access: AccessToken, *, gpu:
         try:
             log(f"colab-ci: assigning a Colab runtime ({gpu or 'CPU'}) at {api.domain}")
             try:
-                assignment = api.assign(gpu)
+                with _signals_held():   # a Ctrl-C now would lose the endpoint, and the runtime with it
+                    assignment = api.assign(gpu)
             except ColabApiError as exc:
                 raise NotChecked(f"no Colab runtime was assigned: {exc}") from None
             keep_secret(assignment.proxy_token)
@@ -158,7 +159,7 @@ def execute_on_colab(notebook: Path, out_dir: Path, access: AccessToken, *, gpu:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait (they are delivered after) while the runtime is released."""
+    """Ctrl-C and SIGTERM wait (they are delivered after) while the runtime is assigned or released."""
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
