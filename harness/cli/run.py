@@ -170,7 +170,8 @@ def _not_checked(args: argparse.Namespace, out_dir: Path, reason: str) -> None:
     from harness.execution.colab_run import not_checked
 
     paths = not_checked(out_dir, args.notebook, reason)
-    print(f"colab-ci: {args.notebook} on Colab: NOT CHECKED ({reason})\n  report: {paths['markdown']}")
+    # one line, the reason last: what the matrix quotes of a run that wrote no report.json
+    print(f"colab-ci: {args.notebook} on Colab (report: {paths['markdown']}): NOT CHECKED: {reason}")
     return None
 
 

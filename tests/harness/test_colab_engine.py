@@ -55,6 +55,29 @@ def stand_in(tmp_path: Path, runtime_venv: Path) -> Iterator[tuple[JupyterServer
             yield server, fake
 
 
+@pytest.fixture()
+def harness_copy_stand_in(tmp_path: Path) -> Iterator[tuple[JupyterServer, FakeColab]]:
+    """A stand-in runtime whose kernel runs in a disposable copy of this venv (torch, the tiers'
+    packages), as a local run's does: the template's installs find what Colab pre-installs."""
+    from harness.execution import headless_colab
+    from harness.execution.environment import prepare_environment
+    from harness.execution.kernelspec import make_kernelspec
+
+    env = prepare_environment(sys.executable)
+    try:
+        headless_colab.install_emulation(env)
+        # COLAB_CI_CHECKOUT: the template installs the tiers from this checkout, not GitHub (as locally)
+        spec = make_kernelspec(env, tmp_path / "spec", {"COLAB_CI_CHECKOUT": str(REPO_ROOT)})
+        env.wait_ready()
+        root = tmp_path / "runtime-root"
+        root.mkdir()
+        with JupyterServer(root, str(env.python), kernel_command=spec.argv, kernel_env=spec.env) as server:
+            with FakeColab(server.base_url, server.token) as fake:
+                yield server, fake
+    finally:
+        env.cleanup()
+
+
 def _env(fake: FakeColab) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLAB_CLI", "GOOGLE_APPLICATION"))}
     return {**env, "COLAB_CLI_TOKEN": fake.token_file(), "COLAB_CI_COLAB_DOMAIN": fake.url,
@@ -75,8 +98,9 @@ def _no_secret_in(folder: Path, *secrets: str) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_the_template_on_the_stand_in_runtime_is_reported_with_every_tier_and_the_runtime(stand_in, tmp_path):
-    server, fake = stand_in
+def test_the_template_on_the_stand_in_runtime_is_reported_with_every_tier_and_the_runtime(harness_copy_stand_in,
+                                                                                         tmp_path):
+    server, fake = harness_copy_stand_in
     out = tmp_path / "out"
     proc = _harness(str(TEMPLATE), "--on", "colab", "--out", str(out), "--cell-timeout", "300", env=_env(fake),
                     timeout=560)
@@ -216,3 +240,26 @@ def test_the_assignment_speaks_colab_clis_shapes(tmp_path):
     assert assign[0]["query"]["variant"] == "GPU" and assign[0]["query"]["accelerator"] == "T4"
     assert len(assign[0]["query"]["nbh"]) == 44 and assign[0]["query"]["nbh"].endswith(".")
     assert fake.released()
+
+
+@pytest.mark.timeout(400)
+def test_matrix_on_colab_adds_the_colab_column(stand_in, tmp_path, monkeypatch):
+    import io
+
+    from harness.core import progress
+    from harness.matrix.run import matrix
+    from harness.report.matrix_reports import write_reports
+
+    server, fake = stand_in
+    for name, value in _env(fake).items():
+        monkeypatch.setenv(name, value)
+    notebook = make_notebook(tmp_path / "nb.ipynb", [("print(1 + 1)", [])])
+    out = tmp_path / "out"
+    runs = matrix([], notebook, out, on_colab="", baselines=None, shown=progress.LineDisplay(io.StringIO()))
+    write_reports(runs, notebook, out)
+    assert [(r.image, r.verdict) for r in runs] == [("colab", "pass")], runs
+    assert "| colab |" in (out / "matrix.md").read_text() and "colab" in (out / "matrix.html").read_text()
+    assert fake.released()
+    monkeypatch.delenv("COLAB_CLI_TOKEN")     # no credentials: the column says so, never a pass
+    runs = matrix([], notebook, out, on_colab="", baselines=None, shown=progress.LineDisplay(io.StringIO()))
+    assert runs[0].verdict == "error" and "NOT CHECKED: no Colab credentials" in runs[0].error, runs[0]
