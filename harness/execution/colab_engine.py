@@ -109,8 +109,9 @@ class RemoteNotebookClient(HarnessNotebookClient):
             super().papermill_execute_cells()
         finally:
             # still connected (the kernel is shut down when execute's setup_kernel ends)
+            # not from a kernel that is gone, stuck (a timeout) or being stopped (Ctrl-C, --timeout)
             state = self.run_state
-            if state.stopping is None and not state.kernel_dead:
+            if state.stopping is None and not state.kernel_dead and state.outcome != "timeout":
                 state.downloads = run_sync(self._fetch)()
 
     async def _fetch(self) -> dict[str, bytes]:
@@ -125,7 +126,7 @@ class RemoteNotebookClient(HarnessNotebookClient):
         msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
         printed: list[str] = []
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.run_state.stopping is None:
             try:
                 msg = await self.kc.iopub_channel.get_msg(timeout=1.0)
             except queue.Empty:
