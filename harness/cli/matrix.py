@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "has failing tier tests is refused (exit 2) unless --accept-failures")
     parser.add_argument("--accept-failures", action="store_true",
                         help="with --update-baselines: record failing tier tests as accepted failures")
+    parser.add_argument("--on", choices=("local", "colab"), default="local",
+                        help="colab: one more column, the notebook on a Colab runtime (docs/colab.md)")
+    parser.add_argument("--gpu", choices=("T4", "L4", "A100", "H100"), default=None,
+                        help="with --on colab: the Colab column on a GPU runtime")
     parser.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
     kernel_input_options(parser, for_each_run=True)
     retries_option(parser, for_each_run=True)

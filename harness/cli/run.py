@@ -23,6 +23,7 @@ from harness.cli.options import kernel_input_options, positive_seconds, retries_
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
+from harness.execution.colab_errors import NotChecked
 from harness.source import parameters
 
 HELP = "execute NOTEBOOK in a disposable copy of an environment and check it"
@@ -67,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-place", action="store_true",
                         help="run the kernel on --python's environment itself, with no copy: installs really replace "
                              "its packages (for Colab's own runtime container; refused for the harness's own)")
+    parser.add_argument("--on", choices=("local", "colab"), default="local",
+                        help="where the kernel runs: here (default), or on a Colab runtime assigned through Colab's API "
+                             "(credentials: $COLAB_CLI_TOKEN or ADC, docs/colab.md; without them: exit 2, not checked)")
+    parser.add_argument("--gpu", choices=("T4", "L4", "A100", "H100"), default=None,
+                        help="with --on colab: a GPU runtime with this accelerator (spends compute units; default: CPU)")
     parser.add_argument("--json", action="store_true",
                         help="print report.json on stdout instead of the verdict (progress stays on stderr)")
     retries_option(parser)
@@ -146,10 +152,17 @@ def _run_notebook(args: argparse.Namespace) -> int:
     from harness.execution.kernel_environment import passed_variables
 
     passed_env = passed_variables(args.env)
-    from harness.images.build import python_for_image
+    if args.on == "colab":
+        python = _colab_access(args, out_dir)
+        if python is None:
+            return EXIT_HARNESS
+    else:
+        if args.gpu:
+            raise HarnessError("--gpu only means something with --on colab.")
+        from harness.images.build import python_for_image
 
-    python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
-                              content=args.content, closure=args.closure, with_=args.with_)
+        python = python_for_image(args.image, args.python, args.cache_dir, args.mode, notebook=args.notebook,
+                                  content=args.content, closure=args.closure, with_=args.with_)
 
     from harness.checks import CheckOptions
     from harness.checks.network_retry import retry_cause
@@ -163,7 +176,11 @@ def _run_notebook(args: argparse.Namespace) -> int:
     network_retries = misses = 0
     while True:
         number = len(attempts) + 1
-        record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
+        try:
+            record, findings = _attempt(args, python, values, passed_env, out_dir, baseline, options)
+        except NotChecked as exc:   # --on colab: no runtime could be assigned
+            _not_checked(args, out_dir, str(exc))
+            return EXIT_HARNESS
         miss = _mirror_miss(args, python, record, misses)
         repaired = _repair_mirror(args, miss) if miss is not None else None
         miss = miss if repaired is not None else None
@@ -198,8 +215,38 @@ def _run_notebook(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if record.outcome == "interrupted" else code
 
 
+# What a Colab runtime is given as it is: the options that shape a local environment mean nothing there.
+LOCAL_ONLY = ("python", "image", "in_place", "keep_env", "content", "drive", "secret", "env", "with_")
+
+
+def _colab_access(args: argparse.Namespace, out_dir: Path):  # -> AccessToken | None
+    """The credentials for --on colab; None (after writing the "not checked" report) when there are none."""
+    given = [f"--{name.replace('_', '-').rstrip('-')}" for name in LOCAL_ONLY if getattr(args, name, None)]
+    if given:
+        raise HarnessError(f"{', '.join(given)} cannot be used with --on colab (the runtime is Colab's own).")
+    from harness.execution.colab_auth import NoCredentials, find_credentials
+
+    try:
+        access = find_credentials()
+        access.get()   # refreshed now: a revoked token is "not checked" before anything is assigned
+        return access
+    except NoCredentials as exc:
+        return _not_checked(args, out_dir, str(exc))
+
+
+def _not_checked(args: argparse.Namespace, out_dir: Path, reason: str) -> None:
+    from harness.execution.colab_run import not_checked
+
+    paths = not_checked(out_dir, args.notebook, reason)
+    # one line, the reason last: what the matrix quotes of a run that wrote no report.json
+    print(f"colab-ci: {args.notebook} on Colab (report: {paths['markdown']}): NOT CHECKED: {reason}")
+    return None
+
+
 def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path, baseline, options):
     """One execution of the notebook, checked: (record, findings)."""
+    if args.on == "colab":
+        return _attempt_on_colab(args, python, values, out_dir, baseline, options)
     from harness.execution.environment import EnvironmentInBackground
 
     with sigterm_as_interrupt():
@@ -221,6 +268,31 @@ def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path
             shown.close()
             environment.discard()
 
+    from harness.checks import crashed, run_checks
+
+    try:
+        findings = run_checks(record, baseline, options)
+    except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
+        findings = [crashed("checks", exc)]
+    return record, findings
+
+
+def _attempt_on_colab(args: argparse.Namespace, access, values, out_dir: Path, baseline, options):
+    """One execution on a Colab runtime (harness.execution.colab_run), checked like a local one."""
+    from harness.core import progress
+
+    with sigterm_as_interrupt():
+        shown = progress.for_this_process()
+        try:
+            from harness.execution.colab_run import execute_on_colab
+            from harness.execution.execute import progress_printer
+
+            record = execute_on_colab(args.notebook, out_dir, access, gpu=args.gpu, parameters=values,
+                                      cell_timeout=args.cell_timeout, run_timeout=args.timeout,
+                                      progress=progress_printer(shown), log=lambda line: print(line, file=sys.stderr))
+            shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
+        finally:
+            shown.close()
     from harness.checks import crashed, run_checks
 
     try:

@@ -57,6 +57,12 @@ class RunState:
     cell_started: float | None = None         # time.monotonic() when the running cell started
     all_cells_ran: bool = False
     nb_man: Any = None
+    # a kernel on a remote Jupyter server (harness.execution.colab_engine): where, its manager (which the
+    # supervisor interrupts and shuts down instead of signalling a process), the files.download outputs
+    remote_server: Any = None
+    remote_manager: Any = None
+    downloads: dict[str, bytes] | None = None
+    runtime_info: dict[str, Any] | None = None
     # The executed notebook is written by the engine (worker thread) and, last, by the run itself
     # (main thread), possibly while an abandoned worker still saves: one writer at a time, and none
     # after the run's final save.

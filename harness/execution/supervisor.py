@@ -71,7 +71,7 @@ def supervise(worker: threading.Thread, state: Stoppable, run_timeout: float | N
                 if run_timeout is not None and now - started > run_timeout:
                     _stop(state, "timeout", f"the run exceeded --timeout {run_timeout:g} s{state.where()}")
                     step, deadline = 1, now + TIMEOUT_GRACE_S
-                    _signal_group(state.kernel_process, signal.SIGINT)
+                    _signal_kernel(state, signal.SIGINT)
                 elif (cell_timeout is not None and state.cell_started is not None
                       and now - state.cell_started > cell_timeout + CELL_TIMEOUT_GRACE_S):
                     _stop(state, "timeout", f"cell {state.current_source_index} exceeded --cell-timeout "
@@ -80,7 +80,7 @@ def supervise(worker: threading.Thread, state: Stoppable, run_timeout: float | N
             if step and deadline is not None and now >= deadline:
                 if step == 1:
                     log("colab-ci: the kernel did not stop; killing its process group")
-                    _signal_group(state.kernel_process, signal.SIGKILL)
+                    _signal_kernel(state, signal.SIGKILL)
                     step, deadline = 2, now + KILL_GRACE_S
                 else:
                     log("colab-ci: the run did not unwind after the kernel was killed; leaving it behind")
@@ -91,16 +91,27 @@ def supervise(worker: threading.Thread, state: Stoppable, run_timeout: float | N
             if step == 0:
                 _stop(state, "interrupted", f"interrupted{' by SIGTERM' if 'SIGTERM' in str(exc) else ''}"
                                             f"{state.where()}")
-                _signal_group(state.kernel_process, signal.SIGINT)
+                _signal_kernel(state, signal.SIGINT)
                 step, deadline = 1, now + INTERRUPT_GRACE_S
             elif step == 1:   # interrupted again: do not wait any longer
-                _signal_group(state.kernel_process, signal.SIGKILL)
+                _signal_kernel(state, signal.SIGKILL)
                 step, deadline = 2, now + KILL_GRACE_S
 
 
 def _stop(state: Stoppable, outcome: str, detail: str) -> None:
     if state.stopping is None:
         state.stopping = (outcome, detail)
+
+
+def _signal_kernel(state: Stoppable, signum: int) -> None:
+    """SIGINT/SIGKILL for the run's kernel: its process group, or for a kernel on a remote Jupyter
+    server (a Colab runtime: ``state.remote_manager``) the REST API's interrupt and shutdown."""
+    remote = getattr(state, "remote_manager", None)
+    if remote is not None:
+        threading.Thread(target=remote.interrupt_now if signum == signal.SIGINT else remote.shutdown_now,
+                         name="colab-ci-remote-signal", daemon=True).start()   # an HTTP call: never block here
+        return
+    _signal_group(state.kernel_process, signum)
 
 
 def _signal_group(process: subprocess.Popen[bytes] | None, signum: int) -> None:

@@ -50,6 +50,7 @@ from harness.source.notebook_globs import expand_notebooks, notebook_slugs
 from harness.source.parameters import to_cli as parameters_to_cli
 
 STOP_GRACE_S = 30.0
+COLAB_COLUMN = "colab"   # the Colab runtime's column: "colab" (CPU) or "colab-t4" (docs/colab.md)
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
                "kernel.log", "harness.log")
 
@@ -72,7 +73,8 @@ def run_matrix(args, profiles_dir: Path) -> int:
                           timeout=args.timeout, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
                           force=args.force, baselines=args.baselines, update_baselines=args.update_baselines,
                           interrupted=interrupted, accept_failures=getattr(args, "accept_failures", False),
-                          run_args=_run_args(args), shown=shown, content=tuple(args.content))
+                          run_args=_run_args(args), shown=shown, content=tuple(args.content),
+                          on_colab=(args.gpu or "") if getattr(args, "on", "local") == "colab" else None)
         finally:
             shown.close()
     paths = write_reports(runs, notebook, out)
@@ -103,9 +105,12 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
            mode: str = "auto", python: str | None = None, force: bool = False,
            baselines: Path | None = None, update_baselines: bool = False, accept_failures: bool = False,
            interrupted: threading.Event | None = None, run_args: list[str] = (),
-           shown: progress.Display | None = None, content: tuple[Path, ...] = ()) -> list[ImageRun]:
+           shown: progress.Display | None = None, content: tuple[Path, ...] = (),
+           on_colab: str | None = None) -> list[ImageRun]:
     """The legs, notebook by notebook and image by image: one notebook (a Path) gives one leg per image
-    in ``out/<image>``; several give one per notebook and image in ``out/<notebook slug>/<image>``."""
+    in ``out/<image>``; several give one per notebook and image in ``out/<notebook slug>/<image>``.
+    With ``on_colab`` each notebook gets one more column: the notebook on a Colab runtime (``run --on
+    colab``; "" a CPU runtime, else the GPU: ``--gpu``), beside the mirrors; None: none."""
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
     shown = shown or progress.display()
     notebooks = [notebook] if isinstance(notebook, Path) else list(notebook)
@@ -137,6 +142,11 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
             run.env_python, run.fidelity = env.python_version, list(env.fidelity)
             ready.append((run, env.python, book))
             shown.show(progress.Event(run.label, "waiting for a free slot"))
+        if on_colab is not None:
+            colab = ImageRun(COLAB_COLUMN + (f"-{on_colab.lower()}" if on_colab else ""), "Colab's own", "", "",
+                             notebook=slugs[book])
+            runs.append(colab)
+            ready.append((colab, None, book))
     cores = os.cpu_count() or 1
     workers = max(1, min(jobs or default_jobs(cores), len(ready) or 1))
     env = _thread_share(cores, workers)
@@ -240,7 +250,7 @@ def _baseline_args(image: str, baselines: Path | None, update: bool, accept_fail
     return ["--baseline", str(path)] if path.is_file() else []
 
 
-def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters, timeout,
+def _run_one(run: ImageRun, python: Path | None, notebook: Path, out: Path, parameters, timeout,
              baseline_args: list[str], env: dict[str, str], children: _Children,
              shown: progress.Display, harness: Sequence[str] = ()) -> None:
     """One leg's run: ``harness`` (default: this interpreter's ``-m harness``) ``run ...``."""
@@ -249,7 +259,9 @@ def _run_one(run: ImageRun, python: Path, notebook: Path, out: Path, parameters,
     for name in (*RUN_OUTPUTS, PROGRESS_FILE):   # never leave the previous run's verdict behind
         (folder / name).unlink(missing_ok=True)
     env = {**env, progress.PROGRESS_FILE_ENV: str(folder / PROGRESS_FILE)}
-    command = [*(harness or (sys.executable, "-m", "harness")), "run", str(notebook), "--python", str(python), "--out", str(folder),
+    gpu = run.image.removeprefix(f"{COLAB_COLUMN}-").upper() if run.image.startswith(f"{COLAB_COLUMN}-") else ""
+    where = ["--python", str(python)] if python is not None else ["--on", "colab", *(["--gpu", gpu] if gpu else [])]
+    command = [*(harness or (sys.executable, "-m", "harness")), "run", str(notebook), *where, "--out", str(folder),
                *parameters_to_cli(parameters or {})]
     if timeout:
         command += ["--timeout", str(timeout)]

@@ -127,9 +127,24 @@ def _install(obs: InstallObservation) -> str:
     return "\n".join(rows)
 
 
+# What a run on a Colab runtime (harness/execution/colab_run.py) says about the runtime, in this order.
+COLAB_RUNTIME_FIELDS = (("colab_release_tag", "Colab release (COLAB_RELEASE_TAG)"), ("accelerator", "accelerator"),
+                        ("gpu", "GPU (nvidia-smi)"), ("python", "Python"), ("numpy", "numpy"), ("torch", "torch"),
+                        ("cuda", "CUDA"), ("pip_freeze_compared", "pip freeze"),
+                        ("compute_units_used", "compute units used"), ("release", "runtime"))
+
+
+def _colab_runtime(env: dict[str, str]) -> str:
+    lines = [f"- {label}: {env[key]}" for key, label in COLAB_RUNTIME_FIELDS if env.get(key)]
+    notice = f"\n\n**{env['notice']}**" if env.get("notice") else ""
+    return "## Colab runtime\n\n" + "\n".join(lines) + notice
+
+
 def _environment(record: RunRecord) -> str:
     parts = []
-    if record.environment:
+    if record.environment.get("engine") == "colab":
+        parts.append(_colab_runtime(record.environment))
+    elif record.environment:
         parts.append("## Environment\n\n" + ", ".join(f"{k} {v}" for k, v in record.environment.items()))
     if record.fidelity:
         parts.append("## Fidelity deviations\n\nWhere this environment differs from the Colab image it "
