@@ -49,6 +49,7 @@ from harness.images.mirror import mirror_closure, mirror_roots
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
+from harness.images.shipped_metadata import image_import_names
 from harness.source.needs import NotebookNeeds, notebook_needs
 
 __all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
@@ -168,7 +169,8 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
     if python is not None:
         raise HarnessError("--image and --python both name the environment to run in: pass one of them.")
     profile = get_profile(image)
-    needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_)) \
+    needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_),
+                           provided=image_import_names(profile)) \
         if notebook is not None or with_ else None
     try:
         built = build_env(profile, cache_dir=cache_dir, mode=mode, needs=needs, closure=closure,  # type: ignore[arg-type]

@@ -53,6 +53,10 @@ PART = 40          # distributions per pip call
 WORKERS = 4        # pip calls at a time (they mostly wait on the index)
 FAILURE_TTL_S = 24 * 3600   # metadata that could not be had here is asked again after a day
 _NOT_FOUND = re.compile(r"No matching distribution found for (\S+)")
+# pip could not reach an index (its retries' warnings, its fetch errors): its "no matching distribution"
+# then says nothing about the release, so nothing is read as "unknown" from it (fail closed).
+_UNREACHABLE = re.compile(r"after connection broken by|Could not fetch URL|Failed to establish a new connection|"
+                          r"Temporary failure in name resolution|Max retries exceeded|Read timed out")
 
 
 @dataclass
@@ -83,8 +87,10 @@ def metadata_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colab-ci" / "metadata"
 
 
-def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print) -> dict[str, DistMetadata]:
-    """The metadata of every entry of ``profile.image``, pip (``pip_python -m pip``) reading the index."""
+def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print, *,
+                         use_cache: bool = True) -> dict[str, DistMetadata]:
+    """The metadata of every entry of ``profile.image``, pip (``pip_python -m pip``) reading the index
+    (``use_cache=False``: every entry read again, the cache rewritten)."""
     freeze = profile.freeze()
     python = ".".join(profile.python.split(".")[:2])
     wheel_args = _platform_args(python, profile.platform or COLAB_PLATFORM)
@@ -100,7 +106,7 @@ def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print) -
     platform_key = hashlib.sha256(" ".join(wheel_args).encode()).hexdigest()[:10]
     todo: list[str] = []
     for name, entry in wanted.items():
-        cached = _read_cache(cache / f"{name}-{entry.base_version}-{platform_key}.json")
+        cached = _read_cache(cache / f"{name}-{entry.base_version}-{platform_key}.json") if use_cache else None
         if cached is not None and "failed" in cached:
             found[name] = DistMetadata(name, entry.version, [], source="unknown", note=cached["failed"])
         elif cached is not None:
@@ -175,6 +181,7 @@ def _wheel_metadata(entries: list[FreezeEntry], pip_python: Path,
             os.unlink(handle.name)
         if done.returncode == 0:
             return _by_name(done.stdout), missing
+        _raise_if_unreachable(done.stderr)
         absent = _NOT_FOUND.search(done.stderr)
         if not absent or absent.group(1) not in todo:
             raise HarnessError(f"pip could not read the image's metadata from the index: {_last_error(done.stderr)}")
@@ -188,12 +195,19 @@ def _sdist_metadata(entry: FreezeEntry, pip_python: Path) -> tuple[FreezeEntry, 
     except subprocess.TimeoutExpired:
         return entry, None, "its metadata could not be read: pip took more than 10 minutes"
     if done.returncode != 0:
+        _raise_if_unreachable(done.stderr)
         where = f" (the image's build comes from {entry.source})" if entry.source != "PyPI" else ""
         return entry, None, f"its metadata could not be had here{where}: {_last_error(done.stderr)[:200]}"
     data = list(_by_name(done.stdout).values())
     if not data:
         return entry, None, "pip reported nothing to install for it"
     return entry, data[0], ""
+
+
+def _raise_if_unreachable(stderr: str) -> None:
+    found = next((line for line in stderr.splitlines() if _UNREACHABLE.search(line)), "")
+    if found:
+        raise HarnessError(f"pip could not reach the package index: {found.strip()[:300]}")
 
 
 def _by_name(report_text: str) -> dict[str, dict]:

@@ -37,6 +37,7 @@ from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
 from harness.images.build import BuildError, build_env
 from harness.images.profiles import Profile, select_profiles
+from harness.images.shipped_metadata import image_import_names
 from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
 from harness.source import parameters
@@ -105,7 +106,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
         runs[profile.name] = run
         try:
             # the mirror holds what this notebook imports and installs (harness.source.needs)
-            needs = notebook_needs(notebook, profile.image, content=tuple(content))
+            needs = notebook_needs(notebook, profile.image, content=tuple(content), provided=image_import_names(profile))
             env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
                             log=lambda line, name=profile.name: shown.show(
                                 progress.Event(name, line.removeprefix(f"{name}: "))))

@@ -66,7 +66,7 @@ NO_INSTALLS = ("the notebook has no pip install that colab-ci recognises (docs/h
 
 def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
               mode: Mode = "auto", python: str | None = None, force: bool = False, resolver: Resolver = "auto",
-              log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None) -> list[ImageVerdict]:
+              log: Log = print, refresh: bool = False, needs: Callable[[Profile], NotebookNeeds | None] | None = None) -> list[ImageVerdict]:
     """Evaluate every install in ``specs`` against each profile's whole image (its metadata environment,
     built if needed); ``needs(profile)`` gives what the notebook imports from that image."""
     if not specs:   # nothing installs, so nothing can move what the image pre-installs: a pass, said so
@@ -75,7 +75,7 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
     verdicts = []
     for profile in profiles:
         env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
-                           force=force, log=log)
+                           force=force, refresh=refresh, log=log)
         verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None)
         verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
         verdicts.append(verdict)

@@ -110,16 +110,22 @@ def is_standard_library(module: str) -> bool:
     return module.split(".")[0] in sys.stdlib_module_names
 
 
-def distribution_of(module: str, image: dict[str, str] | None = None) -> str | None:
+def distribution_of(module: str, image: dict[str, str] | None = None,
+                    provided: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """The distribution of ``image`` (canonical name -> version) that provides ``module``, or None.
 
-    Without ``image``: the distribution that usually provides it (for the kernel's own imports)."""
+    ``provided``: the image's own import-name map (import name -> distributions, read from their wheels:
+    ``harness.images.shipped_metadata``), asked first. Without ``image``: the distribution that usually
+    provides it (for the kernel's own imports)."""
     def present(name: str) -> bool:
         return image is None or canonicalize_name(name) in image
 
     parts = module.split(".")
     for length in range(len(parts), 0, -1):
-        listed = IMPORT_NAMES.get(".".join(parts[:length]))
+        prefix = ".".join(parts[:length])
+        if provided and (found := _provider(prefix, [d for d in provided.get(prefix, ()) if present(d)])):
+            return found
+        listed = IMPORT_NAMES.get(prefix)
         if listed:
             found = next((d for d in listed if present(d)), None)
             if found is not None:
@@ -133,3 +139,14 @@ def distribution_of(module: str, image: dict[str, str] | None = None) -> str | N
         return None
     own = canonicalize_name(parts[0])
     return own if present(own) else None
+
+
+def _provider(module: str, candidates: list[str]) -> str | None:
+    """Of the image's distributions that provide ``module``, the usual one: the table's first listed,
+    else the one named as the module, else the first by name."""
+    if not candidates:
+        return None
+    names = [canonicalize_name(c) for c in candidates]
+    usual = [canonicalize_name(d) for d in IMPORT_NAMES.get(module, ())]
+    return next((d for d in usual if d in names), None) or (
+        canonicalize_name(module) if canonicalize_name(module) in names else sorted(names)[0])
