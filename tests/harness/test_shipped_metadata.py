@@ -38,8 +38,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def unreachable(**extra: str) -> dict[str, str]:
-    """pip's and uv's only index refuses every connection."""
-    return _env(PIP_INDEX_URL=CLOSED_INDEX, UV_INDEX_URL=CLOSED_INDEX, UV_DEFAULT_INDEX=CLOSED_INDEX, **extra)
+    """pip's and uv's only index refuses every connection (asked once: their retries would only wait)."""
+    return _env(PIP_INDEX_URL=CLOSED_INDEX, UV_INDEX_URL=CLOSED_INDEX, UV_DEFAULT_INDEX=CLOSED_INDEX,
+                PIP_RETRIES="0", UV_HTTP_RETRIES="0", **extra)
 
 
 def harness(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -173,7 +174,7 @@ def test_without_the_file_the_index_is_read_or_it_cannot_check(tiny):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_images_metadata_writes_the_file_that_preflight_reads_offline_and_refresh_rereads(tiny):
     written = harness("images", "metadata", "tiny-shipped", "--profiles-dir", str(tiny["profiles"]),
                       env={**_env(), "COLAB_CI_METADATA_CACHE": str(tiny["metadata"])}, timeout=280)
@@ -196,3 +197,25 @@ def test_images_metadata_writes_the_file_that_preflight_reads_offline_and_refres
     assert online.returncode == 0, online.stdout + online.stderr
     assert json.loads(online.stdout)["images"][0]["fidelity"][0] == \
         "the image's metadata: read from the package index"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.timeout(60)
+def test_the_images_import_names_come_from_its_file(name: str, tmp_path: Path):
+    from harness.source.import_names import distribution_of
+    from harness.source.needs import notebook_needs
+
+    profile = load_profile(PROFILES_DIR / f"{name}.json")
+    shipped = read_shipped(profile)
+    assert shipped is not None
+    provided = shipped.import_map()
+    # names no table lists and no distribution is called: only the wheels' file lists tell
+    assert distribution_of("grpc", profile.image) is None
+    assert distribution_of("grpc", profile.image, provided) == "grpcio"
+    assert distribution_of("markdown_it.token", profile.image, provided) == "markdown-it-py"
+    notebook = tmp_path / "n.ipynb"
+    notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": "import grpc\nimport sklearn\nimport google.protobuf\n",
+         "outputs": [], "execution_count": None}]}))
+    needs = notebook_needs(notebook, profile.image, provided=provided)
+    assert needs.imports == {"grpc": "grpcio", "sklearn": "scikit-learn", "google.protobuf": "protobuf"}
