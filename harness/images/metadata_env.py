@@ -125,16 +125,18 @@ def _install_pip(env: Path, pip: str, profile: Profile) -> str:
     base = ["pip", "install", "-p", str(python), "--no-deps", "--compile-bytecode", wanted]
     if (pip and run_uv([*base[:2], "--offline", *base[2:]]).ok) or run_uv(base).ok:
         return ""
-    done = subprocess.run([str(python), "-m", "ensurepip", "--default-pip"], capture_output=True, text=True,
-                          timeout=300, check=False)
-    if done.returncode != 0:
+    # the wheel ensurepip would install, installed by uv (ensurepip itself also installs setuptools: minutes)
+    found = subprocess.run([str(python), "-c", "import ensurepip, pathlib; print(*sorted(pathlib.Path("
+                            "ensurepip.__file__).parent.joinpath('_bundled').glob('pip-*.whl')))"],
+                           capture_output=True, text=True, timeout=120, check=False).stdout.split()
+    bundled = run_uv([*base[:2], "--offline", *base[2:-1], found[-1]]) if found else None
+    if bundled is None or not bundled.ok:
         raise HarnessError(f"{profile.name}: could not install pip into the image's metadata environment: neither "
-                           f"{wanted} (index, uv's cache) nor this interpreter's bundled pip "
-                           f"({(done.stderr or done.stdout).strip()[-300:]})")
-    got = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, text=True, timeout=120,
-                         check=False).stdout.split()[1:2] or ["?"]
-    return (f"pip {got[0]} (this interpreter's bundled pip) answers instead of the image's pip {pip or '(none)'}: "
-            f"the package index and uv's cache had no {wanted}")
+                           f"{wanted} (uv's cache, the index) nor this interpreter's bundled pip "
+                           f"({bundled.stderr.strip()[-300:] if bundled else 'ensurepip has no pip wheel'})")
+    version = Path(found[-1]).name.split("-")[1]
+    return (f"pip {version} (this interpreter's bundled pip) answers instead of the image's pip {pip or '(none)'}: "
+            f"neither uv's cache nor the package index had {wanted}")
 
 
 def _file_hash(path: Path) -> str:
