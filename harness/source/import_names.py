@@ -6,7 +6,9 @@ distributions. The others are listed here (``IMPORT_NAMES``, import name -> the 
 provide it, most usual first), taken from the ``top_level.txt``/``RECORD`` of the distributions Colab
 pre-installs. A dotted name matches its longest listed prefix, so ``google.cloud.storage`` and
 ``google.colab`` resolve to different distributions; ``google.cloud.X`` not listed is tried as
-``google-cloud-X``.
+``google-cloud-X``. Where the image's profile ships its metadata, the image's own map (``provided``:
+the import names read from each of its wheels' file lists, ``harness.images.shipped_metadata``) is
+asked before the table, which keeps only what that data cannot give.
 
 A name that none of this resolves is reported, never guessed: the mirror then lacks it, and the
 fidelity report says so (``images build`` names it, ``--with DIST`` adds it).
@@ -18,91 +20,38 @@ import sys
 
 from packaging.utils import canonicalize_name
 
-# import name -> distributions that provide it (the first the image has is taken)
+# import name -> distributions that provide it (the first the image has is taken). An image whose profile
+# ships its metadata (harness.images.shipped_metadata) gives its own map, read from its wheels, asked
+# first; what that map covers for the shipped images is no longer listed here. Kept, because the data
+# cannot give them:
+# - PIL, IPython: asked with no image at all (Colab's kernel and its start-up imports, at import time);
+# - cv2: several of an image's distributions provide it; the table says which is the usual one;
+# - community, gi, apt, osgeo, ...: sdist-only releases (no wheel, so no file list to read), a namespace's
+#   bare name (mpl_toolkits), and distributions none of the shipped images has (MySQLdb, cuml, ...).
 IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "PIL": ("pillow",),
     "IPython": ("ipython",),
-    "sklearn": ("scikit-learn",),
-    "skimage": ("scikit-image",),
     "cv2": ("opencv-python", "opencv-contrib-python", "opencv-python-headless", "opencv-contrib-python-headless"),
-    "yaml": ("pyyaml",),
-    "bs4": ("beautifulsoup4",),
-    "dateutil": ("python-dateutil",),
-    "dotenv": ("python-dotenv",),
-    "attr": ("attrs",),
-    "jwt": ("pyjwt",),
-    "git": ("gitpython",),
-    "zmq": ("pyzmq",),
-    "socks": ("pysocks",),
-    "sockshandler": ("pysocks",),
     "dns": ("dnspython",),
-    "websocket": ("websocket-client",),
-    "OpenSSL": ("pyopenssl",),
     "Crypto": ("pycryptodome",),
-    "Cryptodome": ("pycryptodomex",),
     "fitz": ("pymupdf",),
     "pymupdf": ("pymupdf",),
     "docx": ("python-docx",),
     "pptx": ("python-pptx",),
     "magic": ("python-magic",),
-    "slugify": ("python-slugify",),
-    "snappy": ("python-snappy",),
-    "multipart": ("python-multipart",),
-    "pythonjsonlogger": ("python-json-logger",),
-    "box": ("python-box",),
     "community": ("python-louvain",),
-    "umap": ("umap-learn",),
-    "tables": ("tables",),
     "Bio": ("biopython",),
-    "sentence_transformers": ("sentence-transformers",),
-    "tf_keras": ("tf-keras",),
-    "keras_hub": ("keras-hub",),
-    "keras_nlp": ("keras-nlp",),
-    "tensorflow_decision_forests": ("tensorflow-decision-forests",),
-    "absl": ("absl-py",),
-    "pkg_resources": ("setuptools",),
     "mpl_toolkits": ("matplotlib",),
-    "pylab": ("matplotlib",),
     "serial": ("pyserial",),
     "usb": ("pyusb",),
     "MySQLdb": ("mysqlclient",),
-    "psycopg2": ("psycopg2", "psycopg2-binary"),
-    "sqlalchemy": ("sqlalchemy",),
-    "lxml": ("lxml",),
-    "markdown": ("markdown",),
     "ruamel": ("ruamel-yaml",),
-    "cupy": ("cupy-cuda12x", "cupy-cuda11x"),
-    "cudf": ("cudf-cu12",),
     "cuml": ("cuml-cu12",),
     "cugraph": ("cugraph-cu12",),
-    "rmm": ("rmm-cu12",),
-    "jaxlib": ("jaxlib",),
-    "tree": ("dm-tree",),
-    "sentencepiece": ("sentencepiece",),
     "Levenshtein": ("levenshtein",),
     "gi": ("pygobject",),
-    "cairo": ("pycairo",),
     "apt": ("python-apt",),
     "osgeo": ("gdal",),
-    "google.colab": ("google-colab",),
-    "google.protobuf": ("protobuf",),
-    "google.auth": ("google-auth",),
-    "google.oauth2": ("google-auth",),
-    "google_auth_oauthlib": ("google-auth-oauthlib",),
-    "google_auth_httplib2": ("google-auth-httplib2",),
-    "googleapiclient": ("google-api-python-client",),
-    "google.api_core": ("google-api-core",),
-    "google.genai": ("google-genai",),
-    "google.generativeai": ("google-generativeai",),
-    "google.ai.generativelanguage": ("google-ai-generativelanguage",),
-    "google.adk": ("google-adk",),
-    "google.cloud.aiplatform": ("google-cloud-aiplatform",),
-    "vertexai": ("google-cloud-aiplatform",),
-    "google.resumable_media": ("google-resumable-media",),
-    "google_crc32c": ("google-crc32c",),
-    "pasta": ("google-pasta",),
-    "en_core_web_sm": ("en-core-web-sm",),
-    "typing_extensions": ("typing-extensions",),
 }
 
 
