@@ -24,6 +24,7 @@ from harness.core.json_files import read_json
 from harness.images.closure import Pin
 from harness.images.profiles import PROFILES_DIR, Profile, available_profiles, load_profile, save_profile
 from harness.images.shipped_metadata import metadata_path, read_shipped
+from harness.images.uvtool import pip_find_links
 from tests.harness.tiny_wheels import tiny_wheel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +33,12 @@ SHIPPED = [p.name for p in available_profiles()]
 
 
 def _env(**extra: str) -> dict[str, str]:
+    """This machine's pip configuration off but for its find-links (a folder of local wheels: torch's
+    stand-in, which the metadata environment's build plan looks for; not a package index)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX",
                                                                       "UV_EXTRA_INDEX", "UV_FIND_LINKS"))}
-    return {**env, "PYTHONPATH": str(REPO), "PIP_CONFIG_FILE": os.devnull, **extra}
+    return {**env, "PYTHONPATH": str(REPO), "PIP_CONFIG_FILE": os.devnull,
+            "PIP_FIND_LINKS": " ".join(pip_find_links()), **extra}
 
 
 def unreachable(**extra: str) -> dict[str, str]:
@@ -100,15 +104,16 @@ def test_the_wheel_holds_each_profiles_metadata(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> Path:
-    """An install that replaces the kernel's numpy: ``colabci-old-numpy`` requires numpy 1.26.4, and a
-    metadata-only numpy 1.26.4 lies beside it (the install names its own wheel folder, ``--no-index``)."""
+    """An install that replaces the kernel's numpy: ``colabci-old-numpy`` requires numpy 1.25.2, and a
+    metadata-only numpy 1.25.2 lies beside it (the install names its own wheel folder, ``--no-index``)."""
     folder = tmp_path_factory.mktemp("wheels")
-    tiny_wheel(folder, "colabci-old-numpy", "1.0", ("numpy==1.26.4",))
-    tiny_wheel(folder, "numpy", "1.26.4")
+    tiny_wheel(folder, "colabci-old-numpy", "1.0", ("numpy==1.25.2",))
+    tiny_wheel(folder, "numpy", "1.25.2")
     return folder
 
 
 def preflight_verdicts(name: str, wheels: Path, env: dict[str, str], root: Path) -> tuple[int, str, list]:
+    root.mkdir(parents=True, exist_ok=True)
     requirements = root / "requirements.txt"
     # requests: the image has it (nothing to fetch); colabci-old-numpy: from the install's own folder
     requirements.write_text(f"--no-index\n--find-links {wheels}\nrequests\ncolabci-old-numpy\n")
@@ -128,13 +133,14 @@ def preflight_verdicts(name: str, wheels: Path, env: dict[str, str], root: Path)
 def test_offline_preflight_gives_the_online_verdicts(name: str, wheels: Path, tmp_path: Path):
     online_code, online_log, online = preflight_verdicts(name, wheels, _env(), tmp_path / "online")
     offline_code, offline_log, offline = preflight_verdicts(name, wheels, unreachable(), tmp_path / "offline")
+    assert online_code == 1, online_log
     assert (offline_code, offline) == (online_code, online), offline_log
     assert "reading the image's metadata from the package index" not in offline_log
     assert f"the image's metadata from {name}.metadata.json.gz (no index access)" in offline_log
     [(_image, status, [(install_status, changes)])] = offline
     numpy = load_profile(PROFILES_DIR / f"{name}.json").image["numpy"]
     assert (status, install_status, offline_code) == ("corrupts", "corrupts", 1)
-    assert ("numpy", numpy, "1.26.4") in changes and ("colabci-old-numpy", None, "1.0") in changes
+    assert ("numpy", numpy, "1.25.2") in changes and ("colabci-old-numpy", None, "1.0") in changes
 
 
 # ------------------------------------------------------------------------------------ a profile without a file
