@@ -55,6 +55,7 @@ FAILURE_TTL_S = 24 * 3600   # metadata that could not be had here is asked again
 _NOT_FOUND = re.compile(r"No matching distribution found for (\S+)")
 # pip could not reach an index (its retries' warnings, its fetch errors): its "no matching distribution"
 # then says nothing about the release, so nothing is read as "unknown" from it (fail closed).
+_FETCH_FAILED = re.compile(r"Could not fetch URL (\S+?): (.*?) - skipping")
 _UNREACHABLE = re.compile(r"after connection broken by|Could not fetch URL|Failed to establish a new connection|"
                           r"Temporary failure in name resolution|Max retries exceeded|Read timed out")
 
@@ -162,9 +163,19 @@ def _pip_report(pip_python: Path, args: list[str], timeout: float = 900) -> subp
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
     # --ignore-requires-python: pip would check Requires-Python against the interpreter it runs on, not the
     # image's (--python-version); the wheel's tags already say which Python it is for.
-    return subprocess.run([str(pip_python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
-                           "--ignore-requires-python", "--quiet", "--progress-bar", "off", "--report", "-", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    with tempfile.TemporaryDirectory(prefix="colab-ci-pip-log-") as folder:
+        log = Path(folder) / "pip.log"
+        # --log: an index page pip could not fetch is said only in its debug log (--quiet, no retries)
+        done = subprocess.run([str(pip_python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+                               "--ignore-requires-python", "--quiet", "--progress-bar", "off", "--log", str(log),
+                               "--report", "-", *args],
+                              capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        debug = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    unfetched = [f"Could not fetch URL {url}: {why}" for url, why in _FETCH_FAILED.findall(debug)
+                 if not re.match(r"(404|410)\b", why)]
+    if unfetched:
+        done.stderr = "\n".join([done.stderr, *unfetched])
+    return done
 
 
 def _wheel_metadata(entries: list[FreezeEntry], pip_python: Path,
