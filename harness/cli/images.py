@@ -127,9 +127,14 @@ def _write_metadata(profile, directory: Path, refresh: bool = False) -> None:
     """The profile's shipped metadata, read from the index (HarnessError, exit 2, when it cannot be)."""
     from harness.images.shipped_metadata import generate
 
+    from harness.core.errors import HarnessError
+
     shown = progress.display()
     try:
         generate(profile, directory, refresh=refresh, log=progress_log(shown, "images metadata"))
+    except HarnessError as exc:
+        raise HarnessError(f"{profile.name}: its metadata could not be read ({exc}); the profile is written: run "
+                           f"`colab-ci images metadata {profile.name}` where the package index is reachable") from None
     finally:
         shown.close()
 

@@ -82,7 +82,17 @@ def read_shipped(profile: Profile, directory: Path | None = None) -> ShippedMeta
 
 def generate(profile: Profile, directory: Path | None = None, *, refresh: bool = False,
              log: Log = print) -> ShippedMetadata:
-    """Read the image's metadata and import names from the index and write ``profile``'s file."""
+    """Read the image's metadata and import names from the index and write ``profile``'s file (a shipped
+    file describing the very same freeze is copied instead, unless ``refresh``)."""
+    path = metadata_path(profile, directory)
+    shipped = PROFILES_DIR / path.name
+    if not refresh and shipped.is_file() and shipped.resolve() != path.resolve() and \
+            read_json(shipped, "image-metadata")["profile_hash"] == profile.content_hash:
+        path.write_bytes(shipped.read_bytes())
+        log(f"{profile.name}: the shipped {shipped.name} describes this very freeze: copied to {path}")
+        copied = read_shipped(profile, directory)
+        if copied is not None:
+            return copied
     dists = fetch_image_metadata(profile, Path(sys.executable), log, use_cache=not refresh)
     python = ".".join(profile.python.split(".")[:2])
     arch = (profile.platform or "x86_64-").partition("-")[0]
@@ -91,7 +101,6 @@ def generate(profile: Profile, directory: Path | None = None, *, refresh: bool =
         found = dict(pool.map(lambda d: (d[0], _imports(d[1], python, arch)), dists.items()))
     imports = {name: modules for name, (modules, _why) in found.items() if modules is not None}
     unknown = {name: why for name, (modules, why) in found.items() if modules is None}
-    path = metadata_path(profile, directory)
     write_shipped(path, profile, dists, imports, unknown)
     log(f"{profile.name}: wrote {path} ({path.stat().st_size} bytes; metadata unknown for "
         f"{sum(d.source == 'unknown' for d in dists.values())}, import names unknown for {len(unknown)})")
