@@ -1,4 +1,4 @@
-"""Colab runtime image profiles (harness/images/profiles/*.json): ``colab-ci images import|list|sync|build``.
+"""Colab runtime image profiles (harness/images/profiles/*.json): ``colab-ci images import|metadata|list|sync|build``.
 
 Exit status: 0 done; 1 (sync) Colab published a newer image than the newest profile; 2 could not run.
 """
