@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         shown = progress.display()
         try:
             verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
-                                 force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"), needs=needs,
-                                 refresh=args.refresh)
+                                 force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"),
+                                 needs=needs, refresh=args.refresh)
         finally:
             shown.close()
     except Exception as exc:

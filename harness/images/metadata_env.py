@@ -106,7 +106,8 @@ def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", pyth
             write_dist_info(site, dist)
     counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
     fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
-    fidelity.insert(0, f"the image's metadata: {'shipped file ' + shipped.path.name if shipped else 'read from the package index'}")
+    source_line = f"shipped file {shipped.path.name}" if shipped else "read from the package index"
+    fidelity.append(f"the image's metadata: {source_line}")
     if pip_note:
         fidelity.append(pip_note)
     built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)

@@ -125,7 +125,8 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
                 continue
             local |= own
             modules |= external
-            needs.sites += [ImportSite(m, distribution_of(m, image, provided), index, line, via=top) for m in sorted(external)]
+            needs.sites += [ImportSite(m, distribution_of(m, image, provided), index, line, via=top)
+                            for m in sorted(external)]
     needs.local_modules = sorted(local)
     needs.imports = {m: distribution_of(m, image, provided) for m in sorted(modules)}
     needs.specs = find_installs(path, content=tuple(content))

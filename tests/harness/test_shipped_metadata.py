@@ -193,7 +193,7 @@ def test_images_metadata_writes_the_file_that_preflight_reads_offline_and_refres
     offline = tiny_preflight(tiny, unreachable(UV_NO_CACHE="1"), "--json")
     assert offline.returncode == 0, offline.stdout + offline.stderr
     [verdict] = json.loads(offline.stdout)["images"]
-    assert verdict["fidelity"][0] == "the image's metadata: shipped file tiny-shipped.metadata.json.gz"
+    assert "the image's metadata: shipped file tiny-shipped.metadata.json.gz" in verdict["fidelity"]
     assert any("bundled pip" in line for line in verdict["fidelity"])
     # --refresh: the index, not the file; unreachable, so it cannot check
     refreshed = tiny_preflight(tiny, unreachable(), "--refresh")
@@ -201,8 +201,7 @@ def test_images_metadata_writes_the_file_that_preflight_reads_offline_and_refres
     assert "--refresh, and the image's metadata could not be read from the index either" in refreshed.stderr
     online = tiny_preflight(tiny, _env(), "--refresh", "--json")
     assert online.returncode == 0, online.stdout + online.stderr
-    assert json.loads(online.stdout)["images"][0]["fidelity"][0] == \
-        "the image's metadata: read from the package index"
+    assert "the image's metadata: read from the package index" in json.loads(online.stdout)["images"][0]["fidelity"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
