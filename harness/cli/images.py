@@ -1,4 +1,4 @@
-"""Colab runtime image profiles (harness/images/profiles/*.json): ``colab-ci images import|list|sync|build``.
+"""Colab runtime image profiles (harness/images/profiles/*.json): ``colab-ci images import|metadata|list|sync|build``.
 
 Exit status: 0 done; 1 (sync) Colab published a newer image than the newest profile; 2 could not run.
 """
@@ -49,6 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profiles_dir_option(imp)
     imp.set_defaults(func=cmd_import)
 
+    meta = sub.add_parser("metadata", help="write each profile's shipped metadata (NAME.metadata.json.gz)",
+                          description="Read from the package index the metadata (Requires-Dist, Requires-Python, "
+                                      "extras) and import names of every distribution of each profile's image and "
+                                      "write them beside the profile as NAME.metadata.json.gz, which preflight then "
+                                      "reads instead of the index. `images import` and `images sync --import` run "
+                                      "it for the profile they write. Minutes per image (cached per distribution).")
+    meta.add_argument("names", nargs="*", metavar="NAME", help="profiles (default: all)")
+    meta.add_argument("--refresh", action="store_true",
+                      help="read every distribution from the index again (not from the per-distribution cache)")
+    profiles_dir_option(meta)
+    meta.set_defaults(func=cmd_metadata)
+
     lst = sub.add_parser("list", help="list the profiles, newest first")
     lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
     profiles_dir_option(lst)
@@ -92,6 +104,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     profile = import_profile(args.freeze, name=args.name, os_info=args.os_info, commit=args.commit,
                              date=args.date, runtime=args.runtime, with_=args.with_)
     path = save_profile(profile, profiles_dir(args))
+    _write_metadata(profile, profiles_dir(args))
     print(f"{profile.name}: Python {profile.python}, {len(profile.image)} distributions, {len(profile.pins)} pinned "
           f"in every mirror (numpy {profile.version('numpy')}, torch {profile.version('torch')}) -> {path}")
     for item in profile.dropped:
@@ -107,6 +120,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     for note in profile.notes:
         print(f"  note: {note}")
     return EXIT_OK
+
+
+def cmd_metadata(args: argparse.Namespace) -> int:
+    from harness.images.profiles import select_profiles
+
+    for profile in select_profiles(args.names, profiles_dir(args)):
+        _write_metadata(profile, profiles_dir(args), refresh=args.refresh)
+    return EXIT_OK
+
+
+def _write_metadata(profile, directory: Path, refresh: bool = False) -> None:
+    """The profile's shipped metadata, read from the index (HarnessError, exit 2, when it cannot be)."""
+    from harness.images.shipped_metadata import generate
+
+    from harness.core.errors import HarnessError
+
+    shown = progress.display()
+    try:
+        generate(profile, directory, refresh=refresh, log=progress_log(shown, "images metadata"))
+    except HarnessError as exc:
+        raise HarnessError(f"{profile.name}: its metadata could not be read ({exc}); the profile is written: run "
+                           f"`colab-ci images metadata {profile.name}` where the package index is reachable") from None
+    finally:
+        shown.close()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -147,6 +184,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     drift = compare(newest, upstream, checkout_notebook_needs(newest))
     # Import first: a profile that cannot be written is exit 2 before any report claims otherwise.
     imported = import_upstream(upstream, profiles_dir(args)) if args.import_ and drift.drifted else None
+    if imported:
+        _write_metadata(imported[0], profiles_dir(args))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(render_markdown(drift, newest, upstream, imported), encoding="utf-8")
@@ -163,12 +202,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from harness.images.build import build_env
+    from harness.images.shipped_metadata import image_import_names
     from harness.images.profiles import select_profiles
     from harness.source.needs import notebook_needs
 
     check_paths(args.notebook, args.content)
     for profile in select_profiles(args.names, profiles_dir(args)):
-        needs = notebook_needs(args.notebook, profile.image, content=args.content, with_=args.with_) \
+        needs = notebook_needs(args.notebook, profile.image, content=args.content, with_=args.with_,
+                               provided=image_import_names(profile)) \
             if args.notebook is not None or args.with_ else None
         shown = progress.display()   # the build's steps and uv's own progress, live on a terminal
         try:

@@ -76,10 +76,11 @@ def profiles_dir(args: argparse.Namespace) -> Path:
 def checkout_notebook_needs(profile):  # -> NotebookNeeds | None
     """What this checkout's template imports and installs (what a drift means for it); None elsewhere."""
     from harness.core.checkout import default_notebook
+    from harness.images.shipped_metadata import image_import_names
     from harness.source.needs import notebook_needs
 
     try:
-        return notebook_needs(default_notebook(), profile.image)
+        return notebook_needs(default_notebook(), profile.image, provided=image_import_names(profile))
     except HarnessError:
         return None
 

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="also write DIR/preflight.json (versioned, read by aggregate and alert) and "
                              "DIR/preflight.md, also when the preflight could not run")
+    parser.add_argument("--refresh", action="store_true",
+                        help="read the image's metadata from the package index again instead of the profile's "
+                             "shipped NAME.metadata.json.gz (a profile without one always reads the index)")
     build_options(parser)
     profiles_dir_option(parser)
 
@@ -69,6 +72,7 @@ def _preflight(args: argparse.Namespace) -> int:
     """One notebook (or none: --requirements only): today's preflight exactly."""
     from harness.core.checkout import default_notebook
     from harness.images.profiles import select_profiles
+    from harness.images.shipped_metadata import image_import_names
     from harness.preflight.document import document, write_outputs
     from harness.preflight.evaluate import preflight
     from harness.preflight.model import exit_code
@@ -88,11 +92,13 @@ def _preflight(args: argparse.Namespace) -> int:
             found = path.resolve()
             specs.append(InstallSpec(-1, "", "-r", f"requirements {path}", requirement_files=[found],
                                      found_in={str(found): "--requirements"}))
-        needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content)) if notebook else None
+        needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content,
+                                                provided=image_import_names(profile))) if notebook else None
         shown = progress.display()
         try:
             verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
-                                 force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"), needs=needs)
+                                 force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"),
+                                 needs=needs, refresh=args.refresh)
         finally:
             shown.close()
     except Exception as exc:

@@ -8,6 +8,7 @@ at fault: ``out/run/report.json: field 'cells[3].index': 'three' is not of type 
 
 from __future__ import annotations
 
+import gzip
 import json
 from functools import cache
 from importlib import resources
@@ -62,9 +63,11 @@ def parse_json(text: str, schema: str, where: str | Path) -> Any:
 
 
 def read_json(path: Path, schema: str) -> Any:
-    """Read, parse and validate the JSON file ``path`` against ``schema``."""
+    """Read, parse and validate the JSON file ``path`` (gzip-compressed where it ends in ``.gz``) against
+    ``schema``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        raw = Path(path).read_bytes()
+        text = (gzip.decompress(raw) if str(path).endswith(".gz") else raw).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as error:
         raise JsonFileError(f"{path}: cannot read it ({error})") from None
     return parse_json(text, schema, path)

@@ -51,6 +51,7 @@ from harness.images.misses import add_recorded
 from harness.images.plan import BUILD_RECIPE, PYTORCH_CPU_INDEX, BuildPlan, Log, Mode, cuda_constraints, machine_plan
 from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
+from harness.images.shipped_metadata import image_import_names
 from harness.source.needs import NotebookNeeds, notebook_needs
 
 __all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
@@ -172,7 +173,8 @@ def python_for_image(image: str | None, python: Path | None, cache_dir: Path | N
     if python is not None:
         raise HarnessError("--image and --python both name the environment to run in: pass one of them.")
     profile = get_profile(image)
-    needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_)) \
+    needs = notebook_needs(notebook, profile.image, content=tuple(content), with_=tuple(with_),
+                           provided=image_import_names(profile)) \
         if notebook is not None or with_ else None
     if needs is not None and notebook is not None:   # what earlier runs of it missed (harness/images/misses.py)
         add_recorded(needs, profile.name, profile.image, cache_dir or default_cache_dir(), notebook)

@@ -53,6 +53,11 @@ PART = 40          # distributions per pip call
 WORKERS = 4        # pip calls at a time (they mostly wait on the index)
 FAILURE_TTL_S = 24 * 3600   # metadata that could not be had here is asked again after a day
 _NOT_FOUND = re.compile(r"No matching distribution found for (\S+)")
+# pip could not reach an index (its retries' warnings, its fetch errors): its "no matching distribution"
+# then says nothing about the release, so nothing is read as "unknown" from it (fail closed).
+_FETCH_FAILED = re.compile(r"Could not fetch URL (\S+?): (.*?) - skipping")
+_UNREACHABLE = re.compile(r"after connection broken by|Could not fetch URL|Failed to establish a new connection|"
+                          r"Temporary failure in name resolution|Max retries exceeded|Read timed out")
 
 
 @dataclass
@@ -84,9 +89,10 @@ def metadata_cache_dir() -> Path:
 
 
 def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print,
-                         only: Collection[str] | None = None) -> dict[str, DistMetadata]:
+                         only: Collection[str] | None = None, *, use_cache: bool = True) -> dict[str, DistMetadata]:
     """The metadata of every entry of ``profile.image`` (or of those named in ``only``), pip
-    (``pip_python -m pip``) reading the index."""
+    (``pip_python -m pip``) reading the index (``use_cache=False``: every entry read again, the cache
+    rewritten)."""
     freeze = profile.freeze()
     python = ".".join(profile.python.split(".")[:2])
     wheel_args = _platform_args(python, profile.platform or COLAB_PLATFORM)
@@ -104,7 +110,7 @@ def fetch_image_metadata(profile: Profile, pip_python: Path, log: Log = print,
     platform_key = hashlib.sha256(" ".join(wheel_args).encode()).hexdigest()[:10]
     todo: list[str] = []
     for name, entry in wanted.items():
-        cached = _read_cache(cache / f"{name}-{entry.base_version}-{platform_key}.json")
+        cached = _read_cache(cache / f"{name}-{entry.base_version}-{platform_key}.json") if use_cache else None
         if cached is not None and "failed" in cached:
             found[name] = DistMetadata(name, entry.version, [], source="unknown", note=cached["failed"])
         elif cached is not None:
@@ -160,9 +166,19 @@ def _pip_report(pip_python: Path, args: list[str], timeout: float = 900) -> subp
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
     # --ignore-requires-python: pip would check Requires-Python against the interpreter it runs on, not the
     # image's (--python-version); the wheel's tags already say which Python it is for.
-    return subprocess.run([str(pip_python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
-                           "--ignore-requires-python", "--quiet", "--progress-bar", "off", "--report", "-", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    with tempfile.TemporaryDirectory(prefix="colab-ci-pip-log-") as folder:
+        log = Path(folder) / "pip.log"
+        # --log: an index page pip could not fetch is said only in its debug log (--quiet, no retries)
+        done = subprocess.run([str(pip_python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+                               "--ignore-requires-python", "--quiet", "--progress-bar", "off", "--log", str(log),
+                               "--report", "-", *args],
+                              capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        debug = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    unfetched = [f"Could not fetch URL {url}: {why}" for url, why in _FETCH_FAILED.findall(debug)
+                 if not re.match(r"(404|410)\b", why)]
+    if unfetched:
+        done.stderr = "\n".join([done.stderr, *unfetched])
+    return done
 
 
 def _wheel_metadata(entries: list[FreezeEntry], pip_python: Path,
@@ -179,6 +195,7 @@ def _wheel_metadata(entries: list[FreezeEntry], pip_python: Path,
             os.unlink(handle.name)
         if done.returncode == 0:
             return _by_name(done.stdout), missing
+        _raise_if_unreachable(done.stderr)
         absent = _NOT_FOUND.search(done.stderr)
         if not absent or absent.group(1) not in todo:
             raise HarnessError(f"pip could not read the image's metadata from the index: {_last_error(done.stderr)}")
@@ -191,13 +208,19 @@ def _sdist_metadata(entry: FreezeEntry, pip_python: Path) -> tuple[FreezeEntry, 
         done = _pip_report(pip_python, [f"{entry.name}=={entry.base_version}"], timeout=600)
     except subprocess.TimeoutExpired:
         return entry, None, "its metadata could not be read: pip took more than 10 minutes"
-    if done.returncode != 0:
+    if done.returncode != 0:    # (the index was reached in the wheel pass: a build's own fetch may fail here)
         where = f" (the image's build comes from {entry.source})" if entry.source != "PyPI" else ""
         return entry, None, f"its metadata could not be had here{where}: {_last_error(done.stderr)[:200]}"
     data = list(_by_name(done.stdout).values())
     if not data:
         return entry, None, "pip reported nothing to install for it"
     return entry, data[0], ""
+
+
+def _raise_if_unreachable(stderr: str) -> None:
+    found = next((line for line in stderr.splitlines() if _UNREACHABLE.search(line)), "")
+    if found:
+        raise HarnessError(f"pip could not reach the package index: {found.strip()[:300]}")
 
 
 def _by_name(report_text: str) -> dict[str, dict]:

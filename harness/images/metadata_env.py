@@ -8,9 +8,16 @@ only pip is installed for real, at the image's version, because preflight runs i
 ``--dry-run`` there answers "what would this install replace in the image", for every pre-installed
 distribution, at the image's versions.
 
-It lives in ``<cache>/image-metadata/<name>-<key>`` (``key``: the profile and this machine's
-interpreter), is built once (cold: the index read for ~700 distributions; later images and folders
-reuse the metadata cache) and then found up to date. Its fidelity lines say what differs from the
+The metadata comes from the profile's shipped file (``harness.images.shipped_metadata``,
+``profiles/<name>.metadata.json.gz``): written in seconds, with no index access. Only a profile
+without one (or whose file describes another freeze), or ``refresh``, reads the index (cold: ~700
+distributions, minutes; later images and folders reuse the per-distribution cache); where the index
+cannot be read either, it is a ``HarnessError`` (exit 2), never a guess. pip, the one distribution
+installed for real, comes from the index (or uv's cache); where neither has the image's pip, this
+interpreter's bundled one (``ensurepip``) answers, and a fidelity line says so.
+
+It lives in ``<cache>/image-metadata/<name>-<key>`` (``key``: the profile, this machine's
+interpreter, and the metadata's source) and is then found up to date. Its fidelity lines say what differs from the
 image: the interpreter pip runs on (markers are evaluated for it), and every distribution whose
 metadata was built here from an sdist or is known by name and version only.
 """
@@ -21,6 +28,7 @@ import hashlib
 import importlib.metadata
 import json
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -33,9 +41,10 @@ from harness.images.fidelity import current_record
 from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
 from harness.images.plan import Mode, machine_plan
 from harness.images.profiles import Profile
+from harness.images.shipped_metadata import metadata_path, read_shipped
 from harness.images.uvtool import run_uv, uv_version
 
-METADATA_RECIPE = 1
+METADATA_RECIPE = 2
 RECORD_FILE = "colab-ci-image-metadata.json"
 INSTALLER = "colab-ci (metadata only)"
 
@@ -57,14 +66,18 @@ class MetadataEnv:
 
 
 def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", python: str | None = None,
-                 force: bool = False, log: Log = print) -> MetadataEnv:
+                 force: bool = False, refresh: bool = False, log: Log = print) -> MetadataEnv:
     """Build (or find up to date) the full-image metadata environment of ``profile`` (the record is written
-    last, so a half-built one never counts as built)."""
+    last, so a half-built one never counts as built): from its shipped metadata, or (none, or ``refresh``)
+    from the index."""
     start = time.perf_counter()
     plan = machine_plan(profile, mode, python, log=lambda _line: None)
-    key = hashlib.sha256(json.dumps([METADATA_RECIPE, profile.content_hash, plan.python]).encode()).hexdigest()[:12]
+    shipped = None if refresh else read_shipped(profile)
+    source = f"shipped {_file_hash(shipped.path)}" if shipped else "index"
+    key = hashlib.sha256(json.dumps([METADATA_RECIPE, profile.content_hash, plan.python, source]).encode()
+                         ).hexdigest()[:12]
     env = Path(cache_dir) / "image-metadata" / f"{profile.name}-{key}"
-    if not force and (found := _load(env, key)) is not None:
+    if not force and not refresh and (found := _load(env, key)) is not None:
         found.seconds, found.skipped = time.perf_counter() - start, True
         log(f"{profile.name}: image metadata up to date, build skipped (key {key}): {env}")
         return found
@@ -75,20 +88,60 @@ def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", pyth
     env.parent.mkdir(parents=True, exist_ok=True)
     _uv(["venv", "--quiet", "-p", plan.interpreter, str(env)], profile)
     pip = profile.image.get("pip") or ""
-    _uv(["pip", "install", "-p", str(env / "bin" / "python"), "--no-deps", "--compile-bytecode",
-         f"pip=={pip}" if pip else "pip"], profile)
-    dists = fetch_image_metadata(profile, _reader(env), log)
+    pip_note = _install_pip(env, pip, profile)
+    if shipped is not None:
+        dists = shipped.distributions
+        log(f"{profile.name}: the image's metadata from {shipped.path.name} (no index access)")
+    else:
+        why = "--refresh" if refresh else f"no {metadata_path(profile).name} beside the profile"
+        log(f"{profile.name}: {why}: reading the image's metadata from the package index")
+        try:
+            dists = fetch_image_metadata(profile, _reader(env), log, use_cache=not refresh)
+        except HarnessError as exc:
+            raise HarnessError(f"{profile.name}: {why}, and the image's metadata could not be read from the "
+                               f"index either: {exc}") from None
     site = _site_packages(env)
     for name, dist in dists.items():
         if name != "pip" and dist.version:      # pip is installed for real; no version, no metadata to write
             write_dist_info(site, dist)
     counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
     fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
+    source_line = f"shipped file {shipped.path.name}" if shipped else "read from the package index"
+    fidelity.append(f"the image's metadata: {source_line}")
+    if pip_note:
+        fidelity.append(pip_note)
     built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)
     write_record(built, dists)
     log(f"{profile.name}: image metadata built in {built.seconds:.1f} s ({counts['wheel']} from wheels, "
         f"{counts['sdist']} from sdists, {counts['unknown']} by name only)")
     return built
+
+
+def _install_pip(env: Path, pip: str, profile: Profile) -> str:
+    """pip, the one distribution the environment really has (preflight runs it): the image's version
+    from uv's cache (the same wheel, no index access), else from the index, else this interpreter's
+    bundled pip. Returns the fidelity line when it is not the image's."""
+    python = env / "bin" / "python"
+    wanted = f"pip=={pip}" if pip else "pip"
+    base = ["pip", "install", "-p", str(python), "--no-deps", "--compile-bytecode", wanted]
+    if (pip and run_uv([*base[:2], "--offline", *base[2:]]).ok) or run_uv(base).ok:
+        return ""
+    # the wheel ensurepip would install, installed by uv (ensurepip itself also installs setuptools: minutes)
+    found = subprocess.run([str(python), "-c", "import ensurepip, pathlib; print(*sorted(pathlib.Path("
+                            "ensurepip.__file__).parent.joinpath('_bundled').glob('pip-*.whl')))"],
+                           capture_output=True, text=True, timeout=120, check=False).stdout.split()
+    bundled = run_uv([*base[:2], "--offline", *base[2:-1], found[-1]]) if found else None
+    if bundled is None or not bundled.ok:
+        raise HarnessError(f"{profile.name}: could not install pip into the image's metadata environment: neither "
+                           f"{wanted} (uv's cache, the index) nor this interpreter's bundled pip "
+                           f"({bundled.stderr.strip()[-300:] if bundled else 'ensurepip has no pip wheel'})")
+    version = Path(found[-1]).name.split("-")[1]
+    return (f"pip {version} (this interpreter's bundled pip) answers instead of the image's pip {pip or '(none)'}: "
+            f"neither uv's cache nor the package index had {wanted}")
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def write_record(built: MetadataEnv, dists: dict[str, DistMetadata]) -> Path:

@@ -30,6 +30,7 @@ from packaging.utils import canonicalize_name
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, COLAB_PLATFORM, Pin
 from harness.images.image_metadata import DistMetadata, fetch_image_metadata
+from harness.images.shipped_metadata import read_shipped
 from harness.images.profiles import Profile
 
 # extras for working on the package (dev, test, docs...; also as a part: deepspeed-testing, dev-torch), and
@@ -55,6 +56,11 @@ def colab_markers(python: str) -> dict[str, str]:
 
 
 def read_with_pip(profile: Profile, names: list[str]) -> dict[str, DistMetadata]:
+    """The metadata of ``names`` from the image's shipped file (harness.images.shipped_metadata: no index
+    needed), else as pip reads it from the index (cached)."""
+    shipped = read_shipped(profile)
+    if shipped is not None and all(n in shipped.distributions for n in names):
+        return {n: shipped.distributions[n] for n in names}
     return fetch_image_metadata(profile, Path(sys.executable), log=lambda _line: None, only=names)
 
 

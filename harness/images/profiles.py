@@ -77,6 +77,8 @@ class Profile:
     notes: list[str] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)   # the freeze's ``name @ URL`` lines: name -> URL
     schema_version: int = PROFILE_SCHEMA_VERSION
+    # the file it was read from (not part of the profile): its shipped metadata lies beside it
+    loaded_from: Path | None = field(default=None, compare=False, repr=False)
 
     # ---- reading
     def pin(self, name: str) -> Pin | None:
@@ -115,7 +117,9 @@ class Profile:
 
     # ---- JSON
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        del data["loaded_from"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str | Path = "image profile") -> "Profile":
@@ -169,7 +173,7 @@ def select_profiles(names: list[str] | None, directory: Path = PROFILES_DIR) -> 
 
 def load_profile(path: str | Path) -> Profile:
     """The profile in ``path``; ``JsonFileError`` (a ``HarnessError``) naming the file and the field at fault."""
-    return Profile._from_valid(read_json(Path(path), "profile"))
+    return dataclasses.replace(Profile._from_valid(read_json(Path(path), "profile")), loaded_from=Path(path))
 
 
 def save_profile(profile: Profile, directory: Path = PROFILES_DIR) -> Path:

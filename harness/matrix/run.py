@@ -42,6 +42,7 @@ from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
 from harness.images.build import BuildError, build_env, default_cache_dir
 from harness.images.misses import add_recorded
 from harness.images.profiles import Profile, select_profiles
+from harness.images.shipped_metadata import image_import_names
 from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
 from harness.source import parameters
@@ -124,7 +125,8 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
             runs.append(run)
             try:
                 # the mirror holds what this notebook imports and installs (harness.source.needs)
-                needs = add_recorded(notebook_needs(book, profile.image, content=tuple(content)), profile.name,
+                needs = add_recorded(notebook_needs(book, profile.image, content=tuple(content),
+                                                    provided=image_import_names(profile)), profile.name,
                                      profile.image, cache_dir or default_cache_dir(), book)   # and what runs missed
                 env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
                                 log=lambda line, name=profile.name, label=run.label: shown.show(

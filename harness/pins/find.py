@@ -10,6 +10,7 @@ from typing import Callable
 from harness.images.build import Mode
 from harness.images.metadata_env import metadata_env
 from harness.images.profiles import Profile
+from harness.images.shipped_metadata import image_import_names
 from harness.pins.check import check_pins
 from harness.pins.combine import combine, replacements_for
 from harness.pins.model import KEEPS_IMAGE, ImagePins, PinsResult
@@ -43,7 +44,8 @@ def find_pins(notebook: Path, profiles: list[Profile], *, cache_dir: Path, mode:
     contexts = {}
     for profile in profiles:
         env = metadata_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, log=log)
-        needs: NotebookNeeds | None = notebook_needs(notebook, profile.image, content=content)
+        needs: NotebookNeeds | None = notebook_needs(notebook, profile.image, content=content,
+                                                              provided=image_import_names(profile))
         state = environment_state(env.python)
         loaded = load_order(profile, needs, state, env.python_version).loaded_at(
             first.cell_index if first else None, first.line if first else 0)

@@ -66,16 +66,18 @@ NO_INSTALLS = ("the notebook has no pip install that colab-ci recognises (docs/h
 
 def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
               mode: Mode = "auto", python: str | None = None, force: bool = False, resolver: Resolver = "auto",
-              log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None) -> list[ImageVerdict]:
+              log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None,
+              refresh: bool = False) -> list[ImageVerdict]:
     """Evaluate every install in ``specs`` against each profile's whole image (its metadata environment,
-    built if needed); ``needs(profile)`` gives what the notebook imports from that image."""
+    built if needed: from the profile's shipped metadata, or the index with ``refresh``); ``needs(profile)``
+    gives what the notebook imports from that image."""
     if not specs:   # nothing installs, so nothing can move what the image pre-installs: a pass, said so
         return [ImageVerdict(profile.name, profile.python, "not built (nothing to resolve)", [], [], 0.0,
                              build_skipped=True, notes=[NO_INSTALLS]) for profile in profiles]
     verdicts = []
     for profile in profiles:
         env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
-                           force=force, log=log)
+                           force=force, refresh=refresh, log=log)
         verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None)
         verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
         verdicts.append(verdict)

@@ -94,8 +94,10 @@ class NotebookNeeds:
 
 
 def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, content: tuple[Path, ...] | list[Path] = (),
-                   with_: tuple[str, ...] | list[str] = ()) -> NotebookNeeds:
-    """Read ``notebook`` (None: only ``with_``) against ``image`` (canonical name -> version)."""
+                   with_: tuple[str, ...] | list[str] = (),
+                   provided: dict[str, tuple[str, ...]] | None = None) -> NotebookNeeds:
+    """Read ``notebook`` (None: only ``with_``) against ``image`` (canonical name -> version); ``provided``:
+    the image's import-name map, where its profile ships one (``import_names.distribution_of``)."""
     for requirement in with_:
         try:
             Requirement(requirement)
@@ -126,13 +128,14 @@ def notebook_needs(notebook: str | Path | None, image: dict[str, str], *, conten
             external, own = local_cache[top]
             if not own:
                 modules.add(module)
-                needs.sites.append(ImportSite(module, distribution_of(module, image), index, line))
+                needs.sites.append(ImportSite(module, distribution_of(module, image, provided), index, line))
                 continue
             local |= own
             modules |= external
-            needs.sites += [ImportSite(m, distribution_of(m, image), index, line, via=top) for m in sorted(external)]
+            needs.sites += [ImportSite(m, distribution_of(m, image, provided), index, line, via=top)
+                            for m in sorted(external)]
     needs.local_modules = sorted(local)
-    needs.imports = {m: distribution_of(m, image) for m in sorted(modules)}
+    needs.imports = {m: distribution_of(m, image, provided) for m in sorted(modules)}
     needs.specs = find_installs(path, content=tuple(content))
     for spec in needs.specs:
         needs.missing_files += spec.missing

@@ -49,11 +49,13 @@ THIRD_PARTY = [
 
 
 def test_a_third_party_notebook_needs_its_imports_from_the_image(tmp_path: Path):
+    from harness.images.shipped_metadata import image_import_names
+
     image = get_profile(IMAGE).image
     (tmp_path / "helpers.py").write_text("import matplotlib.pyplot as plt\nimport tqdm\n")    # the notebook's own code
     (tmp_path / "requirements.txt").write_text("emoji==2.14.1\ndatasets>=2.16,<3\n")
     nb = notebook(tmp_path / "sentiment.ipynb", THIRD_PARTY, markdown="# Sentiment\n[Open in Colab](...)")
-    needs = notebook_needs(nb, image)
+    needs = notebook_needs(nb, image, provided=image_import_names(get_profile(IMAGE)))
     assert needs.imports == {
         "PIL": "pillow", "cv2": "opencv-python", "google.colab": "google-colab", "matplotlib.pyplot": "matplotlib",
         "numpy": "numpy", "pandas": "pandas", "seaborn": "seaborn", "sklearn.linear_model": "scikit-learn",
@@ -87,13 +89,16 @@ def test_the_template_needs_what_its_tiers_library_imports():
 
 
 def test_import_names_resolve_through_the_image():
-    image = get_profile(IMAGE).image
-    assert distribution_of("sklearn.model_selection", image) == "scikit-learn"
-    assert distribution_of("google.cloud.storage", image) == "google-cloud-storage"
-    assert distribution_of("google.protobuf", image) == "protobuf"
-    assert distribution_of("huggingface_hub", image) == "huggingface-hub"
-    assert distribution_of("yaml", image) == "pyyaml"
-    assert distribution_of("no_such_module_anywhere", image) is None
+    from harness.images.shipped_metadata import image_import_names
+
+    profile = get_profile(IMAGE)
+    image, provided = profile.image, image_import_names(profile)   # the image's own map, from its wheels
+    assert distribution_of("sklearn.model_selection", image, provided) == "scikit-learn"
+    assert distribution_of("google.cloud.storage", image, provided) == "google-cloud-storage"
+    assert distribution_of("google.protobuf", image, provided) == "protobuf"
+    assert distribution_of("huggingface_hub", image, provided) == "huggingface-hub"
+    assert distribution_of("yaml", image, provided) == "pyyaml"
+    assert distribution_of("no_such_module_anywhere", image, provided) is None
     assert distribution_of("cv2", {"opencv-python-headless": "4.12"}) == "opencv-python-headless"
 
 
