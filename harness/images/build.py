@@ -121,13 +121,15 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     roots = mirror_roots(profile, needs, closure)
     plan = machine_plan(profile, mode, python, log)
     plan.roots, plan.closure = roots, closure
-    env = cache / "envs" / f"{profile.name}-{plan.key}"
-    log_path = cache / "logs" / f"{profile.name}-{plan.key}.log"
-    if not force and (built := _load_built(env, plan.key)) is not None:
+    key = plan.key
+    env = cache / "envs" / f"{profile.name}-{key}"
+    log_path = cache / "logs" / f"{profile.name}-{key}.log"
+    if not force and (built := _load_built(env, key)) is not None:
         built.seconds, built.skipped = time.perf_counter() - start, True
-        log(f"{profile.name}: environment up to date, build skipped (key {plan.key}): {env}")
+        log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
         return built
     held = mirror_closure(profile, needs, closure)
+    plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
     plan.fill(held.pins)
     plan.tolerate_failures = closure == "full"
     extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
@@ -136,7 +138,7 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as handle:
         journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
-        journal.write(f"# colab-ci build of {profile.name} (key {plan.key}, {uv_version()})\n")
+        journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
         try:
             _build(plan, env, journal)
             installed, version = _inspect(env)
@@ -149,7 +151,7 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
                                        os_name=_os_name(), pins=pins)
     fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
                  "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
-    built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
+    built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
                      time.perf_counter() - start, False, str(log_path), closure, roots)
     (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
     write_build_record(built, profile, pins)

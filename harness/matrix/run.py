@@ -114,6 +114,7 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
             shown.show(progress.Event(profile.name, "environment build failed", done=True))
             continue
         run.env_python, run.fidelity = env.python_version, list(env.fidelity)
+        run.env_numpy, run.env_torch = env.installed.get("numpy", "absent"), env.installed.get("torch", "absent")
         ready.append((run, env.python))
         shown.show(progress.Event(profile.name, "waiting for a free slot"))
     cores = os.cpu_count() or 1

@@ -26,7 +26,7 @@ from harness.observations.tier_payload import parse_payload
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
-from harness.report.matrix_records import ImageRun
+from harness.report.matrix_records import ImageRun, numpy_cell, stand_ins_line
 from harness.report.templates import render as render_template
 
 MATRIX_HTML = "matrix.html"
@@ -68,7 +68,8 @@ def render(runs: list[ImageRun], notebook: Path, verdict: str, records: Mapping[
     return render_template(
         "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebook.name}", verdict=verdict,
         headline=f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
-        summary=f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; {failing} not passing",
+        summary=f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}; {failing} not passing. "
+                f"{stand_ins_line(runs)}",
         checks=list(CHECKS), runs=[_row(run, links) for run in runs], failures=failures,
         charts=_charts(runs, records),
         fidelity=[(f"{r.image}: {len(r.fidelity)} deviations of its environment from the image", r.fidelity)
@@ -77,8 +78,8 @@ def render(runs: list[ImageRun], notebook: Path, verdict: str, records: Mapping[
 
 def _row(run: ImageRun, links: Mapping[str, str]) -> dict[str, Any]:
     """One image's row of the table: a check it did not run is None (shown as "-")."""
-    return {"image": run.image, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": run.numpy,
-            "torch": run.torch, "checks": [run.checks.get(c) for c in CHECKS], "verdict": run.verdict,
+    return {"image": run.image, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": numpy_cell(run),
+            "torch": f"{run.torch or '-'} -> {run.env_torch or '-'}", "checks": [run.checks.get(c) for c in CHECKS], "verdict": run.verdict,
             "time": number(run.seconds, "s"), "link": links.get(run.image)}
 
 

@@ -14,7 +14,7 @@ from harness.checks import CHECKS
 from harness.core import secrets
 from harness.core.verdicts import verdict_of
 from harness.report import junit, matrix_html
-from harness.report.matrix_records import ImageRun, exit_code
+from harness.report.matrix_records import ImageRun, exit_code, numpy_cell, stand_ins_line
 
 MATRIX_FILES = ("matrix.md", "matrix.json", "junit.xml")
 
@@ -37,12 +37,13 @@ def write_reports(runs: list[ImageRun], notebook: Path, out: Path) -> list[Path]
 def render_markdown(runs: list[ImageRun], notebook: Path, details: bool = True) -> str:
     """The images x checks table, what failed, and (``details``) each image's fidelity."""
     lines = [f"## colab-ci matrix: {notebook.name}: {['PASS', 'FAIL', 'ERROR'][exit_code(runs)]}", "",
-             "| image | Python (image -> env) | numpy | torch | " + " | ".join(CHECKS) + " | verdict | time |",
+             "| image | Python (image -> env) | numpy | torch (image -> env) | " + " | ".join(CHECKS) + " | verdict | time |",
              "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
     for run in runs:
         checks = " | ".join(run.checks.get(name, "-") for name in CHECKS)
-        lines.append(f"| {run.image} | {run.python} -> {run.env_python or '-'} | {run.numpy} | {run.torch} | "
-                     f"{checks} | **{run.verdict}** | {run.seconds:.0f} s |")
+        lines.append(f"| {run.image} | {run.python} -> {run.env_python or '-'} | {numpy_cell(run)} | "
+                     f"{run.torch or '-'} -> {run.env_torch or '-'} | {checks} | **{run.verdict}** | {run.seconds:.0f} s |")
+    lines += ["", stand_ins_line(runs)]
     for run in runs:
         if run.error or run.failures:
             lines += ["", f"**{run.image}**: " + (run.error or "; ".join(run.failures))]
