@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -51,8 +52,8 @@ from harness.images.profiles import Profile, get_profile
 from harness.images.uvtool import find_links_args, run_uv, uv_version
 from harness.source.needs import NotebookNeeds, notebook_needs
 
-__all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
-           "default_cache_dir", "inspect_env", "python_for_image"]
+__all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuildRequest", "BuiltEnv", "Mode",
+           "build_env", "build_envs", "default_cache_dir", "inspect_env", "python_for_image"]
 
 _INSPECT = r"""
 import importlib.metadata as m, json, platform, re
@@ -157,6 +158,37 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     write_build_record(built, profile, pins)
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
+
+
+@dataclass
+class BuildRequest:
+    """One mirror for ``build_envs``: ``build_env``'s arguments but the cache folder."""
+
+    profile: Profile
+    needs: NotebookNeeds | None = None
+    mode: Mode = "auto"
+    log: Log = print
+    python: str | None = None
+    closure: str = "notebook"
+    force: bool = False
+
+
+def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None,
+               workers: int = 1) -> list[BuiltEnv | BuildError]:
+    """Each request's mirror (in the requests' order; a failed build is its ``BuildError``), ``workers``
+    builds at a time: builds of different images overlap the index's answers, downloads and installs
+    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays)."""
+    def one(request: BuildRequest) -> BuiltEnv | BuildError:
+        try:
+            return build_env(request.profile, cache_dir=cache_dir, mode=request.mode, python=request.python,
+                             force=request.force, log=request.log, needs=request.needs, closure=request.closure)
+        except BuildError as exc:
+            return exc
+
+    if workers <= 1 or len(requests) <= 1:
+        return [one(request) for request in requests]
+    with ThreadPoolExecutor(max_workers=min(workers, len(requests))) as pool:
+        return list(pool.map(one, requests))
 
 
 def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str, *,

@@ -35,7 +35,7 @@ from harness.core.checkout import default_notebook
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
 from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
-from harness.images.build import BuildError, build_env
+from harness.images.build import BuildError, BuildRequest, build_envs
 from harness.images.profiles import Profile, select_profiles
 from harness.report.matrix_records import ImageRun, exit_code, read_report
 from harness.report.matrix_reports import render_markdown, write_reports
@@ -44,6 +44,7 @@ from harness.source.needs import notebook_needs
 from harness.source.parameters import to_cli as parameters_to_cli
 
 STOP_GRACE_S = 30.0
+BUILD_JOBS = 3   # image mirrors built at a time (bench/bench_mirror_builds.py: see default_jobs for the runs)
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
                "kernel.log", "harness.log")
 
@@ -100,17 +101,16 @@ def matrix(profiles: list[Profile], notebook: Path, out: Path, *, jobs: int | No
     shown = shown or progress.display()
     runs: dict[str, ImageRun] = {}
     ready = []
-    for profile in profiles:
+    # the mirror holds what this notebook imports and installs (harness.source.needs); the images' builds
+    # overlap (BUILD_JOBS at a time: bench/bench_mirror_builds.py)
+    requests = [BuildRequest(profile, notebook_needs(notebook, profile.image, content=tuple(content)), mode,  # type: ignore[arg-type]
+                             lambda line, name=profile.name: shown.show(progress.Event(name, line.removeprefix(f"{name}: "))),
+                             python, force=force) for profile in profiles]
+    for profile, env in zip(profiles, build_envs(requests, cache_dir=cache_dir, workers=BUILD_JOBS)):
         run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "")
         runs[profile.name] = run
-        try:
-            # the mirror holds what this notebook imports and installs (harness.source.needs)
-            needs = notebook_needs(notebook, profile.image, content=tuple(content))
-            env = build_env(profile, cache_dir=cache_dir, mode=mode, python=python, force=force, needs=needs,
-                            log=lambda line, name=profile.name: shown.show(
-                                progress.Event(name, line.removeprefix(f"{name}: "))))
-        except BuildError as exc:
-            run.error = f"environment build failed: {exc}"
+        if isinstance(env, BuildError):
+            run.error = f"environment build failed: {env}"
             shown.show(progress.Event(profile.name, "environment build failed", done=True))
             continue
         run.env_python, run.fidelity = env.python_version, list(env.fidelity)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.execution.probes import installed_source
 from harness.images.build import build_env
 from harness.images.closure import Pin
 from harness.images.interpreters import SEARCH_VARIABLE, find_interpreter
@@ -106,6 +107,20 @@ def test_without_a_torch_wheel_for_the_minor_a_mirror_with_torch_falls_back(with
     assert f"Python {plan.python} ({SEARCH_VARIABLE}) has no torch wheel" in with_torch.reasons["python"]
 
 
+@pytest.mark.parametrize("minor", ["3.12", "3.13"])
+@pytest.mark.timeout(60)
+def test_the_kernel_probe_runs_on_the_images_newer_pythons(minor: str, monkeypatch):
+    # the probe is stdlib-only source run in the mirror's interpreter: it must load there, warnings as errors
+    monkeypatch.delenv(SEARCH_VARIABLE, raising=False)
+    found = find_interpreter(minor)
+    if found is None:
+        pytest.skip(f"no Python {minor} on this machine")
+    done = subprocess.run([found.path, "-I", "-W", "error::SyntaxWarning", "-W", "error::DeprecationWarning",
+                           "-c", installed_source()], capture_output=True, text=True, timeout=50, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "pip" in json.loads(done.stdout)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_run_in_an_image_on_python_312_runs_on_python_312(tmp_path: Path):
@@ -116,7 +131,7 @@ def test_a_run_in_an_image_on_python_312_runs_on_python_312(tmp_path: Path):
         ("assert sys.version_info[:2] == (3, 12), sys.version", [])])
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "harness", "run", str(notebook), "--image", IMAGE_312,
-                           "--out", str(out), "--no-baselines"],
+                           "--out", str(out)],
                           capture_output=True, text=True, timeout=840, env=_env(tmp_path), check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = json.loads((out / "report.json").read_text())["record"]
