@@ -54,21 +54,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--notebook", type=Path, default=REPO_ROOT / "notebook" / "template.ipynb")
     parser.add_argument("--mode", default="local")
+    parser.add_argument("--no-warm-up", action="store_true", help="uv's cache is warm already: no untimed round")
     args = parser.parse_args()
     profiles = select_profiles(args.images)
     requests = [BuildRequest(p, notebook_needs(args.notebook, p.image), args.mode, quiet) for p in profiles]
     with tempfile.TemporaryDirectory(prefix="bench-mirror-builds-") as folder:
         tmp = Path(folder)
         print(f"{len(profiles)} images ({', '.join(p.name for p in profiles)}), notebook {args.notebook.name}, "
-              f"mode {args.mode}; warming uv's cache (untimed) ...", flush=True)
-        warm = build_round(requests, 1, tmp)
-        print(f"warm-up round (serial): {warm:.1f} s", flush=True)
+              f"mode {args.mode}", flush=True)
+        if not args.no_warm_up:
+            print(f"warm-up round (serial, untimed for the ratios): {build_round(requests, 1, tmp):.1f} s", flush=True)
         modes = [1, *args.workers]
         rows: dict[int, list[float]] = {m: [] for m in modes}
         for round_no in range(args.repeat):
             order = modes if round_no % 2 == 0 else list(reversed(modes))
             for workers in order:
                 rows[workers].append(build_round(requests, workers, tmp))
+                print(f"  round {round_no + 1} {_label(workers)}: {rows[workers][-1]:.1f} s", flush=True)
             line = "  ".join(f"{_label(m)} {rows[m][-1]:6.1f} s" for m in modes)
             ratios = "  ".join(f"{_label(m)}/serial {rows[m][-1] / rows[1][-1]:.2f}" for m in args.workers)
             print(f"round {round_no + 1}: {line}   {ratios}", flush=True)

@@ -1,6 +1,7 @@
 """``harness matrix``: the notebook run in every image's environment, in parallel, one aggregate verdict.
 
-For each profile: its environment is built (or found up to date: ``harness.images.build``), then
+For each profile: its environment is built (or found up to date: ``harness.images.build``; the images'
+builds overlap, ``BUILD_JOBS`` at a time), then
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
 most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
 folder; harness/report/matrix_records.py reads their ``report.json`` and harness/report/matrix_reports.py
