@@ -47,7 +47,8 @@ from harness.source.parameters import to_cli as parameters_to_cli
 STOP_GRACE_S = 30.0
 # Image mirrors built at a time: builds overlap the index's answers, downloads, installs and bytecode
 # compilation. Measured on 2 cores shared with other jobs (bench/bench_mirror_builds.py, the template's
-# mirrors of two images, uv's cache warm): one after another 260.7 s, two at once 156.8 s (0.60).
+# mirrors of the three images, uv's cache warm, 3 interleaved rounds): one after another median 111.2 s,
+# two at once 93.9 s (0.84; per round 0.92, 0.67, 1.02). Three at once was not faster than two.
 BUILD_JOBS = 2
 RUN_OUTPUTS = ("report.json", "report.md", "junit.xml", "report.html", "executed.ipynb", "executed.html",
                "kernel.log", "harness.log")
