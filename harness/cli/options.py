@@ -58,10 +58,11 @@ def check_paths(notebook: Path | None, content: list[Path]) -> None:
 
 def build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("auto", "exact", "local"), default="auto",
-                        help="exact: the image's Python and torch release (needs the network); local: this "
-                             "interpreter and the CPU torch in pip's find-links; auto: exact where possible")
-    parser.add_argument("--python", default=None, metavar="PATH", help="interpreter for --mode local "
-                                                                       "(default: this one)")
+                        help="exact: the image's Python and torch release (needs the network); local: an "
+                             "interpreter of the image's minor found here (else this one) and the CPU torch in "
+                             "pip's find-links; auto: exact where possible")
+    parser.add_argument("--python", default=None, metavar="PATH", help="interpreter for --mode local (default: "
+                                                                       "one of the image's minor, else this one)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="where environments and build logs go (default: $COLAB_CI_CACHE or ./.colab-ci)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the profile is unchanged")

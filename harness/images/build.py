@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -54,8 +55,8 @@ from harness.images.uvtool import find_links_args, run_uv, uv_version
 from harness.images.shipped_metadata import image_import_names
 from harness.source.needs import NotebookNeeds, notebook_needs
 
-__all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuiltEnv", "Mode", "build_env",
-           "default_cache_dir", "inspect_env", "python_for_image"]
+__all__ = ["BUILD_FILE", "FIDELITY_FILE", "PYTORCH_CPU_INDEX", "BuildError", "BuildRequest", "BuiltEnv", "Mode",
+           "build_env", "build_envs", "default_cache_dir", "inspect_env", "python_for_image"]
 
 _INSPECT = r"""
 import importlib.metadata as m, json, platform, re
@@ -124,13 +125,15 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     roots = mirror_roots(profile, needs, closure)
     plan = machine_plan(profile, mode, python, log)
     plan.roots, plan.closure = roots, closure
-    env = cache / "envs" / f"{profile.name}-{plan.key}"
-    log_path = cache / "logs" / f"{profile.name}-{plan.key}.log"
-    if not force and (built := _load_built(env, plan.key)) is not None:
+    key = plan.key
+    env = cache / "envs" / f"{profile.name}-{key}"
+    log_path = cache / "logs" / f"{profile.name}-{key}.log"
+    if not force and (built := _load_built(env, key)) is not None:
         built.seconds, built.skipped = time.perf_counter() - start, True
-        log(f"{profile.name}: environment up to date, build skipped (key {plan.key}): {env}")
+        log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
         return built
     held = mirror_closure(profile, needs, closure)
+    plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
     plan.fill(held.pins)
     plan.tolerate_failures = closure == "full"
     extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
@@ -139,7 +142,7 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as handle:
         journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
-        journal.write(f"# colab-ci build of {profile.name} (key {plan.key}, {uv_version()})\n")
+        journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
         try:
             _build(plan, env, journal)
             installed, version = _inspect(env)
@@ -154,12 +157,43 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
                                        os_name=_os_name(), gpu=plan.gpu, pins=pins)
     fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
                  "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
-    built = BuiltEnv(profile.name, env, plan.key, plan.mode, version, fidelity, installed,
+    built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
                      time.perf_counter() - start, False, str(log_path), closure, roots)
     (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
     write_build_record(built, profile, pins)
     log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
     return built
+
+
+@dataclass
+class BuildRequest:
+    """One mirror for ``build_envs``: ``build_env``'s arguments but the cache folder."""
+
+    profile: Profile
+    needs: NotebookNeeds | None = None
+    mode: Mode = "auto"
+    log: Log = print
+    python: str | None = None
+    closure: str = "notebook"
+    force: bool = False
+
+
+def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None,
+               workers: int = 1) -> list[BuiltEnv | BuildError]:
+    """Each request's mirror (in the requests' order; a failed build is its ``BuildError``), ``workers``
+    builds at a time: builds of different images overlap the index's answers, downloads and installs
+    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays)."""
+    def one(request: BuildRequest) -> BuiltEnv | BuildError:
+        try:
+            return build_env(request.profile, cache_dir=cache_dir, mode=request.mode, python=request.python,
+                             force=request.force, log=request.log, needs=request.needs, closure=request.closure)
+        except BuildError as exc:
+            return exc
+
+    if workers <= 1 or len(requests) <= 1:
+        return [one(request) for request in requests]
+    with ThreadPoolExecutor(max_workers=min(workers, len(requests))) as pool:
+        return list(pool.map(one, requests))
 
 
 def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str, *,

@@ -7,10 +7,12 @@ exact Python, else ``local``):
   install``), torch and its companions (torchvision, torchaudio, torchcodec: the image's builds from
   the PyTorch index) at the image's releases from the PyTorch CPU index (a ``+cuXXX`` build becomes
   the ``+cpu`` build of the same release);
-* ``local``: this interpreter (``--python``, default the harness's own); torch at the image's
-  release from the PyTorch CPU index where it answers, else (offline machines) the CPU torch wheel
-  in pip's find-links for this Python, nearest release to the image's, with the companions' releases
-  that match it. Where that torch requires more than the image has (torch 2.13 needs sympy>=1.13.3,
+* ``local``: ``--python``, else an interpreter of the image's minor found on this machine (pyenv,
+  PATH, uv's managed ones: ``harness.images.interpreters``), else the harness's own; torch at the
+  image's release from the PyTorch CPU index where it answers, else (offline machines) the CPU torch
+  wheel in pip's find-links for that Python, nearest release to the image's, with the companions'
+  releases that match it. Where the image's minor has no torch wheel here and the mirror holds torch,
+  the harness's own Python (which has one) builds it instead (``BuildPlan.fallback``), said so. Where that torch requires more than the image has (torch 2.13 needs sympy>=1.13.3,
   setuptools>=77.0.3), those pins move to the lowest release that satisfies it.
 
 ``machine_plan`` decides this without knowing the pins (the environment's cache key depends on it and
@@ -42,6 +44,7 @@ from harness.core.errors import HarnessError
 from harness.images.closure import Pin, requirements_that_apply
 from harness.images.fidelity import RUNNER_NEEDS
 from harness.images.gpu import gpu_here
+from harness.images.interpreters import find_interpreter, minor_of, searched_places
 from harness.images.profiles import Profile
 from harness.images.uvtool import LocalWheel, find_links_args, local_wheels, run_uv
 
@@ -74,15 +77,26 @@ class BuildPlan:
     reasons: dict[str, str] = field(default_factory=dict)
     tolerate_failures: bool = False    # --closure full: a pin that cannot be installed here is left out, said so
     gpu: bool = False                  # a GPU image's own CUDA torch (this machine has a GPU), not the CPU build
+    # local: the plan of the harness's own Python (which has a torch wheel), for a closure that holds torch
+    # where this plan's Python (the image's minor) has none
+    fallback: BuildPlan | None = None
 
     @property
     def key(self) -> str:
         """What the environment depends on: the profile, this machine's choices, the closure's roots."""
         data = [BUILD_RECIPE, self.profile.content_hash, self.mode, self.python, self.torch_source, self.closure,
-                self.roots]
+                self.roots] + ([self.fallback.python, self.fallback.torch_source] if self.fallback else [])
         if self.gpu:    # only then: the CPU mirrors' keys (and their built environments) stay as they were
             data.append("gpu")
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:12]
+
+    def for_pins(self, pins: list[Pin]) -> BuildPlan:
+        """The plan that builds ``pins``: this one, or its fallback where they hold torch and this Python has
+        no torch wheel (its key stays this plan's: the choice follows from what the key covers)."""
+        if self.fallback is None or not any(p.name == "torch" for p in pins):
+            return self
+        self.fallback.roots, self.fallback.closure = self.roots, self.closure
+        return self.fallback
 
     def fill(self, pins: list[Pin]) -> None:
         """Lay ``pins`` (the closure) out into the build's steps."""
@@ -140,12 +154,12 @@ def machine_plan(profile: Profile, mode: Mode = "auto", python: str | None = Non
         plan = BuildPlan(profile, "exact", interpreter, python_version(interpreter),
                          PYTORCH_CPU_INDEX if torch else "")
         return _for_gpu(plan, log)
-    interpreter = python or sys.executable
-    version = python_version(interpreter)
-    plan = BuildPlan(profile, "local", interpreter, version)
+    if python is None:
+        return _for_gpu(local_plan(profile, torch), log)
+    version = python_version(python)
+    plan = BuildPlan(profile, "local", python, version)
     if version != profile.python:
-        plan.reasons["python"] = (f"this machine builds with Python {version} (local mode; --mode exact installs the "
-                                  f"image's Python where the network reaches uv's Python downloads)")
+        plan.reasons["python"] = f"--python {python} builds it (Python {version})"
     if torch:
         # the image's own release beats a stand-in wherever it can be had
         plan.torch_source = PYTORCH_CPU_INDEX if not pytorch_index_unreachable() else \
@@ -182,6 +196,8 @@ def _for_gpu(plan: BuildPlan, log: Log) -> BuildPlan:
             f"{profile.image['torch']} from {index}")
         return plan
     plan.reasons["runtime"] = f"{why}: the CPU build of torch stands in; CUDA code paths are not exercised"
+    if plan.fallback is not None:   # the plan that builds a closure with torch says it too
+        plan.fallback.reasons["runtime"] = plan.reasons["runtime"]
     log(f"{profile.name}: GPU image built as CPU (fallback): {plan.reasons['runtime']}")
     return plan
 
@@ -194,6 +210,46 @@ def cuda_constraints(profile: Profile, substitutes: list[str]) -> list[str]:
     freeze = profile.freeze()
     return [f"{e.name}=={e.version}" for e in freeze.entries.values()
             if e.version and not e.unavailable and not e.url and e.name not in skip]
+
+
+def local_plan(profile: Profile, torch: str | None) -> BuildPlan:
+    """``local`` mode without ``--python``: an interpreter of the image's minor where this machine has one
+    (``harness.images.interpreters``), else the harness's own; each choice said in ``reasons``."""
+    minor = minor_of(profile.python)
+    own = python_version(sys.executable)
+    found = find_interpreter(profile.python)
+    exact = (f"--mode exact installs Python {profile.python} where the network reaches uv's Python downloads")
+    if found is None:
+        plan = BuildPlan(profile, "local", sys.executable, own)
+        if own != profile.python:
+            plan.reasons["python"] = (f"no Python {minor} found on this machine ({searched_places(minor)}): the "
+                                      f"harness's own Python {own} builds it (local mode; {exact})")
+    else:
+        plan = BuildPlan(profile, "local", found.path, found.version)
+        if found.version != profile.python:
+            plan.reasons["python"] = f"the image's minor, as found here ({found.found_by}: {found.path}); {exact}"
+    if not torch:
+        return plan
+    if not pytorch_index_unreachable():   # the image's own release beats a stand-in wherever it can be had
+        plan.torch_source = PYTORCH_CPU_INDEX
+    elif (wheel := local_torch_or_none(torch, plan.python)) is not None:
+        plan.torch_source = str(wheel.path)
+    elif found is not None and found.version != own:
+        fallback = BuildPlan(profile, "local", sys.executable, own, str(local_torch(torch, own).path))
+        fallback.reasons["python"] = (f"Python {found.version} ({found.found_by}) has no torch wheel in pip's "
+                                      f"find-links and the mirror holds torch: the harness's own Python {own} "
+                                      f"builds it, with the stand-in torch ({exact})")
+        plan.fallback = fallback
+    else:
+        plan.torch_source = str(local_torch(torch, plan.python).path)   # raises: no torch for this Python
+    return plan
+
+
+def local_torch_or_none(image_version: str, python: str) -> LocalWheel | None:
+    try:
+        return local_torch(image_version, python)
+    except HarnessError:
+        return None
 
 
 def exact_unavailable(profile: Profile) -> str | None:

@@ -26,7 +26,7 @@ from harness.observations.tier_payload import parse_payload
 from harness.report import json_report
 from harness.report.charts import PALETTE, Bar, Heading, bar_chart, number
 from harness.report.html import REPORT_HTML
-from harness.report.matrix_records import ImageRun, notebooks_named
+from harness.report.matrix_records import ImageRun, notebooks_named, numpy_cell, stand_ins_line
 from harness.report.templates import render as render_template
 
 MATRIX_HTML = "matrix.html"
@@ -69,7 +69,8 @@ def render(runs: list[ImageRun], notebook: Path | Sequence[Path], verdict: str, 
         "matrix.html.j2", title=f"colab-ci matrix {verdict.upper()}: {notebooks_named(notebook)}", verdict=verdict,
         headline=f"colab-ci matrix: {VERDICT_WORDS.get(verdict, verdict.upper())}",
         summary=(f"{notebook.name} in {len(runs)} image{'s' if len(runs) != 1 else ''}" if isinstance(notebook, Path)
-                 else f"{notebooks_named(notebook)} x images: {len(runs)} runs") + f"; {failing} not passing",
+                 else f"{notebooks_named(notebook)} x images: {len(runs)} runs") + f"; {failing} not passing. "
+                f"{stand_ins_line(runs)}",
         checks=list(CHECKS), runs=[_row(run, links) for run in runs], failures=failures,
         charts=_charts(runs, records),
         fidelity=[(f"{r.label}: {len(r.fidelity)} deviations of its environment from the image", r.fidelity)
@@ -78,9 +79,9 @@ def render(runs: list[ImageRun], notebook: Path | Sequence[Path], verdict: str, 
 
 def _row(run: ImageRun, links: Mapping[str, str]) -> dict[str, Any]:
     """One image's row of the table: a check it did not run is None (shown as "-")."""
-    return {"image": run.label, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": run.numpy,
-            "torch": run.torch, "checks": [run.checks.get(c) for c in CHECKS], "verdict": run.verdict,
-            "time": number(run.seconds, "s"), "link": links.get(run.label)}
+    return {"image": run.label, "python": f"{run.python} -> {run.env_python or '-'}", "numpy": numpy_cell(run),
+            "torch": f"{run.torch or '-'} -> {run.env_torch or '-'}", "checks": [run.checks.get(c) for c in CHECKS],
+            "verdict": run.verdict, "time": number(run.seconds, "s"), "link": links.get(run.label)}
 
 
 def _charts(runs: list[ImageRun], records: Mapping[str, RunRecord]) -> list[Markup]:

@@ -2,7 +2,9 @@
 its exit status, and the matrix's exit status.
 
 The matrix (harness/matrix/run.py) fills an ``ImageRun`` per image: the image's versions, then its
-environment's, then (``read_report``) what the run's report.json says. A run's exit status wins over
+environment's, then (``read_report``) what the run's report.json says (its kernel's Python, numpy and
+torch at start-up: what ran). ``stand_ins`` names the images whose environment ran another release
+of Python, numpy or torch than the image's (no build of the image's release on this machine). A run's exit status wins over
 its report: a run killed (or crashed) after writing a report, or one whose status disagrees with its
 report's verdict, has no verdict ("could not tell"), whatever the report says. A report older than
 the run's start is an earlier run's, never read.
@@ -28,6 +30,8 @@ class ImageRun:
     numpy: str
     torch: str
     env_python: str = ""            # the environment's interpreter version
+    env_numpy: str = ""             # the environment's numpy and torch ("absent": not there; "": unknown)
+    env_torch: str = ""
     verdict: str = "error"          # "pass" | "fail" | "error"
     exit_code: int = EXIT_HARNESS
     checks: dict[str, str] = field(default_factory=dict)     # check -> "pass" | "warn" | "fail"
@@ -73,6 +77,10 @@ def read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None
         run.checks[name] = next((s for s in ("error", "fail", "warn") if s in severities), "pass")
     run.failures = [f"{f['check']}: {f['message']}" for f in findings if f["severity"] in ("error", "fail")]
     run.fidelity = list(report["record"].get("fidelity") or run.fidelity)
+    ran = report["record"].get("environment") or {}     # the kernel's, at start-up: what ran
+    run.env_python = str(ran.get("python") or run.env_python)
+    run.env_numpy = str(ran.get("numpy") or run.env_numpy)
+    run.env_torch = str(ran.get("torch") or run.env_torch)
     verdict = report["verdict"]
     run.verdict = verdict
     # The run's exit status wins over its report: a run killed (or crashed) after writing a green
@@ -92,6 +100,19 @@ def read_report(run: ImageRun, path: Path, log: Path, started_at: float) -> None
 
 
 _EXPECTED_VERDICT = {EXIT_OK: "pass", EXIT_FAIL: "fail", EXIT_HARNESS: "error"}
+
+
+def stand_ins(runs: list[ImageRun]) -> dict[str, list[str]]:
+    """Column ("Python", "numpy", "torch") -> the images whose environment ran another release than the
+    image's. A build label alone (``2.9.0+cu126`` -> ``2.9.0+cpu``: the CPU build of the release) is no
+    stand-in; a component the environment lacks or that is not known is none either."""
+    found: dict[str, list[str]] = {}
+    for run in runs:
+        for column, image, env in (("Python", run.python, run.env_python), ("numpy", run.numpy, run.env_numpy),
+                                   ("torch", run.torch, run.env_torch)):
+            if image and env and env != "absent" and env.split("+")[0] != image.split("+")[0]:
+                found.setdefault(column, []).append(run.image)
+    return {column: found[column] for column in ("Python", "numpy", "torch") if column in found}
 
 
 def exit_words(code: int) -> str:
@@ -116,3 +137,18 @@ def exit_code(runs: list[ImageRun]) -> int:
     if any(r.verdict == "error" for r in runs):
         return EXIT_HARNESS
     return EXIT_FAIL if any(r.verdict == "fail" for r in runs) else EXIT_OK
+
+
+def numpy_cell(run: ImageRun) -> str:
+    """The image's numpy, and the environment's where it differs (a pin substituted for this Python)."""
+    differs = run.env_numpy and run.env_numpy not in ("absent", run.numpy)
+    return f"{run.numpy} -> {run.env_numpy}" if differs else run.numpy
+
+
+def stand_ins_line(runs: list[ImageRun]) -> str:
+    """One line: which columns ran with stand-ins (another release than the image's), in which images."""
+    found = stand_ins(runs)
+    if not found:
+        return "Stand-ins: none; every image ran its own Python, numpy and torch releases (as far as known)."
+    return "Stand-ins (the environment ran another release than the image's): " + "; ".join(
+        f"{column} in {len(images)} of {len(runs)} ({', '.join(images)})" for column, images in found.items()) + "."

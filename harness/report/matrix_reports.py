@@ -18,7 +18,7 @@ from harness.core import secrets
 from harness.core.verdicts import verdict_of
 from harness.core.json_files import JsonFileError
 from harness.report import json_report, junit, matrix_html
-from harness.report.matrix_records import ImageRun, exit_code, notebooks_named
+from harness.report.matrix_records import ImageRun, exit_code, notebooks_named, numpy_cell, stand_ins_line
 
 MATRIX_FILES = ("matrix.md", "matrix.json", "junit.xml")
 
@@ -67,14 +67,15 @@ def render_markdown(runs: list[ImageRun], notebook: Path | Sequence[Path], detai
     """The (notebooks x) images x checks table, what failed, and (``details``) each leg's fidelity."""
     several = any(run.notebook for run in runs)
     lines = [f"## colab-ci matrix: {notebooks_named(notebook)}: {['PASS', 'FAIL', 'ERROR'][exit_code(runs)]}", "",
-             ("| notebook " if several else "") + "| image | Python (image -> env) | numpy | torch | "
+             ("| notebook " if several else "") + "| image | Python (image -> env) | numpy | torch (image -> env) | "
              + " | ".join(CHECKS) + " | verdict | time |",
              ("|---" if several else "") + "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
     for run in runs:
         checks = " | ".join(run.checks.get(name, "-") for name in CHECKS)
         lines.append((f"| {run.notebook} " if several else "")
-                     + f"| {run.image} | {run.python} -> {run.env_python or '-'} | {run.numpy} | {run.torch} | "
-                     f"{checks} | **{run.verdict}** | {run.seconds:.0f} s |")
+                     + f"| {run.image} | {run.python} -> {run.env_python or '-'} | {numpy_cell(run)} | "
+                     f"{run.torch or '-'} -> {run.env_torch or '-'} | {checks} | **{run.verdict}** | {run.seconds:.0f} s |")
+    lines += ["", stand_ins_line(runs)]
     for run in runs:
         if run.error or run.failures:
             lines += ["", f"**{run.label}**: " + (run.error or "; ".join(run.failures))]

@@ -123,11 +123,11 @@ def test_a_failing_build_keeps_its_log_and_names_the_pin(tmp_path: Path):
 
 
 def test_a_pin_without_a_release_for_this_python_is_substituted(tmp_path: Path):
-    # Django 6.0 requires Python >= 3.12: on this machine's Python the newest earlier release stands in
-    profile = _tiny("py312-only", {"django": "6.0", "six": "1.16.0"}, python="3.12.12")
+    # Django 6.0 requires Python >= 3.12: on an image's Python 3.11 the newest earlier release stands in
+    profile = _tiny("py312-only", {"django": "6.0", "six": "1.16.0"}, python="3.11.7")
     env = build_env(profile, cache_dir=tmp_path, mode="local", log=lambda _line: None)
     if env.python_version.startswith(("3.12", "3.13", "3.14")):
-        pytest.skip("this interpreter can install Django 6.0: nothing to substitute")
+        pytest.skip("no Python 3.11 here: this interpreter can install Django 6.0, nothing to substitute")
     line = next(line for line in env.fidelity if line.startswith("django 6.0 -> "))
     assert "has no wheel or sdist for Python" in line
     assert env.installed["django"].startswith("5.")

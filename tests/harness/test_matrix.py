@@ -35,6 +35,38 @@ def _report(folder: Path, exit_code_: int, findings: list[dict]) -> Path:
     return path
 
 
+def _ran(folder: Path, python: str, numpy: str, torch: str) -> Path:
+    """A passing report whose kernel started on these versions (the probe's ``environment``)."""
+    path = _report(folder, 0, [])
+    report = json.loads(path.read_text())
+    report["record"]["environment"] = {"python": python, "numpy": numpy, "torch": torch}
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_the_table_shows_what_ran_beside_the_images_versions_and_names_the_stand_ins(tmp_path: Path):
+    # the build said 3.11.7 and no torch; the run's own report (what its kernel started on) wins
+    old = ImageRun("old", "3.12.12", "2.0.2", "2.9.0+cu126", env_python="3.11.7", env_torch="absent", exit_code=0)
+    read_report(old, _ran(tmp_path / "old", "3.11.7", "2.0.2", "2.13.0+cpu"), tmp_path / "old.log", 0.0)
+    # the CPU build of the image's own release is no stand-in; a numpy substituted for this Python is one
+    new = ImageRun("new", "3.13.15", "2.1.3", "2.11.0+cu126", exit_code=0)
+    read_report(new, _ran(tmp_path / "new", "3.13.15", "2.1.2", "2.11.0+cpu"), tmp_path / "new.log", 0.0)
+    bare = ImageRun("bare", "3.11.11", "1.26.4", "2.6.0+cu124", exit_code=0)
+    read_report(bare, _ran(tmp_path / "bare", "3.11.11", "1.26.4", "absent"), tmp_path / "bare.log", 0.0)
+
+    assert (old.env_python, old.env_torch, new.env_numpy) == ("3.11.7", "2.13.0+cpu", "2.1.2")
+    markdown = render_markdown([old, new, bare], Path("template.ipynb"))
+    assert "| image | Python (image -> env) | numpy | torch (image -> env) |" in markdown
+    assert "| old | 3.12.12 -> 3.11.7 | 2.0.2 | 2.9.0+cu126 -> 2.13.0+cpu |" in markdown
+    assert "| new | 3.13.15 -> 3.13.15 | 2.1.3 -> 2.1.2 | 2.11.0+cu126 -> 2.11.0+cpu |" in markdown
+    assert "| bare | 3.11.11 -> 3.11.11 | 1.26.4 | 2.6.0+cu124 -> absent |" in markdown
+    assert ("\nStand-ins (the environment ran another release than the image's): Python in 1 of 3 (old); numpy in 1 of 3 (new); "
+            "torch in 1 of 3 (old).\n") in markdown
+    same = ImageRun("same", "3.12.12", "2.0.2", "2.9.0+cu126", env_python="3.12.12", env_numpy="2.0.2",
+                    env_torch="2.9.0+cpu")
+    assert "\nStand-ins: none;" in render_markdown([same], Path("template.ipynb"))
+
+
 def test_aggregate_verdicts_checks_and_junit(tmp_path: Path):
     good = ImageRun("new", "3.13.15", "2.1.3", "2.11.0+cpu", exit_code=0, fidelity=["python 3.13.15 -> 3.11.7: x"])
     read_report(good, _report(tmp_path / "new", 0, [{"check": "tiers", "severity": "info", "message": "ok"}]),
@@ -53,7 +85,7 @@ def test_aggregate_verdicts_checks_and_junit(tmp_path: Path):
     assert exit_code([good]) == 0 and exit_code([good, bad]) == 1 and exit_code([good, bad, missing]) == 2
 
     markdown = render_markdown([good, bad], Path("template.ipynb"))
-    assert "| old | 3.12.12 -> - | 2.0.2 | 2.9.0+cu126 | fail | pass | pass | warn | pass | pass | **fail** |" in markdown
+    assert "| old | 3.12.12 -> - | 2.0.2 | 2.9.0+cu126 -> - | fail | pass | pass | warn | pass | pass | **fail** |" in markdown
     assert "**old**: corruption: numpy 2.0.2 was replaced by 1.26.4 in cell 7" in markdown
     assert "- python 3.13.15 -> 3.11.7: x" in markdown
 
