@@ -268,13 +268,17 @@ def _attempt(args: argparse.Namespace, python, values, passed_env, out_dir: Path
             shown.close()
             environment.discard()
 
+    return record, _checked(record, baseline, options)
+
+
+def _checked(record, baseline, options) -> list:
+    """The run's findings (a check that crashed is one more finding, never a pass)."""
     from harness.checks import crashed, run_checks
 
     try:
-        findings = run_checks(record, baseline, options)
+        return run_checks(record, baseline, options)
     except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
-        findings = [crashed("checks", exc)]
-    return record, findings
+        return [crashed("checks", exc)]
 
 
 def _attempt_on_colab(args: argparse.Namespace, access, values, out_dir: Path, baseline, options):
@@ -293,13 +297,7 @@ def _attempt_on_colab(args: argparse.Namespace, access, values, out_dir: Path, b
             shown.show(progress.Event("run", f"{record.outcome} in {record.duration_s:.0f} s", done=True))
         finally:
             shown.close()
-    from harness.checks import crashed, run_checks
-
-    try:
-        findings = run_checks(record, baseline, options)
-    except Exception as exc:  # noqa: BLE001 - run_checks isolates each check; this is the last net
-        findings = [crashed("checks", exc)]
-    return record, findings
+    return record, _checked(record, baseline, options)
 
 
 # What one attempt leaves in --out besides its reports (written again in its own folder).

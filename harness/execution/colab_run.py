@@ -40,7 +40,7 @@ from harness.execution.colab_auth import AccessToken, keep_secret
 from harness.execution.colab_errors import NotChecked
 from harness.execution.engine import write_notebook
 from harness.execution.execute import (_ABANDONED, KERNEL_START_TIMEOUT_S, OUTPUT_NAME, _papermill_in_a_thread,
-                                       check_parameters, load_notebook)
+                                       read_source)
 from harness.execution.kernelspec import KernelSpecInfo
 from harness.execution.probes import instrument
 from harness.execution.remote_kernel import RemoteServer
@@ -48,7 +48,6 @@ from harness.execution.run_state import Progress, RunState
 from harness.execution.supervisor import supervise
 from harness.images.runtime_compare import MOVED_NOTICE, compare
 from harness.observations.observe import observe
-from harness.source.notebook_config import declared_tiers
 
 Log = Callable[[str], None]
 RUNTIME_FILE = "runtime.json"
@@ -62,12 +61,7 @@ def execute_on_colab(notebook: Path, out_dir: Path, access: AccessToken, *, gpu:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     notebook = Path(notebook)
     parameters = dict(parameters or {})
-    source = load_notebook(notebook)
-    check_parameters(source, parameters, notebook)
-    try:
-        declared = declared_tiers(source.metadata)
-    except ValueError as exc:
-        raise HarnessError(f"notebook {notebook}: {exc}.") from None
+    source, declared = read_source(notebook, parameters)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / OUTPUT_NAME

@@ -128,6 +128,17 @@ def known_parameters(nb: nbformat.NotebookNode, path: Path) -> list[str] | None:
     return list(papermill.inspect_notebook(str(path)))
 
 
+def read_source(notebook: Path, parameters: dict[str, Any]):  # -> (NotebookNode, the tiers it declares)
+    """The notebook to run and the tiers it declares (``metadata.colab_ci.tiers``), its parameters checked
+    against its parameters cell: one sentence (``HarnessError``) when it cannot run as asked."""
+    source = load_notebook(notebook)
+    check_parameters(source, parameters, notebook)
+    try:
+        return source, declared_tiers(source.metadata)
+    except ValueError as exc:
+        raise HarnessError(f"notebook {notebook}: {exc}.") from None
+
+
 def check_parameters(nb: nbformat.NotebookNode, parameters: dict[str, Any], path: Path) -> None:
     if not parameters:
         return
@@ -192,12 +203,7 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     notebook = Path(notebook)
     parameters = dict(parameters or {})
-    source = load_notebook(notebook)
-    check_parameters(source, parameters, notebook)
-    try:
-        declared = declared_tiers(source.metadata)
-    except ValueError as exc:
-        raise HarnessError(f"notebook {notebook}: {exc}.") from None
+    source, declared = read_source(notebook, parameters)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
