@@ -313,13 +313,15 @@ def _mirror_miss(args: argparse.Namespace, python, record, rounds: int):  # -> M
     from harness.images.build import inspect_env
     from harness.images.misses import MAX_ROUNDS, mirror_miss, missing_module
     from harness.images.profiles import get_profile
+    from harness.images.shipped_metadata import image_import_names
 
-    image = get_profile(args.image).image
-    missing = missing_module(record, image)
+    profile = get_profile(args.image)
+    image, provided = profile.image, image_import_names(profile)
+    missing = missing_module(record, image, provided)
     if missing is None:
         return None
     installed, _version = inspect_env(python)
-    miss = mirror_miss(record, image, {name: dist["version"] for name, dist in installed.items()})
+    miss = mirror_miss(record, image, {name: dist["version"] for name, dist in installed.items()}, provided)
     if miss is None:
         print(f"colab-ci: {missing.describe()}" if not missing.addable else
               f"colab-ci: {missing.error}: the mirror has {missing.distribution}, so not a mirror miss; not retried",

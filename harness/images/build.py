@@ -190,10 +190,24 @@ def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = Non
         except BuildError as exc:
             return exc
 
-    if workers <= 1 or len(requests) <= 1:
-        return [one(request) for request in requests]
-    with ThreadPoolExecutor(max_workers=min(workers, len(requests))) as pool:
-        return list(pool.map(one, requests))
+    # One image's requests are built one after another: several notebooks often need the very same mirror
+    # (one key, one folder), which the first build makes and the next ones find up to date.
+    by_image: dict[str, list[int]] = {}
+    for position, request in enumerate(requests):
+        by_image.setdefault(request.profile.name, []).append(position)
+    results: list[BuiltEnv | BuildError | None] = [None] * len(requests)
+
+    def image_in_turn(positions: list[int]) -> None:
+        for position in positions:
+            results[position] = one(requests[position])
+
+    if workers <= 1 or len(by_image) <= 1:
+        for positions in by_image.values():
+            image_in_turn(positions)
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(by_image))) as pool:
+            list(pool.map(image_in_turn, by_image.values()))
+    return results  # type: ignore[return-value]   # every position was filled
 
 
 def python_for_image(image: str | None, python: Path | None, cache_dir: Path | None, mode: str, *,

@@ -60,9 +60,11 @@ class MirrorMiss:
                 "lacked (a mirror miss)")
 
 
-def missing_module(record: RunRecord, image: dict[str, str]) -> MirrorMiss | None:
+def missing_module(record: RunRecord, image: dict[str, str],
+                   provided: dict[str, tuple[str, ...]] | None = None) -> MirrorMiss | None:
     """The first cell of ``record`` that raised for a module it could not find, with the image's
-    distribution of it ("" when the image has none); None when no cell did."""
+    distribution of it ("" when the image has none; ``provided``: the image's import-name map, from its
+    shipped metadata); None when no cell did."""
     for cell in record.cells:
         error = cell.error
         if cell.status != "error" or error is None or error.ename not in MISS_ERRORS:
@@ -71,17 +73,18 @@ def missing_module(record: RunRecord, image: dict[str, str]) -> MirrorMiss | Non
         if found is None:          # ImportError: cannot import name X from Y (Y is there: not a miss)
             continue
         module = found.group(1)
-        distribution = distribution_of(module, image) or ""
+        distribution = distribution_of(module, image, provided) or ""
         return MirrorMiss(module, distribution, image.get(distribution, ""), cell.index, cell.tag,
                           f"{error.ename}: {error.evalue}")
     return None
 
 
-def mirror_miss(record: RunRecord, image: dict[str, str], installed: dict[str, str]) -> MirrorMiss | None:
+def mirror_miss(record: RunRecord, image: dict[str, str], installed: dict[str, str],
+                provided: dict[str, tuple[str, ...]] | None = None) -> MirrorMiss | None:
     """The miss to repair: a missing module whose distribution the image has and the mirror did not
     hold; None when the run did not die of a missing module, when the image lacks it, or when the mirror
     has the distribution (then the module is missing for another reason, which a rerun would not change)."""
-    miss = missing_module(record, image)
+    miss = missing_module(record, image, provided)
     if miss is None or not miss.addable or miss.distribution in installed:
         return None
     return miss

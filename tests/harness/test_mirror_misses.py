@@ -20,6 +20,7 @@ from harness.core.records import CellError, CellRecord, RunRecord
 from harness.images.misses import mirror_miss, misses_file, missing_module, recorded_additions
 from harness.images.optional import optional_imports
 from harness.images.profiles import get_profile
+from harness.images.shipped_metadata import image_import_names
 from harness.source.needs import notebook_needs
 from tests.harness.conftest import make_notebook, run_cli
 
@@ -155,13 +156,13 @@ def _died_of(ename: str, evalue: str) -> RunRecord:
 
 
 def test_a_miss_is_read_from_the_cells_error_and_named_by_the_images_distribution():
-    image = get_profile(IMAGE).image
-    miss = mirror_miss(_died_of("ModuleNotFoundError", "No module named 'sklearn.linear_model'"), image, {})
+    image, provided = get_profile(IMAGE).image, image_import_names(get_profile(IMAGE))   # sklearn: from its wheel
+    miss = mirror_miss(_died_of("ModuleNotFoundError", "No module named 'sklearn.linear_model'"), image, {}, provided)
     assert miss is not None and (miss.module, miss.distribution) == ("sklearn.linear_model", "scikit-learn")
     assert miss.version == image["scikit-learn"] and (miss.cell_index, miss.cell_tag) == (1, "model")
     # the mirror has it: the module is missing for another reason, which a rerun would not change
     assert mirror_miss(_died_of("ModuleNotFoundError", "No module named 'sklearn'"), image,
-                       {"scikit-learn": image["scikit-learn"]}) is None
+                       {"scikit-learn": image["scikit-learn"]}, provided) is None
     # a name that cannot be imported from a module that is there is not a missing module
     assert missing_module(_died_of("ImportError", "cannot import name 'foo' from 'numpy'"), image) is None
     absent = missing_module(_died_of("ModuleNotFoundError", "No module named 'colab_ci_absent'"), image)
