@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY, Closure, Pin, ResolutionError, compute_closure
 from harness.images.optional import optional_imports
+from harness.images.plan import pytorch_index_unreachable
 from harness.images.profiles import Profile
 from harness.source.needs import NotebookNeeds, install_roots
 
@@ -148,19 +150,23 @@ def _with_optional_imports(profile: Profile, base: list[str], roots: list[str],
         return found, []
     names = sorted(optional.named)
     previous = {p.name for p in found.pins}
-    left_out: list[str] = []
-    while names:
-        try:
-            found = compute_closure(profile.freeze(), list(dict.fromkeys(base + roots + names)), profile.python)
+    base_closure, left_out, not_matching, unreachable = found, [], [], None
+    while True:
+        found, names, unresolved = _resolve_with(profile, base + roots, names, base_closure)
+        left_out += unresolved
+        # torchvision, torchaudio (torch aside): the image's builds come from the PyTorch index (a local label, +cu126);
+        # where it cannot be reached, PyPI's release stands in, built for another torch than the stand-in
+        # one, and fails on import (transformers imports torchvision when present): a failure Colab never
+        # has. The optional imports that bring one in are left out.
+        pytorch_builds = {p.name for p in found.pins if p.name not in previous and p.name != "torch"   # (its stand-in
+                          and _pytorch_build(profile.image.get(p.name, ""))}                        # is a CPU build)
+        if pytorch_builds and unreachable is None:
+            unreachable = pytorch_index_unreachable()
+        bringing = _bringing(pytorch_builds, found.pins) & set(names) if unreachable else set()
+        if not bringing:
             break
-        except ResolutionError as exc:
-            culprit = _named(exc.reason, names)
-            if culprit is None:
-                left_out += names
-                names = []
-            else:
-                names.remove(culprit)
-                left_out.append(culprit)
+        names = [n for n in names if n not in bringing]
+        not_matching += sorted(bringing)
     required = sorted({p.name for p in found.pins} - previous - set(names))
     lines = [f"optional imports: the mirror holds {len(names)} of the image's distributions that its packages' extras "
              f"name (used when present), and {len(required)} more that they require: "
@@ -168,7 +174,49 @@ def _with_optional_imports(profile: Profile, base: list[str], roots: list[str],
              + (f"; required by them: {', '.join(required)}" if required else "")] if names else []
     if left_out:
         lines.append(f"optional imports not held (they cannot be resolved with the rest): {', '.join(left_out)}")
+    if not_matching:
+        lines.append(f"optional imports not held: {', '.join(not_matching)} (they are, or bring in, the image's builds "
+                     f"of the PyTorch index; {unreachable}, and PyPI's release would not match the stand-in torch)")
     return found, lines
+
+
+def _resolve_with(profile: Profile, roots: list[str], names: list[str],
+                  without: Closure) -> tuple[Closure, list[str], list[str]]:
+    """The closure of ``roots`` + the optional ``names`` (``without`` when none is left): (closure, the
+    names held, those left out because they cannot be resolved with the rest)."""
+    names, left_out = list(names), []
+    while names:
+        try:
+            closure = compute_closure(profile.freeze(), list(dict.fromkeys(roots + names)), profile.python)
+            return closure, names, left_out
+        except ResolutionError as exc:
+            culprit = _named(exc.reason, names)
+            if culprit is None:
+                return without, [], left_out + names
+            names.remove(culprit)
+            left_out.append(culprit)
+    return without, [], left_out
+
+
+def _bringing(targets: set[str], pins: list[Pin]) -> set[str]:
+    """``targets`` and every distribution of the closure that requires one of them, however indirectly."""
+    parents = {p.name: p.required_by for p in pins}
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += [parent for parent in parents.get(name, []) if parent != "(root)"]
+    return seen
+
+
+def _pytorch_build(version: str) -> bool:
+    """Whether the image's ``version`` is a build of the PyTorch index (a local label: ``0.24.0+cu126``)."""
+    try:
+        return bool(Version(version).local)
+    except InvalidVersion:
+        return False
 
 
 def _root_name(requirement: str) -> str:
