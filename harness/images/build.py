@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from harness.core.cache_lock import building
 from harness.core.errors import HarnessError
 from harness.images.closure import CUDA_ONLY
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
@@ -128,41 +129,44 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     key = plan.key
     env = cache / "envs" / f"{profile.name}-{key}"
     log_path = cache / "logs" / f"{profile.name}-{key}.log"
-    if not force and (built := _load_built(env, key)) is not None:
-        built.seconds, built.skipped = time.perf_counter() - start, True
-        log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
+    # Another process (a second terminal, a pytest-xdist worker) may be building this very folder:
+    # wait for it, then find its build up to date (harness.core.cache_lock).
+    with building(env, on_wait=log):
+        if not force and (built := _load_built(env, key)) is not None:
+            built.seconds, built.skipped = time.perf_counter() - start, True
+            log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
+            return built
+        held = mirror_closure(profile, needs, closure)
+        plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
+        plan.fill(held.pins)
+        plan.tolerate_failures = closure == "full"
+        extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
+        log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
+            f"{', '.join(extra) or 'nothing else'}) into {env}")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w", encoding="utf-8") as handle:
+            journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
+            journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
+            try:
+                _build(plan, env, journal)
+                installed, version = _inspect(env)
+            except BuildError as exc:
+                exc.log = log_path
+                journal.write(f"\nFAILED: {exc}\n")
+                raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
+        pins = {p.name: p.version for p in plan.pins}
+        if plan.gpu:    # the CUDA libraries the image's torch brought, held at the image's versions: the image's own
+            pins.update({n: profile.image[n] for n in installed if CUDA_ONLY.match(n) and profile.image.get(n)})
+        fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
+                                           os_name=_os_name(), gpu=plan.gpu, pins=pins)
+        fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
+                     "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
+        built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
+                         time.perf_counter() - start, False, str(log_path), closure, roots)
+        (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
+        write_build_record(built, profile, pins)
+        log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
         return built
-    held = mirror_closure(profile, needs, closure)
-    plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
-    plan.fill(held.pins)
-    plan.tolerate_failures = closure == "full"
-    extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
-    log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
-        f"{', '.join(extra) or 'nothing else'}) into {env}")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as handle:
-        journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
-        journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
-        try:
-            _build(plan, env, journal)
-            installed, version = _inspect(env)
-        except BuildError as exc:
-            exc.log = log_path
-            journal.write(f"\nFAILED: {exc}\n")
-            raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
-    pins = {p.name: p.version for p in plan.pins}
-    if plan.gpu:    # the CUDA libraries the image's torch brought, held at the image's versions: the image's own
-        pins.update({n: profile.image[n] for n in installed if CUDA_ONLY.match(n) and profile.image.get(n)})
-    fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
-                                       os_name=_os_name(), gpu=plan.gpu, pins=pins)
-    fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
-                 "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
-    built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
-                     time.perf_counter() - start, False, str(log_path), closure, roots)
-    (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
-    write_build_record(built, profile, pins)
-    log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
-    return built
 
 
 @dataclass

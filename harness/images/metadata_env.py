@@ -36,6 +36,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from harness.core.cache_lock import building
 from harness.core.errors import HarnessError
 from harness.images.fidelity import current_record
 from harness.images.image_metadata import DistMetadata, Log, fetch_image_metadata
@@ -77,44 +78,45 @@ def metadata_env(profile: Profile, *, cache_dir: Path, mode: Mode = "auto", pyth
     key = hashlib.sha256(json.dumps([METADATA_RECIPE, profile.content_hash, plan.python, source]).encode()
                          ).hexdigest()[:12]
     env = Path(cache_dir) / "image-metadata" / f"{profile.name}-{key}"
-    if not force and not refresh and (found := _load(env, key)) is not None:
-        found.seconds, found.skipped = time.perf_counter() - start, True
-        log(f"{profile.name}: image metadata up to date, build skipped (key {key}): {env}")
-        return found
-    log(f"{profile.name}: building the image's metadata environment ({len(profile.image)} distributions, "
-        f"Python {plan.python}) into {env}")
-    if env.exists():          # half-built (no record): start again
-        shutil.rmtree(env)
-    env.parent.mkdir(parents=True, exist_ok=True)
-    _uv(["venv", "--quiet", "-p", plan.interpreter, str(env)], profile)
-    pip = profile.image.get("pip") or ""
-    pip_note = _install_pip(env, pip, profile)
-    if shipped is not None:
-        dists = shipped.distributions
-        log(f"{profile.name}: the image's metadata from {shipped.path.name} (no index access)")
-    else:
-        why = "--refresh" if refresh else f"no {metadata_path(profile).name} beside the profile"
-        log(f"{profile.name}: {why}: reading the image's metadata from the package index")
-        try:
-            dists = fetch_image_metadata(profile, _reader(env), log, use_cache=not refresh)
-        except HarnessError as exc:
-            raise HarnessError(f"{profile.name}: {why}, and the image's metadata could not be read from the "
-                               f"index either: {exc}") from None
-    site = _site_packages(env)
-    for name, dist in dists.items():
-        if name != "pip" and dist.version:      # pip is installed for real; no version, no metadata to write
-            write_dist_info(site, dist)
-    counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
-    fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
-    source_line = f"shipped file {shipped.path.name}" if shipped else "read from the package index"
-    fidelity.append(f"the image's metadata: {source_line}")
-    if pip_note:
-        fidelity.append(pip_note)
-    built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)
-    write_record(built, dists)
-    log(f"{profile.name}: image metadata built in {built.seconds:.1f} s ({counts['wheel']} from wheels, "
-        f"{counts['sdist']} from sdists, {counts['unknown']} by name only)")
-    return built
+    with building(env, on_wait=log):   # one builder per folder across processes (harness.core.cache_lock)
+        if not force and not refresh and (found := _load(env, key)) is not None:
+            found.seconds, found.skipped = time.perf_counter() - start, True
+            log(f"{profile.name}: image metadata up to date, build skipped (key {key}): {env}")
+            return found
+        log(f"{profile.name}: building the image's metadata environment ({len(profile.image)} distributions, "
+            f"Python {plan.python}) into {env}")
+        if env.exists():          # half-built (no record): start again
+            shutil.rmtree(env)
+        env.parent.mkdir(parents=True, exist_ok=True)
+        _uv(["venv", "--quiet", "-p", plan.interpreter, str(env)], profile)
+        pip = profile.image.get("pip") or ""
+        pip_note = _install_pip(env, pip, profile)
+        if shipped is not None:
+            dists = shipped.distributions
+            log(f"{profile.name}: the image's metadata from {shipped.path.name} (no index access)")
+        else:
+            why = "--refresh" if refresh else f"no {metadata_path(profile).name} beside the profile"
+            log(f"{profile.name}: {why}: reading the image's metadata from the package index")
+            try:
+                dists = fetch_image_metadata(profile, _reader(env), log, use_cache=not refresh)
+            except HarnessError as exc:
+                raise HarnessError(f"{profile.name}: {why}, and the image's metadata could not be read from the "
+                                   f"index either: {exc}") from None
+        site = _site_packages(env)
+        for name, dist in dists.items():
+            if name != "pip" and dist.version:      # pip is installed for real; no version, no metadata to write
+                write_dist_info(site, dist)
+        counts = {kind: sum(1 for d in dists.values() if d.source == kind) for kind in ("wheel", "sdist", "unknown")}
+        fidelity = _fidelity(profile, plan.python, plan.reasons.get("python", ""), dists, pip)
+        source_line = f"shipped file {shipped.path.name}" if shipped else "read from the package index"
+        fidelity.append(f"the image's metadata: {source_line}")
+        if pip_note:
+            fidelity.append(pip_note)
+        built = MetadataEnv(profile.name, env, key, plan.python, fidelity, counts, time.perf_counter() - start, False)
+        write_record(built, dists)
+        log(f"{profile.name}: image metadata built in {built.seconds:.1f} s ({counts['wheel']} from wheels, "
+            f"{counts['sdist']} from sdists, {counts['unknown']} by name only)")
+        return built
 
 
 def _install_pip(env: Path, pip: str, profile: Profile) -> str:

@@ -3,6 +3,7 @@ profiles, overlapping; each result in its request's place, a failed build as its
 
 from __future__ import annotations
 
+import queue
 import threading
 from pathlib import Path
 
@@ -50,3 +51,36 @@ def test_builds_overlap_and_each_result_keeps_its_place(tmp_path: Path):
     # again, one at a time: found up to date, the failed one tried again and failing again
     again = build_envs(requests, cache_dir=tmp_path, workers=1)
     assert again[0].skipped and again[2].skipped and isinstance(again[1], BuildError)
+
+
+def _build_in_a_process(profile: Profile, cache: Path, start, lines) -> None:
+    start.wait()
+    build_envs([BuildRequest(profile, mode="local", log=lines.put)], cache_dir=cache)
+
+
+@pytest.mark.timeout(240)
+def test_two_processes_building_one_mirror_build_it_once(tmp_path: Path):
+    """Two colab-ci processes sharing a cache (two terminals, pytest-xdist workers) ask for the same mirror at
+    the same moment: one builds it, the other waits for it and finds it up to date; neither removes the
+    other's half-built folder."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, lines = context.Event(), context.Queue()
+    profile = _tiny("shared", {"six": "1.17.0"})
+    workers = [context.Process(target=_build_in_a_process, args=(profile, tmp_path, start, lines)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(200)
+    assert [w.exitcode for w in workers] == [0, 0]
+    said = []
+    while True:
+        try:
+            said.append(lines.get(timeout=2))
+        except queue.Empty:
+            break
+    assert sum(": building (" in line for line in said) == 1, said
+    assert sum("waiting for another colab-ci process" in line for line in said) == 1, said
+    assert sum("build skipped" in line for line in said) == 1, said

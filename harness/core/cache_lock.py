@@ -1,0 +1,37 @@
+"""One builder at a time for a folder in the cache, across processes.
+
+Mirrors (``<cache>/envs/NAME-KEY``) and metadata environments (``<cache>/image-metadata/NAME-KEY``)
+are built in place: a builder that finds one half-built removes it and starts again. Two colab-ci
+processes sharing a cache (two terminals, a matrix beside a ``run --image``, pytest-xdist workers)
+would then remove each other's half-built folder mid-install. So a builder holds an exclusive
+``flock`` on ``FOLDER.lock`` (beside the folder, never inside it: the build removes the folder) from
+its up-to-date check to its last write; the second waits, then finds the folder built and uses it.
+
+``flock`` locks are released by the kernel when their holder exits or is killed, so a crashed build
+never leaves a lock behind (the lock file stays, empty and harmless).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def building(folder: Path, on_wait: Callable[[str], None] = lambda _line: None) -> Iterator[None]:
+    """Hold the build lock of ``folder``; ``on_wait`` is told once when another process holds it."""
+    lock_path = folder.with_name(folder.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(f"waiting for another colab-ci process that is building {folder}")
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)   # closing the last descriptor releases the lock
