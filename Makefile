@@ -26,8 +26,11 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "no browser for the smoke test: install chromium, or set COLAB_CI_BROWSER" >&2; exit 1; fi
 
+# The suite on TEST_WORKERS pytest-xdist workers; tests sharing a module's built fixture stay together
+# (--dist loadgroup, tests/conftest.py). TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= auto
 test: venv browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The whole job, as the monthly workflow runs it: preflight (resolver dry-run per image), the matrix
 # (the notebook under the harness in every image's mirror environment, in parallel), the browser smoke

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the repository is, and its notebook; tests marked ``network`` skip offline.
+"""Shared fixtures: where the repository is, and its notebook; tests marked ``network`` skip offline;
+what the suite shares between pytest-xdist workers.
 
 ``@pytest.mark.network``: the test needs the public internet (GitHub, Colab). One probe per session
 (a TCP connection to ``NETWORK_PROBE``, name resolution included, at most ``NETWORK_TIMEOUT_S``)
@@ -9,8 +10,11 @@ instead of failing slowly on its own time-outs.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         reason = offline_reason()
         if reason is not None:
             pytest.skip(f"offline: {reason}")
+
+
+# -- pytest-xdist: `make test` runs the suite on several workers (``-n``, ``--dist loadgroup``) ----------
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped fixture (a built mirror, a metadata environment, a dozen real runs)
+    go to one worker, so the fixture is built once per test run rather than once per worker that gets one
+    of them; every other test goes wherever a worker is free."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, built by ``build(folder)`` once per test run: shared by every pytest-xdist
+    worker (their common base folder), the first builds it while the others wait (the harness's own
+    cross-process build lock), the others find it built."""
+    from harness.core.cache_lock import building
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):   # each worker's base is popen-gwN under the run's
+        base = base.parent
+    folder = base / "shared" / name
+    with building(folder):
+        if not (folder / ".built").is_file():
+            if folder.exists():            # a worker died mid-build: start again
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            build(folder)
+            (folder / ".built").touch()
+    return folder

@@ -9,7 +9,9 @@ in ``--image``'s mirror that died of a mirror miss (``harness.images.misses``) i
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.checks import exit_code, verdict
@@ -17,6 +19,14 @@ from harness.core.labels import cell_label
 from harness.core.records import Finding, NetworkFailure, RunRecord
 
 FOLDER = "attempt-{number}"
+_FOLDER_NAME = re.compile(r"attempt-\d+")
+
+
+def is_retried_attempt(report: Path) -> bool:
+    """Whether ``report`` (a report.json) is a retried attempt's, kept in ``<out>/attempt-<n>/`` beside the
+    final attempt's ``<out>/report.json``: the run's history, not another run."""
+    folder = report.parent
+    return bool(_FOLDER_NAME.fullmatch(folder.name)) and (folder.parent / report.name).is_file()
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from harness.core.json_files import JsonFileError, read_json
 from harness.core.verdicts import EXIT_FAIL, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK
 from harness.preflight.document import PREFLIGHT_JSON, read_document
 from harness.report import json_report
+from harness.report.attempts import is_retried_attempt
 from harness.report.aggregate_model import (
     PREFLIGHT,
     SMOKE,
@@ -108,7 +109,8 @@ def load_run(path: Path, expect: list[str] | tuple[str, ...] = (),
     if path.is_file():
         _add_file(run, path, path.parent.name or "this run")
     elif path.is_dir():
-        found = sorted(p for name in (REPORT_NAME, SMOKE_NAME, PREFLIGHT_NAME) for p in path.rglob(name) if p.is_file())
+        found = sorted(p for name in (REPORT_NAME, SMOKE_NAME, PREFLIGHT_NAME) for p in path.rglob(name)
+                       if p.is_file() and not is_retried_attempt(p))   # --retries keeps attempts beside the final
         if not found and not expect:
             raise HarnessError(f"no {REPORT_NAME}, {SMOKE_NAME} or {PREFLIGHT_NAME} under {path}: did the runs "
                                f"upload their reports?")

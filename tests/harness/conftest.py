@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.conftest import built_once
 from tests.harness import alert_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,15 @@ def base_python() -> Path:
 
 @pytest.fixture(scope="session")
 def target_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plain venv with numpy==2.0.2, ipykernel and tabulate==0.8.10; returns its python."""
-    root = tmp_path_factory.mktemp("target") / "venv"
-    subprocess.run([str(base_python()), "-m", "venv", str(root)], check=True)
-    python = root / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    f"numpy=={TARGET_NUMPY}", "ipykernel", f"tabulate=={TARGET_TABULATE}"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return python
+    """A plain venv with numpy==2.0.2, ipykernel and tabulate==0.8.10, one for every xdist worker (no test
+    writes into it: tests/harness/test_target_untouched.py); returns its python."""
+    def build(folder: Path) -> None:
+        subprocess.run([str(base_python()), "-m", "venv", str(folder / "venv")], check=True, timeout=300)
+        subprocess.run([str(folder / "venv" / "bin" / "python"), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", f"numpy=={TARGET_NUMPY}", "ipykernel",
+                        f"tabulate=={TARGET_TABULATE}"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    return built_once(tmp_path_factory, "target", build) / "venv" / "bin" / "python"
 
 
 def version_in(python: Path, module: str) -> str:

@@ -229,3 +229,18 @@ def test_a_part_skipped_on_purpose_is_said_with_its_reason_and_never_counted_as_
     assert aggregate(runs("failing", {A: FAILING, B: GREEN}), "--skipped", COLAB_SKIPPED).returncode == 1
     bad = aggregate(folder, "--skipped", "colab")
     assert bad.returncode == 2 and "--skipped" in bad.stderr
+
+
+def test_a_retried_runs_earlier_attempt_is_its_history_not_another_image(runs):
+    """`run --retries` keeps a retried attempt's reports in OUT/attempt-<n>/ beside the final ones: the
+    image is its final attempt (here green), never also an image "A/attempt-1" that failed."""
+    from tests.harness.alert_runs import write_image_report
+
+    folder = runs("retried", {A: GREEN, B: GREEN})
+    write_image_report(folder / A / "attempt-1", FAILING)
+    assert sorted(r.image for r in load_run(folder).images) == [A, B]
+    done = aggregate(folder, "--expect", A, B, "smoke", "preflight")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a folder that only looks like an attempt (no final report beside it) is still read
+    write_image_report(folder / "odd" / "attempt-2", FAILING)
+    assert "odd/attempt-2" in {r.image for r in load_run(folder).images}
