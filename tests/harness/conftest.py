@@ -47,6 +47,14 @@ def target_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "target", build) / "venv" / "bin" / "python"
 
 
+@pytest.fixture(scope="session")
+def colab_ci_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One colab-ci cache (mirrors, metadata environments) for every test that only reads what it holds:
+    each mirror or metadata environment is built once per test run, by whichever test asks first (the
+    harness's own build lock serialises xdist workers asking for the same one)."""
+    return built_once(tmp_path_factory, "colab-ci-cache", lambda _folder: None)
+
+
 def version_in(python: Path, module: str) -> str:
     """``module.__version__`` as the interpreter ``python`` itself sees it (or 'absent'); ``-B`` so
     that asking writes no .pyc into the environment being compared."""

@@ -33,8 +33,8 @@ TEMPLATE_NEEDS = ("torch", "numpy", "pandas", "matplotlib", "psutil", "ipykernel
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("colab-ci-cache")
+def cache(colab_ci_cache: Path) -> Path:
+    return colab_ci_cache
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,8 @@ IMAGES = ("2025-03-12-184db90-cpu", NOVEMBER, "2026-08-19-a724079-cpu")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("colab-ci-cache")
+def cache(colab_ci_cache: Path) -> Path:
+    return colab_ci_cache
 
 
 @pytest.fixture()

@@ -29,8 +29,8 @@ ISSUE_REQUIREMENTS = "datasets>=2.16,<3\npytest>=7.4,<8\noptuna<4\n"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("colab-ci-cache")
+def cache(colab_ci_cache: Path) -> Path:
+    return colab_ci_cache
 
 
 @pytest.fixture(scope="module")

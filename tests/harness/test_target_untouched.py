@@ -57,19 +57,17 @@ def test_run(target_venv: Path, tmp_path: Path, isolation: str, how: str) -> Non
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+def mirror(colab_ci_cache: Path) -> tuple[Path, Path, str, str]:
     """The newest shipped profile's environment, built as `images build` builds it, its cache, and
     a numpy release other than the image's (for an install that moves it)."""
-    cache = tmp_path_factory.mktemp("mirror-cache")
     profile = available_profiles()[0]
-    build_env(profile, cache_dir=cache, mode="local", log=lambda _line: None)
-    return cache, profile.name, "2.0.2" if profile.version("numpy") != "2.0.2" else UPGRADE_NUMPY
+    env = build_env(profile, cache_dir=colab_ci_cache, mode="local", log=lambda _line: None)
+    return colab_ci_cache, env.path, profile.name, "2.0.2" if profile.version("numpy") != "2.0.2" else UPGRADE_NUMPY
 
 
 @pytest.mark.timeout(900)
-def test_matrix_and_preflight(mirror: tuple[Path, str, str], tmp_path: Path) -> None:
-    cache, image, other_numpy = mirror
-    [env] = [p for p in (cache / "envs").iterdir() if p.name.startswith(image)]
+def test_matrix_and_preflight(mirror: tuple[Path, Path, str, str], tmp_path: Path) -> None:
+    cache, env, image, other_numpy = mirror
     before = tree_digest(env)
     nb = make_notebook(tmp_path / "installs.ipynb", [
         ("import numpy as np", []), (f"%pip install -q numpy=={other_numpy}", ["install"]), ("print('after')", [])])

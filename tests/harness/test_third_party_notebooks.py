@@ -82,8 +82,8 @@ def _findings(report: dict, check: str, severity: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("colab-ci-cache")
+def cache(colab_ci_cache: Path) -> Path:
+    return colab_ci_cache
 
 
 def test_a_notebook_importing_pandas_sklearn_transformers_runs_in_the_mirror(cache: Path, tmp_path: Path):
