@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         code = _run_notebook(args)
     else:
         code = _run_notebooks(args, notebooks)
-    from harness.execution.execute import abandoned_runs
+    from harness.execution.papermill_thread import abandoned_runs
 
     if abandoned_runs():   # a worker thread stuck in zmq must not hold the process (or print) on exit
         sys.stdout.flush()

@@ -39,9 +39,9 @@ from harness.execution.colab_api import Assignment, ColabApi, ColabApiError
 from harness.execution.colab_auth import AccessToken, keep_secret
 from harness.execution.colab_errors import NotChecked
 from harness.execution.engine import write_notebook
-from harness.execution.execute import (_ABANDONED, KERNEL_START_TIMEOUT_S, OUTPUT_NAME, _papermill_in_a_thread,
-                                       read_source)
+from harness.execution.execute import KERNEL_START_TIMEOUT_S, OUTPUT_NAME, read_source
 from harness.execution.kernelspec import KernelSpecInfo
+from harness.execution.papermill_thread import abandon, start_papermill
 from harness.execution.probes import instrument
 from harness.execution.remote_kernel import RemoteServer
 from harness.execution.run_state import Progress, RunState
@@ -89,14 +89,14 @@ def execute_on_colab(notebook: Path, out_dir: Path, access: AccessToken, *, gpu:
                              remote_server=RemoteServer(assignment.url, assignment.proxy_token))
             input_path = workdir / "input.ipynb"
             nbformat.write(instrumented, str(input_path))
-            run = _papermill_in_a_thread(state, dict(
+            run = start_papermill(state, dict(
                 input_path=str(input_path), output_path=str(workdir / "papermill-output.ipynb"),
                 parameters=parameters or None, engine_name=colab_engine.ENGINE_NAME, kernel_name="python3",
                 language="python", progress_bar=False, start_timeout=KERNEL_START_TIMEOUT_S,
-                execution_timeout=cell_timeout, run_state=state))
+                execution_timeout=cell_timeout))
             supervise(run.thread, state, run_timeout, cell_timeout, log)
             if state.abandoned:
-                _ABANDONED.append(run.thread)
+                abandon(run)
             elif run.error is not None and state.stopping is None:
                 if not state.kernel_started:
                     first = (str(run.error).strip().splitlines() or [type(run.error).__name__])[0]

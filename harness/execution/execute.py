@@ -48,7 +48,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,7 +55,6 @@ from typing import Any, Callable
 
 import nbformat
 import papermill
-from papermill.exceptions import PapermillExecutionError
 
 from harness.core.checkout import checkout_of
 from harness.core.contract import META_KEY, PROBE_MIME, probe_role
@@ -68,6 +66,7 @@ from harness.execution.engine import ENGINE_NAME, write_notebook
 from harness.execution.environment import RunEnvironment, prepare_environment
 from harness.execution.kernel_environment import kernel_environment
 from harness.execution.kernelspec import make_kernelspec
+from harness.execution.papermill_thread import abandon, start_papermill
 from harness.execution.probes import installed_source, instrument
 from harness.execution.run_state import Progress, ProgressEvent, RunState
 from harness.execution.supervisor import end_kernel_group, supervise
@@ -79,14 +78,6 @@ OUTPUT_NAME = "executed.ipynb"
 KERNEL_START_TIMEOUT_S = 120
 KERNEL_LOG = "kernel.log"
 Log = Callable[[str], None]
-_ABANDONED: list[threading.Thread] = []
-
-
-def abandoned_runs() -> int:
-    """How many runs' worker threads could not be unwound (the process should end with os._exit)."""
-    return sum(1 for worker in _ABANDONED if worker.is_alive())
-
-
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -244,19 +235,18 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
             # papermill's own writes (its error banner, its final write: after the engine returns, from a
             # worker that may outlive the run, truncate-then-write) go to a scratch file; the engine saves
             # executed.ipynb itself (state.output_path), atomically, and never after the run's final save.
-            run = _papermill_in_a_thread(state, dict(
+            run = start_papermill(state, dict(
                 input_path=str(input_path), output_path=str(workdir / "papermill-output.ipynb"),
                 parameters=parameters or None,
                 engine_name=ENGINE_NAME, kernel_name=spec.name, language="python", progress_bar=False,
-                start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout,
-                run_state=state))
+                start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=cell_timeout))
             try:
                 supervise(run.thread, state, run_timeout, cell_timeout, log)
             finally:
                 end_kernel_group(state.kernel_process)
                 kernel_log.close()
             if state.abandoned:
-                _ABANDONED.append(run.thread)
+                abandon(run)
             elif run.error is not None and state.stopping is None:   # stopped while starting: an outcome
                 _raise_start_failure(run.error, state, env)
         except HarnessError:
@@ -296,30 +286,6 @@ def execute(notebook: Path, out_dir: Path, *, python: Path | None = None,
         tiers=seen.tiers, environment={**seen.environment, **_runtime_identity()}, fidelity=fidelity,
         declared_tiers=declared,
     )
-
-
-class _PapermillRun:
-    """papermill.execute_notebook in a daemon thread; ``error`` is what it raised, if anything."""
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-        self.thread: threading.Thread
-
-
-def _papermill_in_a_thread(state: RunState, kwargs: dict[str, Any]) -> _PapermillRun:
-    run = _PapermillRun()
-
-    def target() -> None:
-        try:
-            papermill.execute_notebook(**kwargs)
-        except PapermillExecutionError:
-            pass  # a cell raised: the state says whether execution stopped there
-        except BaseException as exc:  # noqa: BLE001 - re-raised (or reported) by the main thread
-            run.error = exc
-
-    run.thread = threading.Thread(target=target, name="colab-ci-papermill", daemon=True)
-    run.thread.start()
-    return run
 
 
 def _raise_start_failure(error: BaseException, state: RunState, env: RunEnvironment) -> None:
