@@ -21,7 +21,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from packaging.requirements import Requirement
 
@@ -47,12 +47,16 @@ class IndexUnreachable(HarnessError):
 
 
 def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
-                    state: dict[str, dict], imported: dict[str, str], resolver: Resolver) -> None:
+                    state: dict[str, dict], imported: dict[str, str], resolver: Resolver,
+                    keep_report: Callable[[dict], None] | None = None) -> None:
     """Fill in the resolver's answer: uv's when it moves nothing the kernel imported, else pip's (the
-    authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch)."""
+    authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch).
+    ``keep_report`` (``preflight --record``): pip always answers, and its report is handed over."""
     screened = None
     differs = uv_may_differ(spec)
-    if resolver in ("auto", "uv") and differs:
+    if keep_report is not None:
+        pass   # recording: only pip's report carries the metadata of what it would install
+    elif resolver in ("auto", "uv") and differs:
         verdict.notes.append(f"pip decides: uv may answer otherwise for {differs}")
     elif resolver in ("auto", "uv"):
         try:
@@ -72,6 +76,46 @@ def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec
         verdict.error = error
     else:
         verdict.changes = changes_from_report(report, spec, state, imported)
+        if keep_report is not None:
+            keep_report(report)
+
+
+def resolve_recorded(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
+                     state: dict[str, dict], imported: dict[str, str], stubs: Path, provenance: str) -> None:
+    """The index is unreachable: the real pip resolves the install as written against the image, with the
+    recorded distributions (``stubs``: metadata-only wheels, harness.preflight.recorded) as its only index.
+    A refusal there says the record does not answer (stale, or the image moved), not that the install
+    fails: could not check."""
+    report, error = pip_dry_run(python, ["--no-index", "--find-links", str(stubs), *args])
+    verdict.resolver = "pip (recorded metadata)"
+    if error:
+        verdict.unchecked = (f"could not check: {provenance}, and pip could not resolve this install from that "
+                             f"record ({error})")
+        return
+    verdict.changes = changes_from_report(report, spec, state, imported)
+    verdict.notes.append(provenance)
+
+
+def index_unreachable(python: Path, timeout: int = 5) -> str:
+    """Why pip (``python -m pip``, with pip's own configuration and the kernel's environment) cannot reach its
+    package index, or "" when it can: one request (``pip index versions pip``), no retries, so that an
+    unreachable index costs seconds once instead of pip's retries on every install."""
+    from harness.execution.kernel_environment import kernel_environment
+
+    env = dict(kernel_environment(), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
+    with tempfile.TemporaryDirectory(prefix="colab-ci-pip-probe-") as folder:
+        log_path = Path(folder) / "pip.log"
+        try:
+            done = subprocess.run([str(python), "-m", "pip", "index", "versions", "pip", "--retries", "0",
+                                   "--timeout", str(timeout), "--log", str(log_path)],
+                                  capture_output=True, text=True, timeout=60 + timeout, env=env, check=False)
+        except subprocess.TimeoutExpired:
+            return f"pip asked the index and got no answer within {60 + timeout} s"
+        debug_log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    found = pip_index_unreachable(debug_log, done.stderr)
+    if not found and done.returncode != 0 and "No matching distribution" in done.stderr:
+        found = "the index has no versions of pip"   # an index that answers nothing is no index to judge by
+    return found
 
 
 def pip_args(spec: InstallSpec) -> list[str]:
