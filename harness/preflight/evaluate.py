@@ -134,12 +134,14 @@ def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv
     state = environment_state(env.python)
     order = load_order(profile, needs, state, env.python_version)
     installs = []
+    asked: dict[str, tuple[dict, str]] = {}   # offline: pip's answers by question, in this environment
     for spec in specs:
         cell = spec.cell_index if spec.cell_index >= 0 else None   # a --requirements file: after the notebook
         keep = (lambda report, spec=spec: recorder.add(spec, profile.name, report)) if recorder else None
         installs.append(evaluate_install(spec, env.python, state, order.loaded_at(cell, spec.line), resolver,
                                          later=order.imported_later(cell, spec.line),
-                                         offline=_offline_for(offline, spec, profile.name), keep_report=keep))
+                                         offline=_offline_for(offline, spec, profile.name), keep_report=keep,
+                                         asked=asked))
     return ImageVerdict(profile.name, profile.python, env.python_version, list(env.fidelity), installs,
                         time.perf_counter() - start, imported=imported_distributions(profile, needs))
 
@@ -189,7 +191,8 @@ def _offline_for(offline: Offline | None, spec: InstallSpec, image: str) -> tupl
 def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], imported: dict[str, str],
                      resolver: Resolver = "auto", *, later: dict[str, str] | None = None,
                      offline: tuple[str, list[DistMetadata] | None] | None = None,
-                     keep_report: Callable[[dict], None] | None = None) -> InstallVerdict:
+                     keep_report: Callable[[dict], None] | None = None,
+                     asked: dict[str, tuple[dict, str]] | None = None) -> InstallVerdict:
     """``spec`` against ``state``: ``imported`` is what is loaded when it runs (replacing it corrupts),
     ``later`` what the notebook imports only after it (replacing it is named, and is not corruption).
     ``offline`` (the index is unreachable: ``_offline_for``): judged from the recorded distributions,
@@ -223,7 +226,7 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
             if offline is not None:
                 with tempfile.TemporaryDirectory(prefix="colab-ci-recorded-") as folder:
                     resolve_recorded(verdict, python, args, spec, state, imported,
-                                     stub_wheels(offline[1] or [], Path(folder)), offline[0])
+                                     stub_wheels(offline[1] or [], Path(folder)), offline[0], asked)
             else:
                 resolve_install(verdict, python, args, spec, state, imported, resolver, keep_report)
         except IndexUnreachable as exc:

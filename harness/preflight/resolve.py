@@ -18,6 +18,7 @@ through this module (``resolve.pip_dry_run``), so one replacement here (a benchm
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -81,12 +82,20 @@ def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec
 
 
 def resolve_recorded(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
-                     state: dict[str, dict], imported: dict[str, str], stubs: Path, provenance: str) -> None:
+                     state: dict[str, dict], imported: dict[str, str], stubs: Path, provenance: str,
+                     asked: dict[str, tuple[dict, str]] | None = None) -> None:
     """The index is unreachable: the real pip resolves the install as written against the image, with the
     recorded distributions (``stubs``: metadata-only wheels, harness.preflight.recorded) as its only index.
     A refusal there says the record does not answer (stale, or the image moved), not that the install
-    fails: could not check."""
-    report, error = pip_dry_run(python, ["--no-index", "--find-links", str(stubs), *args])
+    fails: could not check. ``asked``: pip's answers so far in this environment, by question (the same
+    arguments and the same recorded wheels are the same question: asked once)."""
+    question = json.dumps([str(python), args, sorted(p.name for p in stubs.iterdir())])
+    if asked is not None and question in asked:
+        report, error = asked[question]
+    else:
+        report, error = pip_dry_run(python, ["--no-index", "--find-links", str(stubs), *args])
+        if asked is not None:
+            asked[question] = (report, error)
     verdict.resolver = "pip (recorded metadata)"
     if error:
         verdict.unchecked = (f"could not check: {provenance}, and pip could not resolve this install from that "
