@@ -62,8 +62,8 @@ from harness.preflight.guard import guard
 from harness.preflight.model import ImageVerdict, InstallVerdict
 from harness.preflight.no_deps import no_deps_changes
 from harness.preflight.recorded import Record, Recorder, stub_wheels
-from harness.preflight.resolve import (IndexUnreachable, Resolver, index_unreachable, pip_args, resolve_install,
-                                       resolve_recorded, sources)
+from harness.preflight.resolve import (NO_RETRIES, IndexUnreachable, Resolver, index_unreachable, pip_args,
+                                       resolve_install, resolve_recorded, sources)
 from harness.source.install_spec import InstallSpec
 from harness.source.needs import NotebookNeeds
 
@@ -219,11 +219,9 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
     else:
         args = pip_args(spec)
         try:
-            if offline is not None and offline[1] is None:
-                raise IndexUnreachable(f"could not check: pip could not reach the package index ({offline[0]}), and "
-                                       "no recorded resolution answers for this install as written in this image "
-                                       "(`colab-ci preflight --record` with the index reachable records one)")
-            if offline is not None:
+            if offline is not None and offline[1] is None:   # asked once, without retries (NO_RETRIES)
+                resolve_install(verdict, python, [*NO_RETRIES, *args], spec, state, imported, "pip")
+            elif offline is not None:
                 with tempfile.TemporaryDirectory(prefix="colab-ci-recorded-") as folder:
                     resolve_recorded(verdict, python, args, spec, state, imported,
                                      stub_wheels(offline[1] or [], Path(folder)), offline[0], asked)
@@ -232,6 +230,9 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
         except IndexUnreachable as exc:
             fetched = sources(spec)
             verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(fetched)})" if fetched else "")
+            if offline is not None:
+                verdict.unchecked += ("; no recorded resolution answers for this install as written in this image "
+                                      "(`colab-ci preflight --record` with the index reachable records one)")
             verdict.changes = []
         if verdict.corrupting:
             verdict.fixes = fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
