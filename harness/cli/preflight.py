@@ -114,8 +114,8 @@ def _preflight(args: argparse.Namespace) -> int:
         finally:
             shown.close()
         if recorder is not None and recorded is not None:
-            print(f"recorded pip's answers for {len(recorder.entries)} installs in {recorder.write(recorded, notebook)}",
-                  file=sys.stderr)
+            written = recorder.write(recorded, notebook)
+            print(f"recorded pip's answers for {len(recorder.entries)} installs in {written}", file=sys.stderr)
     except Exception as exc:
         if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
             write_outputs(args.out, [], error=str(exc) or type(exc).__name__)

@@ -179,7 +179,8 @@ def environment_state(python: Path) -> dict[str, dict]:
     return inspect_env(python)[0]
 
 
-def _offline_for(offline: Offline | None, spec: InstallSpec, image: str) -> tuple[str, list[DistMetadata] | None] | None:
+def _offline_for(offline: Offline | None, spec: InstallSpec,
+                 image: str) -> tuple[str, list[DistMetadata] | None] | None:
     """None online; offline, (why the index is unreachable, or the record's provenance; the recorded
     distributions for this install as written in this image, or None when nothing recorded answers)."""
     if offline is None:
