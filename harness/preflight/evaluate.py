@@ -42,6 +42,7 @@ Outputs: the verdicts (harness.preflight.model), rendered by harness.preflight.r
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -219,26 +220,32 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
                              "resolver is asked")
     else:
         args = pip_args(spec)
-        try:
-            if offline is not None and offline[1] is None:   # asked once, without retries (NO_RETRIES)
-                resolve_install(verdict, python, [*NO_RETRIES, *args], spec, state, imported, "pip")
-            elif offline is not None:
-                with tempfile.TemporaryDirectory(prefix="colab-ci-recorded-") as folder:
-                    resolve_recorded(verdict, python, args, spec, state, imported,
-                                     stub_wheels(offline[1] or [], Path(folder)), offline[0], asked)
-            else:
-                resolve_install(verdict, python, args, spec, state, imported, resolver, keep_report)
-        except IndexUnreachable as exc:
-            fetched = sources(spec)
-            verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(fetched)})" if fetched else "")
-            if offline is not None:
-                verdict.unchecked += ("; no recorded resolution answers for this install as written in this image "
-                                      "(`colab-ci preflight --record` with the index reachable records one)")
-            verdict.changes = []
-        if verdict.corrupting:
-            verdict.fixes = fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
-        if spec.guarded and not verdict.unchecked:
-            verdict.guard = guard(python, args, installed, verdict)
+        with contextlib.ExitStack() as stack:
+            asks = args      # what the guard asks pip too: offline, of the same recorded wheels, or once
+            try:
+                if offline is not None and offline[1] is None:   # asked once, without retries (NO_RETRIES)
+                    asks = [*NO_RETRIES, *args]
+                    resolve_install(verdict, python, asks, spec, state, imported, "pip")
+                elif offline is not None:
+                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="colab-ci-recorded-")))
+                    stubs = stub_wheels(offline[1] or [], folder)
+                    asks = ["--no-index", "--find-links", str(stubs), *args]
+                    resolve_recorded(verdict, python, args, spec, state, imported, stubs, offline[0], asked, resolver)
+                else:
+                    resolve_install(verdict, python, args, spec, state, imported, resolver, keep_report)
+            except IndexUnreachable as exc:
+                fetched = sources(spec)
+                verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(fetched)})" if fetched else "")
+                if offline is not None:
+                    verdict.unchecked += ("; no recorded resolution answers for this install as written in this "
+                                          "image (`colab-ci preflight --record` with the index reachable records one)")
+                verdict.changes = []
+            if verdict.corrupting and offline is None:
+                verdict.fixes = fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
+            elif verdict.corrupting:   # a fix is a release that fits: only the index knows the releases
+                verdict.notes.append("index unreachable: no fix looked for (a fix is a release the index has)")
+            if spec.guarded and not verdict.unchecked:
+                verdict.guard = guard(python, asks, installed, verdict)
     for change in verdict.replaced:
         if not change.imported:
             change.later = (later or {}).get(change.name, "")

@@ -64,12 +64,7 @@ def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec
             screened = uv_dry_run(python, uv_args(spec))
         except IndexUnreachable:
             screened = None   # uv's index is not pip's: pip may still reach its own, and pip decides
-    if screened is not None and (resolver == "uv" or not any(b and n in imported for n, (b, _a) in screened.items())):
-        verdict.resolver = "uv"
-        wanted = requested(spec, {})    # uv does not say who pulled what: only a requested one has its chain
-        verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "",
-                                  f"{wanted[n]} (requested)" if b and n in wanted else "")
-                           for n, (b, a) in screened.items()]
+    if _uv_answers(verdict, screened, spec, imported, resolver, "uv"):
         return
     report, error = pip_dry_run(python, args)
     verdict.resolver = "pip"
@@ -81,14 +76,33 @@ def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec
             keep_report(report)
 
 
+def _uv_answers(verdict: InstallVerdict, screened: dict[str, tuple[str | None, str]] | None, spec: InstallSpec,
+                imported: dict[str, str], resolver: Resolver, name: str) -> bool:
+    """Take uv's answer (``screened``) when it stands: it moves nothing the kernel imported (or ``--resolver
+    uv``). False: pip decides."""
+    if screened is None or (resolver != "uv" and any(b and n in imported for n, (b, _a) in screened.items())):
+        return False
+    verdict.resolver = name
+    wanted = requested(spec, {})    # uv does not say who pulled what: only a requested one has its chain
+    verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "",
+                              f"{wanted[n]} (requested)" if b and n in wanted else "")
+                       for n, (b, a) in screened.items()]
+    return True
+
+
 def resolve_recorded(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
                      state: dict[str, dict], imported: dict[str, str], stubs: Path, provenance: str,
-                     asked: dict[str, tuple[dict, str]] | None = None) -> None:
-    """The index is unreachable: the real pip resolves the install as written against the image, with the
-    recorded distributions (``stubs``: metadata-only wheels, harness.preflight.recorded) as its only index.
-    A refusal there says the record does not answer (stale, or the image moved), not that the install
-    fails: could not check. ``asked``: pip's answers so far in this environment, by question (the same
-    arguments and the same recorded wheels are the same question: asked once)."""
+                     asked: dict[str, tuple[dict, str]] | None = None, resolver: Resolver = "auto") -> None:
+    """The index is unreachable: the install as written is resolved against the image by the real resolvers,
+    as online (uv screens, pip decides), with the recorded distributions (``stubs``: metadata-only wheels,
+    harness.preflight.recorded) as their only index. pip refusing there says the record does not answer
+    (stale, or the image moved), not that the install fails: could not check. ``asked``: pip's answers so
+    far in this environment, by question (the same arguments and recorded wheels: asked once)."""
+    if resolver in ("auto", "uv") and not uv_may_differ(spec):
+        screened = uv_dry_run(python, ["--offline", "--no-index", "--find-links", str(stubs), *uv_args(spec)])
+        if _uv_answers(verdict, screened, spec, imported, resolver, "uv (recorded metadata)"):
+            verdict.notes.append(provenance)
+            return
     question = json.dumps([str(python), args, sorted(p.name for p in stubs.iterdir())])
     if asked is not None and question in asked:
         report, error = asked[question]
