@@ -28,7 +28,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from harness import __version__
-from harness.core.json_files import read_json
+from harness.core.json_files import JsonFileError, read_json
 from harness.images.image_metadata import DistMetadata
 from harness.source.install_spec import InstallSpec, read_requirements_file
 
@@ -107,7 +107,10 @@ class Recorder:
     def write(self, path: Path, notebook: Path) -> Path:
         """The record file, with this run's installs (an earlier record's images that this run did not
         ask are kept for the installs still written the same way)."""
-        previous = read_record(path) if path.is_file() else None
+        try:
+            previous = read_record(path)
+        except JsonFileError:   # recording again is how an invalid record is mended
+            previous = None
         entries = {k: dict(v, images=dict(v["images"])) for k, v in self.entries.items()}
         for old in previous.installs if previous else []:
             key = json.dumps(old["install"], sort_keys=True)

@@ -62,7 +62,7 @@ def notebook_installing(path: Path, requirement: str) -> Path:
 def test_the_template_offline_has_the_online_verdicts_from_its_committed_record(cache, tmp_path):
     online, online_data = preflight(TEMPLATE, IMAGES, cache, tmp_path / "online")
     if online.returncode == 2 and "could not reach" in online.stdout:
-        pytest.skip(f"the package index is unreachable from here: no online verdicts to compare with")
+        pytest.skip("the package index is unreachable from here: no online verdicts to compare with")
     assert online.returncode == 0, online.stdout + online.stderr
 
     offline, offline_data = preflight(TEMPLATE, IMAGES, cache, tmp_path / "offline", offline=True)
@@ -73,7 +73,7 @@ def test_the_template_offline_has_the_online_verdicts_from_its_committed_record(
     recorded = [i for image in offline_data["images"] for i in image["installs"] if i["resolver"] != "static"]
     assert len(recorded) == 4 * len(IMAGES)      # torchinfo (install and restart recovery), captum, optuna
     for install in recorded:
-        assert install["resolver"] == "pip (recorded metadata)"
+        assert install["resolver"] in ("uv (recorded metadata)", "pip (recorded metadata)")
         assert any(note.startswith("index unreachable: judged from the metadata recorded on ") and
                    "template.preflight-record.json" in note for note in install["notes"]), install
 
@@ -95,6 +95,10 @@ def test_a_record_answers_only_for_the_install_as_written(cache, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     [(status, changes)] = verdicts(data).values()
     assert (status, changes) == ("ok", [("torchinfo", None, "1.7.2")])
+    done, data = preflight(notebook, ONE_IMAGE, cache, tmp_path / "pip", "--resolver", "pip", offline=True)
+    assert done.returncode == 0, done.stdout + done.stderr          # pip itself, from the metadata-only wheels
+    assert list(verdicts(data).values()) == [("ok", [("torchinfo", None, "1.7.2")])]
+    assert data["images"][0]["installs"][0]["resolver"] == "pip (recorded metadata)"
 
     notebook_installing(notebook, "torchinfo==1.8.0")        # the record is for other words: not used
     done, data = preflight(notebook, ONE_IMAGE, cache, tmp_path / "other-words", offline=True)
