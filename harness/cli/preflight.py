@@ -78,9 +78,9 @@ def _preflight(args: argparse.Namespace) -> int:
     from harness.core.checkout import default_notebook
     from harness.images.profiles import select_profiles
     from harness.images.shipped_metadata import image_import_names
+    from harness.images.wheel_contents import index_url
     from harness.preflight.document import document, write_outputs
     from harness.preflight.evaluate import preflight
-    from harness.images.wheel_contents import index_url
     from harness.preflight.model import exit_code
     from harness.preflight.recorded import Recorder, read_record, record_path
     from harness.preflight.render import render_text

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Callable
 
 from harness.core.errors import HarnessError
-
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
 from harness.images.image_metadata import DistMetadata
 from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
@@ -97,7 +96,8 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
 
     The images are judged at once (each is its own environment; the work is subprocesses). Whether pip
     reaches its index is asked once, beside the builds: unreachable, each install is judged from
-    ``record`` where it answers for it, else "could not check" at once (no retries per install).
+    ``record`` where it answers for it, else asked once without retries (its own index may answer) and
+    otherwise "could not check".
     ``recorder`` (``--record``): pip answers every install, and its reports are kept."""
     if not specs:   # nothing installs, so nothing can move what the image pre-installs: a pass, said so
         return [ImageVerdict(profile.name, profile.python, "not built (nothing to resolve)", [], [], 0.0,
@@ -114,7 +114,8 @@ def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: P
         if offline is not None:
             log(f"the package index is unreachable ({why}): "
                 + (f"judging installs from {record.path.name} (recorded {record.date})" if record else
-                   "no recorded resolutions beside the notebook: installs cannot be checked"))
+                   "no record beside the notebook: an install that needs the index is asked once, without retries, "
+                   "and is could-not-check"))
 
         def judge(profile: Profile, env: MetadataEnv) -> ImageVerdict:
             verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None,
