@@ -7,7 +7,8 @@ for three images, and it works with the index unreachable").
 Cold: a fresh process with empty caches (``--cache-dir``, ``UV_CACHE_DIR``, ``XDG_CACHE_HOME``: the
 metadata environments, uv's wheels, the per-distribution metadata); warm: the same command again on
 those caches. Offline: ``PIP_INDEX_URL``/``UV_INDEX_URL`` on a closed port. Each line gives the exit
-status and the load average (a shared machine's load moves these a lot). ``--against REV`` measures a
+status, the CPU time of the whole process tree (user + sys: what the work costs, whatever the load) and
+the load average (a shared machine's load moves the wall time a lot). ``--against REV`` measures a
 git revision's harness (``git archive``d into a temp folder) the same way, in the same run.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tarfile
@@ -29,17 +31,22 @@ CLOSED = "http://127.0.0.1:9/"
 TARGET_S = 10.0
 
 
-def measure(tree: Path, images: list[str], offline: bool, caches: Path) -> tuple[float, int]:
+def measure(tree: Path, images: list[str], offline: bool, caches: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the whole process tree: user + sys, what a loaded machine cannot
+    inflate, exit status)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX")}
     env.update(UV_CACHE_DIR=str(caches / "uv"), XDG_CACHE_HOME=str(caches / "xdg"), PYTHONPATH=str(tree))
     if offline:
         env.update(PIP_INDEX_URL=CLOSED, UV_INDEX_URL=CLOSED)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "harness", "preflight", "--images", *images,
                            "--notebook", str(tree / "notebook" / "template.ipynb"),
                            "--cache-dir", str(caches / "colab-ci"), "--out", str(caches / "out")],
                           cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False)
-    return time.perf_counter() - start, done.returncode
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, done.returncode
 
 
 def revision_tree(rev: str, folder: Path) -> Path:
@@ -63,10 +70,10 @@ def main() -> int:
             for offline in (False, True):
                 caches = Path(scratch) / f"{label.replace(' ', '-')}-{'off' if offline else 'on'}"
                 for state in ("cold", "warm"):
-                    seconds, code = measure(tree, args.images, offline, caches)
+                    seconds, cpu, code = measure(tree, args.images, offline, caches)
                     load = os.getloadavg()[0]
-                    print(f"{label:14} {'offline' if offline else 'online':7} {state}: {seconds:6.1f} s, exit {code} "
-                          f"(load average {load:.1f}, {os.cpu_count()} cores)", flush=True)
+                    print(f"{label:14} {'offline' if offline else 'online':7} {state}: {seconds:6.1f} s, exit {code}, "
+                          f"{cpu:5.1f} s CPU (load average {load:.1f}, {os.cpu_count()} cores)", flush=True)
                     if tree is ROOT and offline and state == "cold":
                         worst = seconds if code == 0 else float("inf")
     verdict = "PASS" if worst <= TARGET_S else "FAIL"
