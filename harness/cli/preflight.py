@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from harness.cli.options import build_options, check_paths, profiles_dir, profiles_dir_option, progress_log
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true",
                         help="read the image's metadata from the package index again instead of the profile's "
                              "shipped NAME.metadata.json.gz (a profile without one always reads the index)")
+    parser.add_argument("--record", action="store_true",
+                        help="with the index reachable, also write what pip would install for each of the notebook's "
+                             "installs in each image beside the notebook (NOTEBOOK_STEM.preflight-record.json): with "
+                             "the index unreachable, preflight judges those installs from it")
     build_options(parser)
     profiles_dir_option(parser)
 
@@ -73,9 +78,11 @@ def _preflight(args: argparse.Namespace) -> int:
     from harness.core.checkout import default_notebook
     from harness.images.profiles import select_profiles
     from harness.images.shipped_metadata import image_import_names
+    from harness.images.wheel_contents import index_url
     from harness.preflight.document import document, write_outputs
     from harness.preflight.evaluate import preflight
     from harness.preflight.model import exit_code
+    from harness.preflight.recorded import Recorder, read_record, record_path
     from harness.preflight.render import render_text
     from harness.source.install_spec import InstallSpec
     from harness.source.installs import find_installs
@@ -94,13 +101,21 @@ def _preflight(args: argparse.Namespace) -> int:
                                      found_in={str(found): "--requirements"}))
         needs = (lambda profile: notebook_needs(notebook, profile.image, content=args.content,
                                                 provided=image_import_names(profile))) if notebook else None
+        if args.record and notebook is None:
+            raise HarnessError("--record writes beside the notebook: name one with --notebook")
+        recorded = record_path(notebook) if notebook is not None else None
+        recorder = Recorder(index_url()) if args.record else None
         shown = progress.display()
         try:
             verdicts = preflight(specs, profiles, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
                                  force=args.force, resolver=args.resolver, log=progress_log(shown, "preflight"),
-                                 needs=needs, refresh=args.refresh)
+                                 needs=needs, refresh=args.refresh, recorder=recorder,
+                                 record=read_record(recorded) if recorded is not None and not args.record else None)
         finally:
             shown.close()
+        if recorder is not None and recorded is not None:
+            written = recorder.write(recorded, notebook)
+            print(f"recorded pip's answers for {len(recorder.entries)} installs in {written}", file=sys.stderr)
     except Exception as exc:
         if args.out:   # fail closed: the combined report then reads "could not check", not a missing file
             write_outputs(args.out, [], error=str(exc) or type(exc).__name__)

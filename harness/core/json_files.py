@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from harness.core.errors import HarnessError
+
+
+def _import_jsonschema():  # noqa: ANN202 (the module)
+    """``jsonschema``, without the format checker of ``rfc3987_syntax``: where that is installed (Jupyter's
+    ``jsonschema[format-nongpl]`` brings it), jsonschema imports it, which compiles 38 grammars: 1.5 s of
+    CPU in every harness process (4 s on a loaded 2-core machine). No schema here checks formats, so it is
+    kept out of this import only; a later ``import rfc3987_syntax`` works as usual."""
+    blocked = "rfc3987_syntax" not in sys.modules and "jsonschema" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None    # type: ignore[assignment]  # import fails: jsonschema skips it
+    try:
+        import jsonschema as module
+    finally:
+        if blocked and sys.modules.get("rfc3987_syntax", False) is None:
+            del sys.modules["rfc3987_syntax"]
+    return module
+
+
+jsonschema = _import_jsonschema()
 
 
 class JsonFileError(HarnessError, ValueError):

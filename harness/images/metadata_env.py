@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -126,7 +127,10 @@ def _install_pip(env: Path, pip: str, profile: Profile) -> str:
     python = env / "bin" / "python"
     wanted = f"pip=={pip}" if pip else "pip"
     base = ["pip", "install", "-p", str(python), "--no-deps", "--compile-bytecode", wanted]
-    if (pip and run_uv([*base[:2], "--offline", *base[2:]]).ok) or run_uv(base).ok:
+    # One retry, not uv's default three with backoff: with the index unreachable those cost ~10 s per image
+    # before the bundled pip below answers (preflight offline); a user's UV_HTTP_RETRIES wins.
+    online = dict(os.environ, UV_HTTP_RETRIES=os.environ.get("UV_HTTP_RETRIES", "1"))
+    if (pip and run_uv([*base[:2], "--offline", *base[2:]]).ok) or run_uv(base, env=online).ok:
         return ""
     # the wheel ensurepip would install, installed by uv (ensurepip itself also installs setuptools: minutes)
     found = subprocess.run([str(python), "-c", "import ensurepip, pathlib; print(*sorted(pathlib.Path("

@@ -42,11 +42,18 @@ Outputs: the verdicts (harness.preflight.model), rendered by harness.preflight.r
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from harness.core.errors import HarnessError
 from harness.images.build import BuiltEnv, Mode, default_cache_dir, inspect_env
+from harness.images.image_metadata import DistMetadata
 from harness.images.loaded import KERNEL, NOTEBOOK, STARTUP, LoadOrder, Root, marker_environment
 from harness.images.metadata_env import MetadataEnv, metadata_env
 from harness.images.profiles import Profile
@@ -54,7 +61,9 @@ from harness.preflight.fixes import fixes
 from harness.preflight.guard import guard
 from harness.preflight.model import ImageVerdict, InstallVerdict
 from harness.preflight.no_deps import no_deps_changes
-from harness.preflight.resolve import IndexUnreachable, Resolver, pip_args, resolve_install, sources
+from harness.preflight.recorded import Record, Recorder, stub_wheels
+from harness.preflight.resolve import (NO_RETRIES, IndexUnreachable, Resolver, index_unreachable, pip_args,
+                                       resolve_install, resolve_recorded, sources)
 from harness.source.install_spec import InstallSpec
 from harness.source.needs import NotebookNeeds
 
@@ -64,28 +73,62 @@ NO_INSTALLS = ("the notebook has no pip install that colab-ci recognises (docs/h
                "nothing to resolve; an install written some other way is still caught by `colab-ci run`")
 
 
+@dataclass
+class Offline:
+    """The package index is unreachable (``why``): installs are judged from ``record`` where it answers."""
+    why: str
+    record: Record | None
+
+    def provenance(self) -> str:
+        assert self.record is not None
+        return (f"index unreachable: judged from the metadata recorded on {self.record.date} from "
+                f"{self.record.index} ({self.record.path.name})")
+
+
 def preflight(specs: list[InstallSpec], profiles: list[Profile], *, cache_dir: Path | None = None,
               mode: Mode = "auto", python: str | None = None, force: bool = False, resolver: Resolver = "auto",
               log: Log = print, needs: Callable[[Profile], NotebookNeeds | None] | None = None,
-              refresh: bool = False) -> list[ImageVerdict]:
+              refresh: bool = False, record: Record | None = None,
+              recorder: Recorder | None = None) -> list[ImageVerdict]:
     """Evaluate every install in ``specs`` against each profile's whole image (its metadata environment,
     built if needed: from the profile's shipped metadata, or the index with ``refresh``); ``needs(profile)``
-    gives what the notebook imports from that image."""
+    gives what the notebook imports from that image.
+
+    The images are judged at once (each is its own environment; the work is subprocesses). Whether pip
+    reaches its index is asked once, beside the builds: unreachable, each install is judged from
+    ``record`` where it answers for it, else asked once without retries (its own index may answer) and
+    otherwise "could not check".
+    ``recorder`` (``--record``): pip answers every install, and its reports are kept."""
     if not specs:   # nothing installs, so nothing can move what the image pre-installs: a pass, said so
         return [ImageVerdict(profile.name, profile.python, "not built (nothing to resolve)", [], [], 0.0,
                              build_skipped=True, notes=[NO_INSTALLS]) for profile in profiles]
-    verdicts = []
-    for profile in profiles:
-        env = metadata_env(profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python,
-                           force=force, refresh=refresh, log=log)
-        verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None)
-        verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
-        verdicts.append(verdict)
-    return verdicts
+    with ThreadPoolExecutor(max_workers=max(1, len(profiles)) + 1) as pool:
+        probe = pool.submit(index_unreachable, Path(sys.executable))
+        envs = list(pool.map(lambda profile: metadata_env(
+            profile, cache_dir=cache_dir or default_cache_dir(), mode=mode, python=python, force=force,
+            refresh=refresh, log=log), profiles))
+        why = probe.result()
+        if why and recorder is not None:
+            raise HarnessError(f"--record needs the package index, and pip cannot reach it ({why})")
+        offline = Offline(why, record) if why else None
+        if offline is not None:
+            log(f"the package index is unreachable ({why}): "
+                + (f"judging installs from {record.path.name} (recorded {record.date})" if record else
+                   "no record beside the notebook: an install that needs the index is asked once, without retries, "
+                   "and is could-not-check"))
+
+        def judge(profile: Profile, env: MetadataEnv) -> ImageVerdict:
+            verdict = preflight_image(specs, profile, env, resolver, needs(profile) if needs else None,
+                                      offline=offline, recorder=recorder)
+            verdict.build_seconds, verdict.build_skipped = env.seconds, env.skipped
+            return verdict
+
+        return list(pool.map(judge, profiles, envs))
 
 
 def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv | BuiltEnv,
-                    resolver: Resolver = "auto", needs: NotebookNeeds | None = None) -> ImageVerdict:
+                    resolver: Resolver = "auto", needs: NotebookNeeds | None = None, *,
+                    offline: Offline | None = None, recorder: Recorder | None = None) -> ImageVerdict:
     """``specs`` against ``env``: the image's metadata environment (or any environment built for it).
     Each install is judged with what is loaded when it runs (``load_order``; ``needs``: what the
     notebook imports, and where)."""
@@ -93,10 +136,14 @@ def preflight_image(specs: list[InstallSpec], profile: Profile, env: MetadataEnv
     state = environment_state(env.python)
     order = load_order(profile, needs, state, env.python_version)
     installs = []
+    asked: dict[str, tuple[dict, str]] = {}   # offline: pip's answers by question, in this environment
     for spec in specs:
         cell = spec.cell_index if spec.cell_index >= 0 else None   # a --requirements file: after the notebook
+        keep = (lambda report, spec=spec: recorder.add(spec, profile.name, report)) if recorder else None
         installs.append(evaluate_install(spec, env.python, state, order.loaded_at(cell, spec.line), resolver,
-                                         later=order.imported_later(cell, spec.line)))
+                                         later=order.imported_later(cell, spec.line),
+                                         offline=_offline_for(offline, spec, profile.name), keep_report=keep,
+                                         asked=asked))
     return ImageVerdict(profile.name, profile.python, env.python_version, list(env.fidelity), installs,
                         time.perf_counter() - start, imported=imported_distributions(profile, needs))
 
@@ -134,10 +181,25 @@ def environment_state(python: Path) -> dict[str, dict]:
     return inspect_env(python)[0]
 
 
+def _offline_for(offline: Offline | None, spec: InstallSpec,
+                 image: str) -> tuple[str, list[DistMetadata] | None] | None:
+    """None online; offline, (why the index is unreachable, or the record's provenance; the recorded
+    distributions for this install as written in this image, or None when nothing recorded answers)."""
+    if offline is None:
+        return None
+    dists = offline.record.distributions(spec, image) if offline.record is not None else None
+    return (offline.why, None) if dists is None else (offline.provenance(), dists)
+
+
 def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], imported: dict[str, str],
-                     resolver: Resolver = "auto", *, later: dict[str, str] | None = None) -> InstallVerdict:
+                     resolver: Resolver = "auto", *, later: dict[str, str] | None = None,
+                     offline: tuple[str, list[DistMetadata] | None] | None = None,
+                     keep_report: Callable[[dict], None] | None = None,
+                     asked: dict[str, tuple[dict, str]] | None = None) -> InstallVerdict:
     """``spec`` against ``state``: ``imported`` is what is loaded when it runs (replacing it corrupts),
-    ``later`` what the notebook imports only after it (replacing it is named, and is not corruption)."""
+    ``later`` what the notebook imports only after it (replacing it is named, and is not corruption).
+    ``offline`` (the index is unreachable: ``_offline_for``): judged from the recorded distributions,
+    or not at all. ``keep_report``: pip's report of the install, for ``--record``."""
     start = time.perf_counter()
     verdict = InstallVerdict(spec.label, spec.text, spec.all_requirements(), notes=list(spec.notes),
                              files=spec.files_read())
@@ -159,16 +221,32 @@ def evaluate_install(spec: InstallSpec, python: Path, state: dict[str, dict], im
                              "resolver is asked")
     else:
         args = pip_args(spec)
-        try:
-            resolve_install(verdict, python, args, spec, state, imported, resolver)
-        except IndexUnreachable as exc:
-            fetched = sources(spec)
-            verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(fetched)})" if fetched else "")
-            verdict.changes = []
-        if verdict.corrupting:
-            verdict.fixes = fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
-        if spec.guarded and not verdict.unchecked:
-            verdict.guard = guard(python, args, installed, verdict)
+        with contextlib.ExitStack() as stack:
+            asks = args      # what the guard asks pip too: offline, of the same recorded wheels, or once
+            try:
+                if offline is not None and offline[1] is None:   # asked once, without retries (NO_RETRIES)
+                    asks = [*NO_RETRIES, *args]
+                    resolve_install(verdict, python, asks, spec, state, imported, "pip")
+                elif offline is not None:
+                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="colab-ci-recorded-")))
+                    stubs = stub_wheels(offline[1] or [], folder)
+                    asks = ["--no-index", "--find-links", str(stubs), *args]
+                    resolve_recorded(verdict, python, args, spec, state, imported, stubs, offline[0], asked, resolver)
+                else:
+                    resolve_install(verdict, python, args, spec, state, imported, resolver, keep_report)
+            except IndexUnreachable as exc:
+                fetched = sources(spec)
+                verdict.unchecked = str(exc) + (f" (this install fetches from {', '.join(fetched)})" if fetched else "")
+                if offline is not None:
+                    verdict.unchecked += ("; no recorded resolution answers for this install as written in this "
+                                          "image (`colab-ci preflight --record` with the index reachable records one)")
+                verdict.changes = []
+            if verdict.corrupting and offline is None:
+                verdict.fixes = fixes(verdict, spec, python, installed, imported, resolver, report_state=state)
+            elif verdict.corrupting:   # a fix is a release that fits: only the index knows the releases
+                verdict.notes.append("index unreachable: no fix looked for (a fix is a release the index has)")
+            if spec.guarded and not verdict.unchecked:
+                verdict.guard = guard(python, asks, installed, verdict)
     for change in verdict.replaced:
         if not change.imported:
             change.later = (later or {}).get(change.name, "")

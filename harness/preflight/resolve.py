@@ -18,10 +18,11 @@ through this module (``resolve.pip_dry_run``), so one replacement here (a benchm
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from packaging.requirements import Requirement
 
@@ -47,24 +48,23 @@ class IndexUnreachable(HarnessError):
 
 
 def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
-                    state: dict[str, dict], imported: dict[str, str], resolver: Resolver) -> None:
+                    state: dict[str, dict], imported: dict[str, str], resolver: Resolver,
+                    keep_report: Callable[[dict], None] | None = None) -> None:
     """Fill in the resolver's answer: uv's when it moves nothing the kernel imported, else pip's (the
-    authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch)."""
+    authority, whose dry-run downloads every wheel it would install: seconds to minutes for torch).
+    ``keep_report`` (``preflight --record``): pip always answers, and its report is handed over."""
     screened = None
     differs = uv_may_differ(spec)
-    if resolver in ("auto", "uv") and differs:
+    if keep_report is not None:
+        pass   # recording: only pip's report carries the metadata of what it would install
+    elif resolver in ("auto", "uv") and differs:
         verdict.notes.append(f"pip decides: uv may answer otherwise for {differs}")
     elif resolver in ("auto", "uv"):
         try:
             screened = uv_dry_run(python, uv_args(spec))
         except IndexUnreachable:
             screened = None   # uv's index is not pip's: pip may still reach its own, and pip decides
-    if screened is not None and (resolver == "uv" or not any(b and n in imported for n, (b, _a) in screened.items())):
-        verdict.resolver = "uv"
-        wanted = requested(spec, {})    # uv does not say who pulled what: only a requested one has its chain
-        verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "",
-                                  f"{wanted[n]} (requested)" if b and n in wanted else "")
-                           for n, (b, a) in screened.items()]
+    if _uv_answers(verdict, screened, spec, imported, resolver, "uv"):
         return
     report, error = pip_dry_run(python, args)
     verdict.resolver = "pip"
@@ -72,6 +72,77 @@ def resolve_install(verdict: InstallVerdict, python: Path, args: list[str], spec
         verdict.error = error
     else:
         verdict.changes = changes_from_report(report, spec, state, imported)
+        if keep_report is not None:
+            keep_report(report)
+
+
+def _uv_answers(verdict: InstallVerdict, screened: dict[str, tuple[str | None, str]] | None, spec: InstallSpec,
+                imported: dict[str, str], resolver: Resolver, name: str) -> bool:
+    """Take uv's answer (``screened``) when it stands: it moves nothing the kernel imported (or ``--resolver
+    uv``). False: pip decides."""
+    if screened is None or (resolver != "uv" and any(b and n in imported for n, (b, _a) in screened.items())):
+        return False
+    verdict.resolver = name
+    wanted = requested(spec, {})    # uv does not say who pulled what: only a requested one has its chain
+    verdict.changes = [Change(n, b, a, imported.get(n, "") if b else "",
+                              f"{wanted[n]} (requested)" if b and n in wanted else "")
+                       for n, (b, a) in screened.items()]
+    return True
+
+
+def resolve_recorded(verdict: InstallVerdict, python: Path, args: list[str], spec: InstallSpec,
+                     state: dict[str, dict], imported: dict[str, str], stubs: Path, provenance: str,
+                     asked: dict[str, tuple[dict, str]] | None = None, resolver: Resolver = "auto") -> None:
+    """The index is unreachable: the install as written is resolved against the image by the real resolvers,
+    as online (uv screens, pip decides), with the recorded distributions (``stubs``: metadata-only wheels,
+    harness.preflight.recorded) as their only index. pip refusing there says the record does not answer
+    (stale, or the image moved), not that the install fails: could not check. ``asked``: pip's answers so
+    far in this environment, by question (the same arguments and recorded wheels: asked once)."""
+    if resolver in ("auto", "uv") and not uv_may_differ(spec):
+        screened = uv_dry_run(python, ["--offline", "--no-index", "--find-links", str(stubs), *uv_args(spec)])
+        if _uv_answers(verdict, screened, spec, imported, resolver, "uv (recorded metadata)"):
+            verdict.notes.append(provenance)
+            return
+    question = json.dumps([str(python), args, sorted(p.name for p in stubs.iterdir())])
+    if asked is not None and question in asked:
+        report, error = asked[question]
+    else:
+        report, error = pip_dry_run(python, ["--no-index", "--find-links", str(stubs), *args])
+        if asked is not None:
+            asked[question] = (report, error)
+    verdict.resolver = "pip (recorded metadata)"
+    if error:
+        verdict.unchecked = (f"could not check: {provenance}, and pip could not resolve this install from that "
+                             f"record ({error})")
+        return
+    verdict.changes = changes_from_report(report, spec, state, imported)
+    verdict.notes.append(provenance)
+
+
+def index_unreachable(python: Path, timeout: int = 5) -> str:
+    """Why pip (``python -m pip``, with pip's own configuration and the kernel's environment) cannot reach its
+    package index, or "" when it can: one request (``pip index versions pip``), no retries, so that an
+    unreachable index costs seconds once instead of pip's retries on every install."""
+    from harness.execution.kernel_environment import kernel_environment
+
+    env = dict(kernel_environment(), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONIOENCODING="utf-8")
+    with tempfile.TemporaryDirectory(prefix="colab-ci-pip-probe-") as folder:
+        log_path = Path(folder) / "pip.log"
+        try:
+            done = subprocess.run([str(python), "-m", "pip", "index", "versions", "pip", "--retries", "0",
+                                   "--timeout", str(timeout), "--log", str(log_path)],
+                                  capture_output=True, text=True, timeout=60 + timeout, env=env, check=False)
+        except subprocess.TimeoutExpired:
+            return f"pip asked the index and got no answer within {60 + timeout} s"
+        debug_log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    # Only a fetch that failed counts: pip configured without an index (PIP_NO_INDEX, find-links) reaches
+    # everything it is meant to, and the installs are asked as usual.
+    return pip_index_unreachable(debug_log, done.stderr)
+
+
+# Offline, an install nothing recorded answers for is still asked (its own --index-url may answer), but
+# once: pip's retries and its default timeout would cost ~15 s per install for the same refusal.
+NO_RETRIES = ["--retries", "0", "--timeout", "5"]
 
 
 def pip_args(spec: InstallSpec) -> list[str]:
