@@ -4,8 +4,9 @@ Mirrors (``<cache>/envs/NAME-KEY``) and metadata environments (``<cache>/image-m
 are built in place: a builder that finds one half-built removes it and starts again. Two colab-ci
 processes sharing a cache (two terminals, a matrix beside a ``run --image``, pytest-xdist workers)
 would then remove each other's half-built folder mid-install. So a builder holds an exclusive
-``flock`` on ``FOLDER.lock`` (beside the folder, never inside it: the build removes the folder) from
-its up-to-date check to its last write; the second waits, then finds the folder built and uses it.
+``flock`` from its up-to-date check to its last write; the second waits, then finds the folder built
+and uses it. The lock file of ``<cache>/KIND/NAME`` is ``<cache>/locks/KIND--NAME.lock``: never inside
+the folder (the build removes it) nor beside it (a listing of ``envs/`` sees only environments).
 
 ``flock`` locks are released by the kernel when their holder exits or is killed, so a crashed build
 never leaves a lock behind (the lock file stays, empty and harmless).
@@ -23,7 +24,7 @@ from pathlib import Path
 @contextmanager
 def building(folder: Path, on_wait: Callable[[str], None] = lambda _line: None) -> Iterator[None]:
     """Hold the build lock of ``folder``; ``on_wait`` is told once when another process holds it."""
-    lock_path = folder.with_name(folder.name + ".lock")
+    lock_path = folder.parent.parent / "locks" / f"{folder.parent.name}--{folder.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -364,8 +364,9 @@ def failing_pin(stderr: str, pins: list[str]) -> str:
 
 
 def _python_incompatible(stderr: str) -> bool:
-    return bool(re.search(r"does not satisfy Python|no wheels with a matching Python|"
-                          r"Python (ABI|implementation|version) tag|requires-python", stderr))
+    # uv wraps its messages to the terminal's width (COLUMNS), so any space may be a line break
+    return bool(re.search(r"does\s+not\s+satisfy\s+Python|no\s+wheels\s+with\s+a\s+matching\s+Python|"
+                          r"Python\s+(ABI|implementation|version)\s+tag|requires-python", stderr))
 
 
 def inspect_env(python: Path) -> tuple[dict[str, dict], str]:

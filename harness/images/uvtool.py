@@ -73,6 +73,9 @@ def run_uv(args: list[str], *, allow_python_downloads: bool = False, timeout: fl
     line uv writes to stderr as it comes (its own progress: resolved, downloading, installed ...)."""
     environ = dict(os.environ if env is None else env)
     environ.setdefault("UV_NO_PROGRESS", "1")   # no bars: uv then says each step on a line of its own
+    # uv wraps its error messages to COLUMNS (a caller's narrow terminal, a test that set it): colab-ci reads
+    # them (which pin failed, and why), so each message stays on its own lines, unwrapped
+    environ["COLUMNS"] = "100000"
     if not allow_python_downloads:
         environ["UV_PYTHON_DOWNLOADS"] = "never"
     if on_line is None:

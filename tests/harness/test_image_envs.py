@@ -156,3 +156,13 @@ def test_matrix_runs_the_template_in_every_image(envs: dict, cache: Path, tmp_pa
         assert (out / image["image"] / "report.json").is_file()        # each run in its own folder
     assert "| 2025-11-24-13d109b-cpu | 3.12.12 -> " in (out / "matrix.md").read_text()
     assert b'<testsuite name="colab-ci matrix"' in (out / "junit.xml").read_bytes()
+
+
+@pytest.mark.timeout(120)
+def test_a_narrow_terminal_does_not_hide_why_a_pin_cannot_be_installed(tmp_path: Path, monkeypatch):
+    # uv wraps its messages to COLUMNS; "does not satisfy Python>=3.12" split over lines once failed this
+    # build in a pytest-xdist worker where an earlier test had left COLUMNS=40
+    monkeypatch.setenv("COLUMNS", "40")
+    profile = _tiny("py312-only-narrow", {"django": "6.0", "six": "1.16.0"}, python="3.11.7")
+    env = build_env(profile, cache_dir=tmp_path, mode="local", log=lambda _line: None)
+    assert env.installed["django"] != "6.0" and env.installed["six"] == "1.16.0"

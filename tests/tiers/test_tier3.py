@@ -123,7 +123,12 @@ def test_context_task_needs_the_token_two_back() -> None:
 def test_optuna_finds_a_trial(example_result) -> None:
     result, _, _ = example_result
     search = next(t for t in result.tests if t.name == "hyperparameter_search")
-    assert search.metrics["trials"] == tier3.SEARCH_TRIALS
+    if search.metrics["timed_out"]:   # a loaded machine: the search's own time limit ended it, and it says so
+        assert 1 <= search.metrics["trials"] < tier3.SEARCH_TRIALS
+        assert f"stopped by the {tier3.SEARCH_TIMEOUT_S:g} s limit after {search.metrics['trials']} trials" \
+            in search.message
+    else:
+        assert search.metrics["trials"] == tier3.SEARCH_TRIALS
     assert search.metrics["completed_trials"] >= 1
     assert tier3.LR_RANGE[0] <= search.metrics["best_lr"] <= tier3.LR_RANGE[1]
     assert tier3.WEIGHT_DECAY_RANGE[0] <= search.metrics["best_weight_decay"] <= tier3.WEIGHT_DECAY_RANGE[1]
