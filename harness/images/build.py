@@ -27,6 +27,7 @@ that failed.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform as _platform
@@ -35,11 +36,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -132,6 +135,38 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
         built.seconds, built.skipped = time.perf_counter() - start, True
         log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
         return built
+    with _building(cache, env, lambda: log(f"{profile.name}: waiting for another build of the same mirror "
+                                           f"(key {key}) to end")):
+        # another process (`matrix --build-only` beside preflight) or thread may have built it meanwhile
+        if not force and (built := _load_built(env, key)) is not None:
+            built.seconds, built.skipped = time.perf_counter() - start, True
+            log(f"{profile.name}: environment up to date, build skipped (key {key}; built while this one waited): "
+                f"{env}")
+            return built
+        return _build_new(profile, plan, env, key, log_path, closure, roots, needs, start, log)
+
+
+@contextmanager
+def _building(cache: Path, env: Path, waiting: Callable[[], None]) -> Iterator[None]:
+    """Held while ``env`` is built: one build per mirror at a time, across threads and processes (an
+    advisory lock on ``<cache>/locks/<env>.lock``; the kernel drops it when its holder dies)."""
+    path = cache / "locks" / f"{env.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_new(profile: Profile, plan: BuildPlan, env: Path, key: str, log_path: Path, closure: str,
+               roots: list[str], needs: NotebookNeeds | None, start: float, log: Log) -> BuiltEnv:
+    """``build_env``'s build proper, under the mirror's lock."""
     held = mirror_closure(profile, needs, closure)
     plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
     plan.fill(held.pins)
@@ -178,12 +213,19 @@ class BuildRequest:
     force: bool = False
 
 
-def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None,
-               workers: int = 1) -> list[BuiltEnv | BuildError]:
+def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None, workers: int = 1,
+               on_built: Callable[[int, BuiltEnv | BuildError], None] | None = None,
+               stop: threading.Event | None = None) -> list[BuiltEnv | BuildError]:
     """Each request's mirror (in the requests' order; a failed build is its ``BuildError``), ``workers``
     builds at a time: builds of different images overlap the index's answers, downloads and installs
-    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays)."""
+    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays).
+
+    ``on_built(position, result)`` is called as soon as each result is known (from a builder thread),
+    so that the matrix starts a run while other mirrors still build. Once ``stop`` is set, the builds
+    not yet begun are not begun: each is a ``BuildError`` saying so."""
     def one(request: BuildRequest) -> BuiltEnv | BuildError:
+        if stop is not None and stop.is_set():
+            return BuildError(f"{request.profile.name}: not built: the matrix was interrupted")
         try:
             return build_env(request.profile, cache_dir=cache_dir, mode=request.mode, python=request.python,
                              force=request.force, log=request.log, needs=request.needs, closure=request.closure)
@@ -199,7 +241,9 @@ def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = Non
 
     def image_in_turn(positions: list[int]) -> None:
         for position in positions:
-            results[position] = one(requests[position])
+            results[position] = result = one(requests[position])
+            if on_built is not None:
+                on_built(position, result)
 
     if workers <= 1 or len(by_image) <= 1:
         for positions in by_image.values():
