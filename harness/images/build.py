@@ -48,6 +48,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from harness.core.errors import HarnessError
+from harness.images.bytecode import compile_mirror
 from harness.images.closure import CUDA_ONLY
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
@@ -328,30 +329,7 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
         if not result.ok:
             raise BuildError(f"{plan.profile.name}: installing {', '.join(plan.runner_needs)} failed: "
                              f"{_uv_error(result.stderr)}", pin=failing_pin(result.stderr, plan.runner_needs))
-    _compile_bytecode(env, journal)
-
-
-# The distributions' own test suites (``.../tests/...``): a third of the template's mirror's .py files
-# (pandas 1112, sympy 678, numba 404, scipy 370, ... of 13529 in 2025-11-24's), which no notebook imports.
-# Left uncompiled: one a notebook did import would be compiled then, as any module without a .pyc.
-NOT_COMPILED = r"[/\\]tests[/\\]"
-
-
-def _compile_bytecode(env: Path, journal) -> None:
-    """Every module of the mirror compiled once, after the last install (``PYTHONDONTWRITEBYTECODE`` may be
-    set, so the kernel would compile what it imports on every start and keep none of it), with the
-    mirror's own interpreter (its magic number), on every core; but ``NOT_COMPILED``. A file that does not
-    compile (Python 2 leftovers in some distributions) stays as it is, as with ``uv --compile-bytecode``."""
-    folders = [str(p) for p in sorted(env.glob("lib/python*/site-packages"))]
-    command = [str(env / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", "-x", NOT_COMPILED, *folders]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
-    seconds = time.perf_counter() - start
-    journal.write(f"\n$ {' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}(exit {done.returncode}; "
-                  f"{seconds:.1f} s)\n")
-    journal.flush()
-    journal.say(f"bytecode compiled in {seconds:.1f} s (the distributions' tests/ aside)")
+    compile_mirror(env, journal.say, journal.write)   # once, after the last install (harness.images.bytecode)
 
 
 def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> None:

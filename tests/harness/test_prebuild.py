@@ -152,3 +152,38 @@ def test_the_mirror_is_compiled_once_but_its_distributions_test_suites(tmp_path:
     assert not list((package / "tests").rglob("*.pyc"))
     ipykernel = next(built.path.glob("lib/python*/site-packages/ipykernel"))   # the last step's installs too
     assert list((ipykernel / "__pycache__").glob("kernelapp.*.pyc"))
+
+
+@pytest.mark.timeout(300)
+def test_a_file_two_mirrors_share_is_compiled_once_and_its_pyc_is_valid_in_both(tmp_path: Path, monkeypatch):
+    """uv links the same release's files from its cache into every mirror: the second mirror links the
+    first one's .pyc for them (one inode), and its interpreter takes it as up to date (it would write a
+    new one, a new inode, if it were stale)."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))   # uv's cache on the mirrors' file system
+    spec = Pin("jsonschema-specifications", "2025.9.1", ["(root)"])
+
+    def profile(name: str, six: str) -> Profile:
+        return Profile(name=name, date="2026-01-15", runtime="cpu", python=OWN, os="", source={}, platform="",
+                       roots={}, pins=[spec, Pin("six", six, ["(root)"])], outside_image={}, gpu_only={},
+                       dropped=[], image={"jsonschema-specifications": "2025.9.1", "six": six}, freeze_sha256="",
+                       closure={})
+
+    lines: list[str] = []
+    one = build_env(profile("one", "1.17.0"), cache_dir=tmp_path / "cache", mode="local", log=lines.append)
+    two = build_env(profile("two", "1.16.0"), cache_dir=tmp_path / "cache", mode="local", log=lines.append)
+
+    first, second = (next(e.glob("lib/python*/site-packages/jsonschema_specifications/__pycache__/_core.*.pyc"))
+                     for e in (one.path, two.path))
+    assert first.stat().st_ino == second.stat().st_ino, lines
+    assert any(line.startswith("one: bytecode compiled in") and "(0 files'" in line for line in lines), lines
+    assert any(line.startswith("two: bytecode compiled in") and "(0 files'" not in line for line in lines), lines
+    # six differs between them: each mirror has its own six.pyc
+    six_one, six_two = (next(e.glob("lib/python*/site-packages/__pycache__/six.*.pyc")) for e in (one.path, two.path))
+    assert six_one.stat().st_ino != six_two.stat().st_ino
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # the import system's own check of the .pyc (source mtime and size), without running the module
+    check = ("import importlib.machinery as m, sys; m.SourceFileLoader('core', sys.argv[1]).get_code('core')")
+    done = subprocess.run([str(two.python), "-c", check, str(second.parent.parent / "_core.py")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert second.stat().st_ino == first.stat().st_ino   # not rewritten: valid for the second mirror's path
