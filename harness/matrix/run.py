@@ -36,7 +36,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.core import progress
 from harness.core.checkout import default_notebook
@@ -154,6 +154,7 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
         def start(run: ImageRun, python: Path | None, book: Path) -> None:
             if interrupted.is_set():   # an interrupted matrix starts no run (it would be stopped at once)
                 run.error = "not run: the matrix was interrupted"
+                shown.show(progress.Event(run.label, run.error, done=True))
                 return
             started.add(run.label, out / run.folder / PROGRESS_FILE, pool.submit(
                 _run_one, run, python, book, out, parameters, timeout,
@@ -170,7 +171,8 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
             run.env_python, run.fidelity = result.python_version, list(result.fidelity)
             run.env_numpy = result.installed.get("numpy", "absent")
             run.env_torch = result.installed.get("torch", "absent")
-            shown.show(progress.Event(run.label, "waiting for a free slot"))
+            if not interrupted.is_set():
+                shown.show(progress.Event(run.label, "waiting for a free slot"))
             start(run, result.python, book)
 
         for run, book, request in legs:
@@ -178,18 +180,22 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
                 start(run, None, book)
         # the images' builds overlap (BUILD_JOBS at a time: bench/bench_mirror_builds.py), and the runs overlap
         # the builds; a build that is not a BuildError (the closure cannot be resolved) ends the matrix as before
-        with ThreadPoolExecutor(max_workers=1) as builder:
-            builds = builder.submit(build_envs, [request for _run, _book, request in requests], cache_dir=cache_dir,
-                                    workers=BUILD_JOBS, on_built=built, stop=interrupted)
-            try:
-                while pending := [f for f in (builds, *started.futures()) if not f.done()]:
-                    wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)   # short waits: Ctrl-C and SIGTERM
-                    _relay(started.followers(), shown)                        # reach this thread at once
+        builds = _Builds(lambda: build_envs([request for _run, _book, request in requests], cache_dir=cache_dir,
+                                            workers=BUILD_JOBS, on_built=built, stop=interrupted))
+        try:
+            builds.start()
+            while not builds.finished.is_set() or started.pending():
+                # short waits: Ctrl-C and SIGTERM reach this thread at once
+                if pending := started.pending():
+                    wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                else:
+                    builds.finished.wait(0.5)
                 _relay(started.followers(), shown)
-            except KeyboardInterrupt:
-                interrupted.set()    # the builds not begun are not begun, and no run starts
-                children.stop()      # each run writes its notebook and reports; their threads then read them
-            builds.result()
+            _relay(started.followers(), shown)
+        except KeyboardInterrupt:
+            interrupted.set()    # the builds not begun are not begun, and no run starts
+            children.stop()      # each run writes its notebook and reports; their threads then read them
+        builds.result()          # the build under way ends (its run does not start)
     return runs
 
 
@@ -206,6 +212,35 @@ def prebuild(profiles: list[Profile], notebook: Path | Sequence[Path], *, cache_
                       workers=BUILD_JOBS)
 
 
+class _Builds:
+    """The matrix's builds, in a thread of their own, waited for even when Ctrl-C came at any moment."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self.build = build
+        self.begun, self.finished = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="matrix-builds", daemon=True)
+
+    def _run(self) -> None:
+        self.begun.set()
+        try:
+            self.build()
+        except BaseException as exc:   # re-raised by result(), in the matrix's thread
+            self.error = exc
+        finally:
+            self.finished.set()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def result(self) -> None:
+        """Wait for the builds (when they began at all) and re-raise what ended them."""
+        if self.begun.wait(5):
+            self.finished.wait()
+        if self.error is not None:
+            raise self.error
+
+
 class _Started:
     """The runs started so far (from the builder's threads and this one), and their progress files."""
 
@@ -219,9 +254,9 @@ class _Started:
             self._followers[label] = progress.Follower(progress_file)
             self._futures.append(future)
 
-    def futures(self) -> list[Future[None]]:
+    def pending(self) -> list[Future[None]]:
         with self.lock:
-            return list(self._futures)
+            return [future for future in self._futures if not future.done()]
 
     def followers(self) -> dict[str, progress.Follower]:
         with self.lock:

@@ -187,3 +187,31 @@ def test_a_file_two_mirrors_share_is_compiled_once_and_its_pyc_is_valid_in_both(
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert second.stat().st_ino == first.stat().st_ino   # not rewritten: valid for the second mirror's path
+
+
+@pytest.mark.timeout(300)
+def test_a_matrix_interrupted_while_it_builds_begins_no_more_builds_and_runs_nothing(tmp_path: Path, monkeypatch):
+    """Ctrl-C (or SIGTERM) while the mirrors build: the build under way ends, the next is not begun, no
+    run starts, and the matrix returns every leg with what happened to it (its reports are written)."""
+    interrupted = threading.Event()
+    real_build_env = build_module.build_env
+
+    def build_env_interrupted(profile, **kwargs):
+        if profile.name == "first":
+            import _thread
+            _thread.interrupt_main()            # Ctrl-C reaches the matrix's thread ...
+            assert interrupted.wait(60)         # ... while this build is under way
+        return real_build_env(profile, **kwargs)
+
+    monkeypatch.setattr(build_module, "build_env", build_env_interrupted)
+    monkeypatch.setattr(matrix_module, "BUILD_JOBS", 1)
+    notebook = make_notebook(tmp_path / "ok.ipynb", [("print(1 + 1)", [])])
+    shown = Recorded()
+    runs = matrix([_tiny("first", "1.17.0"), _tiny("second", "1.16.0")], notebook, tmp_path / "out",
+                  cache_dir=tmp_path / "cache", mode="local", baselines=None, shown=shown, interrupted=interrupted)
+    assert interrupted.is_set()
+    said = [(e.scope, e.message) for e in shown.events]
+    assert [r.error for r in runs] == ["not run: the matrix was interrupted",
+                                       "environment build failed: second: not built: the matrix was interrupted"], said
+    assert shown.index("first", "built in ") >= 0 and shown.index("second", "building (") == -1
+    assert shown.index("first", "running ") == -1 and not (tmp_path / "out" / "first").exists()
