@@ -17,7 +17,11 @@ not rebuilt (the build says so). Steps:
    newer than the snapshot by construction, and uv's ``--exclude-newer`` does not hide wheels found
    through find-links anyway (they have no upload time); then torch's companions (torchvision, ...)
    at the release that matches the stand-in;
-3. pip and ipykernel, where the image lacks them.
+3. pip and ipykernel, where the image lacks them;
+4. the bytecode, once, sharing what other mirrors compiled of the same files (``harness.images.bytecode``).
+
+One build per mirror at a time, across threads and processes (``_building``: `matrix --build-only`
+beside preflight and the matrix may ask for the same one); the one that waited finds it built.
 
 Every deviation is explicit: ``fidelity.json`` beside the environment lists them
 (``harness.images.fidelity``), and so does ``colab-ci-build.json``, the build record (read back by
