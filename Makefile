@@ -40,14 +40,22 @@ test: venv browser
 PREFLIGHT ?= 1
 MATRIX    ?= 1
 SMOKE     ?= 1
+# The matrix's mirrors are built beside preflight (`matrix --build-only`, log out/prebuild.log); the matrix
+# then finds them up to date, or waits for the one still building (one build per mirror at a time).
+PREBUILD  ?= $(MATRIX)
 IMAGES    ?=
 IMAGES_ARG = $(if $(strip $(IMAGES)),--images $(IMAGES))
 
 ci-colab: venv browser
 	@status=0; \
 	step() { "$$@"; rc=$$?; [ $$rc -gt $$status ] && status=$$rc; return 0; }; \
+	prebuild=; \
+	if [ "$(PREBUILD)" != 0 ]; then mkdir -p out; echo "ci-colab: building the matrix's mirrors beside preflight (log: out/prebuild.log)"; \
+	  $(PY) -m harness matrix --build-only $(IMAGES_ARG) $(HARNESS_ARGS) >out/prebuild.log 2>&1 & prebuild=$$!; fi; \
 	if [ "$(PREFLIGHT)" != 0 ]; then step $(PY) -m harness preflight $(IMAGES_ARG) --out out/preflight; fi; \
 	if [ "$(MATRIX)" != 0 ]; then step $(PY) -m harness matrix $(IMAGES_ARG) --out out/matrix $(HARNESS_ARGS); fi; \
+	if [ -n "$$prebuild" ] && ! wait $$prebuild; then echo "ci-colab: a mirror's prebuild failed (out/prebuild.log)"; \
+	  [ "$(MATRIX)" != 0 ] || { [ $$status -gt 2 ] || status=2; }; fi; \
 	if [ "$(SMOKE)" != 0 ]; then step $(PY) -m harness smoke --out out/smoke; fi; \
 	echo "ci-colab: exit $$status (reports under out/)"; exit $$status
 

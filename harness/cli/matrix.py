@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu", choices=("T4", "L4", "A100", "H100"), default=None,
                         help="with --on colab: the Colab column on a GPU runtime")
     parser.add_argument("--json", action="store_true", help="print matrix.json on stdout instead of the table")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or find up to date) the mirrors the matrix would run in, and run nothing: "
+                             "`make ci-colab` starts it beside preflight (exit 0 all built, 2 a build failed)")
     kernel_input_options(parser, for_each_run=True)
     retries_option(parser, for_each_run=True)
     parameters.add_arguments(parser)

@@ -24,14 +24,21 @@ from pathlib import Path
 @contextmanager
 def building(folder: Path, on_wait: Callable[[str], None] = lambda _line: None) -> Iterator[None]:
     """Hold the build lock of ``folder``; ``on_wait`` is told once when another process holds it."""
-    lock_path = folder.parent.parent / "locks" / f"{folder.parent.name}--{folder.name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = folder.parent.parent / "locks" / f"{folder.parent.name}--{folder.name}.lock"
+    with exclusive(lock, on_wait=lambda: on_wait(f"waiting for another colab-ci process that is building {folder}")):
+        yield
+
+
+@contextmanager
+def exclusive(lock: Path, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``lock`` (made if need be); ``on_wait()`` when it must wait."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            on_wait(f"waiting for another colab-ci process that is building {folder}")
+            on_wait()
             fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:

@@ -17,7 +17,11 @@ not rebuilt (the build says so). Steps:
    newer than the snapshot by construction, and uv's ``--exclude-newer`` does not hide wheels found
    through find-links anyway (they have no upload time); then torch's companions (torchvision, ...)
    at the release that matches the stand-in;
-3. pip and ipykernel, where the image lacks them.
+3. pip and ipykernel, where the image lacks them;
+4. the bytecode, once, sharing what other mirrors compiled of the same files (``harness.images.bytecode``).
+
+One build per mirror at a time, across threads and processes (``harness.core.cache_lock``: `matrix --build-only`
+beside preflight and the matrix may ask for the same one); the one that waited finds it built.
 
 Every deviation is explicit: ``fidelity.json`` beside the environment lists them
 (``harness.images.fidelity``), and so does ``colab-ci-build.json``, the build record (read back by
@@ -35,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -46,6 +51,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from harness.core.cache_lock import building
 from harness.core.errors import HarnessError
+from harness.images.bytecode import compile_mirror
 from harness.images.closure import CUDA_ONLY
 from harness.images.fidelity import BUILD_FILE, BUILD_SCHEMA, FIDELITY_FILE, current_record, deviations
 from harness.images.mirror import mirror_closure, mirror_roots
@@ -129,44 +135,50 @@ def build_env(profile: Profile, *, cache_dir: Path | None = None, mode: Mode = "
     key = plan.key
     env = cache / "envs" / f"{profile.name}-{key}"
     log_path = cache / "logs" / f"{profile.name}-{key}.log"
-    # Another process (a second terminal, a pytest-xdist worker) may be building this very folder:
-    # wait for it, then find its build up to date (harness.core.cache_lock).
+    # Another process (`matrix --build-only` beside preflight, a second terminal, a pytest-xdist worker) or
+    # thread may be building this very mirror: wait for it, then find it built (harness.core.cache_lock).
     with building(env, on_wait=log):
         if not force and (built := _load_built(env, key)) is not None:
             built.seconds, built.skipped = time.perf_counter() - start, True
             log(f"{profile.name}: environment up to date, build skipped (key {key}): {env}")
             return built
-        held = mirror_closure(profile, needs, closure)
-        plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
-        plan.fill(held.pins)
-        plan.tolerate_failures = closure == "full"
-        extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
-        log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
-            f"{', '.join(extra) or 'nothing else'}) into {env}")
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "w", encoding="utf-8") as handle:
-            journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
-            journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
-            try:
-                _build(plan, env, journal)
-                installed, version = _inspect(env)
-            except BuildError as exc:
-                exc.log = log_path
-                journal.write(f"\nFAILED: {exc}\n")
-                raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
-        pins = {p.name: p.version for p in plan.pins}
-        if plan.gpu:    # the CUDA libraries the image's torch brought, held at the image's versions: the image's own
-            pins.update({n: profile.image[n] for n in installed if CUDA_ONLY.match(n) and profile.image.get(n)})
-        fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
-                                           os_name=_os_name(), gpu=plan.gpu, pins=pins)
-        fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
-                     "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
-        built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
-                         time.perf_counter() - start, False, str(log_path), closure, roots)
-        (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
-        write_build_record(built, profile, pins)
-        log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
-        return built
+        return _build_new(profile, plan, env, key, log_path, closure, roots, needs, start, log)
+
+
+def _build_new(profile: Profile, plan: BuildPlan, env: Path, key: str, log_path: Path, closure: str,
+               roots: list[str], needs: NotebookNeeds | None, start: float, log: Log) -> BuiltEnv:
+    """``build_env``'s build proper, under the mirror's lock."""
+    held = mirror_closure(profile, needs, closure)
+    plan = plan.for_pins(held.pins)   # the image's minor, or (no torch wheel for it) the harness's own Python
+    plan.fill(held.pins)
+    plan.tolerate_failures = closure == "full"
+    extra = [Path(s).name for s in plan.substitutes] + plan.companions + plan.runner_needs
+    log(f"{profile.name}: building ({plan.mode}: Python {plan.python}, {len(plan.index_pins)} pins + "
+        f"{', '.join(extra) or 'nothing else'}) into {env}")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as handle:
+        journal = Journal(handle, lambda line: log(f"{profile.name}: {line}"))
+        journal.write(f"# colab-ci build of {profile.name} (key {key}, {uv_version()})\n")
+        try:
+            _build(plan, env, journal)
+            installed, version = _inspect(env)
+        except BuildError as exc:
+            exc.log = log_path
+            journal.write(f"\nFAILED: {exc}\n")
+            raise BuildError(f"{exc} (log: {log_path})", pin=exc.pin, log=log_path) from None
+    pins = {p.name: p.version for p in plan.pins}
+    if plan.gpu:    # the CUDA libraries the image's torch brought, held at the image's versions: the image's own
+        pins.update({n: profile.image[n] for n in installed if CUDA_ONLY.match(n) and profile.image.get(n)})
+    fidelity = held.lines + deviations(profile, python=version, installed=installed, reasons=plan.reasons,
+                                       os_name=_os_name(), gpu=plan.gpu, pins=pins)
+    fidelity += [f"import {m}: the mirror cannot import it, though its distribution is installed "
+                 "(colab-ci's import-name list may name the wrong one)" for m in _unimportable(env, held.modules)]
+    built = BuiltEnv(profile.name, env, key, plan.mode, version, fidelity, installed,
+                     time.perf_counter() - start, False, str(log_path), closure, roots)
+    (env / FIDELITY_FILE).write_text(json.dumps(fidelity, indent=1) + "\n", encoding="utf-8")
+    write_build_record(built, profile, pins)
+    log(f"{profile.name}: built in {built.seconds:.1f} s; {len(fidelity)} deviation(s) from the image")
+    return built
 
 
 @dataclass
@@ -182,12 +194,19 @@ class BuildRequest:
     force: bool = False
 
 
-def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None,
-               workers: int = 1) -> list[BuiltEnv | BuildError]:
+def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = None, workers: int = 1,
+               on_built: Callable[[int, BuiltEnv | BuildError], None] | None = None,
+               stop: threading.Event | None = None) -> list[BuiltEnv | BuildError]:
     """Each request's mirror (in the requests' order; a failed build is its ``BuildError``), ``workers``
     builds at a time: builds of different images overlap the index's answers, downloads and installs
-    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays)."""
+    (uv's cache is shared and safe for this; bench/bench_mirror_builds.py measures what it pays).
+
+    ``on_built(position, result)`` is called as soon as each result is known (from a builder thread),
+    so that the matrix starts a run while other mirrors still build. Once ``stop`` is set, the builds
+    not yet begun are not begun: each is a ``BuildError`` saying so."""
     def one(request: BuildRequest) -> BuiltEnv | BuildError:
+        if stop is not None and stop.is_set():
+            return BuildError(f"{request.profile.name}: not built: the matrix was interrupted")
         try:
             return build_env(request.profile, cache_dir=cache_dir, mode=request.mode, python=request.python,
                              force=request.force, log=request.log, needs=request.needs, closure=request.closure)
@@ -203,7 +222,9 @@ def build_envs(requests: Sequence[BuildRequest], *, cache_dir: Path | None = Non
 
     def image_in_turn(positions: list[int]) -> None:
         for position in positions:
-            results[position] = one(requests[position])
+            results[position] = result = one(requests[position])
+            if on_built is not None:
+                on_built(position, result)
 
     if workers <= 1 or len(by_image) <= 1:
         for positions in by_image.values():
@@ -263,7 +284,7 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
     python = str(env / "bin" / "python")
     _install_pins(plan, python, env / "colab-ci-pins.txt", journal)
     if plan.substitutes:
-        args = ["pip", "install", "-p", python, "--compile-bytecode"]
+        args = ["pip", "install", "-p", python]
         constraints = env / "colab-ci-cuda-constraints.txt"
         if plan.gpu:    # with its CUDA libraries (PyPI's), every distribution held at the image's version
             constraints.write_text("\n".join(cuda_constraints(plan.profile, plan.substitutes)) + "\n", encoding="utf-8")
@@ -282,12 +303,13 @@ def _build(plan: BuildPlan, env: Path, journal) -> None:
     if plan.companions:
         _install_companions(plan, python, journal)
     if plan.runner_needs:
-        result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "--exclude-newer",
+        result = run_uv(["pip", "install", "-p", python, "--exclude-newer",
                          f"{plan.profile.date}T23:59:59Z", *plan.runner_needs], on_line=journal.uv_line)
         _journal(journal, result)
         if not result.ok:
             raise BuildError(f"{plan.profile.name}: installing {', '.join(plan.runner_needs)} failed: "
                              f"{_uv_error(result.stderr)}", pin=failing_pin(result.stderr, plan.runner_needs))
+    compile_mirror(env, journal.say, journal.write)   # once, after the last install (harness.images.bytecode)
 
 
 def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> None:
@@ -298,7 +320,7 @@ def _install_pins(plan: BuildPlan, python: str, pins_file: Path, journal) -> Non
         if not pins:
             return
         pins_file.write_text("\n".join(pins) + "\n", encoding="utf-8")
-        result = run_uv(["pip", "install", "-p", python, "--no-deps", "--compile-bytecode",
+        result = run_uv(["pip", "install", "-p", python, "--no-deps",
                          "--exclude-newer", exclude_newer, "-r", str(pins_file)], on_line=journal.uv_line)
         _journal(journal, result)
         if result.ok:
@@ -328,7 +350,7 @@ def _install_companions(plan: BuildPlan, python: str, journal) -> None:
         handle.write(f"torch=={before['torch']}\n")
         constraint = handle.name
     try:
-        result = run_uv(["pip", "install", "-p", python, "--compile-bytecode", "-c", constraint, *find_links_args(),
+        result = run_uv(["pip", "install", "-p", python, "-c", constraint, *find_links_args(),
                          *plan.companions], on_line=journal.uv_line)
     finally:
         os.unlink(constraint)

@@ -7,7 +7,8 @@ list``; nothing is hard-coded. ``local_wheels()`` lists the wheels lying in thos
 
 Every uv call gets ``UV_PYTHON_DOWNLOADS=never`` unless the caller allows downloads (the exact
 build mode, where uv may install the image's Python), and ``--compile-bytecode`` where it
-installs (``PYTHONDONTWRITEBYTECODE`` may be set, so nothing would be compiled later).
+installs (``PYTHONDONTWRITEBYTECODE`` may be set, so nothing would be compiled later), but in a
+mirror's build, which compiles once after its last install (``harness.images.build``).
 """
 
 from __future__ import annotations

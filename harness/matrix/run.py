@@ -5,9 +5,12 @@ images: one leg per notebook and image, all legs sharing the same ``--jobs`` slo
 ``OUT/<notebook slug>/<image>``, and one combined report over every leg in OUT.
 
 For each profile: its environment is built (or found up to date: ``harness.images.build``; the images'
-builds overlap, ``BUILD_JOBS`` at a time), then
+builds overlap, ``BUILD_JOBS`` at a time), then, as soon as that image's mirror is ready (while the
+others still build),
 ``python -m harness run NOTEBOOK --python <env python> --out OUT/<image>`` runs as a subprocess, at
-most ``--jobs`` at a time (default: the number of cores). Each run writes its own reports in its own
+most ``--jobs`` at a time (default: the number of cores). ``--build-only`` (``prebuild``) builds the
+mirrors and runs nothing: ``make ci-colab`` starts it beside preflight, and the matrix then finds
+them up to date. Each run writes its own reports in its own
 folder; harness/report/matrix_records.py reads their ``report.json`` and harness/report/matrix_reports.py
 lays the outcome out as one images x checks table (``matrix.md``, ``matrix.json``, ``junit.xml``,
 ``matrix.html`` in OUT), with each image's fidelity report.
@@ -31,16 +34,16 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.core import progress
 from harness.core.checkout import default_notebook
 from harness.core.errors import HarnessError
 from harness.core.signals import sigterm_as_interrupt
-from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED
-from harness.images.build import BuildError, BuildRequest, build_envs, default_cache_dir
+from harness.core.verdicts import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK
+from harness.images.build import BuildError, BuildRequest, BuiltEnv, build_envs, default_cache_dir
 from harness.images.misses import add_recorded
 from harness.images.profiles import Profile, select_profiles
 from harness.images.shipped_metadata import image_import_names
@@ -72,6 +75,8 @@ def run_matrix(args, profiles_dir: Path) -> int:
             raise HarnessError(f"notebook {path} does not exist")
     notebook: Path | list[Path] = notebooks[0] if len(notebooks) == 1 else notebooks
     out = Path(args.out)
+    if getattr(args, "build_only", False):
+        return _prebuild_verb(args, profiles, notebook)
     interrupted = threading.Event()
     with sigterm_as_interrupt():
         shown = progress.display()
@@ -91,6 +96,23 @@ def run_matrix(args, profiles_dir: Path) -> int:
         print(render_markdown(runs, notebook, details=False))
         print(f"\nreports: {', '.join(str(p) for p in paths)}")
     return EXIT_INTERRUPTED if interrupted.is_set() else exit_code(runs)
+
+
+def _prebuild_verb(args, profiles: list[Profile], notebook: Path | list[Path]) -> int:
+    """``matrix --build-only``: one line per mirror; exit 0 when every one is built (or up to date), else 2."""
+    shown = progress.display()
+    try:
+        results = prebuild(profiles, notebook, cache_dir=args.cache_dir, mode=args.mode, python=args.python,
+                           force=args.force, shown=shown, content=tuple(args.content))
+    finally:
+        shown.close()
+    for result in results:
+        if isinstance(result, BuildError):
+            print(f"environment build failed: {result}")
+        else:
+            print(f"{result.name}: {result.python} ({'up to date' if result.skipped else 'built'}, "
+                  f"{result.seconds:.1f} s)")
+    return EXIT_HARNESS if any(isinstance(r, BuildError) for r in results) else EXIT_OK
 
 
 def _run_args(args) -> list[str]:
@@ -120,11 +142,138 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
     colab``; "" a CPU runtime, else the GPU: ``--gpu``), beside the mirrors; None: none."""
     interrupted = interrupted or threading.Event()   # set when Ctrl-C/SIGTERM stopped the runs
     shown = shown or progress.display()
+    runs, legs = _legs(profiles, notebook, cache_dir=cache_dir, mode=mode, python=python, force=force, shown=shown,
+                       content=content, on_colab=on_colab)
+    cores = os.cpu_count() or 1
+    workers = max(1, min(jobs or default_jobs(cores), len(legs) or 1))
+    env = _thread_share(cores, workers)
+    children = _Children()
+    requests = [(run, book, request) for run, book, request in legs if request is not None]
+    started = _Started()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        def start(run: ImageRun, python: Path | None, book: Path) -> None:
+            if interrupted.is_set():   # an interrupted matrix starts no run (it would be stopped at once)
+                run.error = "not run: the matrix was interrupted"
+                shown.show(progress.Event(run.label, run.error, done=True))
+                return
+            started.add(run.label, out / run.folder / PROGRESS_FILE, pool.submit(
+                _run_one, run, python, book, out, parameters, timeout,
+                [*_baseline_args(run.folder, baselines, update_baselines, accept_failures), *run_args],
+                env, children, shown))
+
+        def built(position: int, result: BuiltEnv | BuildError) -> None:
+            # a leg's run starts as soon as its mirror is ready, while the other images' mirrors still build
+            run, book, _request = requests[position]
+            if isinstance(result, BuildError):
+                run.error = f"environment build failed: {result}"
+                shown.show(progress.Event(run.label, "environment build failed", done=True))
+                return
+            run.env_python, run.fidelity = result.python_version, list(result.fidelity)
+            run.env_numpy = result.installed.get("numpy", "absent")
+            run.env_torch = result.installed.get("torch", "absent")
+            if not interrupted.is_set():
+                shown.show(progress.Event(run.label, "waiting for a free slot"))
+            start(run, result.python, book)
+
+        for run, book, request in legs:
+            if request is None:   # the Colab column: Colab's runtime, nothing to build
+                start(run, None, book)
+        # the images' builds overlap (BUILD_JOBS at a time: bench/bench_mirror_builds.py), and the runs overlap
+        # the builds; a build that is not a BuildError (the closure cannot be resolved) ends the matrix as before
+        builds = _Builds(lambda: build_envs([request for _run, _book, request in requests], cache_dir=cache_dir,
+                                            workers=BUILD_JOBS, on_built=built, stop=interrupted))
+        try:
+            builds.start()
+            while not builds.finished.is_set() or started.pending():
+                # short waits: Ctrl-C and SIGTERM reach this thread at once
+                if pending := started.pending():
+                    wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                else:
+                    builds.finished.wait(0.5)
+                _relay(started.followers(), shown)
+            _relay(started.followers(), shown)
+        except KeyboardInterrupt:
+            interrupted.set()    # the builds not begun are not begun, and no run starts
+            children.stop()      # each run writes its notebook and reports; their threads then read them
+        builds.result()          # the build under way ends (its run does not start)
+    return runs
+
+
+def prebuild(profiles: list[Profile], notebook: Path | Sequence[Path], *, cache_dir: Path | None = None,
+             mode: str = "auto", python: str | None = None, force: bool = False,
+             shown: progress.Display | None = None, content: tuple[Path, ...] = ()) -> list[BuiltEnv | BuildError]:
+    """``matrix --build-only``: the mirrors the matrix's legs would build, built (or found up to date) the
+    way the matrix builds them, and nothing run. ``make ci-colab`` starts it beside preflight, so that the
+    matrix then finds every mirror up to date (or, still building, waits for it: ``build_env``'s lock)."""
+    shown = shown or progress.display()
+    _runs, legs = _legs(profiles, notebook, cache_dir=cache_dir, mode=mode, python=python, force=force,
+                        shown=shown, content=content, on_colab=None)
+    return build_envs([request for _run, _book, request in legs if request is not None], cache_dir=cache_dir,
+                      workers=BUILD_JOBS)
+
+
+class _Builds:
+    """The matrix's builds, in a thread of their own, waited for even when Ctrl-C came at any moment."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self.build = build
+        self.begun, self.finished = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="matrix-builds", daemon=True)
+
+    def _run(self) -> None:
+        self.begun.set()
+        try:
+            self.build()
+        except BaseException as exc:   # re-raised by result(), in the matrix's thread
+            self.error = exc
+        finally:
+            self.finished.set()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def result(self) -> None:
+        """Wait for the builds (when they began at all) and re-raise what ended them."""
+        if self.begun.wait(5):
+            self.finished.wait()
+        if self.error is not None:
+            raise self.error
+
+
+class _Started:
+    """The runs started so far (from the builder's threads and this one), and their progress files."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._futures: list[Future[None]] = []
+        self._followers: dict[str, progress.Follower] = {}
+
+    def add(self, label: str, progress_file: Path, future: Future[None]) -> None:
+        with self.lock:
+            self._followers[label] = progress.Follower(progress_file)
+            self._futures.append(future)
+
+    def pending(self) -> list[Future[None]]:
+        with self.lock:
+            return [future for future in self._futures if not future.done()]
+
+    def followers(self) -> dict[str, progress.Follower]:
+        with self.lock:
+            return dict(self._followers)
+
+
+Leg = tuple[ImageRun, Path, "BuildRequest | None"]   # a run, its notebook, its mirror (None: the Colab column)
+
+
+def _legs(profiles: list[Profile], notebook: Path | Sequence[Path], *, cache_dir: Path | None, mode: str,
+          python: str | None, force: bool, shown: progress.Display, content: tuple[Path, ...],
+          on_colab: str | None) -> tuple[list[ImageRun], list[Leg]]:
+    """Every leg's run (in the report's order) and the legs whose notebook could be read."""
     notebooks = [notebook] if isinstance(notebook, Path) else list(notebook)
     slugs = notebook_slugs(notebooks) if len(notebooks) > 1 else {notebooks[0]: ""}
     runs: list[ImageRun] = []
-    ready = []
-    legs = []   # (run, notebook, build request) for every leg whose notebook could be read
+    legs: list[Leg] = []
     for book in notebooks:
         for profile in profiles:
             run = ImageRun(profile.name, profile.python, profile.version("numpy") or "", profile.version("torch") or "",
@@ -151,42 +300,7 @@ def matrix(profiles: list[Profile], notebook: Path | Sequence[Path], out: Path, 
                              notebook=slugs[book])
             runs.append(colab)
             legs.append((colab, book, None))
-    # the images' builds overlap (BUILD_JOBS at a time: bench/bench_mirror_builds.py)
-    built = iter(build_envs([request for _run, _book, request in legs if request is not None], cache_dir=cache_dir,
-                            workers=BUILD_JOBS))
-    for run, book, request in legs:
-        if request is None:   # the Colab column: Colab's runtime, nothing to build
-            ready.append((run, None, book))
-            continue
-        env = next(built)
-        if isinstance(env, BuildError):
-            run.error = f"environment build failed: {env}"
-            shown.show(progress.Event(run.label, "environment build failed", done=True))
-            continue
-        run.env_python, run.fidelity = env.python_version, list(env.fidelity)
-        run.env_numpy, run.env_torch = env.installed.get("numpy", "absent"), env.installed.get("torch", "absent")
-        ready.append((run, env.python, book))
-        shown.show(progress.Event(run.label, "waiting for a free slot"))
-    cores = os.cpu_count() or 1
-    workers = max(1, min(jobs or default_jobs(cores), len(ready) or 1))
-    env = _thread_share(cores, workers)
-    children = _Children()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_one, run, python, book, out, parameters, timeout,
-                               [*_baseline_args(run.folder, baselines, update_baselines, accept_failures), *run_args],
-                               env, children, shown)
-                   for run, python, book in ready]
-        followers = {run.label: progress.Follower(out / run.folder / PROGRESS_FILE) for run, _python, _book in ready}
-        try:
-            for future in futures:
-                while not future.done():   # short waits: Ctrl-C and SIGTERM reach this thread at once
-                    wait([future], timeout=0.5)
-                    _relay(followers, shown)
-            _relay(followers, shown)
-        except KeyboardInterrupt:
-            children.stop()   # each run writes its notebook and reports; their threads then read them
-            interrupted.set()
-    return runs
+    return runs, legs
 
 
 PROGRESS_FILE = "progress.jsonl"   # each run's events, followed by the matrix (harness.core.progress)
