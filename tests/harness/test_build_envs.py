@@ -60,9 +60,9 @@ def _build_in_a_process(profile: Profile, cache: Path, start, lines) -> None:
 
 @pytest.mark.timeout(240)
 def test_two_processes_building_one_mirror_build_it_once(tmp_path: Path):
-    """Two colab-ci processes sharing a cache (two terminals, pytest-xdist workers) ask for the same mirror at
-    the same moment: one builds it, the other waits for it and finds it up to date; neither removes the
-    other's half-built folder."""
+    """Two colab-ci processes sharing a cache (`matrix --build-only` beside the matrix, two terminals,
+    pytest-xdist workers) ask for the same mirror at the same moment: one builds it, the other waits for
+    it and finds it up to date; neither removes the other's half-built folder."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")

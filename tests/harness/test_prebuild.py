@@ -58,26 +58,8 @@ class Recorded:
                                                    for e in self.events), timeout=timeout)
 
 
-@pytest.mark.timeout(300)
-def test_two_builders_of_one_mirror_build_it_once(tmp_path: Path):
-    """The matrix and a prebuild started beside preflight may ask for the same mirror at once: one
-    builds it, the other waits and finds it up to date (never two builds in one folder)."""
-    profile = _tiny("same", "1.17.0")
-    results: list = [None, None]
-    lines: list[str] = []
-
-    def build(slot: int) -> None:
-        results[slot] = build_env(profile, cache_dir=tmp_path, mode="local", log=lines.append)
-
-    threads = [threading.Thread(target=build, args=(slot,)) for slot in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
-    assert all(r is not None for r in results), lines
-    assert sorted(r.skipped for r in results) == [False, True], lines
-    assert results[0].path == results[1].path and results[0].installed["six"] == "1.17.0"
-    assert sum(": building (" in line for line in lines) == 1, lines
+# Two builders of one mirror (the matrix and the prebuild beside preflight) build it once:
+# tests/harness/test_build_envs.py::test_two_processes_building_one_mirror_build_it_once.
 
 
 @pytest.mark.slow
