@@ -153,6 +153,7 @@ SLOW = [
 ]
 
 
+@pytest.mark.serial
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("signum, said", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "SIGTERM")])
 def test_an_interrupted_run_on_colab_exits_130_with_reports_and_the_runtime_released(stand_in, tmp_path, signum, said):

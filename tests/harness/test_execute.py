@@ -266,6 +266,7 @@ def test_three_run_timeouts_at_once_end_in_time_whatever_the_kernel_does(target_
     assert left.stdout.strip() == "", "the kernel's child outlived the run"
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_three_interrupted_runs_at_once_save_notebook_and_reports_then_exit_130(target_venv: Path, tmp_path: Path,
                                                                                 signum: int) -> None:

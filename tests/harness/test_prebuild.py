@@ -171,6 +171,7 @@ def test_a_file_two_mirrors_share_is_compiled_once_and_its_pyc_is_valid_in_both(
     assert second.stat().st_ino == first.stat().st_ino   # not rewritten: valid for the second mirror's path
 
 
+@pytest.mark.serial
 @pytest.mark.timeout(300)
 def test_a_matrix_interrupted_while_it_builds_begins_no_more_builds_and_runs_nothing(tmp_path: Path, monkeypatch):
     """Ctrl-C (or SIGTERM) while the mirrors build: the build under way ends, the next is not begun, no

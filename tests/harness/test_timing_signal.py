@@ -15,7 +15,7 @@ from harness.checks import CheckOptions, tiers
 from harness.checks.baseline import Baseline
 from tests.harness.recorded_runs import minimal_record, with_tiers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]   # it times torch: alone, not beside other workers
 
 
 def _tier3(model: torch.nn.Module, config: dict) -> dict:
