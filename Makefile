@@ -28,9 +28,9 @@ browser:
 
 # The suite on TEST_WORKERS pytest-xdist workers; tests sharing a module's built fixture stay together
 # (--dist loadgroup, tests/conftest.py). TEST_WORKERS=0 runs it in this one process. Tests marked
-# `serial` (Ctrl-C to runs and their kernels, timing) run afterwards, alone: beside other workers' runs
-# an interrupted run was seen not to end within minutes. Both parts always run; the exit status is the
-# worse of them (pytest's 5, "no test selected", counts as 0 in each part).
+# `serial` (Ctrl-C to runs and their kernels, timing) run afterwards, alone: their time bounds are for the
+# run, not for other workers' load. Both parts always run; the exit status is the worse of them (pytest's
+# 5, "no test selected", counts as 0 in each part).
 TEST_WORKERS ?= auto
 test: venv browser
 	@status=0; \

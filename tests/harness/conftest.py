@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -95,6 +96,13 @@ def make_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def ctrl_c_as_from_a_terminal() -> None:
+    """``preexec_fn`` for a run the test will Ctrl-C: SIGINT at its default, as a terminal starts it. A test
+    runner started in the background (``nohup make test &``) ignores SIGINT, every child inherits that,
+    and an ignored SIGINT never reaches the run (it then waits out its test's limit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ import pytest
 
 from harness.execution.headless_colab import EMULATION
 from harness.smoke.jupyter_server import JupyterServer
-from tests.harness.conftest import REPO_ROOT, UPGRADE_NUMPY, base_python, make_notebook
+from tests.harness.conftest import REPO_ROOT, UPGRADE_NUMPY, base_python, ctrl_c_as_from_a_terminal, make_notebook
 from tests.harness.fake_colab_api import ACCESS_TOKEN, CLIENT_SECRET, ENDPOINT, REFRESH_TOKEN, FakeColab
 
 pytestmark = pytest.mark.slow
@@ -163,7 +163,8 @@ def test_an_interrupted_run_on_colab_exits_130_with_reports_and_the_runtime_rele
     notebook = make_notebook(tmp_path / "slow.ipynb", cells)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(notebook), "--on", "colab", "--out", str(out)],
-                            cwd=REPO_ROOT, env=_env(fake), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO_ROOT, env=_env(fake), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():

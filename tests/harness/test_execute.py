@@ -30,6 +30,7 @@ from tests.harness.conftest import (
     NOTEBOOKS,
     OTHER_TABULATE,
     REPO_ROOT,
+    ctrl_c_as_from_a_terminal,
     TARGET_NUMPY,
     TARGET_TABULATE,
     UPGRADE_NUMPY,
@@ -239,7 +240,7 @@ FORKING = ("import subprocess\nsubprocess.Popen(['sleep', '{marker}'])\n" + STUB
 def _start(nb: Path, out: Path, python: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "harness", "run", str(nb), "--python", str(python),
                              "--out", str(out), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO_ROOT)
+                            text=True, cwd=REPO_ROOT, preexec_fn=ctrl_c_as_from_a_terminal)
 
 
 def test_three_run_timeouts_at_once_end_in_time_whatever_the_kernel_does(target_venv: Path, tmp_path: Path) -> None:

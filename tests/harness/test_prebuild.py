@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -173,11 +174,15 @@ def test_a_file_two_mirrors_share_is_compiled_once_and_its_pyc_is_valid_in_both(
 
 @pytest.mark.serial
 @pytest.mark.timeout(300)
-def test_a_matrix_interrupted_while_it_builds_begins_no_more_builds_and_runs_nothing(tmp_path: Path, monkeypatch):
+def test_a_matrix_interrupted_while_it_builds_begins_no_more_builds_and_runs_nothing(tmp_path: Path, monkeypatch,
+                                                                                     request):
     """Ctrl-C (or SIGTERM) while the mirrors build: the build under way ends, the next is not begun, no
     run starts, and the matrix returns every leg with what happened to it (its reports are written)."""
     interrupted = threading.Event()
     real_build_env = build_module.build_env
+    # interrupt_main() does nothing where SIGINT is ignored (a test runner started with `nohup ... &`)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
 
     def build_env_interrupted(profile, **kwargs):
         if profile.name == "first":
