@@ -161,7 +161,7 @@ def test_matrix_runs_the_template_in_every_image(envs: dict, cache: Path, tmp_pa
 @pytest.mark.timeout(120)
 def test_a_narrow_terminal_does_not_hide_why_a_pin_cannot_be_installed(tmp_path: Path, monkeypatch):
     # uv wraps its messages to COLUMNS; "does not satisfy Python>=3.12" split over lines once failed this
-    # build in a pytest-xdist worker where an earlier test had left COLUMNS=40
+    # build in a pytest-xdist worker (what narrowed its COLUMNS was not traced)
     monkeypatch.setenv("COLUMNS", "40")
     profile = _tiny("py312-only-narrow", {"django": "6.0", "six": "1.16.0"}, python="3.11.7")
     env = build_env(profile, cache_dir=tmp_path, mode="local", log=lambda _line: None)
